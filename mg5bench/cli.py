@@ -1,0 +1,209 @@
+"""The ``mg5bench`` command line: parse, call ``mg5bench.api``, print.
+
+Keep module-level imports to the standard library: ``mg5bench --help`` must not import torch
+(or numpy, yaml, PIL). Every user-facing error becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mg5bench import __version__
+from mg5bench.errors import Mg5Error
+
+EXAMPLES = """\
+examples:
+  mg5bench ls tasks
+  mg5bench data synth --out world/ --size small --level 1
+  mg5bench data validate ../shared/samples/VIST --task vist
+  mg5bench data export --task vist --split val --out vist_val.jsonl
+  mg5bench data export --task vist --task-args round_range=last,context=text --out gill_vist.jsonl
+  mg5bench data convert vist-sis val.story-in-sequence.json images/ vist_data/
+"""
+
+
+def _add_task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--task-args",
+        metavar="K=V,...",
+        help="protocol overrides, e.g. round_range=last,context=text (vist) or first_media_only=false",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mg5bench",
+        description="Evaluate and benchmark interleaved image-and-text generation (MiniGPT-5 and baselines).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mg5bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_ls = sub.add_parser("ls", help="list registered tasks, models or metrics")
+    p_ls.add_argument("what", choices=["tasks", "models", "metrics"])
+
+    p_data = sub.add_parser(
+        "data",
+        help="synthesise, validate, export and convert data",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dsub = p_data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+
+    p_synth = dsub.add_parser(
+        "synth",
+        help="build the synthetic world (real CC3M/VIST/MMDialog formats + scene records)",
+        description="Build the synthetic world. Without --out it is built once into the user cache "
+        "(the embedded default that tasks use when --data is omitted).",
+    )
+    p_synth.add_argument("--out", type=Path, help="folder to write (must be new or empty)")
+    p_synth.add_argument("--size", choices=["small", "default"], default="default")
+    p_synth.add_argument("--level", type=int, choices=[1, 2], default=1, help="1: one object; 2: two")
+    p_synth.add_argument("--seed", type=int, default=0)
+    p_synth.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
+    p_synth.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p_val = dsub.add_parser(
+        "validate",
+        help="check a data folder and print counts and every problem",
+        description="Read every split of a data folder (or --split) and report all bad records.",
+    )
+    p_val.add_argument("path", help="data folder (real format or a synthetic world), or synth:...")
+    p_val.add_argument("--task", required=True, help="cc3m, vist or mmdialog")
+    p_val.add_argument("--split", help="only this split")
+    p_val.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_task_args(p_val)
+
+    p_exp = dsub.add_parser(
+        "export",
+        help="write a task's samples as JSON lines",
+        description="Write one JSON line per sample: {id, context: [segments], target: [segments], group, "
+        "meta}; a segment is {'text': str} or {'image': absolute path}. A manifest with the settings, the "
+        "data fingerprint and any skipped records is written beside it as <out>.manifest.json.",
+    )
+    p_exp.add_argument("--task", required=True)
+    p_exp.add_argument("--data", help="real data folder or synth:level=2,size=small (default: the embedded world)")
+    p_exp.add_argument("--split", help="split (default: the task card's default_split)")
+    p_exp.add_argument("--out", type=Path, required=True)
+    p_exp.add_argument("--skip-bad", action="store_true", help="skip bad records (listed in the manifest)")
+    _add_task_args(p_exp)
+
+    p_conv = dsub.add_parser("convert", help="convert official releases into the MiniGPT-5 layout")
+    csub = p_conv.add_subparsers(dest="convert_kind", metavar="KIND")
+    p_sis = csub.add_parser(
+        "vist-sis",
+        help="VIST story-in-sequence JSON -> <split>_cleaned.json + <split>_image_mapping.json",
+        description="Stories with a missing image are left out and listed (on screen and in "
+        "DST/<split>_conversion_report.json); nothing is dropped silently.",
+    )
+    p_sis.add_argument("src_json", type=Path)
+    p_sis.add_argument("images_dir", type=Path)
+    p_sis.add_argument("dst", type=Path)
+    p_sis.add_argument("--split", help="split name (default: from the file name, e.g. val.story-in-sequence)")
+    p_sis.add_argument("--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)")
+    return parser
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    if args.what == "tasks":
+        from mg5bench.tasks import task_registry
+
+        reg = task_registry()
+    else:
+        from mg5bench.catalog import METRICS, MODELS
+
+        reg = MODELS if args.what == "models" else METRICS
+    if not len(reg):
+        print(f"no {args.what} registered yet")
+        return 0
+    width = max(len(n) for n in reg.names())
+    for name in reg.names():
+        print(f"{name:<{width}}  {reg.entry(name).description}")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from mg5bench import api
+
+    if args.data_command == "synth":
+        root, manifest = api.synth(
+            args.out, size=args.size, level=args.level, seed=args.seed, cache_dir=args.cache_dir,
+            progress=not args.quiet,
+        )  # fmt: skip
+        print(f"world: {root}")
+        print(f"images: {manifest['n_images']}  fingerprint: {manifest['fingerprint'][:16]}")
+        for fmt, per_split in manifest["counts"].items():
+            print(f"  {fmt}: " + ", ".join(f"{s}={_count(v)}" for s, v in per_split.items()))
+        return 0
+    if args.data_command == "validate":
+        report = api.validate(args.path, args.task, split=args.split, task_args=api.parse_kv(args.task_args, "--task-args"))
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            print(f"{report.task} data at {report.root}")
+            for split, counts in report.splits.items():
+                print(f"  {split}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+            for errors in report.problems.values():
+                for e in errors:
+                    print(f"problem: {e}", file=sys.stderr)
+            total = sum(len(v) for v in report.problems.values())
+            print("ok: no problems found" if report.ok else f"{total} problem(s) found")
+        return 0 if report.ok else 2
+    if args.data_command == "export":
+        sset = api.export_samples(
+            args.task, args.out, data=args.data, split=args.split,
+            task_args=api.parse_kv(args.task_args, "--task-args"), skip_bad=args.skip_bad,
+        )  # fmt: skip
+        print(f"wrote {len(sset.samples)} samples from {sset.n_records} records of {sset.split} to {args.out}")
+        if len(sset.problems):
+            print(f"skipped {len(sset.problems)} bad record(s), listed in {args.out}.manifest.json", file=sys.stderr)
+            for e in sset.problems:
+                print(f"skipped: {e}", file=sys.stderr)
+        return 0
+    if args.data_command == "convert" and args.convert_kind == "vist-sis":
+        report = api.convert_vist_sis(args.src_json, args.images_dir, args.dst, split=args.split, skip_bad=args.skip_bad)
+        info = report.to_dict()
+        print(
+            f"{info['split']}: {info['stories_written']} of {info['stories_in']} stories written, "
+            f"{info['images_copied']} images copied to {args.dst}"
+        )
+        for m in info["missing"]:
+            print(f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr)
+        for s in info["skipped"]:
+            print(f"skipped: {s}", file=sys.stderr)
+        return 0
+    parser.parse_args(["data", "--help"])
+    return 2
+
+
+def _count(v: object) -> str:
+    if isinstance(v, dict):
+        return str(v.get("stories", v.get("conversations", v)))
+    return str(v)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "ls":
+            return _cmd_ls(args)
+        if args.command == "data":
+            return _cmd_data(args, parser)
+        parser.print_help()
+        return 2
+    except Mg5Error as e:
+        print(f"mg5bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mg5bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,489 @@
+"""The synthetic world: a deterministic generator of scenes, captions, five-step stories and
+two-speaker dialogs, written in the real CC3M / VIST / MMDialog formats with a scene record per image.
+
+Deterministic from (seed, world version, level, size): the same settings give byte-identical files.
+Level 1 has one object per image (one persistent object per story); level 2 adds a second object,
+and stories can make objects appear and disappear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mg5bench.data.scenes import (
+    BACKGROUND,
+    CELL_PHRASES,
+    COLOURS,
+    GRID,
+    SHAPES,
+    SIZES,
+    Geometry,
+    describe,
+    place,
+    render,
+    scene_caption,
+)
+from mg5bench.errors import ConfigError
+
+WORLD_VERSION = 1
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+# per split: CC3M images, VIST stories (5 images each), MMDialog conversations
+SIZE_PRESETS: dict[str, dict[str, dict[str, int]]] = {
+    "small": {
+        "cc3m": {"train": 400, "val": 60, "test": 60},
+        "vist": {"train": 80, "val": 16, "test": 16},
+        "mmdialog": {"train": 80, "val": 16, "test": 16},
+    },
+    "default": {
+        "cc3m": {"train": 8000, "val": 1000, "test": 1000},
+        "vist": {"train": 1600, "val": 200, "test": 200},
+        "mmdialog": {"train": 1600, "val": 200, "test": 200},
+    },
+}
+STORY_STEPS = 5
+FOLDERS = {"cc3m": "CC3M", "vist": "VIST", "mmdialog": "MMDialog"}
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything that determines the world's bytes."""
+
+    seed: int = 0
+    level: int = 1
+    size: str = "default"
+    image_size: int = 48
+    version: int = WORLD_VERSION
+
+    def __post_init__(self) -> None:
+        if self.level not in (1, 2):
+            raise ConfigError(f"world level must be 1 or 2, got {self.level!r}")
+        if self.size not in SIZE_PRESETS:
+            raise ConfigError(f"world size must be one of {sorted(SIZE_PRESETS)}, got {self.size!r}")
+        if self.image_size < 24 or self.image_size % GRID:
+            raise ConfigError(f"image_size must be a multiple of {GRID} and >= 24, got {self.image_size}")
+        if self.version != WORLD_VERSION:
+            raise ConfigError(f"this mg5bench builds world version {WORLD_VERSION}, not {self.version}")
+
+    @property
+    def dirname(self) -> str:
+        return f"v{self.version}-seed{self.seed}-level{self.level}-{self.size}-{self.image_size}px"
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return SIZE_PRESETS[self.size]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def parse(cls, text: str) -> WorldConfig:
+        """Parse ``synth:level=2,size=small,seed=3`` (the ``--data`` spelling of a world)."""
+        body = text.removeprefix("synth").lstrip(":")
+        kw: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in body.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ConfigError(f"bad world setting {part!r} in {text!r}; use key=value, e.g. synth:level=2")
+            key = key.strip().replace("-", "_")
+            if key in ("seed", "level", "image_size", "version"):
+                try:
+                    kw[key] = int(value)
+                except ValueError:
+                    raise ConfigError(f"world setting {key} must be an integer, got {value!r}") from None
+            elif key == "size":
+                kw[key] = value.strip()
+            else:
+                raise ConfigError(f"unknown world setting {key!r}; known: seed, level, size, image_size")
+        return cls(**kw)
+
+
+def _rng(cfg: WorldConfig, *names: str) -> np.random.Generator:
+    """An independent, stable stream per (world, dataset, split): crc32 is stable across runs."""
+    keys = [zlib.crc32(n.encode()) for n in names]
+    return np.random.default_rng([cfg.seed, cfg.version, cfg.level, *keys])
+
+
+# ---------------------------------------------------------------------------------------------
+# objects, scenes and events
+
+
+def _random_object(rng: np.random.Generator, used_colours: set[str], used_cells: set[int]) -> dict[str, Any]:
+    colour = str(rng.choice([c for c in COLOURS if c not in used_colours]))
+    cell = int(rng.choice([c for c in range(GRID * GRID) if c not in used_cells]))
+    return {"shape": str(rng.choice(SHAPES)), "colour": colour, "size": str(rng.choice(SIZES)), "cell": cell}
+
+
+def random_scene_objects(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
+    """n objects with distinct colours and distinct cells."""
+    objs: list[dict[str, Any]] = []
+    for _ in range(n):
+        objs.append(_random_object(rng, {o["colour"] for o in objs}, {o["cell"] for o in objs}))
+    return objs
+
+
+def _strip(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: obj[k] for k in ("shape", "colour", "size", "cell")}
+
+
+def _n_objects(cfg: WorldConfig, rng: np.random.Generator) -> int:
+    return 1 if cfg.level == 1 else int(rng.choice([1, 2], p=[0.3, 0.7]))
+
+
+_MOVES = {"to the left": (0, -1), "to the right": (0, 1), "up": (-1, 0), "down": (1, 0)}
+
+
+def _reference(obj: dict[str, Any], others: list[dict[str, Any]], rng: np.random.Generator) -> str:
+    """How the narration refers to an object: partially, and unambiguously within the scene."""
+    options = []
+    if not others:
+        options += ["it", "it"]
+    if all(o["shape"] != obj["shape"] for o in others):
+        options.append(f"the {obj['shape']}")
+    options.append(f"the {obj['colour']} one")  # colours are distinct within a scene
+    return str(rng.choice(options))
+
+
+def story_event(
+    objs: list[dict[str, Any]], rng: np.random.Generator, level: int
+) -> tuple[list[dict[str, Any]], str, str]:
+    """Apply one random event to the scene; return (new objects, narration, event type)."""
+    objs = [dict(o) for o in objs]
+    kinds = ["move", "move", "recolour", "resize", "reshape", "restate"]
+    if level == 2:
+        kinds += ["appear"] if len(objs) == 1 else ["disappear"]
+    kind = str(rng.choice(kinds))
+    if kind == "appear":
+        new = _random_object(rng, {o["colour"] for o in objs}, {o["cell"] for o in objs})
+        objs.append(new)
+        return objs, f"{describe(new)} appears .", kind
+    i = int(rng.integers(len(objs)))
+    obj, others = objs[i], objs[:i] + objs[i + 1 :]
+    ref = _reference(obj, others, rng)
+    if kind == "disappear":
+        del objs[i]
+        return objs, f"{ref} disappears .", kind
+    if kind == "move":
+        row, col = divmod(obj["cell"], GRID)
+        taken = {o["cell"] for o in others}
+        moves = [
+            (name, (row + dr) * GRID + col + dc)
+            for name, (dr, dc) in _MOVES.items()
+            if 0 <= row + dr < GRID and 0 <= col + dc < GRID and (row + dr) * GRID + col + dc not in taken
+        ]
+        if moves:
+            name, cell = moves[int(rng.integers(len(moves)))]
+            obj["cell"] = cell
+            return objs, f"{ref} moves {name} .", kind
+        kind = "recolour"  # boxed in: fall through to another event
+    if kind == "recolour":
+        taken_c = {o["colour"] for o in others}
+        obj["colour"] = str(rng.choice([c for c in COLOURS if c != obj["colour"] and c not in taken_c]))
+        return objs, f"{ref} turns {obj['colour']} .", kind
+    if kind == "resize":
+        grow = obj["size"] == "small"
+        obj["size"] = "big" if grow else "small"
+        verb = str(rng.choice(["grows", "gets bigger"] if grow else ["shrinks", "gets smaller"]))
+        return objs, f"{ref} {verb} .", kind
+    if kind == "reshape":
+        obj["shape"] = str(rng.choice([s for s in SHAPES if s != obj["shape"]]))
+        return objs, f"{ref} becomes a {obj['shape']} .", kind
+    # restate: the object jumps to a fully described new state
+    new = _random_object(rng, {o["colour"] for o in others}, {o["cell"] for o in others})
+    objs[i] = new
+    return objs, f"then {ref} becomes {describe(new)} .", "restate"
+
+
+def make_story(cfg: WorldConfig, rng: np.random.Generator) -> list[tuple[list[dict[str, Any]], str, str]]:
+    """Five steps of (objects, caption, event): step 0 introduces the scene in full."""
+    objs = random_scene_objects(rng, _n_objects(cfg, rng))
+    intro = str(rng.choice(["there is {} .", "our story starts with {} .", "first we see {} ."]))
+    steps = [(objs, intro.format(" and ".join(describe(o) for o in objs)), "intro")]
+    for _ in range(STORY_STEPS - 1):
+        objs, text, kind = story_event(objs, rng, cfg.level)
+        steps.append((objs, text, kind))
+    return steps
+
+
+_EDIT_ASK = {
+    "move": ["can you move it {name} ?", "move it {name} please ."],
+    "recolour": ["now make it {colour} .", "can you make it {colour} ?"],
+    "resize": ["make it {bigger} .", "can you make it {bigger} ?"],
+    "reshape": ["turn it into a {shape} .", "now make it a {shape} ."],
+}
+_HERE = ["here it is .", "here you go .", "sure , here it is .", "done , take a look ."]
+
+
+def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """A two-speaker conversation about one scene; even turns Human, odd turns Assistant.
+
+    Returns turns as ``{"text": str, "scene": objects | None}``. An Assistant image usually depends
+    on the previous image plus the edit asked for, so the dialog context matters.
+    """
+    objs = random_scene_objects(rng, _n_objects(cfg, rng))
+    turns: list[dict[str, Any]] = []
+    if rng.random() < 0.6:  # Human asks for a scene, Assistant shows it
+        body = " and ".join(describe(o) for o in objs)
+        ask = str(rng.choice(["can you show me {} ?", "please draw {} .", "i would like to see {} ."]))
+        turns += [{"text": ask.format(body), "scene": None}, {"text": str(rng.choice(_HERE)), "scene": objs}]
+    else:  # Human shows a scene, Assistant describes it
+        show = str(rng.choice(["look at this picture .", "here is my drawing .", "what do you see here ?"]))
+        desc = " and ".join(describe(o) for o in objs)
+        turns += [{"text": show, "scene": objs}, {"text": f"i see {desc} .", "scene": None}]
+    n_rounds = int(rng.integers(1, 4))
+    for _ in range(n_rounds):
+        r = rng.random()
+        if r < 0.7:  # an edit: the Assistant answers with the edited image
+            new_objs, _kind, ask = _dialog_edit(objs, rng)
+            if new_objs is None:
+                continue
+            objs = new_objs
+            turns += [{"text": ask, "scene": None}, {"text": str(rng.choice(_HERE)), "scene": objs}]
+        elif r < 0.85:  # a question answered in text
+            o = objs[int(rng.integers(len(objs)))]
+            attr = str(rng.choice(["colour", "shape", "size"]))
+            ref = "it"
+            if len(objs) > 1:
+                ref = f"the one {CELL_PHRASES[o['cell']]}" if attr == "colour" else f"the {o['colour']} one"
+            q = {"colour": "what colour is {} ?", "shape": "what shape is {} ?", "size": "is {} big or small ?"}
+            q = q[attr].format(ref)
+            turns += [{"text": q, "scene": None}, {"text": f"it is {o[attr]} .", "scene": None}]
+        else:  # small talk
+            turns += [
+                {"text": str(rng.choice(["thanks !", "nice , thank you .", "great !"])), "scene": None},
+                {"text": str(rng.choice(["you are welcome .", "glad you like it .", "any time !"])), "scene": None},
+            ]
+    return turns
+
+
+def _dialog_edit(objs: list[dict[str, Any]], rng: np.random.Generator) -> tuple[Any, str, str]:
+    objs = [dict(o) for o in objs]
+    i = 0 if len(objs) == 1 else int(rng.integers(len(objs)))
+    obj, others = objs[i], objs[:i] + objs[i + 1 :]
+    ref = "it" if not others else f"the {obj['colour']} one"  # colours are distinct within a scene
+    kind = str(rng.choice(list(_EDIT_ASK)))
+    template = str(rng.choice(_EDIT_ASK[kind]))
+    if kind == "move":
+        row, col = divmod(obj["cell"], GRID)
+        taken = {o["cell"] for o in others}
+        moves = [
+            (name, (row + dr) * GRID + col + dc)
+            for name, (dr, dc) in _MOVES.items()
+            if 0 <= row + dr < GRID and 0 <= col + dc < GRID and (row + dr) * GRID + col + dc not in taken
+        ]
+        if not moves:
+            return None, kind, ""
+        name, obj["cell"] = moves[int(rng.integers(len(moves)))]
+        text = template.format(name=name)
+    elif kind == "recolour":
+        taken_c = {o["colour"] for o in others}
+        obj["colour"] = str(rng.choice([c for c in COLOURS if c != obj["colour"] and c not in taken_c]))
+        text = template.format(colour=obj["colour"])
+    elif kind == "resize":
+        bigger = "bigger" if obj["size"] == "small" else "smaller"
+        obj["size"] = "big" if bigger == "bigger" else "small"
+        text = template.format(bigger=bigger)
+    else:
+        obj["shape"] = str(rng.choice([s for s in SHAPES if s != obj["shape"]]))
+        text = template.format(shape=obj["shape"])
+    return objs, kind, text.replace(" it ", f" {ref} ", 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+class _Writer:
+    """Renders scenes to files under the world root and keeps the scene records + a content hash."""
+
+    def __init__(self, root: Path, cfg: WorldConfig) -> None:
+        self.root = root
+        self.cfg = cfg
+        self.geom = Geometry(cfg.image_size)
+        self.scenes: list[dict[str, Any]] = []
+
+    def image(self, rel: str, objs: list[dict[str, Any]], rng: np.random.Generator) -> str:
+        from PIL import Image
+
+        scene = {"background": list(BACKGROUND), "objects": [place(_strip(o), self.geom, rng) for o in objs]}
+        arr = render(scene, self.cfg.image_size)
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        if rel.endswith(".jpg"):
+            Image.fromarray(arr).save(buf, "JPEG", quality=95, subsampling=0)
+        else:
+            Image.fromarray(arr).save(buf, "PNG")
+        path.write_bytes(buf.getvalue())
+        self.scenes.append({"image": rel, "scene": scene})
+        return rel
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False)
+
+
+def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Write the whole world into ``out`` (which must not exist or be empty); return its manifest."""
+    from mg5bench.data.cc3m import write_cc3m
+    from mg5bench.data.mmdialog import write_mmdialog
+    from mg5bench.data.vist import write_vist
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty; choose a new folder or remove it first")
+    out.mkdir(parents=True, exist_ok=True)
+    w = _Writer(out, cfg)
+    counts = cfg.counts()
+    total = sum(counts["cc3m"].values()) + STORY_STEPS * sum(counts["vist"].values())
+    total += 3 * sum(counts["mmdialog"].values())
+    bar = _progress(total, f"synthesising world {cfg.dirname}", progress)
+    stats: dict[str, Any] = {"cc3m": {}, "vist": {}, "mmdialog": {}}
+    for split in SPLITS:
+        # CC3M-like: one scene, one caption
+        rng = _rng(cfg, "cc3m", split)
+        rows = []
+        for i in range(counts["cc3m"][split]):
+            objs = random_scene_objects(rng, _n_objects(cfg, rng))
+            rel = w.image(f"CC3M/{split}/{i:07d}.png", objs, rng)
+            caption = scene_caption({"objects": objs}, int(rng.integers(3)))
+            rows.append((caption, rel.removeprefix("CC3M/")))
+            bar.update(1)
+        write_cc3m(out / "CC3M", split, rows)
+        stats["cc3m"][split] = len(rows)
+        # VIST-like: five-step stories
+        rng = _rng(cfg, "vist", split)
+        stories: dict[str, list[dict[str, Any]]] = {}
+        mapping: dict[str, str] = {}
+        events: dict[str, int] = {}
+        for s in range(counts["vist"][split]):
+            story_id = f"{split}{s:05d}"
+            steps = []
+            for k, (objs, text, kind) in enumerate(make_story(cfg, rng)):
+                image_id = f"{story_id}{k}"
+                rel = w.image(f"VIST/{split}_images/{image_id}.png", objs, rng)
+                mapping[image_id] = rel.removeprefix("VIST/")
+                steps.append({"caption": text, "image_id": image_id, "sequence_index": k, "event": kind})
+                events[kind] = events.get(kind, 0) + 1
+                bar.update(1)
+            stories[story_id] = [{k: v for k, v in st.items() if k != "event"} for st in steps]
+        write_vist(out / "VIST", split, stories, mapping)
+        stats["vist"][split] = {"stories": len(stories), "events": dict(sorted(events.items()))}
+        # MMDialog-like: two-speaker conversations
+        rng = _rng(cfg, "mmdialog", split)
+        convs = []
+        used_keys: set[str] = set()
+        n_images = 0
+        for c in range(counts["mmdialog"][split]):
+            conv_turns = []
+            for turn in make_dialog(cfg, rng):
+                elements: list[dict[str, str]] = [{"__TEXT__": turn["text"]}]
+                if turn["scene"] is not None:
+                    key = str(int(rng.integers(-(2**63), 2**63 - 1, dtype=np.int64)))
+                    while key in used_keys:  # pragma: no cover - astronomically unlikely
+                        key = str(int(rng.integers(-(2**63), 2**63 - 1, dtype=np.int64)))
+                    used_keys.add(key)
+                    w.image(f"MMDialog/{split}/{key}.jpg", turn["scene"], rng)
+                    elements.append({"__MEDIA__": key})
+                    n_images += 1
+                    bar.update(1)
+                conv_turns.append({"turn": elements})
+            convs.append({"conversation_id": c, "conversation": conv_turns})
+        write_mmdialog(out / "MMDialog", split, convs)
+        stats["mmdialog"][split] = {"conversations": len(convs), "images": n_images}
+    bar.close()
+    scenes_text = "".join(json.dumps(s, sort_keys=True) + "\n" for s in w.scenes)
+    (out / "scenes.jsonl").write_text(scenes_text)
+    manifest = {
+        "world": cfg.to_dict(),
+        "counts": stats,
+        "n_images": len(w.scenes),
+        "fingerprint": tree_fingerprint(out),
+        "complete": True,
+    }
+    (out / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def tree_fingerprint(root: Path, exclude: tuple[str, ...] = ("world.json",)) -> str:
+    """sha256 over every file's relative path and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and p.name not in exclude):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mg5bench"))
+
+
+def is_world(root: Path) -> bool:
+    """A finished world folder: ``world.json`` is written last, so its presence means complete."""
+    meta = Path(root) / "world.json"
+    if not meta.is_file():
+        return False
+    try:
+        return bool(json.loads(meta.read_text()).get("complete"))
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_world(
+    cfg: WorldConfig | None = None, cache_dir: Path | None = None, *, progress: bool = True
+) -> Path:
+    """The cached world for ``cfg``, built on first use (in a temp folder, then renamed atomically)."""
+    cfg = cfg or WorldConfig()
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = base / "worlds" / cfg.dirname
+    if is_world(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.dirname}.", dir=target.parent))
+    try:
+        build_world(cfg, tmp, progress=progress)
+        if target.exists() and not is_world(target):
+            shutil.rmtree(target)  # a stale, half-written folder from an older crash
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not is_world(target):  # someone else finished first: theirs is identical
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_scenes(root: Path) -> dict[str, dict[str, Any]]:
+    """Scene records of a world keyed by the absolute resolved image path."""
+    root = Path(root).resolve()
+    out: dict[str, dict[str, Any]] = {}
+    with open(root / "scenes.jsonl", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            out[str((root / rec["image"]).resolve())] = rec["scene"]
+    return out
+
+
+def find_world_root(path: Path) -> Path | None:
+    """The world folder that contains ``path`` (itself or up to two parents), if any."""
+    path = Path(path).resolve()
+    for candidate in (path, *list(path.parents)[:2]):
+        if is_world(candidate):
+            return candidate
+    return None
+

@@ -1,0 +1,124 @@
+"""Types, specs and the registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mg5bench.errors import ConfigError
+from mg5bench.registry import Registry
+from mg5bench.spec import GenerationConfig, RunSpec, canonical_json, content_hash
+from mg5bench.types import Generation, Sample, Segment
+
+
+def test_segment_json_round_trip_and_errors() -> None:
+    for seg in (Segment.text("hi"), Segment.image("/a/b.png"), Segment.text("x", role="human")):
+        assert Segment.from_json(json.loads(json.dumps(seg.to_json()))) == seg
+    assert Segment.text("hi").to_json() == {"text": "hi"}
+    with pytest.raises(ConfigError, match="exactly one"):
+        Segment.from_json({"text": "a", "image": "b"})
+    with pytest.raises(ConfigError, match="exactly one"):
+        Segment.from_json({"caption": "a"})
+    with pytest.raises(ConfigError, match="must be a string"):
+        Segment.from_json({"text": 3})
+
+
+def test_sample_and_generation_round_trip() -> None:
+    s = Sample("s_1", (Segment.text("a"), Segment.image("/x.png")), (Segment.image("/y.png"),), "s", {"step": 1})
+    assert Sample.from_json(json.loads(json.dumps(s.to_json()))) == s
+    assert s.target_images == ["/y.png"]
+    g = Generation("s_1", (Segment.text("ok"),), {"seed": 3})
+    assert Generation.from_json(g.to_json()) == g
+
+
+def test_runspec_round_trip_hash_and_name() -> None:
+    spec = RunSpec(
+        task="vist",
+        model="minigpt5",
+        split="val",
+        limit=10,
+        seed=3,
+        generation=GenerationConfig(guidance_scale=7.5, num_inference_steps=25),
+        model_args={"checkpoint": "stage2-vist"},
+    )
+    again = RunSpec.from_json(spec.to_json())
+    assert again == spec and again.hash == spec.hash
+    assert spec.name.startswith("val-seed3-gs7.5-steps25-n10-") and spec.name.endswith(spec.hash)
+    # every setting moves the hash
+    variants = [
+        RunSpec(**{**spec.__dict__, "seed": 4}),
+        RunSpec(**{**spec.__dict__, "generation": GenerationConfig(guidance_scale=3.0, num_inference_steps=25)}),
+        RunSpec(**{**spec.__dict__, "model_args": {"checkpoint": "other"}}),
+        RunSpec(**{**spec.__dict__, "task_args": {"round_range": "last"}}),
+        RunSpec(**{**spec.__dict__, "data": "synth:level=2"}),
+    ]
+    assert len({v.hash for v in variants} | {spec.hash}) == len(variants) + 1
+    # argument order does not matter
+    a = RunSpec("vist", "m", model_args={"a": 1, "b": 2})
+    b = RunSpec("vist", "m", model_args={"b": 2, "a": 1})
+    assert a.hash == b.hash
+
+
+def test_runspec_rejects_bad_values() -> None:
+    with pytest.raises(ConfigError, match="unknown field"):
+        RunSpec.from_dict({"task": "vist", "model": "m", "sead": 1})
+    with pytest.raises(ConfigError, match="limit"):
+        RunSpec("vist", "m", limit=0)
+    with pytest.raises(ConfigError, match="guidance_scale"):
+        GenerationConfig(guidance_scale=-1)
+    with pytest.raises(ConfigError, match="frozen|cannot assign"):
+        try:
+            RunSpec("vist", "m").seed = 2  # type: ignore[misc]
+        except AttributeError as e:  # dataclasses.FrozenInstanceError
+            raise ConfigError(f"frozen: {e}") from e
+
+
+def test_generation_config_merge() -> None:
+    merged = GenerationConfig(guidance_scale=2.0).merged(GenerationConfig(guidance_scale=7.5, num_inference_steps=50))
+    assert merged.guidance_scale == 2.0 and merged.num_inference_steps == 50
+
+
+def test_canonical_hash_is_order_independent() -> None:
+    assert canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
+    assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
+
+
+def test_registry_lazy_and_did_you_mean() -> None:
+    reg: Registry[object] = Registry("metric")
+    reg.register("clip_i", "json:dumps", "cosine of image features")
+    reg.register("clip_t", lambda: 42, "cosine of caption and image")
+    reg.register("broken", "no_such_module_xyz:thing")
+    assert reg.names() == ["broken", "clip_i", "clip_t"]
+    assert reg.get("clip_i") is json.dumps
+    assert reg.get("clip_t") == 42
+    with pytest.raises(ConfigError, match=r"did you mean .*'clip_i'"):
+        reg.get("clip_j")
+    with pytest.raises(ConfigError, match=r"did you mean 'clip_i'\?"):
+        reg.get("clip_ii")
+    with pytest.raises(ConfigError, match="already registered"):
+        reg.register("clip_i", "json:loads")
+    with pytest.raises(ModuleNotFoundError):  # lazy: the bad target only fails when used
+        reg.get("broken")
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "from mg5bench.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'numpy', 'yaml', 'PIL', 'transformers') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "usage: mg5bench" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_ls_tasks_lists_the_three_cards() -> None:
+    out = subprocess.run([sys.executable, "-m", "mg5bench", "ls", "tasks"], capture_output=True, text=True)
+    assert out.returncode == 0
+    names = [line.split()[0] for line in out.stdout.splitlines()]
+    assert names == ["cc3m", "mmdialog", "vist"]
