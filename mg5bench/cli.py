@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         "data fingerprint and any skipped records is written beside it as <out>.manifest.json.",
     )
     p_exp.add_argument("--task", required=True)
-    p_exp.add_argument("--data", help="real data folder or synth:level=2,size=small (default: the embedded world)")
+    p_exp.add_argument(
+        "--data", help="real data folder or synth:level=2,size=small (default: the embedded world)"
+    )
     p_exp.add_argument("--split", help="split (default: the task card's default_split)")
     p_exp.add_argument("--out", type=Path, required=True)
     p_exp.add_argument("--skip-bad", action="store_true", help="skip bad records (listed in the manifest)")
@@ -105,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_sis.add_argument("images_dir", type=Path)
     p_sis.add_argument("dst", type=Path)
     p_sis.add_argument("--split", help="split name (default: from the file name, e.g. val.story-in-sequence)")
-    p_sis.add_argument("--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)")
+    p_sis.add_argument(
+        "--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)"
+    )
     return parser
 
 
@@ -141,7 +145,9 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"  {fmt}: " + ", ".join(f"{s}={_count(v)}" for s, v in per_split.items()))
         return 0
     if args.data_command == "validate":
-        report = api.validate(args.path, args.task, split=args.split, task_args=api.parse_kv(args.task_args, "--task-args"))
+        report = api.validate(
+            args.path, args.task, split=args.split, task_args=api.parse_kv(args.task_args, "--task-args")
+        )
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
         else:
@@ -159,21 +165,30 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.task, args.out, data=args.data, split=args.split,
             task_args=api.parse_kv(args.task_args, "--task-args"), skip_bad=args.skip_bad,
         )  # fmt: skip
-        print(f"wrote {len(sset.samples)} samples from {sset.n_records} records of {sset.split} to {args.out}")
+        print(
+            f"wrote {len(sset.samples)} samples from {sset.n_records} records of {sset.split} to {args.out}"
+        )
         if len(sset.problems):
-            print(f"skipped {len(sset.problems)} bad record(s), listed in {args.out}.manifest.json", file=sys.stderr)
+            print(
+                f"skipped {len(sset.problems)} bad record(s), listed in {args.out}.manifest.json",
+                file=sys.stderr,
+            )
             for e in sset.problems:
                 print(f"skipped: {e}", file=sys.stderr)
         return 0
     if args.data_command == "convert" and args.convert_kind == "vist-sis":
-        report = api.convert_vist_sis(args.src_json, args.images_dir, args.dst, split=args.split, skip_bad=args.skip_bad)
+        report = api.convert_vist_sis(
+            args.src_json, args.images_dir, args.dst, split=args.split, skip_bad=args.skip_bad
+        )
         info = report.to_dict()
         print(
             f"{info['split']}: {info['stories_written']} of {info['stories_in']} stories written, "
             f"{info['images_copied']} images copied to {args.dst}"
         )
         for m in info["missing"]:
-            print(f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr)
+            print(
+                f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr
+            )
         for s in info["skipped"]:
             print(f"skipped: {s}", file=sys.stderr)
         return 0

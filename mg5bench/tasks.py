@@ -214,7 +214,9 @@ def resolve_data(
     if not path.exists():
         raise DataError(str(path), None, "data folder not found", "pass an existing folder, or omit --data")
     if not path.is_dir():
-        raise DataError(str(path), None, "--data must be a folder", "pass the folder that holds the data files")
+        raise DataError(
+            str(path), None, "--data must be a folder", "pass the folder that holds the data files"
+        )
     sub = path / FOLDERS[task.format]
     if sub.is_dir() and find_world_root(path) == path.resolve():
         return DataSource(str(path), sub.resolve(), path.resolve())

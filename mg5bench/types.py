@@ -59,7 +59,8 @@ class Segment:
         extra = set(obj) - {"text", "image", "role"}
         if len(kinds) != 1 or extra:
             raise ConfigError(
-                f"a segment must have exactly one of 'text' or 'image' (and optionally 'role'), got keys {sorted(obj)}"
+                "a segment must have exactly one of 'text' or 'image' (and optionally 'role'), "
+                f"got keys {sorted(obj)}"
             )
         role = obj.get("role")
         if role is not None and not isinstance(role, str):

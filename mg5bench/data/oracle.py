@@ -35,10 +35,7 @@ class OracleSettings:
 
 
 def _as_array(image: Any) -> np.ndarray:
-    if isinstance(image, np.ndarray):
-        arr = image
-    else:  # PIL image
-        arr = np.asarray(image.convert("RGB"))
+    arr = image if isinstance(image, np.ndarray) else np.asarray(image.convert("RGB"))  # array or PIL
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
     return arr.astype(np.float64)

@@ -93,7 +93,9 @@ class WorldConfig:
         for part in filter(None, (p.strip() for p in body.split(","))):
             key, sep, value = part.partition("=")
             if not sep:
-                raise ConfigError(f"bad world setting {part!r} in {text!r}; use key=value, e.g. synth:level=2")
+                raise ConfigError(
+                    f"bad world setting {part!r} in {text!r}; use key=value, e.g. synth:level=2"
+                )
             key = key.strip().replace("-", "_")
             if key in ("seed", "level", "image_size", "version"):
                 try:
@@ -254,13 +256,20 @@ def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, An
             ref = "it"
             if len(objs) > 1:
                 ref = f"the one {CELL_PHRASES[o['cell']]}" if attr == "colour" else f"the {o['colour']} one"
-            q = {"colour": "what colour is {} ?", "shape": "what shape is {} ?", "size": "is {} big or small ?"}
+            q = {
+                "colour": "what colour is {} ?",
+                "shape": "what shape is {} ?",
+                "size": "is {} big or small ?",
+            }
             q = q[attr].format(ref)
             turns += [{"text": q, "scene": None}, {"text": f"it is {o[attr]} .", "scene": None}]
         else:  # small talk
             turns += [
                 {"text": str(rng.choice(["thanks !", "nice , thank you .", "great !"])), "scene": None},
-                {"text": str(rng.choice(["you are welcome .", "glad you like it .", "any time !"])), "scene": None},
+                {
+                    "text": str(rng.choice(["you are welcome .", "glad you like it .", "any time !"])),
+                    "scene": None,
+                },
             ]
     return turns
 
@@ -486,4 +495,3 @@ def find_world_root(path: Path) -> Path | None:
         if is_world(candidate):
             return candidate
     return None
-

@@ -56,7 +56,10 @@ def oracle_accuracy(
     n_obj = exact = 0
     for _ in range(n):
         k = 1 if level == 1 else int(rng.integers(1, 3))
-        scene = {"background": list(BACKGROUND), "objects": [place(o, geom, rng) for o in random_scene_objects(rng, k)]}
+        scene = {
+            "background": list(BACKGROUND),
+            "objects": [place(o, geom, rng) for o in random_scene_objects(rng, k)],
+        }
         img = degrade(render(scene, image_size), kind, rng)
         r = compare_scene(scene["objects"], parse_image(img))
         for a in ATTRIBUTES:
@@ -91,7 +94,9 @@ def _vist_steps(world_root: Path, split: str) -> list[tuple[int, str, tuple[Any,
     return out
 
 
-def caption_determinacy(world_root: Path, *, fit_split: str = "train", eval_split: str = "val") -> dict[str, Any]:
+def caption_determinacy(
+    world_root: Path, *, fit_split: str = "train", eval_split: str = "val"
+) -> dict[str, Any]:
     """Accuracy of the best caption-only predictor of the step scene, per step (1-based).
 
     The predictor maps each caption to its most frequent scene on ``fit_split``; a caption never seen

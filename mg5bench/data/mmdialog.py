@@ -1,0 +1,133 @@
+"""MMDialog in the MiniGPT-5 layout: ``<split>/<split>_conversations.txt`` (JSON lines) with the
+images at ``<split>/<media key>.jpg``. Media keys may be negative integers written as text."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mg5bench.data.io import Problems, atomic_write_text, check_image, read_text_utf8, resolve_inside
+from mg5bench.errors import DataError
+from mg5bench.types import Segment
+
+
+@dataclass(frozen=True)
+class MMTurn:
+    """One turn: its elements in file order (text segments, image segments with absolute paths)."""
+
+    elements: tuple[Segment, ...]
+    media_keys: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.value.strip() for s in self.elements if s.is_text and s.value.strip())
+
+    @property
+    def images(self) -> list[str]:
+        return [s.value for s in self.elements if s.is_image]
+
+
+@dataclass(frozen=True)
+class MMConversation:
+    conversation_id: str
+    turns: tuple[MMTurn, ...]
+    line: int
+
+
+def mmdialog_file(root: Path, split: str) -> Path:
+    return Path(root) / split / f"{split}_conversations.txt"
+
+
+def read_mmdialog(
+    root: Path, split: str, *, problems: Problems | None = None, check_images: bool = True
+) -> list[MMConversation]:
+    """Read one split; a conversation with any bad turn is reported (and skipped whole with skip_bad)."""
+    problems = problems if problems is not None else Problems()
+    path = mmdialog_file(root, split)
+    folder = path.parent
+    text = read_text_utf8(path, "MMDialog conversations file")
+    convs: list[MMConversation] = []
+    seen: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            conv = _read_line(folder, path, n, line, check_images)
+            if conv.conversation_id in seen:
+                raise DataError(
+                    str(path), f"line {n} (conversation {conv.conversation_id})",
+                    f"duplicate conversation_id (first on line {seen[conv.conversation_id]})",
+                    "give each conversation its own id",
+                )  # fmt: skip
+            seen[conv.conversation_id] = n
+            convs.append(conv)
+        except DataError as e:
+            problems.report(e)
+    return convs
+
+
+def _read_line(folder: Path, path: Path, n: int, line: str, check_images: bool) -> MMConversation:
+    rec = f"line {n}"
+    try:
+        obj: Any = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(
+            str(path), rec, f"malformed JSON: {e.msg} at column {e.colno}", "one JSON object per line"
+        ) from None
+    if not isinstance(obj, dict):
+        raise DataError(str(path), rec, f"a line must be a JSON object, got {type(obj).__name__}")
+    if "conversation_id" not in obj or "conversation" not in obj:
+        raise DataError(str(path), rec, "missing 'conversation_id' or 'conversation'", "give both fields")
+    cid = obj["conversation_id"]
+    if isinstance(cid, bool) or not isinstance(cid, (int, str)) or str(cid) == "":
+        raise DataError(
+            str(path), rec, f"conversation_id must be an integer or a non-empty string, got {cid!r}"
+        )
+    rec = f"line {n} (conversation {cid})"
+    turns_raw = obj["conversation"]
+    if not isinstance(turns_raw, list) or not turns_raw:
+        raise DataError(str(path), rec, "'conversation' must be a non-empty list of turns")
+    turns = []
+    for t, turn in enumerate(turns_raw):
+        trec = f"{rec} turn {t}"
+        if not isinstance(turn, dict) or not isinstance(turn.get("turn"), list):
+            raise DataError(str(path), trec, "a turn must be an object {'turn': [elements]}")
+        elements: list[Segment] = []
+        keys: list[str] = []
+        for el in turn["turn"]:
+            if not isinstance(el, dict) or len(el) != 1 or not ({"__TEXT__", "__MEDIA__"} & set(el)):
+                raise DataError(
+                    str(path),
+                    trec,
+                    f"an element must be {{'__TEXT__': str}} or {{'__MEDIA__': key}}, got {el!r}"[:300],
+                )
+            ((kind, value),) = el.items()
+            if not isinstance(value, str):
+                raise DataError(str(path), trec, f"{kind} must be a string, got {type(value).__name__}")
+            if kind == "__TEXT__":
+                elements.append(Segment.text(value))
+                continue
+            if not value or "/" in value or "\\" in value or ".." in value:
+                raise DataError(str(path), trec, f"media key {value!r} is not a plain file name",
+                                "media keys name files beside the conversations file")  # fmt: skip
+            image = resolve_inside(folder, f"{value}.jpg", path, trec)
+            if check_images:
+                check_image(image, path, f"{trec} (media {value})")
+            elements.append(Segment.image(str(image)))
+            keys.append(value)
+        t_obj = MMTurn(tuple(elements), tuple(keys))
+        if not t_obj.text and not keys:
+            raise DataError(
+                str(path), trec, "empty turn (no text and no image)", "remove the turn or give it content"
+            )
+        turns.append(t_obj)
+    return MMConversation(str(cid), tuple(turns), n)
+
+
+def write_mmdialog(root: Path, split: str, conversations: list[dict[str, Any]]) -> Path:
+    """Write conversations (already in the file's JSON shape) atomically, one per line."""
+    path = mmdialog_file(root, split)
+    atomic_write_text(path, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in conversations))
+    return path
