@@ -123,11 +123,12 @@ def test_bad_input_one_line_exit_2(bad_vist: Path, tmp_path: Path) -> None:
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
     assert_one_line_error(
         mg5("data", "export", "--task", "vits", "--out", str(tmp_path / "x")), "did you mean 'vist'"
     )
     assert_one_line_error(
-        mg5("data", "export", "--task", "vist", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.jl")),
+        mg5("data", "export", "--task", "vist", "--data", str(tmp_path / "nope"), "--out", str(out)),
         "nope",
         "not found",
     )
