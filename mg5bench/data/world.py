@@ -340,7 +340,7 @@ class _Writer:
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False)
+    return tqdm(total=total, desc=desc, unit="record", disable=not enabled, leave=False)
 
 
 def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
@@ -355,8 +355,7 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     w = _Writer(out, cfg)
     counts = cfg.counts()
-    total = sum(counts["cc3m"].values()) + STORY_STEPS * sum(counts["vist"].values())
-    total += 3 * sum(counts["mmdialog"].values())
+    total = sum(sum(per_split.values()) for per_split in counts.values())  # images, stories, conversations
     bar = _progress(total, f"synthesising world {cfg.dirname}", progress)
     stats: dict[str, Any] = {"cc3m": {}, "vist": {}, "mmdialog": {}}
     for split in SPLITS:
@@ -385,8 +384,8 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[s
                 mapping[image_id] = rel.removeprefix("VIST/")
                 steps.append({"caption": text, "image_id": image_id, "sequence_index": k, "event": kind})
                 events[kind] = events.get(kind, 0) + 1
-                bar.update(1)
             stories[story_id] = [{k: v for k, v in st.items() if k != "event"} for st in steps]
+            bar.update(1)
         write_vist(out / "VIST", split, stories, mapping)
         stats["vist"][split] = {"stories": len(stories), "events": dict(sorted(events.items()))}
         # MMDialog-like: two-speaker conversations
@@ -406,9 +405,9 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[s
                     w.image(f"MMDialog/{split}/{key}.jpg", turn["scene"], rng)
                     elements.append({"__MEDIA__": key})
                     n_images += 1
-                    bar.update(1)
                 conv_turns.append({"turn": elements})
             convs.append({"conversation_id": c, "conversation": conv_turns})
+            bar.update(1)
         write_mmdialog(out / "MMDialog", split, convs)
         stats["mmdialog"][split] = {"conversations": len(convs), "images": n_images}
     bar.close()
