@@ -24,10 +24,7 @@ def main() -> None:
             t = time.perf_counter()
             root = Path(tmp) / f"level{level}"
             m = build_world(WorldConfig(level=level), root, progress=False)
-            print(
-                f"default world level {level}: {m['n_images']} images built in "
-                f"{time.perf_counter() - t:.1f} s"
-            )
+            print(f"default world level {level}: {m['n_images']} images built in {time.perf_counter() - t:.1f} s")
             d = caption_determinacy(root, fit_split="train", eval_split="val")
             steps = ", ".join(f"step {k}: {v:.3f}" for k, v in d["per_step"].items())
             print(f"  caption-only exact-scene accuracy (fit train, eval val): {steps}")
@@ -36,9 +33,7 @@ def main() -> None:
         for kind in DEGRADATIONS:
             r = oracle_accuracy(args.n, level=level, kind=kind)
             attrs = " ".join(f"{a}={v:.4f}" for a, v in r["attributes"].items())
-            print(
-                f"oracle level {level} {kind:<5} {r['params']}: {attrs} exact={r['exact']:.4f} (n={args.n})"
-            )
+            print(f"oracle level {level} {kind:<5} {r['params']}: {attrs} exact={r['exact']:.4f} (n={args.n})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ examples:
   mg5bench data export --task vist --split val --out vist_val.jsonl
   mg5bench data export --task vist --task-args round_range=last,context=text --out gill_vist.jsonl
   mg5bench data convert vist-sis val.story-in-sequence.json images/ vist_data/
+  mg5bench score --task vist --split val --predictions preds.jsonl --out scores/
 """
 
 
@@ -43,6 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mg5bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_score = sub.add_parser(
+        "score",
+        help="score a predictions file on a task (CLIP, FID/KID, MM-Relevance, text, scene accuracy)",
+        description="Score outputs of any model. Predictions: one JSON line per sample {'id', 'output': "
+        "[segments]}, segments {'text': ...} or {'image': path} (relative to the predictions file). "
+        "Samples without a line are scored as empty outputs and counted. Writes OUT/metrics.json and "
+        "OUT/per_sample.jsonl; CIs are a 95%% cluster bootstrap over stories / conversations.",
+        epilog="examples:\n  mg5bench data export --task vist --split val --out gt.jsonl\n"
+        "  mg5bench score --task vist --split val --predictions preds.jsonl --out scores/\n"
+        "  mg5bench score --task mmdialog --predictions p.jsonl --out s/ --metrics mm_relevance,bleu1\n"
+        "  mg5bench score --task cc3m --data CC3M/ --split val --predictions p.jsonl --out s/ \\\n"
+        "      --evaluator open_clip:ViT-L-14:/models/vit_l_14.bin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_score.add_argument("--task", required=True)
+    p_score.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
+    p_score.add_argument("--split", help="split (default: the task card's default_split)")
+    p_score.add_argument("--predictions", type=Path, required=True)
+    p_score.add_argument("--out", type=Path, required=True)
+    p_score.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
+    p_score.add_argument("--evaluator", default="embedded", help="embedded | open_clip:<name>:<weights> | "
+                         "open_clip:local-dir:<folder> | hf-clip:<folder>")  # fmt: skip
+    p_score.add_argument("--inception", help="torch-fidelity Inception-v3 weights file (enables inception_score)")
+    p_score.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p_score.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p_score.add_argument("--quiet", action="store_true")
+    _add_task_args(p_score)
 
     p_ls = sub.add_parser("ls", help="list registered tasks, models or metrics")
     p_ls.add_argument("what", choices=["tasks", "models", "metrics"])
@@ -87,9 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data fingerprint and any skipped records is written beside it as <out>.manifest.json.",
     )
     p_exp.add_argument("--task", required=True)
-    p_exp.add_argument(
-        "--data", help="real data folder or synth:level=2,size=small (default: the embedded world)"
-    )
+    p_exp.add_argument("--data", help="real data folder or synth:level=2,size=small (default: the embedded world)")
     p_exp.add_argument("--split", help="split (default: the task card's default_split)")
     p_exp.add_argument("--out", type=Path, required=True)
     p_exp.add_argument("--skip-bad", action="store_true", help="skip bad records (listed in the manifest)")
@@ -107,9 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_sis.add_argument("images_dir", type=Path)
     p_sis.add_argument("dst", type=Path)
     p_sis.add_argument("--split", help="split name (default: from the file name, e.g. val.story-in-sequence)")
-    p_sis.add_argument(
-        "--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)"
-    )
+    p_sis.add_argument("--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)")
     return parser
 
 
@@ -165,9 +190,7 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.task, args.out, data=args.data, split=args.split,
             task_args=api.parse_kv(args.task_args, "--task-args"), skip_bad=args.skip_bad,
         )  # fmt: skip
-        print(
-            f"wrote {len(sset.samples)} samples from {sset.n_records} records of {sset.split} to {args.out}"
-        )
+        print(f"wrote {len(sset.samples)} samples from {sset.n_records} records of {sset.split} to {args.out}")
         if len(sset.problems):
             print(
                 f"skipped {len(sset.problems)} bad record(s), listed in {args.out}.manifest.json",
@@ -186,14 +209,27 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{info['images_copied']} images copied to {args.dst}"
         )
         for m in info["missing"]:
-            print(
-                f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr
-            )
+            print(f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr)
         for s in info["skipped"]:
             print(f"skipped: {s}", file=sys.stderr)
         return 0
     parser.parse_args(["data", "--help"])
     return 2
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from mg5bench import api
+    from mg5bench.scoring import format_table, score
+
+    report = score(
+        args.task, args.predictions, args.out, data=args.data, split=args.split,
+        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None,
+        evaluator=args.evaluator, inception=args.inception, task_args=api.parse_kv(args.task_args, "--task-args"),
+        resamples=args.resamples, seed=args.seed, progress=not args.quiet,
+    )  # fmt: skip
+    print(format_table(report))
+    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'per_sample.jsonl'}")
+    return 0
 
 
 def _count(v: object) -> str:
@@ -210,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_ls(args)
         if args.command == "data":
             return _cmd_data(args, parser)
+        if args.command == "score":
+            return _cmd_score(args)
         parser.print_help()
         return 2
     except Mg5Error as e:

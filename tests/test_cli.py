@@ -34,9 +34,7 @@ def test_synth_validate_export_on_a_world(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "train:" in proc.stdout and "val:" in proc.stdout and "ok: no problems found" in proc.stdout
         out = tmp_path / f"{task}.jsonl"
-        proc = mg5(
-            "data", "export", "--task", task, "--data", str(world), "--split", "val", "--out", str(out)
-        )
+        proc = mg5("data", "export", "--task", task, "--data", str(world), "--split", "val", "--out", str(out))
         assert proc.returncode == 0, proc.stderr
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert rows and all({"id", "context", "target"} <= set(r) for r in rows)
@@ -47,9 +45,7 @@ def test_synth_validate_export_on_a_world(tmp_path: Path) -> None:
 
 def test_default_world_is_built_in_the_user_cache(isolated_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "cc3m.jsonl"
-    proc = mg5(
-        "data", "export", "--task", "cc3m", "--data", "synth:size=small", "--split", "val", "--out", str(out)
-    )
+    proc = mg5("data", "export", "--task", "cc3m", "--data", "synth:size=small", "--split", "val", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     worlds = list((isolated_cache / "mg5bench" / "worlds").iterdir())
     assert [w.name for w in worlds] == ["v1-seed0-level1-small-48px"]
@@ -94,9 +90,7 @@ def bad_vist(samples_dir: Path, tmp_path: Path) -> Path:
 def test_bad_input_one_line_exit_2(bad_vist: Path, tmp_path: Path) -> None:
     (bad_vist / "val_images" / "000000004.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "x.jsonl"
-    proc = mg5(
-        "data", "export", "--task", "vist", "--data", str(bad_vist), "--split", "val", "--out", str(out)
-    )
+    proc = mg5("data", "export", "--task", "vist", "--data", str(bad_vist), "--split", "val", "--out", str(out))
     assert_one_line_error(proc, "val_cleaned.json", "40470", "000000004.jpg")
     assert not out.exists()  # nothing half-written
     proc = mg5("data", "validate", str(bad_vist), "--task", "vist")
@@ -124,9 +118,7 @@ def test_bad_input_one_line_exit_2(bad_vist: Path, tmp_path: Path) -> None:
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     out = tmp_path / "x.jsonl"
-    assert_one_line_error(
-        mg5("data", "export", "--task", "vits", "--out", str(tmp_path / "x")), "did you mean 'vist'"
-    )
+    assert_one_line_error(mg5("data", "export", "--task", "vits", "--out", str(tmp_path / "x")), "did you mean 'vist'")
     assert_one_line_error(
         mg5("data", "export", "--task", "vist", "--data", str(tmp_path / "nope"), "--out", str(out)),
         "nope",
@@ -145,9 +137,7 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
         ),
         "round_range must be one of",
     )
-    assert_one_line_error(
-        mg5("data", "validate", str(tmp_path), "--task", "cc3m"), "no cc3m data files found"
-    )
+    assert_one_line_error(mg5("data", "validate", str(tmp_path), "--task", "cc3m"), "no cc3m data files found")
 
 
 def test_convert_vist_sis_cli(samples_dir: Path, tmp_path: Path) -> None:

@@ -27,9 +27,7 @@ def test_segment_json_round_trip_and_errors() -> None:
 
 
 def test_sample_and_generation_round_trip() -> None:
-    s = Sample(
-        "s_1", (Segment.text("a"), Segment.image("/x.png")), (Segment.image("/y.png"),), "s", {"step": 1}
-    )
+    s = Sample("s_1", (Segment.text("a"), Segment.image("/x.png")), (Segment.image("/y.png"),), "s", {"step": 1})
     assert Sample.from_json(json.loads(json.dumps(s.to_json()))) == s
     assert s.target_images == ["/y.png"]
     g = Generation("s_1", (Segment.text("ok"),), {"seed": 3})
@@ -52,9 +50,7 @@ def test_runspec_round_trip_hash_and_name() -> None:
     # every setting moves the hash
     variants = [
         RunSpec(**{**spec.__dict__, "seed": 4}),
-        RunSpec(
-            **{**spec.__dict__, "generation": GenerationConfig(guidance_scale=3.0, num_inference_steps=25)}
-        ),
+        RunSpec(**{**spec.__dict__, "generation": GenerationConfig(guidance_scale=3.0, num_inference_steps=25)}),
         RunSpec(**{**spec.__dict__, "model_args": {"checkpoint": "other"}}),
         RunSpec(**{**spec.__dict__, "task_args": {"round_range": "last"}}),
         RunSpec(**{**spec.__dict__, "data": "synth:level=2"}),
@@ -81,9 +77,7 @@ def test_runspec_rejects_bad_values() -> None:
 
 
 def test_generation_config_merge() -> None:
-    merged = GenerationConfig(guidance_scale=2.0).merged(
-        GenerationConfig(guidance_scale=7.5, num_inference_steps=50)
-    )
+    merged = GenerationConfig(guidance_scale=2.0).merged(GenerationConfig(guidance_scale=7.5, num_inference_steps=50))
     assert merged.guidance_scale == 2.0 and merged.num_inference_steps == 50
 
 

@@ -58,10 +58,7 @@ def test_vist_samples_all_steps_text_and_images(small_world: Path) -> None:
     kinds = [seg.kind for seg in s3.context]
     assert kinds == ["text", "image"] * 3 + ["text"]
     assert [seg.value for seg in s3.context if seg.is_text] == [st["caption"] for st in steps[:4]]
-    assert (
-        s3.target_images[0].endswith(f"{steps[3]['image_id']}.png")
-        and Path(s3.target_images[0]).is_absolute()
-    )
+    assert s3.target_images[0].endswith(f"{steps[3]['image_id']}.png") and Path(s3.target_images[0]).is_absolute()
     assert s3.group == story_id and s3.meta["step"] == 3
     assert s3.meta["target_scenes"][0]["objects"]  # the scene record travels with the sample
     s0 = next(s for s in sset.samples if s.id == f"{story_id}_0")
@@ -100,9 +97,7 @@ def test_mmdialog_windows_and_roles(small_world: Path) -> None:
 def test_official_samples_build(samples_dir: Path) -> None:
     cc = build_samples(get_task("cc3m"), str(samples_dir / "CC3M"), "val", progress=False)
     assert [s.id for s in cc.samples] == ["val/000007775", "val/000009256"]
-    assert (
-        cc.samples[0].context[0].value == "burning candle on the background of the aquarium with small fish ."
-    )
+    assert cc.samples[0].context[0].value == "burning candle on the background of the aquarium with small fish ."
     vist = build_samples(get_task("vist"), str(samples_dir / "VIST"), "val", progress=False)
     assert [s.id for s in vist.samples] == [f"40470_{k}" for k in range(5)]
     assert vist.samples[4].context[-1].value == "we ended the day shooting off some fireworks ."

@@ -42,9 +42,7 @@ def test_world_layout_and_counts(small_world: Path) -> None:
         stories = json.loads((small_world / "VIST" / f"{split}_cleaned.json").read_text())
         mapping = json.loads((small_world / "VIST" / f"{split}_image_mapping.json").read_text())
         assert len(stories) == counts["vist"][split]
-        assert all(
-            len(s) == 5 and [st["sequence_index"] for st in s] == list(range(5)) for s in stories.values()
-        )
+        assert all(len(s) == 5 and [st["sequence_index"] for st in s] == list(range(5)) for s in stories.values())
         assert set(mapping) == {st["image_id"] for s in stories.values() for st in s}
         lines = (small_world / "MMDialog" / split / f"{split}_conversations.txt").read_text().splitlines()
         assert len(lines) == counts["mmdialog"][split]

@@ -1,0 +1,298 @@
+"""Feature backbones for the metrics, chosen with ``--evaluator``.
+
+- ``embedded`` (default): the world CLIP shipped in ``mg5bench/assets/world_clip`` (open_clip local-dir).
+- ``open_clip:<model name>:<weights file>``: any open_clip architecture with local weights
+  (e.g. ``open_clip:ViT-L-14:/models/open_clip_pytorch_model.bin``), with open_clip's preprocessing.
+- ``open_clip:local-dir:<folder>``: a folder with ``open_clip_config.json`` + weights.
+- ``hf-clip:<folder>``: a Hugging Face ``CLIPModel`` folder (with its processor files).
+
+Inception-v3 (FID features, Inception Score) comes from a local torch-fidelity weights file given
+separately (``--inception PATH``), see ``InceptionFeatures``.
+
+Every evaluator reports its name, weights sha256 and preprocessing, which go into metrics.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mg5bench.errors import ConfigError
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "assets" / "world_clip"
+
+
+@lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file (memoised on path, size and mtime)."""
+    st = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _load_rgb(image: Any) -> Any:
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        with Image.open(image) as im:
+            return im.convert("RGB")
+    return image.convert("RGB")
+
+
+class ClipEvaluator:
+    """Image and text towers of a CLIP model. Features are the projected embeddings (float32);
+    ``encode_*`` return them L2-normalised, ``encode_images_raw`` unnormalised (for FID/KID)."""
+
+    name: str
+    weights_sha256: str
+    preprocessing: str
+    dim: int
+    context_length: int
+
+    def __init__(self) -> None:
+        raise TypeError("use load_evaluator(spec)")
+
+    # subclasses implement these three
+    def _image_batch(self, images: list[Any]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _text_batch(self, texts: list[str]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def count_truncated(self, texts: Sequence[str]) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode_images_raw(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False) -> Any:
+        """(N, d) unnormalised image embeddings of PIL images or paths, in batches."""
+        import torch
+        from tqdm.auto import tqdm
+
+        out = []
+        with torch.inference_mode():
+            for i in tqdm(range(0, len(images), batch_size), disable=not progress, desc="encode images", leave=False):
+                batch = [_load_rgb(im) for im in images[i : i + batch_size]]
+                out.append(self._image_batch(batch).float())
+        return torch.cat(out) if out else torch.zeros(0, self.dim)
+
+    def encode_images(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False) -> Any:
+        import torch
+
+        return torch.nn.functional.normalize(self.encode_images_raw(images, batch_size, progress), dim=-1)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 512) -> Any:
+        """(N, d) L2-normalised text embeddings."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                out.append(self._text_batch(list(texts[i : i + batch_size])).float())
+        feats = torch.cat(out) if out else torch.zeros(0, self.dim)
+        return torch.nn.functional.normalize(feats, dim=-1)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "weights_sha256": self.weights_sha256,
+            "preprocessing": self.preprocessing,
+            "feature_dim": self.dim,
+            "text_context_length": self.context_length,
+        }
+
+    def feature_module(self) -> Any:
+        """An nn.Module for torchmetrics FID/KID: uint8 images (N, 3, H, W) -> (N, d) features through
+        this evaluator's own preprocessing; float features (N, d) pass through unchanged, so features
+        encoded once per run can be reused."""
+        return _FeatureModule(self)
+
+
+def _make_feature_module_class() -> type:
+    import torch
+
+    class FeatureModule(torch.nn.Module):
+        def __init__(self, ev: ClipEvaluator) -> None:
+            super().__init__()
+            self.ev = ev
+            self.num_features = ev.dim
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.dtype == torch.uint8 and x.dim() == 4:
+                from PIL import Image
+
+                ims = [Image.fromarray(img.permute(1, 2, 0).cpu().numpy()) for img in x]
+                return self.ev.encode_images_raw(ims).double()
+            if x.dim() == 2 and x.shape[1] == self.num_features:
+                return x.double()
+            raise ValueError(
+                f"expected uint8 images (N, 3, H, W) or features (N, {self.num_features}), got {tuple(x.shape)}"
+            )
+
+    return FeatureModule
+
+
+def _FeatureModule(ev: ClipEvaluator) -> Any:
+    return _make_feature_module_class()(ev)
+
+
+class OpenClipEvaluator(ClipEvaluator):
+    def __init__(self, model_name: str, pretrained: str | None, label: str) -> None:
+        import open_clip
+        import torch
+
+        if model_name.startswith("local-dir:"):
+            folder = Path(model_name.removeprefix("local-dir:"))
+            if not (folder / "open_clip_config.json").is_file():
+                raise ConfigError(f"{folder}: not an open_clip folder (needs open_clip_config.json + weights)")
+            weights = next(iter(sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))), None)
+            if weights is None:
+                raise ConfigError(f"{folder}: no weights file (.safetensors or .bin)")
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name)
+        else:
+            if not pretrained or not Path(pretrained).is_file():
+                raise ConfigError(
+                    f"open_clip evaluator {model_name!r} needs a local weights file: "
+                    f"--evaluator open_clip:{model_name}:/path/to/weights (hub tags do not work offline)"
+                )
+            weights = Path(pretrained)
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(weights))
+        model.eval()
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.name = label
+        self.weights_sha256 = sha256_file(weights)
+        self.preprocessing = "open_clip " + " | ".join(repr(t) for t in getattr(preprocess, "transforms", [preprocess]))
+        self.context_length = int(getattr(self.tokenizer, "context_length", 77))
+        with torch.inference_mode():
+            self.dim = int(model.encode_text(self.tokenizer(["a"])).shape[-1])
+
+    def _image_batch(self, images: list[Any]) -> Any:
+        import torch
+
+        x = torch.stack([self.preprocess(im) for im in images])  # (B, 3, S, S)
+        return self.model.encode_image(x)  # (B, d)
+
+    def _text_batch(self, texts: list[str]) -> Any:
+        return self.model.encode_text(self.tokenizer(texts))  # (B, d)
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        enc = getattr(self.tokenizer, "encode", None)
+        if enc is None:
+            return 0
+        return sum(len(enc(t)) + 2 > self.context_length for t in texts)
+
+
+class HFClipEvaluator(ClipEvaluator):
+    def __init__(self, folder: str) -> None:
+        import torch
+        from transformers import CLIPModel, CLIPProcessor
+
+        path = Path(folder)
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path}: not a Hugging Face CLIPModel folder (config.json missing)")
+        self.model = CLIPModel.from_pretrained(str(path)).eval()
+        self.processor = CLIPProcessor.from_pretrained(str(path))
+        weights = next(iter(sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))), None)
+        if weights is None:
+            raise ConfigError(f"{path}: no weights file")
+        self.name = f"hf-clip:{path.name}"
+        self.weights_sha256 = sha256_file(weights)
+        ip = self.processor.image_processor
+        fields = ("size", "crop_size", "resample", "image_mean", "image_std")
+        self.preprocessing = "transformers CLIPImageProcessor " + " ".join(
+            f"{f}={getattr(ip, f, None)}" for f in fields
+        )
+        self.context_length = int(self.model.config.text_config.max_position_embeddings)
+        with torch.inference_mode():
+            self.dim = int(self._text_batch(["a"]).shape[-1])
+
+    @staticmethod
+    def _tensor(out: Any) -> Any:
+        # transformers 5 returns an output object from get_*_features; 4.x a tensor
+        return out if hasattr(out, "shape") else out.pooler_output
+
+    def _image_batch(self, images: list[Any]) -> Any:
+        inputs = self.processor(images=images, return_tensors="pt")
+        return self._tensor(self.model.get_image_features(pixel_values=inputs["pixel_values"]))
+
+    def _text_batch(self, texts: list[str]) -> Any:
+        inputs = self.processor.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.context_length, return_tensors="pt"
+        )
+        return self._tensor(self.model.get_text_features(**inputs))
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        return sum(len(self.processor.tokenizer(t)["input_ids"]) > self.context_length for t in texts)
+
+
+@lru_cache(maxsize=8)
+def load_evaluator(spec: str = "embedded") -> ClipEvaluator:
+    """Build (once per process) the evaluator named by ``spec``; see the module docstring."""
+    if spec == "embedded":
+        if not (EMBEDDED_DIR / "open_clip_config.json").is_file():
+            raise ConfigError(f"the embedded evaluator is missing from {EMBEDDED_DIR}; reinstall mg5bench")
+        ev: ClipEvaluator = OpenClipEvaluator(f"local-dir:{EMBEDDED_DIR}", None, "embedded:world-clip")
+        return ev
+    if spec.startswith("open_clip:"):
+        rest = spec.removeprefix("open_clip:")
+        if rest.startswith("local-dir:"):
+            return OpenClipEvaluator(rest, None, f"open_clip:local-dir:{Path(rest.removeprefix('local-dir:')).name}")
+        name, sep, weights = rest.partition(":")
+        if not sep:
+            raise ConfigError(f"--evaluator {spec!r}: use open_clip:<model name>:<weights file>")
+        return OpenClipEvaluator(name, weights, f"open_clip:{name}")
+    if spec.startswith("hf-clip:"):
+        return HFClipEvaluator(spec.removeprefix("hf-clip:"))
+    raise ConfigError(
+        f"unknown evaluator {spec!r}; use 'embedded', 'open_clip:<name>:<weights>', "
+        "'open_clip:local-dir:<folder>' or 'hf-clip:<folder>'"
+    )
+
+
+INCEPTION_HELP = (
+    "Inception-v3 metrics need the torch-fidelity FID weights file "
+    "(pt_inception-2015-12-05-6726825d.pth) on disk and the torch-fidelity package: "
+    "pip install torch-fidelity, then pass --inception /path/to/pt_inception-2015-12-05-6726825d.pth"
+)
+
+
+class InceptionFeatures:
+    """torch-fidelity's FID Inception-v3 from a local weights file: 2048-d pool features for FID/KID
+    and 1008 logits for the Inception Score. Without the file, a clear error says how to get one."""
+
+    def __init__(self, weights: str | Path) -> None:
+        path = Path(weights)
+        if not path.is_file():
+            raise ConfigError(f"{path}: Inception weights not found. {INCEPTION_HELP}")
+        try:
+            from torchmetrics.image.fid import NoTrainInceptionV3
+        except (ImportError, ModuleNotFoundError) as e:  # pragma: no cover - depends on the install
+            raise ConfigError(f"{INCEPTION_HELP} ({e})") from None
+        try:
+            self.pool = NoTrainInceptionV3(
+                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
+            )
+            self.logits = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=["logits_unbiased"],
+                feature_extractor_weights_path=str(path),
+            )
+        except ModuleNotFoundError as e:  # torch-fidelity missing
+            raise ConfigError(f"{INCEPTION_HELP} ({e})") from None
+        self.name = "inception-v3-compat (torch-fidelity)"
+        self.weights_sha256 = sha256_file(path)
+        self.preprocessing = "uint8 RGB -> torch-fidelity bilinear resize to 299x299 inside the network"
+        self.dim = 2048
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "weights_sha256": self.weights_sha256, "preprocessing": self.preprocessing}

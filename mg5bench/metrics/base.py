@@ -1,0 +1,119 @@
+"""The metric protocol (torchmetrics-style ``update / compute / reset``) and what metrics see.
+
+A metric accumulates per-sample state in ``update`` and answers ``statistic(weights)``: its value(s)
+when sample i counts ``weights[i]`` times. ``compute()`` is ``statistic`` with all weights 1; the
+cluster bootstrap in ``mg5bench.stats`` calls ``statistic`` with resampled story / conversation counts,
+so set-level metrics (FID, conversation-level F1) get honest CIs too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ScoreItem:
+    """One sample as the metrics see it: target vs output, plus protocol context."""
+
+    id: str
+    group: str
+    gt_text: str
+    gen_text: str
+    gt_images: list[str]
+    gen_images: list[str]
+    caption: str | None  # the text an image is compared with for clip_t (caption or response text)
+    gt_elements: list[tuple[str, str]] = field(default_factory=list)  # ("text"|"image", value) in order
+    gen_elements: list[tuple[str, str]] = field(default_factory=list)
+    scenes: list[Any] = field(default_factory=list)  # target scene records (synthetic world only)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gt_image(self) -> str | None:
+        return self.gt_images[0] if self.gt_images else None
+
+    @property
+    def gen_image(self) -> str | None:
+        return self.gen_images[0] if self.gen_images else None
+
+
+class FeatureBank:
+    """Features computed once per run: raw image embeddings by path, normalised text embeddings."""
+
+    def __init__(self, images: dict[str, np.ndarray], texts: dict[str, np.ndarray], logit_scale: float, dim: int):
+        self.images = images
+        self.texts = texts
+        self.logit_scale = logit_scale
+        self.dim = dim
+
+    def image_raw(self, path: str) -> np.ndarray:
+        return self.images[path]
+
+    def image(self, path: str) -> np.ndarray:
+        v = self.images[path]
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+    def text(self, text: str) -> np.ndarray:
+        return self.texts[text]
+
+
+class Metric:
+    """Base class. Subclasses set ``name``, ``higher_is_better``, ``variant``, ``description``."""
+
+    name: str = ""
+    higher_is_better: bool = True
+    variant: str = "default"
+    description: str = ""
+    flag: str | None = None  # a warning that travels with the number (compat variants)
+    needs_scenes: bool = False
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.items: list[ScoreItem] = []
+
+    def update(self, items: Sequence[ScoreItem], bank: FeatureBank) -> None:
+        self.items.extend(items)
+
+    def statistic(self, weights: np.ndarray) -> dict[str, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, float]:
+        return self.statistic(np.ones(len(self.items)))
+
+    def per_sample(self) -> dict[str, list[float | None]]:
+        """Per-item values (for per_sample.jsonl); empty for set-level metrics."""
+        return {}
+
+    def higher(self, key: str) -> bool:
+        """Whether a larger value of sub-result ``key`` is better (sub-results may differ)."""
+        return self.higher_is_better
+
+    def n(self) -> dict[str, int]:
+        return {self.name: len(self.items)}
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Mean of the non-NaN values, weighted; NaN marks "not applicable" for that item."""
+    ok = ~np.isnan(values)
+    w = weights[ok]
+    total = float(w.sum())
+    return float((values[ok] * w).sum() / total) if total > 0 else float("nan")
+
+
+def group_weighted_mean(values: np.ndarray, groups: np.ndarray, weights: np.ndarray) -> float:
+    """Mean over groups of each group's mean (NaN items ignored); groups weighted by their count."""
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return float("nan")
+    g, inv = np.unique(groups[ok], return_inverse=True)
+    sums = np.bincount(inv, weights=values[ok], minlength=len(g))
+    counts = np.bincount(inv, minlength=len(g))
+    gw = np.zeros(len(g))
+    np.maximum.at(gw, inv, weights[ok])  # a group's weight = its bootstrap count
+    total = gw.sum()
+    return float((gw * sums / counts).sum() / total) if total > 0 else float("nan")
