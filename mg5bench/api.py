@@ -84,9 +84,7 @@ def _present_splits(cfg: TaskConfig, root: Path) -> list[str]:
         return sorted(p.stem.removeprefix("cc3m_") for p in root.glob("cc3m_*.tsv"))
     if cfg.format == "vist":
         return sorted(p.name.removesuffix("_cleaned.json") for p in root.glob("*_cleaned.json"))
-    return sorted(
-        p.parent.name for p in root.glob("*/*_conversations.txt") if p.name.startswith(p.parent.name)
-    )
+    return sorted(p.parent.name for p in root.glob("*/*_conversations.txt") if p.name.startswith(p.parent.name))
 
 
 def validate(
@@ -133,9 +131,7 @@ def convert_vist_sis(
     from mg5bench.data.vist_sis import convert_vist_sis as _convert
 
     if not Path(images_dir).is_dir():
-        raise DataError(
-            str(images_dir), None, "images folder not found", "pass the folder of <photo id>.jpg files"
-        )
+        raise DataError(str(images_dir), None, "images folder not found", "pass the folder of <photo id>.jpg files")
     return _convert(Path(src_json), Path(images_dir), Path(dst), split, problems=Problems(skip_bad=skip_bad))
 
 

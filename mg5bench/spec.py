@@ -80,9 +80,7 @@ class GenerationConfig:
         """Fill unset fields from an adapter's defaults (explicit settings win)."""
         return GenerationConfig(
             **{
-                f.name: getattr(self, f.name)
-                if getattr(self, f.name) is not None
-                else getattr(defaults, f.name)
+                f.name: getattr(self, f.name) if getattr(self, f.name) is not None else getattr(defaults, f.name)
                 for f in dataclasses.fields(self)
             }
         )

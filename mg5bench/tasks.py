@@ -214,9 +214,7 @@ def resolve_data(
     if not path.exists():
         raise DataError(str(path), None, "data folder not found", "pass an existing folder, or omit --data")
     if not path.is_dir():
-        raise DataError(
-            str(path), None, "--data must be a folder", "pass the folder that holds the data files"
-        )
+        raise DataError(str(path), None, "--data must be a folder", "pass the folder that holds the data files")
     sub = path / FOLDERS[task.format]
     if sub.is_dir() and find_world_root(path) == path.resolve():
         return DataSource(str(path), sub.resolve(), path.resolve())
@@ -363,7 +361,5 @@ def _build_mmdialog(task, source, split, problems, check_images):  # type: ignor
             target = tuple(turn_segments(conv.turns[i], role))
             meta = {"conversation_id": conv.conversation_id, "turn": i, "speaker": role}
             meta.update(_target_meta(target, scenes))
-            samples.append(
-                Sample(f"{conv.conversation_id}_{i}", tuple(context), target, conv.conversation_id, meta)
-            )
+            samples.append(Sample(f"{conv.conversation_id}_{i}", tuple(context), target, conv.conversation_id, meta))
     return samples, [mmdialog_file(source.root, split)], images, len(convs)

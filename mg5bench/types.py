@@ -59,8 +59,7 @@ class Segment:
         extra = set(obj) - {"text", "image", "role"}
         if len(kinds) != 1 or extra:
             raise ConfigError(
-                "a segment must have exactly one of 'text' or 'image' (and optionally 'role'), "
-                f"got keys {sorted(obj)}"
+                f"a segment must have exactly one of 'text' or 'image' (and optionally 'role'), got keys {sorted(obj)}"
             )
         role = obj.get("role")
         if role is not None and not isinstance(role, str):

@@ -190,9 +190,11 @@ def write_card(folder: Path, info: dict[str, Any], evals: dict[str, Any]) -> Non
         "Loss: multi-positive InfoNCE (all pairs showing the same discrete scene are positives).",
         "",
         "## Training",
-        f"- command: `python -m mg5bench.world_clip train --out mg5bench/assets/world_clip --steps {info['steps']}`",
+        "- command: `python -m mg5bench.world_clip train --out mg5bench/assets/world_clip "
+        f"--steps {info['steps']} --batch {info['batch']} --lr {info['lr']} --seed {info['seed']}`",
         f"- steps {info['steps']}, batch {info['batch']}, AdamW lr {info['lr']} (warmup + cosine), seed {info['seed']}",
-        f"- wall time here: {info['wall_time_s']} s on {info['threads']} CPU threads; final loss {info['final_loss']}",
+        f"- wall time here: {info['wall_time_s']} s on {info['threads']} CPU threads (sharing the machine with"
+        f" other work); final loss {info['final_loss']}",
         "",
         "## Retrieval (top-1; a hit shows the same discrete scene as the query)",
         "",
@@ -227,15 +229,19 @@ def main(argv: list[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train")
     p.add_argument("--out", type=Path, default=ASSET_DIR)
+    p.add_argument("--write-card-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     e = sub.add_parser("eval")
     e.add_argument("folder", type=Path, nargs="?", default=ASSET_DIR)
     args = ap.parse_args(argv)
-    if args.cmd == "train":
+    if args.cmd == "train" and args.write_card_only:  # re-render the card from training.json
+        saved = json.loads((args.out / "training.json").read_text())
+        write_card(args.out, saved["training"], saved["retrieval"])
+    elif args.cmd == "train":
         info = train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads)
         evals = evaluate(args.out)
         write_card(args.out, info, evals)

@@ -37,9 +37,7 @@ def read_cc3m(
     lines = text.splitlines()
     if not lines or lines[0].rstrip("\r") != HEADER:
         got = lines[0][:60] if lines else "an empty file"
-        raise DataError(
-            str(tsv), "line 1", f"header must be 'caption<TAB>image_path', got {got!r}", "add the header"
-        )
+        raise DataError(str(tsv), "line 1", f"header must be 'caption<TAB>image_path', got {got!r}", "add the header")
     records: list[CC3MRecord] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(lines[1:], start=2):

@@ -64,9 +64,7 @@ def read_text_utf8(path: Path, what: str = "file") -> str:
 def resolve_inside(root: Path, rel: str, path_for_error: Path, record: str) -> Path:
     """Resolve ``rel`` against ``root``; refuse anything that points outside the data folder."""
     if not isinstance(rel, str) or not rel:
-        raise DataError(
-            str(path_for_error), record, "image path is empty or not a string", "give a relative path"
-        )
+        raise DataError(str(path_for_error), record, "image path is empty or not a string", "give a relative path")
     candidate = Path(rel)
     resolved = (root / candidate).resolve()
     if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
@@ -82,9 +80,7 @@ def resolve_inside(root: Path, rel: str, path_for_error: Path, record: str) -> P
 def check_image(image: Path, path_for_error: Path, record: str) -> None:
     """Fail with a DataError if ``image`` is missing or cannot be decoded."""
     if not image.is_file():
-        raise DataError(
-            str(path_for_error), record, f"image {image} is missing", "add the file or fix the path"
-        )
+        raise DataError(str(path_for_error), record, f"image {image} is missing", "add the file or fix the path")
     from PIL import Image, UnidentifiedImageError
 
     try:

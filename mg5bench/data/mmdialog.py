@@ -82,9 +82,7 @@ def _read_line(folder: Path, path: Path, n: int, line: str, check_images: bool) 
         raise DataError(str(path), rec, "missing 'conversation_id' or 'conversation'", "give both fields")
     cid = obj["conversation_id"]
     if isinstance(cid, bool) or not isinstance(cid, (int, str)) or str(cid) == "":
-        raise DataError(
-            str(path), rec, f"conversation_id must be an integer or a non-empty string, got {cid!r}"
-        )
+        raise DataError(str(path), rec, f"conversation_id must be an integer or a non-empty string, got {cid!r}")
     rec = f"line {n} (conversation {cid})"
     turns_raw = obj["conversation"]
     if not isinstance(turns_raw, list) or not turns_raw:
@@ -119,9 +117,7 @@ def _read_line(folder: Path, path: Path, n: int, line: str, check_images: bool) 
             keys.append(value)
         t_obj = MMTurn(tuple(elements), tuple(keys))
         if not t_obj.text and not keys:
-            raise DataError(
-                str(path), trec, "empty turn (no text and no image)", "remove the turn or give it content"
-            )
+            raise DataError(str(path), trec, "empty turn (no text and no image)", "remove the turn or give it content")
         turns.append(t_obj)
     return MMConversation(str(cid), tuple(turns), n)
 

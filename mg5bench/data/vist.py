@@ -39,9 +39,7 @@ def load_json_strict(path: Path, what: str, duplicates_of: str = "key") -> Any:
         out: dict[str, Any] = {}
         for k, v in items:
             if k in out:
-                raise DataError(
-                    str(path), f"{duplicates_of} {k}", f"duplicate key {k!r}", "keep one entry per id"
-                )
+                raise DataError(str(path), f"{duplicates_of} {k}", f"duplicate key {k!r}", "keep one entry per id")
             out[k] = v
         return out
 
@@ -77,9 +75,7 @@ def read_vist(
     stories = []
     for story_id, steps in cleaned.items():
         try:
-            stories.append(
-                _read_story(root, cleaned_path, mapping_path, str(story_id), steps, mapping, check_images)
-            )
+            stories.append(_read_story(root, cleaned_path, mapping_path, str(story_id), steps, mapping, check_images))
         except DataError as e:
             problems.report(e)
     return stories
@@ -130,9 +126,7 @@ def _read_story(
             )
         rel = mapping[image_id]
         if not isinstance(rel, str):
-            raise DataError(
-                str(mapping_path), f"image {image_id}", f"path must be a string, got {type(rel).__name__}"
-            )
+            raise DataError(str(mapping_path), f"image {image_id}", f"path must be a string, got {type(rel).__name__}")
         image = resolve_inside(root, rel, mapping_path, f"{srec} (image {image_id})")
         if check_images:
             check_image(image, path, f"{srec} (image {image_id})")

@@ -69,9 +69,7 @@ def convert_vist_sis(
         rec = f"annotation {i}"
         try:
             if not isinstance(item, list) or len(item) != 1 or not isinstance(item[0], dict):
-                raise DataError(
-                    str(src_json), rec, "each annotation must be a one-element list holding an object"
-                )
+                raise DataError(str(src_json), rec, "each annotation must be a one-element list holding an object")
             ann = item[0]
             missing = [k for k in REQUIRED if k not in ann]
             if missing:
@@ -82,9 +80,7 @@ def convert_vist_sis(
             if not all(isinstance(v, str) for v in (story_id, photo, text)):
                 raise DataError(str(src_json), rec, "story_id, photo_flickr_id and text must be strings")
             if not isinstance(order, int) or isinstance(order, bool):
-                raise DataError(
-                    str(src_json), rec, f"worker_arranged_photo_order must be an integer, got {order!r}"
-                )
+                raise DataError(str(src_json), rec, f"worker_arranged_photo_order must be an integer, got {order!r}")
             if not text.strip():
                 raise DataError(str(src_json), rec, "empty text", "every step needs its story sentence")
             if order in stories[story_id]:

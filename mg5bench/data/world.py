@@ -93,9 +93,7 @@ class WorldConfig:
         for part in filter(None, (p.strip() for p in body.split(","))):
             key, sep, value = part.partition("=")
             if not sep:
-                raise ConfigError(
-                    f"bad world setting {part!r} in {text!r}; use key=value, e.g. synth:level=2"
-                )
+                raise ConfigError(f"bad world setting {part!r} in {text!r}; use key=value, e.g. synth:level=2")
             key = key.strip().replace("-", "_")
             if key in ("seed", "level", "image_size", "version"):
                 try:
@@ -450,9 +448,7 @@ def is_world(root: Path) -> bool:
         return False
 
 
-def ensure_world(
-    cfg: WorldConfig | None = None, cache_dir: Path | None = None, *, progress: bool = True
-) -> Path:
+def ensure_world(cfg: WorldConfig | None = None, cache_dir: Path | None = None, *, progress: bool = True) -> Path:
     """The cached world for ``cfg``, built on first use (in a temp folder, then renamed atomically)."""
     cfg = cfg or WorldConfig()
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()

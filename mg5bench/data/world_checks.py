@@ -94,9 +94,7 @@ def _vist_steps(world_root: Path, split: str) -> list[tuple[int, str, tuple[Any,
     return out
 
 
-def caption_determinacy(
-    world_root: Path, *, fit_split: str = "train", eval_split: str = "val"
-) -> dict[str, Any]:
+def caption_determinacy(world_root: Path, *, fit_split: str = "train", eval_split: str = "val") -> dict[str, Any]:
     """Accuracy of the best caption-only predictor of the step scene, per step (1-based).
 
     The predictor maps each caption to its most frequent scene on ``fit_split``; a caption never seen
