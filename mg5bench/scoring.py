@@ -149,7 +149,7 @@ def build_bank(
         texts.update(v for k, v in it.gt_elements + it.gen_elements if k == "text" and v.strip())
     order = sorted(texts)
     tfeats = evaluator.encode_texts(order).numpy()
-    scale = float(evaluator.model.logit_scale.exp()) if hasattr(evaluator, "model") else 100.0
+    scale = float(evaluator.model.logit_scale.detach().exp()) if hasattr(evaluator, "model") else 100.0
     bank = FeatureBank(images, dict(zip(order, tfeats, strict=True)), scale, evaluator.dim)
     return bank, {
         "images_encoded": n_gt + n_gen,
@@ -227,6 +227,9 @@ def score(
             }
             if metric.flag:
                 entry["flag"] = metric.flag
+            ci_note = getattr(metric, "ci_note", None)
+            if ci_note and key == metric.name:
+                entry["ci_note"] = ci_note
             warning = getattr(metric, "warning", None)
             if warning and key == metric.name:
                 entry["warning"] = warning

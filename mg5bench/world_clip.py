@@ -41,8 +41,12 @@ PREPROCESS_CFG: dict[str, Any] = {
 }
 
 
+EMPTY_CAPTION = "an empty picture ."
+EMPTY_P = 0.05  # share of training images with no object at all
+
+
 def _scene_batch(rng: np.random.Generator, n: int, degrade_p: float) -> tuple[list[Any], list[str], list[tuple]]:
-    """n fresh scenes (levels 1 and 2 mixed): PIL images, captions and discrete scene keys."""
+    """n fresh scenes (levels 1 and 2 mixed, a few empty): PIL images, captions and discrete scene keys."""
     from PIL import Image
 
     from mg5bench.data.scenes import BACKGROUND, Geometry, place, render, scene_caption, scene_key
@@ -53,15 +57,37 @@ def _scene_batch(rng: np.random.Generator, n: int, degrade_p: float) -> tuple[li
     images, captions, keys = [], [], []
     kinds = [k for k in DEGRADATIONS if k != "clean"]
     for _ in range(n):
-        objs = random_scene_objects(rng, int(rng.choice([1, 2])))
+        k = 0 if rng.random() < EMPTY_P else int(rng.choice([1, 2]))
+        objs = random_scene_objects(rng, k)
         scene = {"background": list(BACKGROUND), "objects": [place(o, geom, rng) for o in objs]}
         arr = render(scene, 48)
         if rng.random() < degrade_p:
             arr = degrade(arr, kinds[int(rng.integers(len(kinds)))], rng)
         images.append(Image.fromarray(arr))
-        captions.append(scene_caption(scene, int(rng.integers(3))))
+        captions.append(scene_caption(scene, int(rng.integers(3))) if objs else EMPTY_CAPTION)
         keys.append(scene_key(scene))
     return images, captions, keys
+
+
+def attribute_overlap(keys: list[tuple]) -> np.ndarray:
+    """(B, B) graded similarity of scenes: 1 for the same discrete scene, else the cosine of their
+    attribute-count vectors (shape, colour, size and cell histograms), so a scene that shares colour
+    and cell with another is closer to it than one that shares nothing; empty scenes share nothing."""
+    from mg5bench.data.scenes import COLOURS, SHAPES, SIZES
+
+    index = {("shape", v): i for i, v in enumerate(SHAPES)}
+    index.update({("colour", v): len(SHAPES) + i for i, v in enumerate(COLOURS)})
+    index.update({("size", v): len(SHAPES) + len(COLOURS) + i for i, v in enumerate(SIZES)})
+    base = len(SHAPES) + len(COLOURS) + len(SIZES)
+    vec = np.zeros((len(keys), base + 9))
+    for r, key in enumerate(keys):
+        for shape, colour, size, cell in key:
+            vec[r, [index[("shape", shape)], index[("colour", colour)], index[("size", size)], base + cell]] += 1
+    norms = np.linalg.norm(vec, axis=1, keepdims=True)
+    unit = np.divide(vec, norms, out=np.zeros_like(vec), where=norms > 0)
+    sim = np.minimum(unit @ unit.T, 0.95)
+    same = np.array([[a == b for b in keys] for a in keys])
+    return np.where(same, 1.0, sim)
 
 
 def build_model() -> tuple[Any, Any, Any]:
@@ -77,13 +103,14 @@ def build_model() -> tuple[Any, Any, Any]:
     return model, preprocess, tokenizer
 
 
-def multi_positive_loss(img: Any, txt: Any, keys: list[tuple], scale: Any) -> Any:
-    """InfoNCE where every pair showing the same discrete scene counts as a positive: the world has
-    few distinct level-1 scenes, so a batch holds many duplicates that plain CLIP loss would push apart."""
+def multi_positive_loss(img: Any, txt: Any, keys: list[tuple], scale: Any, tau: float = 0.1) -> Any:
+    """InfoNCE with soft targets: every pair showing the same discrete scene is a positive (the world
+    has few distinct level-1 scenes, so batches hold duplicates that plain CLIP loss would push apart),
+    and partly matching scenes get a little target mass (softmax of attribute overlap / tau), so that
+    cosines grade partial agreement instead of treating every wrong scene alike."""
     import torch
 
-    same = torch.tensor([[a == b for b in keys] for a in keys], dtype=torch.float32)
-    target = same / same.sum(1, keepdim=True)
+    target = torch.softmax(torch.tensor(attribute_overlap(keys), dtype=torch.float32) / tau, dim=1)
     logits = scale * img @ txt.t()
     loss_i = -(target * logits.log_softmax(1)).sum(1).mean()
     loss_t = -(target * logits.t().log_softmax(1)).sum(1).mean()
@@ -187,7 +214,10 @@ def write_card(folder: Path, info: dict[str, Any], evals: dict[str, Any]) -> Non
         "images blurred, noised or JPEG-compressed) from its own random stream (seed "
         f"{info['train_seed']}), never on the world splits that generators train on.",
         "",
-        "Loss: multi-positive InfoNCE (all pairs showing the same discrete scene are positives).",
+        "Loss: InfoNCE with soft targets: pairs showing the same discrete scene are positives, partly",
+        "matching scenes get target mass softmax(attribute overlap / 0.1), and 5% of training images are",
+        "empty (caption 'an empty picture .'), so cosines grade partial agreement and a blank canvas matches",
+        "nothing.",
         "",
         "## Training",
         "- command: `python -m mg5bench.world_clip train --out mg5bench/assets/world_clip "

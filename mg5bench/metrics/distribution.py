@@ -8,6 +8,7 @@ left out of the fake set (N is reported for both sets).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,11 @@ def frechet_distance_torchmetrics(real: np.ndarray, fake: np.ndarray) -> float:
 
 class _FeatureSets(Metric):
     """Collects (real, fake) raw image features per item; fake is absent when nothing was produced."""
+
+    ci_note = (
+        "cluster-bootstrap percentile interval; resampling duplicates samples, which biases set distances "
+        "upward, so the interval shows sampling spread and may lie above the point estimate"
+    )
 
     def reset(self) -> None:
         super().reset()
@@ -120,7 +126,9 @@ class KID(_FeatureSets):
         size = min(self.subset_size, len(real), len(fake))
         if size < 2:
             return {self.name: float("nan"), f"{self.name}.std": float("nan")}
-        kid = KernelInceptionDistance(feature=_passthrough(real.shape[1]), subsets=self.subsets, subset_size=size)
+        with warnings.catch_warnings():  # "will save all extracted features": we hand it features already
+            warnings.simplefilter("ignore", UserWarning)
+            kid = KernelInceptionDistance(feature=_passthrough(real.shape[1]), subsets=self.subsets, subset_size=size)
         kid.update(torch.from_numpy(real), real=True)
         kid.update(torch.from_numpy(fake), real=False)
         state = torch.random.get_rng_state()
