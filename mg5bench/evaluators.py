@@ -296,3 +296,15 @@ class InceptionFeatures:
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "weights_sha256": self.weights_sha256, "preprocessing": self.preprocessing}
+
+    def encode_pool(self, paths: Sequence[str], batch_size: int = 32) -> Any:
+        """(N, 2048) pool features of images read as uint8 RGB (sizes may differ: one at a time)."""
+        import numpy as np
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for p in paths:
+                arr = np.array(_load_rgb(p))
+                out.append(self.pool(torch.from_numpy(arr).permute(2, 0, 1)[None]).double())
+        return torch.cat(out) if out else torch.zeros(0, 2048, dtype=torch.float64)

@@ -129,7 +129,12 @@ def encode_images_cached(
 
 
 def build_bank(
-    evaluator: Any, items: Sequence[ScoreItem], sset: SampleSet, cache_dir: Path | None, progress: bool
+    evaluator: Any,
+    items: Sequence[ScoreItem],
+    sset: SampleSet,
+    cache_dir: Path | None,
+    progress: bool,
+    inception: Any = None,
 ) -> tuple[FeatureBank, dict[str, int]]:
     """Encode every image and text the metrics will ask for, each once."""
     gt_paths = sorted({p for it in items for p in it.gt_images})
@@ -150,7 +155,11 @@ def build_bank(
     order = sorted(texts)
     tfeats = evaluator.encode_texts(order).numpy()
     scale = float(evaluator.model.logit_scale.detach().exp()) if hasattr(evaluator, "model") else 100.0
-    bank = FeatureBank(images, dict(zip(order, tfeats, strict=True)), scale, evaluator.dim)
+    dist = None
+    if inception is not None:  # FID / KID on Inception-v3 pool features instead of the evaluator's
+        paths = gt_paths + gen_paths
+        dist = dict(zip(paths, inception.encode_pool(paths).numpy(), strict=True))
+    bank = FeatureBank(images, dict(zip(order, tfeats, strict=True)), scale, evaluator.dim, dist)
     return bank, {
         "images_encoded": n_gt + n_gen,
         "gt_images_from_cache": len(gt_paths) - n_gt,
@@ -203,7 +212,7 @@ def score(
     ctx = MetricContext(cfg.format, incep)
     built: list[Metric] = [make_metric(n, ctx) for n in names]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    bank, enc = build_bank(ev, items, sset, cache, progress)
+    bank, enc = build_bank(ev, items, sset, cache, progress, incep)
     groups = [it.group for it in items]
     from tqdm.auto import tqdm
 
@@ -243,7 +252,11 @@ def score(
                 per_sample[it.id][key] = v
     report = {
         "metrics": results,
-        "evaluator": {**ev.info(), **({"inception": incep.info()} if incep else {})},
+        "evaluator": {
+            **ev.info(),
+            "distribution_features": incep.name if incep else f"{ev.name} image embedding (projected, unnormalised)",
+            **({"inception": incep.info()} if incep else {}),
+        },
         "task": {**cfg.to_dict(), "split": sset.split},
         "data": {
             "spec": sset.source.spec,

@@ -43,11 +43,23 @@ class ScoreItem:
 class FeatureBank:
     """Features computed once per run: raw image embeddings by path, normalised text embeddings."""
 
-    def __init__(self, images: dict[str, np.ndarray], texts: dict[str, np.ndarray], logit_scale: float, dim: int):
+    def __init__(
+        self,
+        images: dict[str, np.ndarray],
+        texts: dict[str, np.ndarray],
+        logit_scale: float,
+        dim: int,
+        distribution_images: dict[str, np.ndarray] | None = None,
+    ):
         self.images = images
         self.texts = texts
         self.logit_scale = logit_scale
         self.dim = dim
+        # FID / KID features: Inception pool features when real Inception weights are given, else the evaluator's
+        self.distribution_images = distribution_images if distribution_images is not None else images
+
+    def distribution_raw(self, path: str) -> np.ndarray:
+        return self.distribution_images[path]
 
     def image_raw(self, path: str) -> np.ndarray:
         return self.images[path]

@@ -64,8 +64,8 @@ class _FeatureSets(Metric):
     def update(self, items: Sequence[ScoreItem], bank: FeatureBank) -> None:
         for item in items:
             self.items.append(item)
-            self.real.append(bank.image_raw(item.gt_image) if item.gt_image else None)
-            self.fake.append(bank.image_raw(item.gen_image) if item.gen_image else None)
+            self.real.append(bank.distribution_raw(item.gt_image) if item.gt_image else None)
+            self.fake.append(bank.distribution_raw(item.gen_image) if item.gen_image else None)
 
     def _sets(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         w = np.asarray(weights).round().astype(int)
