@@ -1,0 +1,376 @@
+"""The tiny text-to-image backbone of the embedded world: a latent diffusion model saved as a diffusers
+folder that ``StableDiffusionPipeline.from_pretrained`` loads (tokenizer + CLIPTextModel +
+AutoencoderKL + UNet2DConditionModel + scheduler), the same layout as SD-2.1.
+
+Training is in two parts: the VAE (reconstruction, object pixels weighted), then the UNet and the text
+encoder jointly (epsilon prediction, Min-SNR-5, caption dropout for classifier-free guidance, EMA of
+the UNet). Both resume from their last checkpoint. Imports nothing from mg5bench.
+
+    python -m reference_model.t2i vae  --data <world>/CC3M --out runs/t2i --steps 1500
+    python -m reference_model.t2i unet --data <world>/CC3M --out runs/t2i --steps 20000
+    python -m reference_model.t2i export --out runs/t2i --to reference_model/checkpoints/t2i
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+BACKGROUND = (200, 200, 200)
+
+
+@dataclass
+class T2IConfig:
+    """Sizes of the tiny T2I backbone (saved beside every checkpoint)."""
+
+    image_size: int = 48
+    latent_channels: int = 4
+    vae_channels: tuple[int, ...] = (32, 64, 64)  # 3 blocks: 48 -> 12 (factor 4)
+    unet_channels: tuple[int, ...] = (64, 128, 192)
+    unet_layers_per_block: int = 2
+    attention_head_dim: int = 32
+    text_hidden: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    max_text_len: int = 32
+    train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    cfg_drop: float = 0.1
+    snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    vae_object_weight: float = 5.0
+    vocab: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> T2IConfig:
+        d = json.loads(text)
+        for k in ("vae_channels", "unet_channels"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def read_pairs(folder: Path, split: str) -> list[tuple[str, Path]]:
+    """(caption, image path) rows of a CC3M-format TSV (header caption<TAB>image_path)."""
+    tsv = Path(folder) / f"cc3m_{split}.tsv"
+    with open(tsv, encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    if not rows or rows[0] != ["caption", "image_path"]:
+        raise ValueError(f"{tsv}: expected header caption<TAB>image_path")
+    return [(cap, Path(folder) / rel) for cap, rel in rows[1:]]
+
+
+def load_images(paths: list[Path], size: int) -> torch.Tensor:
+    """(N, 3, S, S) float in [-1, 1]."""
+    from PIL import Image
+
+    arrs = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BICUBIC)
+            arrs.append(np.asarray(im))
+    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return x
+
+
+def build_vocab(captions: list[str]) -> list[str]:
+    words = sorted({w for c in captions for w in c.split()})
+    return ["<pad>", "<bos>", "<eos>", "<unk>", *words]
+
+
+def make_tokenizer(vocab: list[str], max_len: int) -> Any:
+    """A word-level fast tokenizer (the world's captions are space-tokenised, like VIST's)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", 1), ("<eos>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+        model_max_length=max_len,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def build_vae(cfg: T2IConfig) -> Any:
+    from diffusers import AutoencoderKL
+
+    n = len(cfg.vae_channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=cfg.vae_channels, layers_per_block=1,
+        latent_channels=cfg.latent_channels, norm_num_groups=16, sample_size=cfg.image_size,
+        mid_block_add_attention=False,
+    )  # fmt: skip
+
+
+def build_text_encoder(cfg: T2IConfig) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tc = CLIPTextConfig(
+        vocab_size=len(cfg.vocab), hidden_size=cfg.text_hidden, intermediate_size=cfg.text_hidden * 2,
+        num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads,
+        max_position_embeddings=cfg.max_text_len, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )  # fmt: skip
+    return CLIPTextModel(tc)
+
+
+def build_unet(cfg: T2IConfig) -> Any:
+    from diffusers import UNet2DConditionModel
+
+    latent = cfg.image_size // 2 ** (len(cfg.vae_channels) - 1)
+    return UNet2DConditionModel(
+        sample_size=latent, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
+        block_out_channels=cfg.unet_channels, layers_per_block=cfg.unet_layers_per_block,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.attention_head_dim, norm_num_groups=16,
+    )  # fmt: skip
+
+
+def train_scheduler(cfg: T2IConfig) -> Any:
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                         prediction_type="epsilon", clip_sample=False)  # fmt: skip
+
+
+def sample_scheduler(cfg: T2IConfig) -> Any:
+    """DDIM with leading spacing and no clipping: trailing spacing starts where alpha-bar vanishes
+    under squaredcos_cap_v2 and turns every image into a saturated blob (tiny-world.md)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                         prediction_type="epsilon", clip_sample=False, timestep_spacing="leading",
+                         steps_offset=1, set_alpha_to_one=False)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr(step: int, steps: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min((step - warmup) / max(steps - warmup, 1), 1.0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# VAE
+
+
+def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e-3, seed: int = 0) -> dict[str, Any]:
+    """Reconstruction (MSE, object pixels weighted) + a tiny KL; resumes from out/vae_state.pt."""
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = read_pairs(data, "train")
+    cfg_path = out / "t2i_config.json"
+    cfg = (
+        T2IConfig.from_json(cfg_path.read_text())
+        if cfg_path.exists()
+        else T2IConfig(vocab=build_vocab([c for c, _ in pairs]))
+    )
+    cfg_path.write_text(cfg.to_json())
+    x_all = load_images([p for _, p in pairs], cfg.image_size)
+    bg = torch.tensor(BACKGROUND).view(1, 3, 1, 1) / 127.5 - 1
+    torch.manual_seed(seed)
+    vae = build_vae(cfg)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    state_path = out / "vae_state.pt"
+    start = 0
+    log: list[dict[str, float]] = []
+    if state_path.exists():
+        st = torch.load(state_path, weights_only=False)
+        vae.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start, log = st["step"], st["log"]
+    gen = torch.Generator().manual_seed(seed + start)
+    t0 = time.time()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc="vae", unit="step")
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, lr, 50)
+        idx = torch.randint(0, len(x_all), (batch,), generator=gen)
+        x = x_all[idx]
+        if torch.rand((), generator=gen) < 0.5:
+            x = x.flip(-1)
+        post = vae.encode(x).latent_dist
+        z = post.sample(generator=gen)
+        rec = vae.decode(z).sample
+        w = 1 + (cfg.vae_object_weight - 1) * ((x - bg).abs().sum(1, keepdim=True) > 0.2).float()
+        mse = (w * (rec - x) ** 2).mean()
+        kl = post.kl().mean()
+        loss = mse + 1e-6 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        log.append({"step": step, "mse": float(mse), "kl": float(kl)})
+        bar.set_postfix(mse=f"{float(mse):.4f}")
+        if (step + 1) % 250 == 0 or step + 1 == steps:
+            _save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step + 1, "log": log}, state_path)
+    # scaling factor so latents have unit variance (as SD's 0.18215)
+    with torch.no_grad():
+        z = torch.cat([vae.encode(x_all[i : i + 256]).latent_dist.mean for i in range(0, min(len(x_all), 2048), 256)])
+    vae.register_to_config(scaling_factor=float(1 / z.std()))
+    vae.save_pretrained(out / "vae")
+    info = {"steps": steps, "wall_s": round(time.time() - t0, 1), "final_mse": float(np.mean([r["mse"] for r in log[-50:]])),
+            "scaling_factor": float(1 / z.std())}  # fmt: skip
+    (out / "vae_info.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# UNet + text encoder
+
+
+def train_unet(
+    data: Path, out: Path, steps: int, batch: int = 64, lr: float = 1e-3, seed: int = 0, ckpt_every: int = 500
+) -> dict[str, Any]:
+    """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt."""
+    from diffusers import AutoencoderKL
+    from tqdm.auto import tqdm
+
+    cfg = T2IConfig.from_json((out / "t2i_config.json").read_text())
+    pairs = read_pairs(data, "train")
+    tok = make_tokenizer(cfg.vocab, cfg.max_text_len)
+    vae = AutoencoderKL.from_pretrained(out / "vae").eval()
+    x_all = load_images([p for _, p in pairs], cfg.image_size)
+    with torch.no_grad():  # latent means of the images and of their mirror images, scaled
+        lat = torch.cat([vae.encode(x_all[i : i + 256]).latent_dist.mean for i in range(0, len(x_all), 256)])
+    lat = lat * vae.config.scaling_factor
+    ids = tok([c for c, _ in pairs], padding="max_length", max_length=cfg.max_text_len, truncation=True,
+              return_tensors="pt")["input_ids"]  # fmt: skip
+    empty = tok([""], padding="max_length", max_length=cfg.max_text_len, return_tensors="pt")["input_ids"]
+    torch.manual_seed(seed)
+    unet, text = build_unet(cfg), build_text_encoder(cfg)
+    ema = copy.deepcopy(unet).requires_grad_(False)
+    params = list(unet.parameters()) + list(text.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    sched = train_scheduler(cfg)
+    alphas = sched.alphas_cumprod
+    snr = alphas / (1 - alphas)
+    weight = torch.clamp(snr, max=cfg.snr_gamma) / snr  # Min-SNR-gamma for epsilon prediction
+    state_path = out / "unet_state.pt"
+    start, log = 0, []
+    if state_path.exists():
+        st = torch.load(state_path, weights_only=False)
+        unet.load_state_dict(st["unet"])
+        text.load_state_dict(st["text"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        start, log = st["step"], st["log"]
+    gen = torch.Generator().manual_seed(seed * 7919 + start)
+    t0 = time.time()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc="unet", unit="step")
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, lr, 200)
+        idx = torch.randint(0, len(lat), (batch,), generator=gen)
+        z0 = lat[idx]  # (B, 4, 12, 12)
+        tokens = ids[idx].clone()  # (B, L)
+        drop = torch.rand(batch, generator=gen) < cfg.cfg_drop
+        tokens[drop] = empty
+        t = torch.randint(0, cfg.train_timesteps, (batch,), generator=gen)
+        noise = torch.randn(z0.shape, generator=gen)
+        zt = sched.add_noise(z0, noise, t)
+        cond = text(tokens).last_hidden_state  # (B, L, D)
+        pred = unet(zt, t, encoder_hidden_states=cond).sample
+        per = ((pred - noise) ** 2).mean(dim=(1, 2, 3))
+        loss = (weight[t] * per).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(cfg.ema_decay, (1 + step) / (10 + step))
+            for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                pe.mul_(d).add_(p.detach(), alpha=1 - d)
+        log.append({"step": step, "loss": float(loss)})
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean([r['loss'] for r in log[-50:]]):.4f}")
+        if (step + 1) % ckpt_every == 0 or step + 1 == steps:
+            _save({"unet": unet.state_dict(), "text": text.state_dict(), "ema": ema.state_dict(),
+                   "opt": opt.state_dict(), "step": step + 1, "log": log}, state_path)  # fmt: skip
+            export_pipeline(out, out / "pipeline", ema, text, tok, vae, cfg)
+    return {
+        "steps": steps,
+        "wall_s": round(time.time() - t0, 1),
+        "final_loss": float(np.mean([r["loss"] for r in log[-200:]])),
+    }
+
+
+def export_pipeline(out: Path, dest: Path, unet: Any, text: Any, tok: Any, vae: Any, cfg: T2IConfig) -> None:
+    """Write a diffusers StableDiffusionPipeline folder (no safety checker)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sample_scheduler(cfg),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    tmp = dest.with_name(dest.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    (tmp / "t2i_config.json").write_text(cfg.to_json())
+    if dest.exists():
+        import shutil
+
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=["vae", "unet"])
+    ap.add_argument("--data", type=Path, required=True, help="CC3M-format folder (cc3m_train.tsv)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.part == "vae":
+        print(train_vae(args.data, args.out, args.steps, args.batch, args.lr or 2e-3, args.seed))
+    else:
+        print(train_unet(args.data, args.out, args.steps, args.batch, args.lr or 1e-3, args.seed))
+
+
+if __name__ == "__main__":
+    main()
