@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 
 BACKGROUND = (200, 200, 200)
 
@@ -246,8 +245,12 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
         z = torch.cat([vae.encode(x_all[i : i + 256]).latent_dist.mean for i in range(0, min(len(x_all), 2048), 256)])
     vae.register_to_config(scaling_factor=float(1 / z.std()))
     vae.save_pretrained(out / "vae")
-    info = {"steps": steps, "wall_s": round(time.time() - t0, 1), "final_mse": float(np.mean([r["mse"] for r in log[-50:]])),
-            "scaling_factor": float(1 / z.std())}  # fmt: skip
+    info = {
+        "steps": steps,
+        "wall_s": round(time.time() - t0, 1),
+        "final_mse": float(np.mean([r["mse"] for r in log[-50:]])),
+        "scaling_factor": float(1 / z.std()),
+    }
     (out / "vae_info.json").write_text(json.dumps(info, indent=2))
     return info
 
