@@ -15,6 +15,7 @@ official MMDialog protocol: the mean over a conversation's turns, then over conv
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -39,7 +40,9 @@ def bleu(reference: Sequence[Any], hypothesis: Sequence[Any], n: int, smooth: bo
         return 0.0
     weights = tuple([1.0 / n] * n)
     fn = SmoothingFunction().method1 if smooth else None
-    return float(sentence_bleu([reference], hypothesis, weights=weights, smoothing_function=fn))
+    with warnings.catch_warnings():  # unsmoothed BLEU warns on zero n-gram overlap; 0 is the defined result
+        warnings.simplefilter("ignore", UserWarning)
+        return float(sentence_bleu([reference], hypothesis, weights=weights, smoothing_function=fn))
 
 
 class _TextMetric(Metric):
