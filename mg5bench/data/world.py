@@ -142,6 +142,22 @@ def _n_objects(cfg: WorldConfig, rng: np.random.Generator) -> int:
 _MOVES = {"to the left": (0, -1), "to the right": (0, 1), "up": (-1, 0), "down": (1, 0)}
 
 
+def _moves(cell: int, taken: set[int]) -> list[tuple[str, int]]:
+    """One-cell moves that stay on the grid and do not land on another object."""
+    row, col = divmod(cell, GRID)
+    return [
+        (name, (row + dr) * GRID + col + dc)
+        for name, (dr, dc) in _MOVES.items()
+        if 0 <= row + dr < GRID and 0 <= col + dc < GRID and (row + dr) * GRID + col + dc not in taken
+    ]
+
+
+def _other_colour(rng: np.random.Generator, obj: dict[str, Any], others: list[dict[str, Any]]) -> str:
+    """A new colour for obj, distinct from its own and from the other objects' colours."""
+    taken = {o["colour"] for o in others}
+    return str(rng.choice([c for c in COLOURS if c != obj["colour"] and c not in taken]))
+
+
 def _reference(obj: dict[str, Any], others: list[dict[str, Any]], rng: np.random.Generator) -> str:
     """How the narration refers to an object: partially, and unambiguously within the scene."""
     options = []
@@ -173,21 +189,14 @@ def story_event(
         del objs[i]
         return objs, f"{ref} disappears .", kind
     if kind == "move":
-        row, col = divmod(obj["cell"], GRID)
-        taken = {o["cell"] for o in others}
-        moves = [
-            (name, (row + dr) * GRID + col + dc)
-            for name, (dr, dc) in _MOVES.items()
-            if 0 <= row + dr < GRID and 0 <= col + dc < GRID and (row + dr) * GRID + col + dc not in taken
-        ]
+        moves = _moves(obj["cell"], {o["cell"] for o in others})
         if moves:
             name, cell = moves[int(rng.integers(len(moves)))]
             obj["cell"] = cell
             return objs, f"{ref} moves {name} .", kind
         kind = "recolour"  # boxed in: fall through to another event
     if kind == "recolour":
-        taken_c = {o["colour"] for o in others}
-        obj["colour"] = str(rng.choice([c for c in COLOURS if c != obj["colour"] and c not in taken_c]))
+        obj["colour"] = _other_colour(rng, obj, others)
         return objs, f"{ref} turns {obj['colour']} .", kind
     if kind == "resize":
         grow = obj["size"] == "small"
@@ -280,20 +289,13 @@ def _dialog_edit(objs: list[dict[str, Any]], rng: np.random.Generator) -> tuple[
     kind = str(rng.choice(list(_EDIT_ASK)))
     template = str(rng.choice(_EDIT_ASK[kind]))
     if kind == "move":
-        row, col = divmod(obj["cell"], GRID)
-        taken = {o["cell"] for o in others}
-        moves = [
-            (name, (row + dr) * GRID + col + dc)
-            for name, (dr, dc) in _MOVES.items()
-            if 0 <= row + dr < GRID and 0 <= col + dc < GRID and (row + dr) * GRID + col + dc not in taken
-        ]
+        moves = _moves(obj["cell"], {o["cell"] for o in others})
         if not moves:
             return None, kind, ""
         name, obj["cell"] = moves[int(rng.integers(len(moves)))]
         text = template.format(name=name)
     elif kind == "recolour":
-        taken_c = {o["colour"] for o in others}
-        obj["colour"] = str(rng.choice([c for c in COLOURS if c != obj["colour"] and c not in taken_c]))
+        obj["colour"] = _other_colour(rng, obj, others)
         text = template.format(colour=obj["colour"])
     elif kind == "resize":
         bigger = "bigger" if obj["size"] == "small" else "smaller"
