@@ -1,0 +1,153 @@
+"""Configuration dataclasses of MiniGPT-5, saved as JSON next to every checkpoint.
+
+Presets: ``tiny`` (the CPU models shipped for the embedded world) and ``paper`` (Vicuna-7B v0, a
+BLIP-2-style vision path, SD-2.1-base), following ../shared/docs/minigpt5-spec.md. Options that fix an
+official quirk are explicit switches whose defaults reproduce the official behaviour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class MapperConfig:
+    """fc (MLP) + encoder-decoder transformer + learned queries -> text-encoder space."""
+
+    fc_hidden: int = 1024  # Linear(d_llm -> fc_hidden), GELU, Linear(fc_hidden -> d_model)
+    d_model: int = 1024
+    heads: int = 8
+    encoder_layers: int = 4
+    decoder_layers: int = 4
+    ffn: int = 4096
+    num_queries: int = 77
+    out_dim: int = 1024  # the diffusion text encoder's hidden size (77 x out_dim conditions the UNet)
+
+
+@dataclass
+class LossConfig:
+    text_weight: float = 0.01
+    image_weight: float = 1.0
+    caption_weight: float = 0.1  # stage 1 only
+    snr_gamma: float | None = 5.0  # Min-SNR-gamma weighting of the latent denoising loss; None = plain MSE
+    supervise_all_vokens: bool = False  # official: only [IMG0] and [IMG7] carry text loss (quirk)
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+
+@dataclass
+class MiniGPT5Config:
+    """Everything that defines a MiniGPT-5 model. Paths point at local folders in HF/diffusers formats."""
+
+    preset: str = "tiny"
+    lm_path: str = ""  # LlamaForCausalLM folder (+ tokenizer)
+    t2i_path: str = ""  # StableDiffusionPipeline folder (text encoder, VAE, UNet, scheduler)
+    vision_path: str = ""  # image encoder + query former + projection (MiniGPT-4 input path)
+    num_vokens: int = 8
+    voken_hidden_offset: int = -1  # official: states at p-1 .. p+n-2 (the state that predicts [IMG0] first)
+    mapper: MapperConfig = field(default_factory=MapperConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    cfg_drop_p: float = 0.1  # probability of zeroing a voken group's hidden states in training
+    learned_null_condition: bool = True  # official: negative = mapper(fc(0)); False: the T2I's "" embedding
+    guidance_scale: float = 7.5
+    num_inference_steps: int = 50
+    image_size: int = 512
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 0.9
+    repetition_penalty: float = 2.0
+    image_placeholder: str = "<ImageHere>"
+    num_image_queries: int = 32  # query-former outputs per input image
+
+    @property
+    def voken_tokens(self) -> list[str]:
+        return [f"[IMG{i}]" for i in range(self.num_vokens)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, folder: Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "minigpt5_config.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MiniGPT5Config:
+        d = dict(d)
+        d["mapper"] = MapperConfig(**d.get("mapper", {}))
+        d["loss"] = LossConfig(**d.get("loss", {}))
+        lora = dict(d.get("lora", {}))
+        if "target_modules" in lora:
+            lora["target_modules"] = tuple(lora["target_modules"])
+        d["lora"] = LoraConfig(**lora)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown MiniGPT5Config field(s): {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, folder: Path) -> MiniGPT5Config:
+        return cls.from_dict(json.loads((Path(folder) / "minigpt5_config.json").read_text()))
+
+
+def paper_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "") -> MiniGPT5Config:
+    """The official setting: Vicuna-7B v0 (d 4096), SD-2.1-base (text hidden 1024), 8 vokens."""
+    return MiniGPT5Config(
+        preset="paper",
+        lm_path=lm_path,
+        t2i_path=t2i_path,
+        vision_path=vision_path,
+        mapper=MapperConfig(
+            fc_hidden=1024,
+            d_model=1024,
+            heads=8,
+            encoder_layers=4,
+            decoder_layers=4,
+            ffn=4096,
+            num_queries=77,
+            out_dim=1024,
+        ),
+        image_size=512,
+        num_inference_steps=50,
+        guidance_scale=7.5,
+        num_image_queries=32,
+    )
+
+
+def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", text_hidden: int = 128) -> MiniGPT5Config:
+    """The shipped CPU models: a few-M-parameter LLaMA, the tiny world T2I, a small mapper."""
+    return MiniGPT5Config(
+        preset="tiny",
+        lm_path=lm_path,
+        t2i_path=t2i_path,
+        vision_path=vision_path,
+        mapper=MapperConfig(
+            fc_hidden=256,
+            d_model=128,
+            heads=4,
+            encoder_layers=2,
+            decoder_layers=2,
+            ffn=512,
+            num_queries=32,
+            out_dim=text_hidden,
+        ),
+        image_size=48,
+        num_inference_steps=25,
+        guidance_scale=3.0,
+        max_new_tokens=48,
+        num_image_queries=8,
+    )
+
+
+PRESETS = {"tiny": tiny_preset, "paper": paper_preset}
