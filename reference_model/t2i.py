@@ -37,8 +37,9 @@ class T2IConfig:
     image_size: int = 48
     latent_channels: int = 4
     vae_channels: tuple[int, ...] = (32, 64, 64)  # 3 blocks: 48 -> 12 (factor 4)
-    unet_channels: tuple[int, ...] = (64, 128, 192)
-    unet_layers_per_block: int = 2
+    unet_channels: tuple[int, ...] = (64, 96, 128)
+    unet_layers_per_block: int = 1
+    cross_attention_everywhere: bool = True  # cross-attention also at the 3x3 level, which is the scene grid
     attention_head_dim: int = 32
     text_hidden: int = 128
     text_layers: int = 2
@@ -147,8 +148,10 @@ def build_unet(cfg: T2IConfig) -> Any:
     return UNet2DConditionModel(
         sample_size=latent, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
         block_out_channels=cfg.unet_channels, layers_per_block=cfg.unet_layers_per_block,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
+        + (("CrossAttnDownBlock2D",) if cfg.cross_attention_everywhere else ("DownBlock2D",)),
+        up_block_types=(("CrossAttnUpBlock2D",) if cfg.cross_attention_everywhere else ("UpBlock2D",))
+        + ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.attention_head_dim, norm_num_groups=16,
     )  # fmt: skip
 
@@ -260,9 +263,18 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
 
 
 def train_unet(
-    data: Path, out: Path, steps: int, batch: int = 64, lr: float = 1e-3, seed: int = 0, ckpt_every: int = 500
+    data: Path,
+    out: Path,
+    steps: int,
+    batch: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    ckpt_every: int = 500,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
-    """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt."""
+    """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt.
+    ``steps`` fixes the schedule; ``stop_at`` ends this call early (state saved) so evaluation can run
+    between chunks of one schedule."""
     from diffusers import AutoencoderKL
     from tqdm.auto import tqdm
 
@@ -297,7 +309,8 @@ def train_unet(
         start, log = st["step"], st["log"]
     gen = torch.Generator().manual_seed(seed * 7919 + start)
     t0 = time.time()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="unet", unit="step")
+    end = min(steps, stop_at) if stop_at else steps
+    bar = tqdm(range(start, end), initial=start, total=steps, desc="unet", unit="step")
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = _lr(step, steps, lr, 200)
@@ -324,7 +337,7 @@ def train_unet(
         log.append({"step": step, "loss": float(loss)})
         if step % 10 == 0:
             bar.set_postfix(loss=f"{np.mean([r['loss'] for r in log[-50:]]):.4f}")
-        if (step + 1) % ckpt_every == 0 or step + 1 == steps:
+        if (step + 1) % ckpt_every == 0 or step + 1 == end:
             _save({"unet": unet.state_dict(), "text": text.state_dict(), "ema": ema.state_dict(),
                    "opt": opt.state_dict(), "step": step + 1, "log": log}, state_path)  # fmt: skip
             export_pipeline(out, out / "pipeline", ema, text, tok, vae, cfg)
@@ -367,12 +380,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stop-at", type=int, default=None, help="end this call at this step (schedule unchanged)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.part == "vae":
         print(train_vae(args.data, args.out, args.steps, args.batch, args.lr or 2e-3, args.seed))
     else:
-        print(train_unet(args.data, args.out, args.steps, args.batch, args.lr or 1e-3, args.seed))
+        print(train_unet(args.data, args.out, args.steps, args.batch, args.lr or 1e-3, args.seed, stop_at=args.stop_at))
 
 
 if __name__ == "__main__":
