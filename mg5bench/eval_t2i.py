@@ -66,8 +66,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--append", type=Path, help="also append the result as one JSON line to this file")
+    ap.add_argument("--train-step", type=int, help="training step of the checkpoint (recorded with --append)")
     args = ap.parse_args(argv)
-    print(json.dumps(evaluate(args.pipeline, args.n, args.guidance, args.steps, args.seed)))
+    result = evaluate(args.pipeline, args.n, args.guidance, args.steps, args.seed)
+    if args.train_step is not None:
+        result = {"train_step": args.train_step, **result}
+    print(json.dumps(result))
+    if args.append:
+        with open(args.append, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
