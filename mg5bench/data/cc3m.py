@@ -3,8 +3,9 @@ image paths relative to the TSV's folder."""
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from mg5bench.data.io import Problems, atomic_write_text, check_image, read_text_utf8, resolve_inside
 from mg5bench.errors import DataError
@@ -23,25 +24,45 @@ class CC3MRecord:
 
 
 def cc3m_file(root: Path, split: str) -> Path:
+    """Where a split lives, so callers never rebuild the name themselves."""
     return Path(root) / f"cc3m_{split}.tsv"
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on '\\n' only (dropping a '\\r' before it): ``str.splitlines`` would also cut at U+2028,
+    U+0085 and other characters that may legitimately appear inside a caption or a JSON string."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _record_id(rel: str) -> str:
+    """The id is the normalised relative path without extension, so two spellings of one image
+    ("val/a.jpg", "val/./a.jpg") are recognised as the same record."""
+    norm = posixpath.normpath(rel.replace("\\", "/"))
+    root, ext = posixpath.splitext(norm)
+    return root if ext else norm
 
 
 def read_cc3m(
     root: Path, split: str, *, problems: Problems | None = None, check_images: bool = True
 ) -> list[CC3MRecord]:
-    """Read one split. File-level problems raise; bad rows go through ``problems``."""
+    """Read one split. File-level problems (missing, not UTF-8, bad header) always raise; bad rows go
+    through ``problems`` (raise by default, or skipped and listed with ``skip_bad``)."""
     problems = problems if problems is not None else Problems()
     root = Path(root)
     tsv = cc3m_file(root, split)
-    text = read_text_utf8(tsv, "CC3M TSV")
-    lines = text.splitlines()
-    if not lines or lines[0].rstrip("\r") != HEADER:
-        got = lines[0][:60] if lines else "an empty file"
-        raise DataError(str(tsv), "line 1", f"header must be 'caption<TAB>image_path', got {got!r}", "add the header")
+    text = read_text_utf8(tsv, "CC3M TSV").removeprefix("\ufeff")
+    lines = split_lines(text)
+    if lines[0] != HEADER:
+        got = repr(lines[0][:60]) if lines[0] else "an empty line"
+        raise DataError(
+            str(tsv),
+            "line 1",
+            f"header must be 'caption<TAB>image_path', got {got}",
+            "make the first line the header",
+        )
     records: list[CC3MRecord] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(lines[1:], start=2):
-        line = raw.rstrip("\r")
+    for n, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         record = f"line {n}"
@@ -60,17 +81,16 @@ def read_cc3m(
             continue
         try:
             image = resolve_inside(root, rel, tsv, record)
+            rid = _record_id(rel)
+            if rid in seen:
+                raise DataError(
+                    str(tsv), record, f"duplicate id {rid!r} (already used on line {seen[rid]})",
+                    "name each image once",
+                )  # fmt: skip
             if check_images:
                 check_image(image, tsv, record)
         except DataError as e:
             problems.report(e)
-            continue
-        rid = str(PurePosixPath(*Path(rel).parts).with_suffix(""))
-        if rid in seen:
-            problems.report(
-                DataError(str(tsv), record, f"duplicate id {rid!r} (image already used on line {seen[rid]})",
-                          "remove the repeated row")
-            )  # fmt: skip
             continue
         seen[rid] = n
         records.append(CC3MRecord(rid, caption, image, n))
@@ -78,11 +98,12 @@ def read_cc3m(
 
 
 def write_cc3m(root: Path, split: str, rows: list[tuple[str, str]]) -> Path:
-    """Write (caption, relative image path) rows atomically."""
+    """Write (caption, relative image path) rows atomically; refuse what the format cannot hold."""
     out = [HEADER]
     for caption, rel in rows:
-        if "\t" in caption or "\n" in caption or "\r" in caption:
-            raise ValueError(f"caption must not contain tabs or newlines: {caption!r}")
+        for what, value in (("caption", caption), ("image path", rel)):
+            if "\t" in value or "\n" in value or "\r" in value:
+                raise ValueError(f"{what} must not contain tabs or newlines: {value!r}")
         out.append(f"{caption}\t{rel}")
     path = cc3m_file(root, split)
     atomic_write_text(path, "\n".join(out) + "\n")
