@@ -35,6 +35,7 @@ class LossConfig:
     caption_weight: float = 0.1  # stage 1 only
     snr_gamma: float | None = 5.0  # Min-SNR-gamma weighting of the latent denoising loss; None = plain MSE
     supervise_all_vokens: bool = False  # official: only [IMG0] and [IMG7] carry text loss (quirk)
+    caption_target_attention_mask: bool = True  # official passes the mask for L_cap targets (SD-2.1 itself does not)
 
 
 @dataclass
@@ -63,6 +64,8 @@ class MiniGPT5Config:
     guidance_scale: float = 7.5
     num_inference_steps: int = 50
     image_size: int = 512
+    train_hflip: bool = True  # official random horizontal flip of target images; off in the tiny world, where
+    # left/right are part of the caption ("at the top left"), so a flip would teach the wrong scene
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 0.9
@@ -143,6 +146,7 @@ def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", te
             out_dim=text_hidden,
         ),
         image_size=48,
+        train_hflip=False,
         num_inference_steps=25,
         guidance_scale=3.0,
         max_new_tokens=48,

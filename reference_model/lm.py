@@ -20,7 +20,9 @@ from typing import Any
 
 import torch
 
-SPECIAL = ["<pad>", "<s>", "</s>", "<unk>", "<ImageHere>"] + [f"[IMG{i}]" for i in range(8)]
+# Only the base specials: the vokens and <ImageHere> are added later by reference_model.vokens.add_vokens, with
+# mean-initialised rows, exactly as MiniGPT-5 adds them to Vicuna.
+SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
 
 
 def world_texts(world: Path, split: str = "train") -> list[str]:
@@ -54,7 +56,6 @@ def train_tokenizer(texts: list[str], vocab_size: int = 1024) -> Any:
     tok.train_from_iterator([*texts, "###Human: ###Assistant: <Img></Img>"], trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-        additional_special_tokens=SPECIAL[4:],
     )  # fmt: skip
 
 

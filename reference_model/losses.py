@@ -1,0 +1,68 @@
+"""MiniGPT-5's three losses (spec section 2): L = w_text * L_text + w_img * L_img (+ w_cap * L_cap in stage 1).
+
+- L_text: next-token cross-entropy over the supervised target tokens (labels -100 elsewhere).
+- L_img: conditional latent denoising, epsilon prediction, Min-SNR-gamma weights (on by default, gamma 5),
+  gradients flow through the frozen UNet into the condition.
+- L_cap: MSE between the mapper output and the diffusion text encoder's last hidden state of the caption.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+_CAPTION_PUNCT = re.compile(r'[.!"()*#:;~]')
+
+
+def preprocess_caption(text: str) -> str:
+    """The official caption cleaning: lower-case, ``.!"()*#:;~`` -> space, collapse whitespace."""
+    return " ".join(_CAPTION_PUNCT.sub(" ", text.lower()).split())
+
+
+def text_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """logits (B, T, V), labels (B, T) with -100 = unsupervised -> mean CE over supervised next tokens."""
+    pred = logits[:, :-1].reshape(-1, logits.shape[-1])  # (B*(T-1), V)
+    tgt = labels[:, 1:].reshape(-1)  # (B*(T-1),)
+    if not bool((tgt != -100).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(pred.float(), tgt, ignore_index=-100)
+
+
+def snr_weights(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float | None) -> torch.Tensor:
+    """Min-SNR-gamma weight min(SNR_t, gamma) / SNR_t for epsilon prediction; ones when gamma is None."""
+    if gamma is None:
+        return torch.ones(t.shape, dtype=torch.float32)
+    a = alphas_cumprod[t].float()
+    snr = a / (1 - a)
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def diffusion_loss(
+    unet: Any,
+    scheduler: Any,
+    z0: torch.Tensor,
+    cond: torch.Tensor,
+    generator: torch.Generator | None,
+    snr_gamma: float | None = 5.0,
+) -> torch.Tensor:
+    """z0 (G, C, h, w) scaled latents, cond (G, Q, D) -> weighted epsilon MSE, averaged over images."""
+    g = z0.shape[0]
+    n_t = scheduler.config.num_train_timesteps
+    t = torch.randint(0, n_t, (g,), generator=generator)  # (G,)
+    noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype)  # (G, C, h, w)
+    zt = scheduler.add_noise(z0, noise, t)
+    pred = unet(zt, t.to(z0.device), encoder_hidden_states=cond).sample  # (G, C, h, w)
+    per = ((pred.float() - noise.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
+    w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma).to(per.device)
+    return (w * per).mean()
+
+
+def caption_loss(cond: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """cond, target (G, Q, D) -> mean squared error over all elements."""
+    if cond.shape != target.shape:
+        got, want = tuple(cond.shape), tuple(target.shape)
+        raise ValueError(f"caption loss: mapper output {got} vs text-encoder target {want}")
+    return F.mse_loss(cond.float(), target.float())
