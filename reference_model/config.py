@@ -137,7 +137,7 @@ def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", te
         vision_path=vision_path,
         mapper=MapperConfig(
             fc_hidden=256,
-            d_model=128,
+            d_model=text_hidden,
             heads=4,
             encoder_layers=2,
             decoder_layers=2,
@@ -152,6 +152,22 @@ def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", te
         max_new_tokens=48,
         num_image_queries=8,
     )
+
+
+def config_from_backbones(folder: Path) -> MiniGPT5Config:
+    """The tiny preset fitted to a backbones folder (lm/, t2i/, vision/): the mapper's width and query
+    count follow the T2I text encoder (hidden size, max length), the image-query count the vision path."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    t2i = json.loads((folder / "t2i" / "t2i_config.json").read_text())
+    with safe_open(str(folder / "vision" / "extra.safetensors"), "pt") as f:
+        n_queries = int(f.get_slice("query_tokens").get_shape()[1])
+    cfg = tiny_preset(str(folder / "lm"), str(folder / "t2i"), str(folder / "vision"), text_hidden=t2i["text_hidden"])
+    cfg.mapper.num_queries = int(t2i["max_text_len"])
+    cfg.image_size = int(t2i["image_size"])
+    cfg.num_image_queries = n_queries
+    return cfg
 
 
 PRESETS = {"tiny": tiny_preset, "paper": paper_preset}

@@ -160,6 +160,7 @@ def convert_state_dict(
     out: dict[str, torch.Tensor] = {}
     missing: list[str] = []
     shape_errors: list[str] = []
+    conflicts: list[str] = []
     used: set[str] = set()
 
     def take(src_key: str, dst_key: str, shape: tuple[int, ...]) -> None:
@@ -190,7 +191,7 @@ def convert_state_dict(
             missing.append(" or ".join(candidates))
             continue
         if len(present) > 1:
-            shape_errors.append(
+            conflicts.append(
                 f"ambiguous source for {dst}: several official keys present: {present} "
                 "(combine stage-1 and stage-2 files with merge_stage1, not a plain dict update)"
             )
@@ -221,7 +222,7 @@ def convert_state_dict(
                     if not keys:
                         missing.append(f"{canonical}.default.weight")
                     elif len(keys) > 1:
-                        shape_errors.append(f"ambiguous source for {canonical}: several official keys: {keys}")
+                        conflicts.append(f"ambiguous source for {canonical}: several official keys: {keys}")
                         used.update(keys)
                     else:
                         take(keys[0], _lora_target_key(layer, proj, ab), shape)
@@ -238,6 +239,8 @@ def convert_state_dict(
         problems.append(f"unexpected official keys{note}:\n  " + "\n  ".join(unexpected))
     if shape_errors:
         problems.append("shape mismatches:\n  " + "\n  ".join(shape_errors))
+    if conflicts:
+        problems.append("conflicting official keys:\n  " + "\n  ".join(conflicts))
     if problems:
         raise ValueError(f"cannot convert official stage-{stage} checkpoint:\n" + "\n".join(problems))
     return out
@@ -322,6 +325,8 @@ def convert_file(
     t2i_path: str = "",
     vision_path: str = "",
     allow_pickle: bool = False,
+    num_vokens: int = 8,
+    base_vocab: int = 32000,
     d_llm: int = 4096,
     mapper: MapperConfig | None = None,
     llm_layers: int = 32,
@@ -338,7 +343,9 @@ def convert_file(
     official = load_official(ckpt, allow_pickle=allow_pickle)
     if stage1_ckpt is not None:
         official = merge_stage1(load_official(stage1_ckpt, allow_pickle=allow_pickle), official)
-    converted = convert_state_dict(official, stage, d_llm=d_llm, mapper=mapper, llm_layers=llm_layers, lora_r=lora_r)
+    converted = convert_state_dict(
+        official, stage, num_vokens, base_vocab, d_llm=d_llm, mapper=mapper, llm_layers=llm_layers, lora_r=lora_r
+    )
     tensors = {k: v.detach().contiguous() for k, v in converted.items()}
 
     folder.mkdir(parents=True, exist_ok=True)

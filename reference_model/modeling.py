@@ -352,8 +352,9 @@ class MiniGPT5(nn.Module):
                 seen = torch.tensor(sorted(set(generated)), device=logits.device)
                 vals = logits[seen]
                 logits[seen] = torch.where(vals < 0, vals * rep, vals / rep)
-            if force_generation and states is None:
-                logits[self.ids.first] = logits.max().abs() * 10
+            if force_generation and states is None:  # official: 10 x the max score; the +10 floor keeps
+                top = logits.max()  # IMG0 on top when the max is small or negative (where 10x would not)
+                logits[self.ids.first] = torch.maximum(10 * top, top + 10)
             logits[[*self.ids.vokens[1:], self.ids.placeholder]] = -float("inf")  # only IMG0 is sampled
             if do_sample:
                 probs = torch.softmax(logits / max(temp, 1e-6), -1)

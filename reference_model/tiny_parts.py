@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from reference_model.config import MapperConfig, MiniGPT5Config, tiny_preset
+from reference_model.config import MiniGPT5Config, config_from_backbones
 from reference_model.lm import build_lm, train_tokenizer
 from reference_model.t2i import (
     T2IConfig,
@@ -25,7 +25,7 @@ from reference_model.vision import VisionConfig, VisionPath
 
 
 def save_tiny_random_parts(root: Path, texts: list[str], seed: int = 0, image_size: int = 16) -> MiniGPT5Config:
-    """Write lm/, t2i/ and vision/ under ``root`` and return a matching tiny config (random weights)."""
+    """Write lm/, t2i/ and vision/ under ``root`` (a backbones folder) and return a matching small config."""
     torch.manual_seed(seed)
     root = Path(root)
     tok = train_tokenizer(texts, vocab_size=320)
@@ -43,10 +43,9 @@ def save_tiny_random_parts(root: Path, texts: list[str], seed: int = 0, image_si
         max_text_len=16,
         vocab=build_vocab(texts),
     )
-    (root / "t2i").mkdir(parents=True, exist_ok=True)
     export_pipeline(
+        root,
         root / "t2i",
-        root / "t2i" / "pipeline",
         build_unet(tcfg),
         build_text_encoder(tcfg),
         make_tokenizer(tcfg.vocab, tcfg.max_text_len),
@@ -56,14 +55,6 @@ def save_tiny_random_parts(root: Path, texts: list[str], seed: int = 0, image_si
     vcfg = VisionConfig(image_size=image_size, patch_size=8, hidden=32, layers=1, heads=2, qformer_hidden=32,
                         qformer_layers=1, qformer_heads=2, num_queries=4, lm_hidden=64)  # fmt: skip
     VisionPath.build(vcfg).save_pretrained(root / "vision")
-    cfg = tiny_preset(str(root / "lm"), str(root / "t2i" / "pipeline"), str(root / "vision"), text_hidden=32)
-    return replace(
-        cfg,
-        mapper=MapperConfig(
-            fc_hidden=32, d_model=32, heads=2, encoder_layers=1, decoder_layers=1, ffn=64, num_queries=16, out_dim=32
-        ),
-        image_size=image_size,
-        num_image_queries=4,
-        num_inference_steps=3,
-        max_new_tokens=12,
-    )
+    cfg = config_from_backbones(root)
+    cfg.mapper = replace(cfg.mapper, fc_hidden=32, heads=2, encoder_layers=1, decoder_layers=1, ffn=64)
+    return replace(cfg, num_inference_steps=3, max_new_tokens=12)

@@ -1,0 +1,339 @@
+"""Training MiniGPT-5 (spec section 4) and the tiny backbones it sits on.
+
+    python -m reference_model.train backbones --world W --out runs/backbones
+    python -m reference_model.train stage1 --backbones runs/backbones --data W/CC3M --out runs/stage1 --steps 2000
+    python -m reference_model.train stage2 --init runs/stage1 --task vist --data W/VIST --out runs/s2-vist --steps 2000
+    torchrun --nproc-per-node 2 -m reference_model.train stage1 ...       # DDP, gloo on CPU
+
+Stage 1: CC3M-format data, fc + mapper + queries (lr x10) and the new token rows, caption loss on.
+Stage 2: VIST- or MMDialog-format data, LoRA on q/v + new token rows + mapper, fc and queries frozen,
+initialised from a stage-1 checkpoint (or from scratch with --single-stage).
+AdamW (eps 1e-8, betas 0.9/0.999, weight decay 0.01), linear warmup then linear decay to 0, seeded.
+A checkpoint folder holds minigpt5_config.json, trainable.safetensors (only trainable tensors) and
+state.json (stage, steps, data fingerprint, parent checkpoint hash, losses, wall time); train_state.pt
+holds the optimizer for resuming (rerun the same command). Imports nothing from mg5bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reference_model.config import MiniGPT5Config, config_from_backbones
+from reference_model.data import Example, cc3m_examples, fingerprint, mmdialog_examples, vist_examples
+
+
+@dataclass
+class TrainConfig:
+    """Everything that changes a training run's numbers (saved in state.json)."""
+
+    stage: int
+    steps: int
+    batch: int = 16  # global batch per optimizer step (split across ranks); official effective batch 48
+    grad_accum: int = 1
+    lr: float = 2e-4  # official 2e-5 (for 7B at batch 48 over 2 epochs of CC3M); the tiny models need more
+    warmup: int = 100  # official 1000
+    weight_decay: float = 0.01
+    seed: int = 42
+    task: str = "cc3m"
+    data: str = ""
+    init: str = ""  # stage-1 checkpoint for stage 2 ("" = from scratch: the single-stage ablation)
+    val_every: int = 250
+    val_examples: int = 64
+    fix_row_drift: bool = False  # official: weight decay shrinks the original token rows; True restores them
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def build_examples(task: str, data: Path, split: str, train: bool, num_vokens: int, tok: Any = None) -> list[Example]:
+    """The examples of one task split, as the official loaders build them."""
+    if task == "cc3m":
+        return cc3m_examples(data, split, train, num_vokens)
+    if task == "vist":
+        return vist_examples(data, split, train, num_vokens)
+    if task == "mmdialog":
+        count = (lambda s: len(tok(s, add_special_tokens=False)["input_ids"])) if tok is not None else None
+        return mmdialog_examples(data, split, train, num_vokens, count_tokens=count)
+    raise ValueError(f"unknown task {task!r}: choose cc3m, vist or mmdialog")
+
+
+class ImageCache:
+    """Loads each image once (the tiny world's images are small)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, Any] = {}
+
+    def __call__(self, path: Path) -> Any:
+        from PIL import Image
+
+        if path not in self._cache:
+            with Image.open(path) as im:
+                self._cache[path] = im.convert("RGB")
+        return self._cache[path]
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size); initialises gloo (CPU) or nccl (GPU) under torchrun."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def load_model(cfg: MiniGPT5Config, init: str | None, stage: int) -> Any:
+    """Build the model; for stage 2 wrap the LM with LoRA and load the stage-1 trainable tensors."""
+    from safetensors.torch import load_file
+
+    from reference_model.modeling import MiniGPT5
+
+    model = MiniGPT5.from_config(cfg)
+    groups = model.setup_stage(stage)
+    if init:
+        model.load_trainable_state(load_file(str(Path(init) / "trainable.safetensors")))
+    return model, groups
+
+
+def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | None = None) -> dict[str, Any]:
+    """One training stage; resumable from out/train_state.pt; works alone or under torchrun."""
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    rank, world = _dist()
+    if threads:
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(tc.seed)
+    model, groups = load_model(cfg, tc.init or None, tc.stage)
+    train_ex = build_examples(tc.task, Path(tc.data), "train", True, cfg.num_vokens, model.tokenizer)
+    val_ex = build_examples(tc.task, Path(tc.data), "val", False, cfg.num_vokens, model.tokenizer)
+    val_ex = random.Random(0).sample(val_ex, min(tc.val_examples, len(val_ex)))
+    if not train_ex:
+        raise ValueError(f"{tc.data}: no {tc.task} training examples")
+    opt = torch.optim.AdamW(
+        [{"params": g["params"], "lr": tc.lr * g["lr_scale"], "name": g["name"]} for g in groups],
+        lr=tc.lr, eps=1e-8, betas=(0.9, 0.999), weight_decay=tc.weight_decay,
+    )  # fmt: skip
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    net: Any = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, find_unused_parameters=True, broadcast_buffers=False)
+    snapshot = None
+    if tc.fix_row_drift:
+        from reference_model.vokens import snapshot_original_rows
+
+        snapshot = snapshot_original_rows(model.lm, model.ids)
+    state_path = out / "train_state.pt"
+    start, log, val_log = 0, [], []
+    if state_path.exists():
+        st = torch.load(state_path, weights_only=False)
+        if st["train_config"] != asdict(tc):
+            raise ValueError(f"{state_path}: written by a different training config; use a new --out or delete it")
+        model.load_trainable_state(st["trainable"])
+        opt.load_state_dict(st["opt"])
+        start, log, val_log = st["step"], st["log"], st["val_log"]
+    load = ImageCache()
+    per_rank = tc.batch // world
+    if per_rank * world != tc.batch or per_rank == 0:
+        raise ValueError(f"--batch {tc.batch} must be a positive multiple of the number of processes ({world})")
+    t0 = time.time()
+    bar = tqdm(range(start, tc.steps), initial=start, total=tc.steps, desc=f"stage{tc.stage}", disable=rank != 0)
+    model.train()
+    for step in bar:
+        f = (step + 1) / tc.warmup if step < tc.warmup else max(0.0, (tc.steps - step) / max(tc.steps - tc.warmup, 1))
+        for g, lr in zip(opt.param_groups, base_lrs, strict=True):
+            g["lr"] = lr * f
+        opt.zero_grad(set_to_none=True)
+        parts: dict[str, float] = {}
+        for micro in range(tc.grad_accum):
+            pick = torch.Generator().manual_seed(tc.seed * 1_000_003 + step * 101 + micro)
+            idx = torch.randint(0, len(train_ex), (tc.batch,), generator=pick)[rank::world]
+            gen = torch.Generator().manual_seed(tc.seed * 7_777_777 + step * 1013 + micro * 17 + rank)
+            batch = model.collate([train_ex[int(i)] for i in idx], load, train=True, generator=gen)
+            losses = net(batch, gen)
+            (losses["loss"] / tc.grad_accum).backward()
+            for k, v in losses.items():
+                parts[k] = parts.get(k, 0.0) + float(v) / tc.grad_accum
+        opt.step()
+        if snapshot is not None:
+            from reference_model.vokens import restore_original_rows
+
+            restore_original_rows(model.lm, model.ids, snapshot)
+        log.append({"step": step + 1, **{k: round(v, 5) for k, v in parts.items()}})
+        if rank == 0 and step % 5 == 0:
+            recent = log[-25:]
+            bar.set_postfix({k: f"{sum(r[k] for r in recent) / len(recent):.4f}" for k in ("loss", "text", "image")})
+        last = step + 1 == tc.steps
+        if rank == 0 and val_ex and ((step + 1) % tc.val_every == 0 or last):
+            val_log.append({"step": step + 1, **evaluate_loss(model, val_ex, load, tc.seed)})
+            model.train()
+        if rank == 0 and ((step + 1) % tc.val_every == 0 or last):
+            tmp = state_path.with_suffix(".tmp")
+            torch.save({"trainable": model.trainable_state(), "opt": opt.state_dict(), "step": step + 1, "log": log,
+                        "val_log": val_log, "train_config": asdict(tc)}, tmp)  # fmt: skip
+            os.replace(tmp, state_path)
+    wall = round(time.time() - t0, 1)
+    if rank == 0:
+        cfg.save(out)
+        tmp = out / "trainable.safetensors.tmp"
+        save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, str(tmp))
+        os.replace(tmp, out / "trainable.safetensors")
+        tail = log[-100:]
+        state = {
+            "stage": f"stage{tc.stage}",
+            "task": tc.task,
+            "steps": tc.steps,
+            "processes": world,
+            "train_config": asdict(tc),
+            "data_fingerprint": fingerprint(train_ex),
+            "train_examples": len(train_ex),
+            "parent": {"path": tc.init, "sha256": _sha256(Path(tc.init) / "trainable.safetensors")}
+            if tc.init
+            else None,
+            "final_losses": {k: round(sum(r[k] for r in tail) / len(tail), 5) for k in tail[0] if k != "step"},
+            "val_log": val_log,
+            "wall_s_this_call": wall,
+            "command": " ".join(sys.argv),
+        }
+        _atomic_json(out / "state.json", state)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return {"out": str(out), "wall_s": wall, "steps": tc.steps}
+
+
+@torch.no_grad()
+def evaluate_loss(model: Any, examples: list[Example], load: Any, seed: int, batch: int = 16) -> dict[str, float]:
+    """Mean losses on fixed validation examples with a fixed generator (no CFG drop: eval mode)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed + 99)
+    sums: dict[str, float] = {}
+    n = 0
+    for i in range(0, len(examples), batch):
+        chunk = examples[i : i + batch]
+        out = model(model.collate(chunk, load, train=False), gen)
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
+        n += len(chunk)
+    return {f"val_{k}": round(v / n, 5) for k, v in sums.items() if k != "dropped"}
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5Config:
+    if args.init:
+        cfg = MiniGPT5Config.load(Path(args.init))
+    else:
+        if backbones is None:
+            raise SystemExit("error: pass --backbones DIR (or --init STAGE1_DIR)")
+        cfg = config_from_backbones(backbones)
+    if args.num_vokens is not None:
+        cfg = replace(cfg, num_vokens=args.num_vokens)
+    if args.no_cfg:
+        cfg = replace(cfg, cfg_drop_p=0.0, learned_null_condition=False)
+    if args.no_caption_loss:
+        cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=0.0))
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m reference_model.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("backbones", help="train the tiny LM, vision path and text-to-image model on a world")
+    b.add_argument("--world", type=Path, required=True)
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--lm-steps", type=int, default=3000)
+    b.add_argument("--vision-steps", type=int, default=1500)
+    b.add_argument("--t2i", type=Path, default=None, help="an already trained T2I pipeline folder to copy")
+    for name in ("stage1", "stage2"):
+        s = sub.add_parser(name, help=f"MiniGPT-5 {name}")
+        s.add_argument("--data", type=Path, required=True, help="CC3M / VIST / MMDialog folder in the real format")
+        s.add_argument("--out", type=Path, required=True)
+        s.add_argument("--steps", type=int, required=True)
+        s.add_argument("--backbones", type=Path, default=None)
+        s.add_argument("--init", type=str, default="", help="stage-1 checkpoint folder (stage 2)")
+        s.add_argument("--batch", type=int, default=16)
+        s.add_argument("--grad-accum", type=int, default=1)
+        s.add_argument("--lr", type=float, default=2e-4)
+        s.add_argument("--warmup", type=int, default=100)
+        s.add_argument("--seed", type=int, default=42)
+        s.add_argument("--threads", type=int, default=None)
+        s.add_argument("--val-every", type=int, default=250)
+        s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
+        s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
+        s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
+        s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
+        if name == "stage2":
+            s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
+            s.add_argument("--single-stage", action="store_true", help="ablation: no stage 1 (needs --backbones)")
+    args = ap.parse_args(argv)
+    if args.cmd == "backbones":
+        print(json.dumps(train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i)))
+        return
+    stage = 1 if args.cmd == "stage1" else 2
+    if stage == 2 and not args.init and not args.single_stage:
+        raise SystemExit("error: stage2 needs --init STAGE1_DIR, or --single-stage --backbones DIR for the ablation")
+    cfg = _model_config(args, args.backbones)
+    tc = TrainConfig(
+        stage=stage, steps=args.steps, batch=args.batch, grad_accum=args.grad_accum, lr=args.lr, warmup=args.warmup,
+        seed=args.seed, task="cc3m" if stage == 1 else args.task, data=str(args.data), init=args.init,
+        val_every=args.val_every, fix_row_drift=args.fix_row_drift,
+    )  # fmt: skip
+    print(json.dumps(train_stage(cfg, tc, args.out, args.threads)))
+
+
+def train_backbones(world: Path, out: Path, lm_steps: int, vision_steps: int, t2i: Path | None) -> dict[str, Any]:
+    """LM pretraining, then the vision path on the frozen LM; the T2I model is trained by
+    scripts/train_t2i.sh (hours) and copied in with --t2i."""
+    import shutil
+
+    from reference_model.lm import pretrain
+    from reference_model.vision import train_vision
+
+    out.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {}
+    if not (out / "lm" / "config.json").exists():
+        res["lm"] = pretrain(world, out / "lm_run", lm_steps)
+        shutil.copytree(out / "lm_run" / "lm", out / "lm", dirs_exist_ok=True)
+    if not (out / "vision" / "extra.safetensors").exists():
+        res["vision"] = train_vision(world, out / "lm", out / "vision_run", vision_steps)
+        shutil.copytree(out / "vision_run" / "vision", out / "vision", dirs_exist_ok=True)
+    if t2i is not None and not (out / "t2i" / "model_index.json").exists():
+        shutil.copytree(t2i, out / "t2i", dirs_exist_ok=True)
+    return res
+
+
+if __name__ == "__main__":
+    main()
