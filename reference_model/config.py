@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+PATH_FIELDS = ("lm_path", "t2i_path", "vision_path")
 
 
 @dataclass
@@ -81,8 +84,17 @@ class MiniGPT5Config:
         return asdict(self)
 
     def save(self, folder: Path) -> None:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / "minigpt5_config.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write minigpt5_config.json; part paths are stored relative to ``folder`` so that a checkpoint
+        set can be moved or shipped as a whole (``load`` resolves them again)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        d = self.to_dict()
+        for k in PATH_FIELDS:
+            if d[k] and Path(d[k]).is_absolute():
+                d[k] = os.path.relpath(d[k], folder.resolve())
+        tmp = folder / "minigpt5_config.json.tmp"
+        tmp.write_text(json.dumps(d, indent=2) + "\n")
+        os.replace(tmp, folder / "minigpt5_config.json")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MiniGPT5Config:
@@ -101,7 +113,13 @@ class MiniGPT5Config:
 
     @classmethod
     def load(cls, folder: Path) -> MiniGPT5Config:
-        return cls.from_dict(json.loads((Path(folder) / "minigpt5_config.json").read_text()))
+        """Read minigpt5_config.json; relative part paths are resolved against ``folder``."""
+        folder = Path(folder)
+        d = json.loads((folder / "minigpt5_config.json").read_text())
+        for k in PATH_FIELDS:
+            if d.get(k) and not Path(d[k]).is_absolute():
+                d[k] = str((folder / d[k]).resolve())
+        return cls.from_dict(d)
 
 
 def paper_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "") -> MiniGPT5Config:

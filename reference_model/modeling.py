@@ -485,3 +485,23 @@ class MiniGPT5(nn.Module):
             missing = [k for k in getattr(res, "missing_keys", []) if "lora_" in k]
             if strict and missing:
                 raise ValueError(f"LoRA keys missing from the checkpoint: {missing[:3]}")
+
+
+def load_checkpoint(folder: Path, **overrides: Any) -> MiniGPT5:
+    """A trained checkpoint folder (minigpt5_config.json + trainable.safetensors + state.json) -> model in
+    eval mode. ``overrides`` replace config fields (e.g. guidance_scale) and are the caller's to record."""
+    import dataclasses
+    import json
+
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for name in ("minigpt5_config.json", "trainable.safetensors", "state.json"):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder}: not a MiniGPT-5 checkpoint (missing {name})")
+    cfg = dataclasses.replace(MiniGPT5Config.load(folder), **overrides)
+    stage = int(str(json.loads((folder / "state.json").read_text())["stage"]).removeprefix("stage"))
+    model = MiniGPT5.from_config(cfg)
+    model.setup_stage(stage)
+    model.load_trainable_state(load_file(str(folder / "trainable.safetensors")))
+    return model.eval().requires_grad_(False)

@@ -178,7 +178,7 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
             losses = net(batch, gen)
             (losses["loss"] / tc.grad_accum).backward()
             for k, v in losses.items():
-                parts[k] = parts.get(k, 0.0) + float(v) / tc.grad_accum
+                parts[k] = parts.get(k, 0.0) + float(v.detach()) / tc.grad_accum
         opt.step()
         if snapshot is not None:
             from reference_model.vokens import restore_original_rows

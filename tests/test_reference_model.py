@@ -134,7 +134,7 @@ def test_few_steps_reduce_the_loss_and_touch_only_new_rows(model: MiniGPT5, smal
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-        losses.append({k: float(v) for k, v in out.items()})
+        losses.append({k: float(v.detach()) for k, v in out.items()})
     # a random UNet hardly reacts to its condition, so the image term moves little; the others must
     first, last = losses[0], losses[-1]
     assert last["loss"] < first["loss"] and last["text"] < 0.95 * first["text"]
@@ -229,3 +229,39 @@ def test_ddp_two_processes(parts, small_world: Path, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     state = json.loads((out / "state.json").read_text())
     assert state["processes"] == 2 and state["steps"] == 2
+
+
+def test_paper_preset_loads_parts_from_local_folders(parts) -> None:
+    """The paper preset's loading path on tiny random parts in the same formats (HF LLaMA folder,
+    diffusers SD folder, BLIP-2 vision parts): spec values, then construction with widths scaled down."""
+    from reference_model.config import paper_preset
+
+    cfg = paper_preset(parts.lm_path, parts.t2i_path, parts.vision_path)
+    assert (cfg.num_vokens, cfg.mapper.d_model, cfg.mapper.num_queries, cfg.mapper.encoder_layers) == (8, 1024, 77, 4)
+    assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.target_modules) == (
+        8,
+        16,
+        0.05,
+        ("q_proj", "v_proj"),
+    )
+    assert (cfg.loss.text_weight, cfg.loss.image_weight, cfg.loss.caption_weight, cfg.loss.snr_gamma) == (
+        0.01,
+        1,
+        0.1,
+        5,
+    )
+    assert (cfg.cfg_drop_p, cfg.guidance_scale, cfg.num_inference_steps, cfg.image_size) == (0.1, 7.5, 50, 512)
+    with pytest.raises(ValueError, match="text encoder width"):
+        MiniGPT5.from_config(cfg)  # 1024-wide mapper vs the 32-wide tiny text encoder: refused clearly
+    small = replace(cfg, mapper=parts.mapper, num_image_queries=parts.num_image_queries, image_size=16)
+    model = MiniGPT5.from_config(small)
+    assert model.cfg.preset == "paper" and model.mapper.queries.shape == (1, 16, 32)
+
+
+def test_config_paths_are_relative_to_the_checkpoint(parts, tmp_path: Path) -> None:
+    from reference_model.config import MiniGPT5Config
+
+    parts.save(tmp_path / "ckpt")
+    raw = json.loads((tmp_path / "ckpt" / "minigpt5_config.json").read_text())
+    assert not Path(raw["lm_path"]).is_absolute()
+    assert MiniGPT5Config.load(tmp_path / "ckpt").lm_path == str(Path(parts.lm_path).resolve())
