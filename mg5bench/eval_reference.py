@@ -108,6 +108,8 @@ def evaluate(
         "minigpt5_seconds": round(time.time() - t0, 1),
         "examples": [{"name": e.task, "text": t} for e, t in list(zip(exs, texts, strict=True))[:5]],
     }
+    result["_images"] = {"minigpt5": made[:10], "targets": [e.output_image for e in exs[:10]],
+                         "names": [e.task for e in exs[:10]]}  # fmt: skip
     if task == "vist":
         for k in range(5):
             idx = [j for j, e in enumerate(exs) if e.task.endswith(f"_{k}-gen")]
@@ -125,11 +127,65 @@ def evaluate(
                              guidance_scale=g, num_inference_steps=result["steps"], height=model.cfg.image_size,
                              width=model.cfg.image_size).images  # fmt: skip
         result["t2i_caption_only"] = _score(base, target_scenes)
+        result["_images"]["t2i"] = base[:10]
         if task == "vist":
             for k in range(5):
                 idx = [j for j, e in enumerate(exs) if e.task.endswith(f"_{k}-gen")]
                 result[f"t2i_step{k}"] = _score([base[j] for j in idx], [target_scenes[j] for j in idx])
     return result
+
+
+def sample_strip(result: dict[str, Any], path: Path, scale: int = 2) -> None:
+    """A PNG with the targets (top), MiniGPT-5's images (middle) and the caption-only T2I's (bottom)."""
+    from PIL import Image
+
+    imgs = result["_images"]
+    rows = [[Image.open(p).convert("RGB") for p in imgs["targets"]], imgs["minigpt5"], imgs.get("t2i", [])]
+    rows = [r for r in rows if r]
+    size = max(im.size[0] for r in rows for im in r if im is not None)
+    canvas = Image.new("RGB", (size * len(rows[0]) * scale, size * len(rows) * scale), (255, 255, 255))
+    for y, row in enumerate(rows):
+        for x, im in enumerate(row):
+            if im is not None:
+                canvas.paste(
+                    im.resize((size * scale, size * scale), Image.NEAREST), (x * size * scale, y * size * scale)
+                )
+    canvas.save(path)
+
+
+def write_card(ckpt: Path, result: dict[str, Any], title: str, command: str) -> Path:
+    """README.md model card of a checkpoint: command, steps, wall time, final losses, oracle accuracy
+    next to the caption-only T2I, a sample strip. Also writes eval_val.json."""
+    from mg5bench.data.oracle import ATTRIBUTES
+
+    state = json.loads((ckpt / "state.json").read_text())
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    (ckpt / "eval_val.json").write_text(json.dumps(public, indent=2) + "\n")
+    sample_strip(result, ckpt / "samples.png")
+    cols = ["image_rate", *ATTRIBUTES, "exact"]
+    lines = [f"# {title}", "", f"Stage: {state['stage']} on {state['task']}; {state['steps']} steps; "
+             f"{state['train_examples']} training examples (data fingerprint {state['data_fingerprint']}); "
+             f"{state['processes']} process(es); wall time of the last call {state['wall_s_this_call']} s.", "",
+             "Train command:", "", f"    {state['command']}", "", "Evaluation command:", "", f"    {command}", "",
+             f"Final training losses (mean of the last 100 steps): `{json.dumps(state['final_losses'])}`", "",
+             f"Last validation losses: `{json.dumps(state['val_log'][-1] if state['val_log'] else {})}`", "",
+             f"## Oracle scene accuracy on the val split ({result['task']}, guidance {result['guidance_scale']}, "
+             f"{result['steps']} steps, seed {result['seed']})", "",
+             "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]  # fmt: skip
+    keys = [("MiniGPT-5 (this checkpoint)", "minigpt5"), ("caption-only T2I backbone", "t2i_caption_only")]
+    if result["task"] == "vist":
+        keys += [(f"MiniGPT-5, step {k}", f"minigpt5_step{k}") for k in range(5)]
+        keys += [(f"T2I, step {k}", f"t2i_step{k}") for k in range(5)]
+    for label, key in keys:
+        if key in result:
+            lines.append(
+                f"| {label} (n={result[key]['n']}) | " + " | ".join(f"{result[key][c]:.3f}" for c in cols) + " |"
+            )
+    lines += ["", "Samples (`samples.png`): top = targets, middle = this checkpoint, bottom = caption-only T2I.", "",
+              "Generated text of the first samples:", ""]  # fmt: skip
+    lines += [f"- `{e['name']}`: {e['text']!r}" for e in result["examples"]]
+    (ckpt / "README.md").write_text("\n".join(lines) + "\n")
+    return ckpt / "README.md"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,13 +198,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the result JSON here")
+    ap.add_argument(
+        "--card", metavar="TITLE", help="write README.md, eval_val.json and samples.png into the checkpoint"
+    )
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, args.task, args.n, args.seed, guidance=args.guidance, steps=args.steps,
                    baseline=not args.no_baseline)  # fmt: skip
-    text = json.dumps(res, indent=2)
+    text = json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+    if args.card:
+        import sys
+
+        cmd = "python -m mg5bench.eval_reference " + " ".join(a for a in (argv or sys.argv[1:]))
+        print(write_card(args.checkpoint, res, args.card, cmd))
 
 
 if __name__ == "__main__":

@@ -38,3 +38,17 @@ def test_vist_evaluation_scores_every_step(ckpt: Path, small_world: Path) -> Non
         assert all(0.0 <= res[key][a] <= 1.0 for a in ATTRIBUTES)
     assert all(res[f"minigpt5_step{k}"]["n"] == 1 for k in range(5))
     assert res["minigpt5"] == again["minigpt5"] and res["t2i_caption_only"] == again["t2i_caption_only"]
+
+
+def test_model_card(ckpt: Path, small_world: Path) -> None:
+    from PIL import Image
+
+    from mg5bench.eval_reference import write_card
+
+    res = evaluate(ckpt, "vist", n=1, world=small_world, steps=2)
+    card = write_card(ckpt, res, "tiny test", "python -m mg5bench.eval_reference X")
+    text = card.read_text()
+    assert "| MiniGPT-5 (this checkpoint) (n=5) |" in text and "caption-only T2I backbone" in text
+    assert f"{res['minigpt5']['exact']:.3f}" in text and (ckpt / "eval_val.json").exists()
+    side = max(Image.open(res["_images"]["targets"][0]).size[0], 16)  # world images 48 px, generated 16 px
+    assert Image.open(ckpt / "samples.png").size == (5 * 2 * side, 3 * 2 * side)  # targets, MiniGPT-5, T2I rows
