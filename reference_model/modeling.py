@@ -101,8 +101,9 @@ class MiniGPT5(nn.Module):
             if not path or not Path(path).exists():
                 raise FileNotFoundError(f"MiniGPT5Config.{name} = {path!r} does not exist; pass a local folder")
         tok = AutoTokenizer.from_pretrained(cfg.lm_path)
-        lm = LlamaForCausalLM.from_pretrained(cfg.lm_path)
-        pipe = StableDiffusionPipeline.from_pretrained(cfg.t2i_path, safety_checker=None)
+        # float32 on load: shipped parts may be stored in float16 to save space, CPU math wants float32
+        lm = LlamaForCausalLM.from_pretrained(cfg.lm_path, dtype=torch.float32)
+        pipe = StableDiffusionPipeline.from_pretrained(cfg.t2i_path, safety_checker=None, torch_dtype=torch.float32)
         pipe.set_progress_bar_config(disable=True)
         vision = VisionPath.from_pretrained(Path(cfg.vision_path))
         lm.requires_grad_(False)

@@ -157,9 +157,9 @@ class VisionPath(nn.Module):
         for part in ("encoder", "qformer", "extra.safetensors"):
             if not (folder / part).exists():
                 raise FileNotFoundError(f"{folder}: missing {part} (expected a folder written by VisionPath)")
-        enc = Blip2VisionModel.from_pretrained(folder / "encoder")
-        qf = Blip2QFormerModel.from_pretrained(folder / "qformer")
-        extra = load_file(str(folder / "extra.safetensors"))
+        enc = Blip2VisionModel.from_pretrained(folder / "encoder", dtype=torch.float32)
+        qf = Blip2QFormerModel.from_pretrained(folder / "qformer", dtype=torch.float32)
+        extra = {k: v.float() for k, v in load_file(str(folder / "extra.safetensors")).items()}
         w = extra["proj.weight"]  # (d_llm, Dq)
         proj = nn.Linear(w.shape[1], w.shape[0])
         proj.load_state_dict({"weight": w, "bias": extra["proj.bias"]})

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Retrain every shipped reference checkpoint from scratch on the embedded world, evaluate each on the val
+# split with the oracle, write the model cards and export the set into reference_model/checkpoints/.
+# Resumable: rerun the same command and finished parts are skipped, interrupted ones continue.
+#   scripts/train_reference.sh [RUNS_DIR] [DEST]
+set -euo pipefail
+RUNS=${1:-runs/reference}
+DEST=${2:-reference_model/checkpoints}
+PY=${PYTHON:-.venv/bin/python}
+S1=${S1_STEPS:-1500}
+S2=${S2_STEPS:-2000}
+WORLD=$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")
+mkdir -p "$RUNS"
+
+# 1. backbones: the text-to-image model (hours), the LM and the vision path
+scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32
+$PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" --t2i "$RUNS/t2i/pipeline" \
+  --lm-steps 1500 --vision-steps 1000
+
+done_run() { [ -f "$1/state.json" ] && [ -f "$1/trainable.safetensors" ]; }
+stage1() {  # OUT [flags]
+  local out=$1; shift
+  done_run "$out" || $PY -m reference_model.train stage1 --backbones "$RUNS/backbones" --data "$WORLD/CC3M" \
+    --out "$out" --steps "$S1" --batch 16 --lr 2e-4 "$@"
+}
+stage2() {  # TASK OUT INIT [flags]
+  local task=$1 out=$2 init=$3; shift 3
+  local folder=VIST; [ "$task" = mmdialog ] && folder=MMDialog
+  done_run "$out" || $PY -m reference_model.train stage2 --task "$task" --init "$init" --data "$WORLD/$folder" \
+    --out "$out" --steps "$S2" --batch 16 --lr 2e-4 "$@"
+}
+
+# 2. the two stages, and the VIST ablations
+stage1 "$RUNS/stage1"
+stage2 vist "$RUNS/stage2-vist" "$RUNS/stage1"
+stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1"
+stage1 "$RUNS/stage1-no-cfg" --no-cfg
+stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
+stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
+stage2 vist "$RUNS/stage2-vist-no-caption-loss" "$RUNS/stage1-no-caption-loss"
+done_run "$RUNS/stage2-vist-single-stage" || $PY -m reference_model.train stage2 --task vist --single-stage \
+  --backbones "$RUNS/backbones" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 \
+  --lr 2e-4
+
+# 3. export (fp16 backbones, relative paths) and model cards with oracle accuracy on the val split
+$PY -m reference_model.export "$RUNS" "$DEST"
+for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
+  stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
+  ckpt=${name%%:*} task=${name##*:}
+  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.eval_reference "$DEST/$ckpt" --task "$task" --n 40 \
+    --card "$ckpt"
+done
