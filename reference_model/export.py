@@ -39,7 +39,7 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     AutoTokenizer.from_pretrained(src / "lm").save_pretrained(tmp / "lm")
     vision = VisionPath.from_pretrained(src / "vision").to(dtype)
     vision.save_pretrained(tmp / "vision")
-    pipe = StableDiffusionPipeline.from_pretrained(src / "t2i", safety_checker=None, torch_dtype=torch.float32)
+    pipe = StableDiffusionPipeline.from_pretrained(src / "t2i", safety_checker=None, dtype=torch.float32)
     pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
     for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
         if (src / "t2i" / extra).exists():
