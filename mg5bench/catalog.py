@@ -10,6 +10,17 @@ from mg5bench.registry import Registry
 MODELS: Registry[object] = Registry("model")
 METRICS: Registry[object] = Registry("metric")
 
+for _name, _target, _desc in (
+    ("gt", "mg5bench.adapters.bounds:GroundTruth", "returns the ground-truth target (the upper bound)"),
+    ("blank", "mg5bench.adapters.bounds:Blank", "empty text and a blank white image (the lower bound)"),
+    (
+        "sd2",
+        "mg5bench.adapters.sd2:SD2",
+        "text-to-image backbone given only the caption (not fine-tuned)",
+    ),
+):
+    MODELS.register(_name, _target, _desc)
+
 
 def _metric(name: str) -> object:
     from mg5bench.metrics import factory

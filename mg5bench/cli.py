@@ -24,7 +24,11 @@ examples:
   mg5bench data export --task vist --task-args round_range=last,context=text --out gill_vist.jsonl
   mg5bench data convert vist-sis val.story-in-sequence.json images/ vist_data/
   mg5bench score --task vist --split val --predictions preds.jsonl --out scores/
+  mg5bench run --task vist --model minigpt5
+  torchrun --nproc-per-node 2 -m mg5bench run --task vist --model sd2 --limit 0
 """
+
+DEFAULT_LIMIT = 200
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -72,6 +76,41 @@ def build_parser() -> argparse.ArgumentParser:
     p_score.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p_score.add_argument("--quiet", action="store_true")
     _add_task_args(p_score)
+
+    p_run = sub.add_parser(
+        "run",
+        help="generate with a model on a task, store every sample, score (resumable)",
+        description="Generate outputs for a task's samples with a model adapter and score them with the task "
+        "card's metrics. Runs are stored under OUT/<task>/<model>/<settings>-<hash>/ (run.json, samples.jsonl, "
+        "images/, metrics.json, per_sample.jsonl); the hash covers every setting, the checkpoint's sha256 and "
+        "the data fingerprint. A finished run is printed without generating; an interrupted run resumes. "
+        f"Default --limit: the first {DEFAULT_LIMIT} samples (--limit 0 = all).",
+        epilog="examples:\n  mg5bench run --task vist --model minigpt5\n"
+        "  mg5bench run --task vist --model gt --limit 0\n"
+        "  mg5bench run --task vist --model minigpt5 --guidance-scale 1 --seed 3\n"
+        "  mg5bench run --task mmdialog --model sd2 --model-args path=/models/sd-2-1-base --split val\n"
+        "  torchrun --nproc-per-node 2 -m mg5bench run --task vist --model minigpt5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_run.add_argument("--task", required=True)
+    p_run.add_argument("--model", required=True, help="see 'mg5bench ls models'")
+    p_run.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
+    p_run.add_argument("--split", help="split (default: the task card's default_split)")
+    p_run.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help=f"first N samples (default {DEFAULT_LIMIT}; 0 = all)"
+    )
+    p_run.add_argument("--seed", type=int, default=0, help="run seed; each sample's generator is seeded from it")
+    p_run.add_argument("--guidance-scale", type=float)
+    p_run.add_argument("--steps", type=int, help="diffusion inference steps")
+    p_run.add_argument("--max-new-tokens", type=int)
+    p_run.add_argument("--model-args", metavar="K=V,...", help="adapter arguments, e.g. checkpoint=... or path=...")
+    p_run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
+    p_run.add_argument("--force", action="store_true", help="recompute even if a finished run exists")
+    p_run.add_argument("--batch-size", type=int, help="samples per adapter call (does not change results)")
+    p_run.add_argument("--evaluator", default="embedded")
+    p_run.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p_run.add_argument("--quiet", action="store_true")
+    _add_task_args(p_run)
 
     p_ls = sub.add_parser("ls", help="list registered tasks, models or metrics")
     p_ls.add_argument("what", choices=["tasks", "models", "metrics"])
@@ -232,6 +271,38 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mg5bench import api
+    from mg5bench.runner import run
+    from mg5bench.scoring import format_table
+    from mg5bench.spec import GenerationConfig, RunSpec
+
+    gen = GenerationConfig(guidance_scale=args.guidance_scale, num_inference_steps=args.steps,
+                           max_new_tokens=args.max_new_tokens)  # fmt: skip
+    spec = RunSpec(
+        task=args.task, model=args.model, split=args.split or _default_split(args.task, args.task_args),
+        data=args.data, limit=args.limit or None, seed=args.seed, generation=gen,
+        model_args=api.parse_kv(args.model_args, "--model-args"),
+        task_args=api.parse_kv(args.task_args, "--task-args"),
+    )  # fmt: skip
+    res = run(spec, args.out, force=args.force, batch_size=args.batch_size, evaluator=args.evaluator,
+              resamples=args.resamples, progress=not args.quiet)  # fmt: skip
+    if res.report is None:
+        return 0
+    print(format_table(res.report))
+    t = res.info.get("timing", {})
+    how = "finished earlier; printed without generating" if res.reused else f"{t.get('total_s', 0):.1f} s"
+    print(f"run: {res.folder} ({how})")
+    return 0
+
+
+def _default_split(task: str, task_args: str | None) -> str:
+    from mg5bench import api
+    from mg5bench.tasks import get_task
+
+    return get_task(task, api.parse_kv(task_args, "--task-args")).default_split
+
+
 def _count(v: object) -> str:
     if isinstance(v, dict):
         return str(v.get("stories", v.get("conversations", v)))
@@ -248,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_data(args, parser)
         if args.command == "score":
             return _cmd_score(args)
+        if args.command == "run":
+            return _cmd_run(args)
         parser.print_help()
         return 2
     except Mg5Error as e:

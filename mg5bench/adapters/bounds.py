@@ -1,0 +1,45 @@
+"""The bounds every table needs: ``gt`` returns the ground truth (upper bound), ``blank`` returns empty
+text and a blank image (lower bound)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from mg5bench.adapters.base import Adapter, Output
+from mg5bench.spec import GenerationConfig
+from mg5bench.types import Sample
+
+
+class GroundTruth(Adapter):
+    name = "gt"
+    description = "returns the ground-truth target (the upper bound)"
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        return [[(s.kind, s.value) for s in sample.target] for sample in samples]
+
+
+class Blank(Adapter):
+    name = "blank"
+    description = "returns empty text and a blank white image (the lower bound)"
+    args: ClassVar[dict[str, str]] = {
+        "size": "side of the blank image in pixels (default: the target image's size, else 512)"
+    }
+
+    def identity(self) -> dict[str, Any]:
+        return {"adapter": self.name, "model_args": self.model_args, "colour": [255, 255, 255]}
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        from PIL import Image
+
+        outs: list[Output] = []
+        for sample in samples:
+            size = self.model_args.get("size")
+            if size is None and sample.target_images:
+                with Image.open(sample.target_images[0]) as im:
+                    size = im.size[0]
+            side = int(size or 512)
+            out: Output = [("text", "")] if self.task.format == "mmdialog" else []
+            out.append(("image", Image.new("RGB", (side, side), (255, 255, 255))))
+            outs.append(out)
+        return outs

@@ -1,0 +1,57 @@
+"""``sd2``: the text-to-image backbone given only a caption (the paper's SD 2 baseline; not fine-tuned).
+Any diffusers StableDiffusionPipeline folder works (``--model-args path=...``, e.g. a real SD-2.1-base);
+the default is the shipped tiny backbone of the embedded world."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mg5bench.adapters.base import Adapter, Output, folder_sha256
+from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
+from mg5bench.spec import GenerationConfig
+from mg5bench.tasks import TaskConfig
+from mg5bench.types import Sample
+
+
+class SD2(Adapter):
+    name = "sd2"
+    description = "text-to-image backbone, caption only (VIST: the step caption; MMDialog: the last text turn)"
+    args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder (default: the shipped tiny backbone)",
+            "size": "output side in pixels (default: the pipeline's native size)"}  # fmt: skip
+    defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
+    batch_size = 16
+
+    def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
+        super().__init__(task, model_args)
+        default = shipped_checkpoints() / "backbones" / "t2i"
+        self.path = require_folder(Path(model_args.get("path", default)), "text-to-image pipeline")
+        self.pipe: Any = None
+
+    def identity(self) -> dict[str, Any]:
+        return {"adapter": self.name, "path": str(self.path), "sha256": folder_sha256(self.path),
+                "model_args": self.model_args}  # fmt: skip
+
+    def load(self) -> None:
+        import torch
+        from diffusers import StableDiffusionPipeline
+
+        if self.pipe is None:
+            self.pipe = StableDiffusionPipeline.from_pretrained(self.path, safety_checker=None, dtype=torch.float32)
+            self.pipe.set_progress_bar_config(disable=True)
+
+    def prompts(self, samples: Sequence[Sample]) -> list[str]:
+        return [caption_prompt(s) for s in samples]
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        import torch
+
+        self.load()
+        size = int(self.model_args.get("size", self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor))
+        with torch.inference_mode():
+            images = self.pipe(self.prompts(samples), generator=list(generators), height=size, width=size,
+                               guidance_scale=config.guidance_scale, num_inference_steps=config.num_inference_steps,
+                               ).images  # fmt: skip
+        text: Output = [("text", "")] if self.task.format == "mmdialog" else []
+        return [[*text, ("image", im)] for im in images]
