@@ -13,6 +13,7 @@ METRICS: Registry[object] = Registry("metric")
 for _name, _target, _desc in (
     ("gt", "mg5bench.adapters.bounds:GroundTruth", "returns the ground-truth target (the upper bound)"),
     ("blank", "mg5bench.adapters.bounds:Blank", "empty text and a blank white image (the lower bound)"),
+    ("minigpt5", "mg5bench.adapters.minigpt5:MiniGPT5Adapter", "reference MiniGPT-5 (vokens + CFG), tiny ckpts"),
     (
         "sd2",
         "mg5bench.adapters.sd2:SD2",

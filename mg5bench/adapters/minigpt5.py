@@ -1,0 +1,183 @@
+"""``minigpt5``: the reference MiniGPT-5 (reference_model). Prompts are built exactly as the official test
+loaders build them (spec sections 4.3 and 5): VIST ``-gen`` (system prompt, previous captions and images,
+"Generate an image with the scene description: <caption>"), MMDialog (system prompt, history window, speaker
+tag), CC3M (the cleaned caption alone, as in stage 1).
+
+Model args: ``checkpoint=<folder>`` (default: the shipped checkpoint for the task), or ``official=<ckpt>``
+(a released official Lightning checkpoint, converted on the fly onto the paper preset; stage 2 also needs
+``stage1=<ckpt>``) with ``lm=``, ``t2i=``, ``vision=`` local folders of the real parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mg5bench.adapters.base import Adapter, Output, file_sha256, folder_sha256
+from mg5bench.adapters.common import require_folder, shipped_checkpoints
+from mg5bench.errors import ConfigError
+from mg5bench.spec import GenerationConfig
+from mg5bench.tasks import TaskConfig
+from mg5bench.types import Sample, Segment
+
+DEFAULT_CHECKPOINT = {"cc3m": "stage1", "vist": "stage2-vist", "mmdialog": "stage2-mmdialog"}
+IMG = "<Img><ImageHere></Img>"
+
+
+def vist_source(sample: Sample) -> tuple[str, list[str]]:
+    """The official VIST ``-gen`` source for a sample: context segments in order, then the step caption."""
+    from reference_model.data import SYSTEM_VIST, VIST_GEN
+
+    *ctx, current = sample.context
+    if not current.is_text:
+        raise ConfigError(f"VIST sample {sample.id}: the last context segment must be the step caption")
+    parts, images = [], []
+    for seg in ctx:
+        if seg.is_text:
+            parts.append(seg.value)
+        else:
+            parts.append(IMG)
+            images.append(seg.value)
+    text = (" ".join(parts) + "\n") if parts else ""
+    return f"{SYSTEM_VIST}###Human:{text} {VIST_GEN[0].format(c=current.value)}", images
+
+
+def _turns(context: Sequence[Segment]) -> list[tuple[str, list[Segment]]]:
+    """Consecutive segments of one role form one turn (roles alternate in a dialog)."""
+    turns: list[tuple[str, list[Segment]]] = []
+    for seg in context:
+        role = seg.role or "human"
+        if turns and turns[-1][0] == role:
+            turns[-1][1].append(seg)
+        else:
+            turns.append((role, [seg]))
+    return turns
+
+
+def mmdialog_source(sample: Sample) -> tuple[str, list[str]]:
+    """S_d + ``###Human: text <Img><ImageHere></Img>`` history entries + the current speaker tag."""
+    from reference_model.data import SYSTEM_MMDIALOG
+
+    entries, images = [], []
+    for role, segs in _turns(sample.context):
+        text = " ".join(s.value for s in segs if s.is_text)
+        entry = f"###{'Assistant' if role == 'assistant' else 'Human'}: {text}"
+        imgs = [s.value for s in segs if s.is_image][:1]  # each turn contributes its first image
+        if imgs:
+            entry += f" {IMG}"
+            images += imgs
+        entries.append(entry)
+    tag = "Assistant" if sample.meta.get("speaker") == "assistant" else "Human"
+    return f"{SYSTEM_MMDIALOG} {' '.join(entries)} ###{tag}:", images
+
+
+def cc3m_source(sample: Sample) -> tuple[str, list[str]]:
+    from reference_model.losses import preprocess_caption
+
+    return preprocess_caption(str(sample.meta.get("caption") or sample.context[0].value)), []
+
+
+class MiniGPT5Adapter(Adapter):
+    name = "minigpt5"
+    description = "reference MiniGPT-5 (generative vokens + CFG); default: the shipped tiny checkpoint per task"
+    args: ClassVar[dict[str, str]] = {
+        "checkpoint": "checkpoint folder (default: reference_model/checkpoints/<stage1|stage2-vist|stage2-mmdialog>)",
+        "official": "an official MiniGPT-5 Lightning checkpoint (converted onto the paper preset)",
+        "stage1": "the official stage-1 checkpoint (needed with a stage-2 'official')",
+        "lm": "local Vicuna-7B v0 folder (paper preset)",
+        "t2i": "local SD-2.1-base folder (paper preset)",
+        "vision": "local vision-path folder (paper preset)",
+        "force_generation": "true: boost [IMG0] until it is generated (official option, off by default)",
+    }
+    batch_size = 8
+
+    def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
+        super().__init__(task, model_args)
+        self.model: Any = None
+        if "official" in model_args:
+            for k in ("lm", "t2i", "vision"):
+                if k not in model_args:
+                    raise ConfigError(f"--model-args official=... needs {k}=<local folder> for the paper preset")
+            self.source = Path(model_args["official"]).expanduser().resolve()
+            if not self.source.is_file():
+                raise ConfigError(f"official checkpoint not found: {self.source}")
+            self.sha = file_sha256(self.source)
+        else:
+            default = shipped_checkpoints() / DEFAULT_CHECKPOINT[task.format]
+            self.source = require_folder(Path(model_args.get("checkpoint", default)), "MiniGPT-5 checkpoint",
+                                         "checkpoint")  # fmt: skip
+            cfg_path = self.source / "minigpt5_config.json"
+            if not cfg_path.exists():
+                raise ConfigError(f"{self.source}: not a MiniGPT-5 checkpoint (no minigpt5_config.json)")
+            self.sha = folder_sha256(self.source) + ":" + self._parts_hash()
+
+    def _parts_hash(self) -> str:
+        """The frozen parts named by the checkpoint's config also determine outputs."""
+        from reference_model.config import MiniGPT5Config
+
+        cfg = MiniGPT5Config.load(self.source)
+        return ",".join(folder_sha256(Path(p))[:16] for p in (cfg.lm_path, cfg.t2i_path, cfg.vision_path))
+
+    def identity(self) -> dict[str, Any]:
+        from reference_model.config import MiniGPT5Config
+
+        out: dict[str, Any] = {"adapter": self.name, "source": str(self.source), "sha256": self.sha,
+                               "model_args": self.model_args}  # fmt: skip
+        if "official" not in self.model_args:
+            cfg = MiniGPT5Config.load(self.source)
+            out["checkpoint_defaults"] = {k: getattr(cfg, k) for k in (
+                "guidance_scale", "num_inference_steps", "max_new_tokens", "temperature", "top_p",
+                "repetition_penalty", "learned_null_condition", "voken_hidden_offset")}  # fmt: skip
+        return out
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        if "official" in self.model_args:
+            import tempfile
+
+            from reference_model.convert_official import convert_file
+            from reference_model.modeling import load_checkpoint
+
+            tmp = Path(tempfile.mkdtemp(prefix="mg5-official-"))
+            convert_file(self.source, 1 if "stage1" not in self.model_args else 2, tmp,
+                         stage1_ckpt=self.model_args.get("stage1"), lm_path=self.model_args["lm"],
+                         t2i_path=self.model_args["t2i"], vision_path=self.model_args["vision"])  # fmt: skip
+            self.model = load_checkpoint(tmp)
+        else:
+            from reference_model.modeling import load_checkpoint
+
+            self.model = load_checkpoint(self.source)
+
+    def source_of(self, sample: Sample) -> tuple[str, list[str]]:
+        fmt = self.task.format
+        return (
+            vist_source(sample)
+            if fmt == "vist"
+            else mmdialog_source(sample)
+            if fmt == "mmdialog"
+            else cc3m_source(sample)
+        )
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        from PIL import Image
+
+        from mg5bench.eval_reference import _interleave
+
+        self.load()
+        inputs = []
+        for s in samples:
+            src, paths = self.source_of(s)
+            inputs.append(_interleave(src, [Image.open(p).convert("RGB") for p in paths]))
+        text_kw = {k: v for k, v in (("max_new_tokens", config.max_new_tokens), ("temperature", config.temperature),
+                                     ("top_p", config.top_p), ("repetition_penalty", config.repetition_penalty),
+                                     ("do_sample", config.do_sample)) if v is not None}  # fmt: skip
+        force = str(self.model_args.get("force_generation", "false")).lower() in ("1", "true", "yes")
+        outs = self.model.generate(inputs, list(generators), guidance_scale=config.guidance_scale,
+                                   num_inference_steps=config.num_inference_steps, force_generation=force,
+                                   **text_kw)  # fmt: skip
+        result: list[Output] = []
+        for segs in outs:
+            result.append([("text", s["text"]) if "text" in s else ("image", s["image"]) for s in segs])
+        return result
