@@ -100,7 +100,8 @@ class VisionPath(nn.Module):
             Blip2VisionConfig(
                 hidden_size=cfg.hidden, intermediate_size=cfg.hidden * 4, num_hidden_layers=cfg.layers,
                 num_attention_heads=cfg.heads, image_size=cfg.image_size, patch_size=cfg.patch_size,
-            )
+                initializer_range=0.02,  # BLIP-2's default 1e-10 assumes pretrained weights: from scratch, the
+            )  # patch embedding would start at ~0, every image would map to the same tokens and nothing learns
         )  # fmt: skip
         qf = Blip2QFormerModel(
             Blip2QFormerConfig(
@@ -262,3 +263,24 @@ def train_vision(
     (out / "vision" / "vision_config.json").write_text(cfg.to_json())
     final = sum(log[-100:]) / max(len(log[-100:]), 1)
     return {"steps": steps, "wall_s": round(time.time() - t0, 1), "final_loss": final}
+
+
+@torch.no_grad()
+def greedy_captions(vision: VisionPath, lm: Any, tok: Any, images: torch.Tensor, max_new_tokens: int = 16) -> list[str]:
+    """Greedy captions of normalised images (B, 3, S, S) under the DESCRIBE prompt (for the model card)."""
+    emb = lm.get_input_embeddings()
+    before, after = DESCRIBE.split("<ImageHere>")
+    pre = emb(torch.tensor([tok.bos_token_id, *tok(before, add_special_tokens=False)["input_ids"]]))
+    post = emb(torch.tensor(tok(after, add_special_tokens=False)["input_ids"]))
+    img = vision(images)  # (B, Q, d)
+    x = torch.cat([pre.expand(len(images), -1, -1), img, post.expand(len(images), -1, -1)], 1)  # (B, T, d)
+    out = lm(inputs_embeds=x, use_cache=True)
+    cache, ids = out.cache if hasattr(out, "cache") else out.past_key_values, []
+    nxt = out.logits[:, -1].argmax(-1)  # (B,)
+    for _ in range(max_new_tokens):
+        ids.append(nxt)
+        o = lm(inputs_embeds=emb(nxt)[:, None], cache=cache, use_cache=True)
+        cache = o.cache if hasattr(o, "cache") else o.past_key_values
+        nxt = o.logits[:, -1].argmax(-1)
+    seqs = torch.stack(ids, 1).tolist()
+    return [tok.decode(s).split("###")[0].strip() for s in seqs]
