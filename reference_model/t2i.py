@@ -271,6 +271,7 @@ def train_unet(
     seed: int = 0,
     ckpt_every: int = 500,
     stop_at: int | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt.
     ``steps`` fixes the schedule; ``stop_at`` ends this call early (state saved) so evaluation can run
@@ -291,6 +292,16 @@ def train_unet(
     empty = tok([""], padding="max_length", max_length=cfg.max_text_len, return_tensors="pt")["input_ids"]
     torch.manual_seed(seed)
     unet, text = build_unet(cfg), build_text_encoder(cfg)
+    if init_from is not None and not (out / "unet_state.pt").exists():
+        # warm start from an exported pipeline (e.g. the shipped backbone): weights only, a fresh optimizer
+        # and schedule; the EMA starts from the exported (EMA) UNet
+        from diffusers import UNet2DConditionModel
+        from transformers import CLIPTextModel
+
+        unet.load_state_dict(UNet2DConditionModel.from_pretrained(init_from / "unet", dtype=torch.float32).state_dict())
+        text.load_state_dict(
+            CLIPTextModel.from_pretrained(init_from / "text_encoder", dtype=torch.float32).state_dict()
+        )
     ema = copy.deepcopy(unet).requires_grad_(False)
     params = list(unet.parameters()) + list(text.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
@@ -381,12 +392,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stop-at", type=int, default=None, help="end this call at this step (schedule unchanged)")
+    ap.add_argument("--init-from", type=Path, default=None, help="warm-start the UNet from an exported pipeline")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.part == "vae":
         print(train_vae(args.data, args.out, args.steps, args.batch, args.lr or 2e-3, args.seed))
     else:
-        print(train_unet(args.data, args.out, args.steps, args.batch, args.lr or 1e-3, args.seed, stop_at=args.stop_at))
+        print(
+            train_unet(
+                args.data,
+                args.out,
+                args.steps,
+                args.batch,
+                args.lr or 1e-3,
+                args.seed,
+                stop_at=args.stop_at,
+                init_from=args.init_from,
+            )
+        )
 
 
 if __name__ == "__main__":

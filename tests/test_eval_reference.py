@@ -52,3 +52,21 @@ def test_model_card(ckpt: Path, small_world: Path) -> None:
     assert f"{res['minigpt5']['exact']:.3f}" in text and (ckpt / "eval_val.json").exists()
     side = max(Image.open(res["_images"]["targets"][0]).size[0], 16)  # world images 48 px, generated 16 px
     assert Image.open(ckpt / "samples.png").size == (5 * 2 * side, 3 * 2 * side)  # targets, MiniGPT-5, T2I rows
+
+
+def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
+    import json
+
+    from mg5bench.eval_reference import write_backbones_card
+    from reference_model.t2i import T2IConfig
+
+    run = tmp_path / "t2i"
+    run.mkdir()
+    (run / "t2i_config.json").write_text(T2IConfig().to_json())
+    rows = [{"train_step": 1000, "colour": 0.685, "shape": 0.625, "size": 0.835, "cell": 0.07, "exact": 0.03,
+             "seconds": 84.3}, {"train_step": 2000, "colour": 0.9, "shape": 0.8, "size": 0.9, "cell": 0.5,
+             "exact": 0.3, "seconds": 80.0}]  # fmt: skip
+    (run / "curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_backbones_card(tmp_path / "card", run, {"steps": 600}).read_text()
+    assert "| 1000 | 0.685 | 0.625 | 0.835 | 0.070 | 0.030 | 84.3 |" in text
+    assert "| 2000 | 0.900 | 0.800 | 0.900 | 0.500 | 0.300 | 80.0 |" in text and '{"steps": 600}' in text
