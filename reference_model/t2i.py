@@ -40,7 +40,7 @@ class T2IConfig:
     unet_channels: tuple[int, ...] = (48, 96, 128)  # 64 at the first level costs 1.8x per step here
     unet_layers_per_block: int = 1
     cross_attention_everywhere: bool = True  # cross-attention also at the 3x3 level, which is the scene grid
-    attention_head_dim: int = 32
+    attention_head_width: int = 32  # channels per attention head; see build_unet for diffusers' misnomer
     text_hidden: int = 128
     text_layers: int = 2
     text_heads: int = 4
@@ -141,6 +141,14 @@ def build_text_encoder(cfg: T2IConfig) -> Any:
     return CLIPTextModel(tc)
 
 
+def unet_heads(cfg: T2IConfig) -> tuple[int, ...]:
+    """Heads per UNet level. diffusers' ``UNet2DConditionModel(attention_head_dim=...)`` is, despite its name,
+    the number of heads: passing a width of 32 gave 32 heads of 1-4 channels each (inner dim 32 < 48 at the
+    first level), attention too narrow to bind "top left" to a place: layout stayed at chance while colour
+    and shape were learned."""
+    return tuple(max(1, c // cfg.attention_head_width) for c in cfg.unet_channels)
+
+
 def build_unet(cfg: T2IConfig) -> Any:
     from diffusers import UNet2DConditionModel
 
@@ -152,7 +160,7 @@ def build_unet(cfg: T2IConfig) -> Any:
         + (("CrossAttnDownBlock2D",) if cfg.cross_attention_everywhere else ("DownBlock2D",)),
         up_block_types=(("CrossAttnUpBlock2D",) if cfg.cross_attention_everywhere else ("UpBlock2D",))
         + ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.attention_head_dim, norm_num_groups=16,
+        cross_attention_dim=cfg.text_hidden, attention_head_dim=unet_heads(cfg), norm_num_groups=16,
     )  # fmt: skip
 
 

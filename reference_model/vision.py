@@ -113,13 +113,16 @@ class VisionPath(nn.Module):
         queries = torch.randn(1, cfg.num_queries, cfg.qformer_hidden) * 0.02
         return cls(enc, qf, queries, nn.Linear(cfg.qformer_hidden, cfg.lm_hidden))
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """pixel_values (B, 3, S, S) normalised -> (B, Q, d_llm)."""
+    def query_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """pixel_values (B, 3, S, S) normalised -> Q-Former outputs (B, Q, Dq)."""
         img = self.encoder(pixel_values=pixel_values).last_hidden_state  # (B, 1+N, Dv), after post LayerNorm
         mask = torch.ones(img.shape[:2], dtype=torch.long, device=img.device)
         q = self.query_tokens.expand(img.shape[0], -1, -1)  # (B, Q, Dq)
-        out = self.qformer(query_embeds=q, encoder_hidden_states=img, encoder_attention_mask=mask)
-        return self.proj(out.last_hidden_state)  # (B, Q, d_llm)
+        return self.qformer(query_embeds=q, encoder_hidden_states=img, encoder_attention_mask=mask).last_hidden_state
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """pixel_values (B, 3, S, S) normalised -> (B, Q, d_llm)."""
+        return self.proj(self.query_features(pixel_values))  # (B, Q, d_llm)
 
     def encode_images(self, images: list[Any]) -> torch.Tensor:
         """PIL images or uint8 arrays -> (B, Q, d_llm), with the official preprocessing."""
@@ -174,15 +177,16 @@ DESCRIBE = "###Human: <Img><ImageHere></Img> Describe this image. ###Assistant:"
 
 
 def caption_batch(
-    vision: VisionPath, lm: Any, tok: Any, images: torch.Tensor, captions: list[str]
+    vision: VisionPath, lm: Any, tok: Any, images: torch.Tensor, captions: list[str], img: torch.Tensor | None = None
 ) -> torch.Tensor:  # fmt: skip
     """Captioning loss of a batch: [BOS] prompt-before | Q image embeddings | prompt-after caption ###.
-    images: (B, 3, S, S) normalised. Only the caption and ' ###' are supervised."""
+    images: (B, 3, S, S) normalised (or ``img``: their (B, Q, d) embeddings). Only the caption and ' ###'
+    are supervised."""
     emb = lm.get_input_embeddings()
     before, after = DESCRIBE.split("<ImageHere>")
     ids_b = tok(before, add_special_tokens=False)["input_ids"]
     ids_a = tok(after, add_special_tokens=False)["input_ids"]
-    img = vision(images)  # (B, Q, d)
+    img = vision(images) if img is None else img  # (B, Q, d)
     rows, labels = [], []
     for i, cap in enumerate(captions):
         tgt = tok(" " + cap + " ###", add_special_tokens=False)["input_ids"]
@@ -206,9 +210,16 @@ def caption_batch(
 
 def train_vision(
     world: Path, lm_dir: Path, out: Path, steps: int, batch: int = 32, lr: float = 1e-3, seed: int = 0,
-    cfg: VisionConfig | None = None,
+    cfg: VisionConfig | None = None, recon_weight: float = 1.0,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train the tiny image path on the world's CC3M-format captions (train split); resumable."""
+    """Train the tiny image path on the world's CC3M-format captions (train split); resumable.
+
+    Captioning into the frozen LM alone did not train a from-scratch encoder here: the LM ignores image
+    positions that carry nothing yet, so their gradient stays noise (measured: Q-Former weights moved by the
+    random-walk amount, features identical across images, correct vs shuffled images gave the same loss).
+    A self-supervised reconstruction head on the Q-Former outputs (``recon_weight``; object pixels weighted
+    5x; discarded afterwards) makes the queries carry the image from the first steps - the stand-in for
+    the pretrained EVA-CLIP + Q-Former of the real system."""
     import csv
     import math
     import time
@@ -230,12 +241,15 @@ def train_vision(
     caps = [r[0] for r in rows]
     torch.manual_seed(seed)
     vision = VisionPath.build(cfg)
-    opt = torch.optim.AdamW(vision.parameters(), lr=lr, weight_decay=0.01)
+    side = cfg.image_size // 2
+    decoder = nn.Linear(cfg.num_queries * cfg.qformer_hidden, 3 * side * side)  # reconstruction head (discarded)
+    opt = torch.optim.AdamW([*vision.parameters(), *decoder.parameters()], lr=lr, weight_decay=0.01)
     state_path = out / "vision_state.pt"
     start, log = 0, []
     if state_path.exists():
         st = torch.load(state_path, weights_only=False)
         vision.load_state_dict(st["model"])
+        decoder.load_state_dict(st["decoder"])
         opt.load_state_dict(st["opt"])
         start, log = st["step"], st["log"]
     gen = torch.Generator().manual_seed(seed + start)
@@ -247,17 +261,27 @@ def train_vision(
         for g in opt.param_groups:
             g["lr"] = lr * f
         idx = torch.randint(0, len(caps), (batch,), generator=gen)
-        loss = caption_batch(vision, lm, tok, pix[idx], [caps[int(i)] for i in idx])
+        x = pix[idx]  # (B, 3, S, S)
+        qf = vision.query_features(x)  # (B, Q, Dq)
+        cap = caption_batch(vision, lm, tok, x, [caps[int(i)] for i in idx], img=vision.proj(qf))
+        loss = cap
+        if recon_weight > 0:
+            target = torch.nn.functional.avg_pool2d(x, 2)  # (B, 3, S/2, S/2)
+            bg = target.flatten(2).median(-1).values[..., None, None]  # (B, 3, 1, 1): the background colour
+            w = 1 + 4 * ((target - bg).abs().amax(1, keepdim=True) > 0.3).float()  # object pixels x5
+            rec = decoder(qf.flatten(1)).view_as(target)
+            loss = loss + recon_weight * (w * (rec - target) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vision.parameters(), 1.0)
         opt.step()
-        log.append(float(loss))
+        log.append(float(cap.detach()))  # the captioning loss (the card's number)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{sum(log[-50:]) / len(log[-50:]):.3f}")
         if (step + 1) % 250 == 0 or step + 1 == steps:
             tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": vision.state_dict(), "opt": opt.state_dict(), "step": step + 1, "log": log}, tmp)
+            torch.save({"model": vision.state_dict(), "decoder": decoder.state_dict(), "opt": opt.state_dict(),
+                        "step": step + 1, "log": log}, tmp)  # fmt: skip
             os.replace(tmp, state_path)
     vision.save_pretrained(out / "vision")
     (out / "vision" / "vision_config.json").write_text(cfg.to_json())
