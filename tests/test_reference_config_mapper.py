@@ -11,7 +11,8 @@ from reference_model.mapper import VokenMapper
 
 
 def test_config_round_trip(tmp_path: Path) -> None:
-    for cfg in (tiny_preset(lm_path="lm", t2i_path="t2i"), paper_preset()):
+    parts = tmp_path / "parts"  # part paths are stored relative to the checkpoint and resolved on load
+    for cfg in (tiny_preset(lm_path=str(parts / "lm"), t2i_path=str(parts / "t2i")), paper_preset()):
         cfg.save(tmp_path / cfg.preset)
         assert MiniGPT5Config.load(tmp_path / cfg.preset) == cfg
     paper = paper_preset()

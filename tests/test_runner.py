@@ -60,7 +60,7 @@ def test_crash_then_resume_gives_identical_results(small_world: Path, t2i: Path,
             raise Crash
 
     with pytest.raises(Crash):
-        run(spec, tmp_path / "a", resamples=50, progress=False, batch_size=3, after_sample=crash_at_4)
+        run(spec, tmp_path / "a", resamples=50, progress=False, batch_size=1, after_sample=crash_at_4)
     folder = next((tmp_path / "a" / "vist" / "sd2").iterdir())
     assert (
         not (folder / "metrics.json").exists() and len((folder / "samples.rank0.jsonl").read_text().splitlines()) == 4
@@ -68,9 +68,9 @@ def test_crash_then_resume_gives_identical_results(small_world: Path, t2i: Path,
     with open(folder / "samples.rank0.jsonl", "a") as f:
         f.write('{"id": "torn li')  # a write cut short by the crash
     done = []
-    resumed = run(spec, tmp_path / "a", resamples=50, progress=False, batch_size=4, after_sample=done.append)
+    resumed = run(spec, tmp_path / "a", resamples=50, progress=False, batch_size=1, after_sample=done.append)
     assert done[0] == 5 and done[-1] == 10  # only the missing samples were generated
-    clean = run(spec, tmp_path / "b", resamples=50, progress=False, batch_size=10)
+    clean = run(spec, tmp_path / "b", resamples=50, progress=False, batch_size=1)
     assert resumed.report["metrics"] == clean.report["metrics"]
     rows_a = [json.loads(x) for x in (resumed.folder / "samples.jsonl").read_text().splitlines()]
     rows_b = [json.loads(x) for x in (clean.folder / "samples.jsonl").read_text().splitlines()]
