@@ -11,7 +11,6 @@ torch.Generator seeded from (seed, sample name), so numbers do not depend on bat
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -19,13 +18,7 @@ from typing import Any
 
 import numpy as np
 
-
-def sample_generator(seed: int, name: str) -> Any:
-    """A torch.Generator seeded from (run seed, sample name)."""
-    import torch
-
-    h = int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little") & (2**63 - 1)
-    return torch.Generator().manual_seed(h)
+from mg5bench.runner import sample_generator
 
 
 def _interleave(source: str, images: list[Any]) -> list[Any]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from reference_model.schedule import warmup_cosine
 
 # Only the base specials: the vokens and <ImageHere> are added later by reference_model.vokens.add_vokens, with
 # mean-initialised rows, exactly as MiniGPT-5 adds them to Vicuna.
@@ -101,10 +102,8 @@ def pretrain(
     t0 = time.time()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="lm", unit="step")
     for step in bar:
-        warm = 100
-        f = (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(steps - warm, 1)))
         for g in opt.param_groups:
-            g["lr"] = lr * f
+            g["lr"] = warmup_cosine(step, steps, lr, 100)
         x = data[torch.randint(0, len(data), (batch,), generator=gen)]
         loss = lm(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)

@@ -17,7 +17,6 @@ import argparse
 import copy
 import csv
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from reference_model.schedule import warmup_cosine
 
 BACKGROUND = (200, 200, 200)
 
@@ -191,12 +192,6 @@ def _save(obj: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _lr(step: int, steps: int, base: float, warmup: int) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    return base * 0.5 * (1 + math.cos(math.pi * min((step - warmup) / max(steps - warmup, 1), 1.0)))
-
-
 # ---------------------------------------------------------------------------------------------
 # VAE
 
@@ -232,7 +227,7 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="vae", unit="step")
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr, 50)
+            g["lr"] = warmup_cosine(step, steps, lr, 50)
         idx = torch.randint(0, len(x_all), (batch,), generator=gen)
         x = x_all[idx]
         if torch.rand((), generator=gen) < 0.5:
@@ -332,7 +327,7 @@ def train_unet(
     bar = tqdm(range(start, end), initial=start, total=steps, desc="unet", unit="step")
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr, 200)
+            g["lr"] = warmup_cosine(step, steps, lr, 200)
         idx = torch.randint(0, len(lat), (batch,), generator=gen)
         z0 = lat[idx]  # (B, 4, 12, 12)
         tokens = ids[idx].clone()  # (B, L)

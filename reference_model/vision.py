@@ -221,11 +221,12 @@ def train_vision(
     5x; discarded afterwards) makes the queries carry the image from the first steps - the stand-in for
     the pretrained EVA-CLIP + Q-Former of the real system."""
     import csv
-    import math
     import time
 
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from reference_model.schedule import warmup_cosine
 
     out.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(lm_dir)
@@ -256,10 +257,8 @@ def train_vision(
     t0 = time.time()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="vision", unit="step")
     for step in bar:
-        warm = 100
-        f = (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(steps - warm, 1)))
         for g in opt.param_groups:
-            g["lr"] = lr * f
+            g["lr"] = warmup_cosine(step, steps, lr, 100)
         idx = torch.randint(0, len(caps), (batch,), generator=gen)
         x = pix[idx]  # (B, 3, S, S)
         qf = vision.query_features(x)  # (B, Q, Dq)

@@ -18,19 +18,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mg5bench.errors import ConfigError
+from mg5bench.evaluators import sha256_file as file_sha256
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
 
 Output = list[tuple[str, Any]]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def folder_sha256(path: Path, patterns: Sequence[str] = ("*.safetensors", "*.json", "*.txt", "*.model")) -> str:
