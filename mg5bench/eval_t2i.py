@@ -31,7 +31,9 @@ def evaluate(
     root = world or ensure_world(WorldConfig(level=1), progress=False)
     recs = read_cc3m(root / "CC3M", split, check_images=False)[:n]
     scenes = load_scenes(root)
-    pipe = StableDiffusionPipeline.from_pretrained(str(pipeline_dir), safety_checker=None)
+    import reference_model.t2i  # noqa: F401  (the tiny UNet class the pipeline folder names)
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(pipeline_dir), safety_checker=None, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     correct = dict.fromkeys(ATTRIBUTES, 0)

@@ -39,6 +39,8 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     AutoTokenizer.from_pretrained(src / "lm").save_pretrained(tmp / "lm")
     vision = VisionPath.from_pretrained(src / "vision").to(dtype)
     vision.save_pretrained(tmp / "vision")
+    import reference_model.t2i  # noqa: F401  (registers the tiny world's UNet class for diffusers)
+
     pipe = StableDiffusionPipeline.from_pretrained(src / "t2i", safety_checker=None, dtype=torch.float32)
     pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
     for extra in ("t2i_config.json", "README.md", "curve.jsonl"):

@@ -103,6 +103,8 @@ class MiniGPT5(nn.Module):
         tok = AutoTokenizer.from_pretrained(cfg.lm_path)
         # float32 on load: shipped parts may be stored in float16 to save space, CPU math wants float32
         lm = LlamaForCausalLM.from_pretrained(cfg.lm_path, dtype=torch.float32)
+        import reference_model.t2i  # noqa: F401  (registers the tiny world's UNet class for diffusers)
+
         pipe = StableDiffusionPipeline.from_pretrained(cfg.t2i_path, safety_checker=None, dtype=torch.float32)
         pipe.set_progress_bar_config(disable=True)
         vision = VisionPath.from_pretrained(Path(cfg.vision_path))

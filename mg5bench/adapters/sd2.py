@@ -38,6 +38,8 @@ class SD2(Adapter):
         from diffusers import StableDiffusionPipeline
 
         if self.pipe is None:
+            import reference_model.t2i  # noqa: F401  (registers the tiny world's UNet class for diffusers)
+
             self.pipe = StableDiffusionPipeline.from_pretrained(self.path, safety_checker=None, dtype=torch.float32)
             self.pipe.set_progress_bar_config(disable=True)
 
