@@ -192,7 +192,21 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     width = max(len(n) for n in reg.names())
     for name in reg.names():
         print(f"{name:<{width}}  {reg.entry(name).description}")
+        if args.what == "models":
+            print(_default_checkpoints_line(reg.get(name), width))
     return 0
+
+
+def _default_checkpoints_line(adapter: object, width: int) -> str:
+    """'  vist: stage2-vist (shipped) ...' for an adapter class; models without checkpoints say so."""
+    from mg5bench.adapters.common import shipped_checkpoints
+
+    defaults = getattr(adapter, "default_checkpoints", {})
+    if not defaults:
+        return f"{'':<{width}}    default checkpoints: none needed"
+    root = shipped_checkpoints()
+    parts = [f"{task}={rel}" + ("" if (root / rel).is_dir() else " (MISSING)") for task, rel in defaults.items()]
+    return f"{'':<{width}}    default checkpoints ({root.parent.name}/{root.name}/): " + ", ".join(parts)
 
 
 def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

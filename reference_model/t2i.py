@@ -328,6 +328,28 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
 # UNet + text encoder
 
 
+def _latents(out: Path, vae: Any, paths: list[Path], size: int) -> torch.Tensor:
+    """Scaled latent means of the training images, cached in out/latents.pt under a key of the VAE weights and
+    the image list (encoding every image took minutes at each resumed chunk)."""
+    import hashlib
+
+    key = hashlib.sha256()
+    for k, v in sorted(vae.state_dict().items()):
+        key.update(k.encode() + v.detach().float().numpy().tobytes())
+    key.update("\n".join(map(str, paths)).encode() + str(size).encode())
+    cache = out / "latents.pt"
+    if cache.exists():
+        st = torch.load(cache, weights_only=True)
+        if st["key"] == key.hexdigest():
+            return st["latents"]
+    x_all = load_images(paths, size)
+    with torch.no_grad():
+        lat = torch.cat([vae.encode(x_all[i : i + 256]).latent_dist.mean for i in range(0, len(x_all), 256)])
+    lat = lat * vae.config.scaling_factor
+    _save({"key": key.hexdigest(), "latents": lat}, cache)
+    return lat
+
+
 def train_unet(
     data: Path,
     out: Path,
@@ -349,10 +371,7 @@ def train_unet(
     pairs = read_pairs(data, "train")
     tok = make_tokenizer(cfg.vocab, cfg.max_text_len)
     vae = AutoencoderKL.from_pretrained(out / "vae", dtype=torch.float32).eval()
-    x_all = load_images([p for _, p in pairs], cfg.image_size)
-    with torch.no_grad():  # latent means of the images and of their mirror images, scaled
-        lat = torch.cat([vae.encode(x_all[i : i + 256]).latent_dist.mean for i in range(0, len(x_all), 256)])
-    lat = lat * vae.config.scaling_factor
+    lat = _latents(out, vae, [p for _, p in pairs], cfg.image_size)  # (N, 4, 12, 12), scaled
     ids = tok([c for c, _ in pairs], padding="max_length", max_length=cfg.max_text_len, truncation=True,
               return_tensors="pt")["input_ids"]  # fmt: skip
     empty = tok([""], padding="max_length", max_length=cfg.max_text_len, return_tensors="pt")["input_ids"]

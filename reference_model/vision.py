@@ -230,7 +230,7 @@ def train_vision(
 
     out.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(lm_dir)
-    lm = LlamaForCausalLM.from_pretrained(lm_dir).eval().requires_grad_(False)
+    lm = LlamaForCausalLM.from_pretrained(lm_dir, dtype=torch.float32).eval().requires_grad_(False)
     cfg = cfg or VisionConfig(lm_hidden=lm.config.hidden_size)
     folder = world / "CC3M"
     with open(folder / "cc3m_train.tsv", encoding="utf-8") as f:

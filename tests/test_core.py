@@ -122,3 +122,29 @@ def test_ls_tasks_lists_the_three_cards() -> None:
     assert out.returncode == 0
     names = [line.split()[0] for line in out.stdout.splitlines()]
     assert names == ["cc3m", "mmdialog", "vist"]
+
+
+def test_ls_models_names_each_default_checkpoint_and_whether_it_is_shipped() -> None:
+    """`ls models` shows, per adapter, its default checkpoint per task; a missing folder is flagged, and listing
+    still imports no torch."""
+    from mg5bench.adapters.common import shipped_checkpoints
+
+    code = (
+        "import sys\nfrom mg5bench.cli import main\nrc = main(['ls', 'models'])\n"
+        "print('HEAVY=' + ','.join(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[-1] == "HEAVY="
+    block = {}
+    for line in lines[:-1]:
+        if not line.startswith(" "):
+            current = line.split()[0]
+        else:
+            block[current] = line
+    assert set(block) >= {"gt", "blank", "minigpt5", "sd2"}
+    assert "none needed" in block["gt"]
+    for task, rel in (("vist", "stage2-vist"), ("mmdialog", "stage2-mmdialog"), ("cc3m", "stage1")):
+        shipped = (shipped_checkpoints() / rel).is_dir()
+        assert f"{task}={rel}" + ("" if shipped else " (MISSING)") in block["minigpt5"]
+    assert "vist=backbones/t2i" in block["sd2"] and "MISSING" not in block["sd2"]

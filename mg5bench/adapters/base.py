@@ -44,6 +44,8 @@ class Adapter:
     tasks: ClassVar[tuple[str, ...]] = ("cc3m", "vist", "mmdialog")
     args: ClassVar[Mapping[str, str]] = {}  # accepted --model-args and what they mean
     defaults: ClassVar[GenerationConfig] = GenerationConfig()
+    # task format -> default checkpoint folder, relative to reference_model/checkpoints ("" = none needed)
+    default_checkpoints: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, task: TaskConfig, model_args: Mapping[str, Any]) -> None:
         unknown = set(model_args) - set(self.args)

@@ -21,7 +21,6 @@ from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample, Segment
 
-DEFAULT_CHECKPOINT = {"cc3m": "stage1", "vist": "stage2-vist", "mmdialog": "stage2-mmdialog"}
 IMG = "<Img><ImageHere></Img>"
 
 
@@ -91,6 +90,11 @@ class MiniGPT5Adapter(Adapter):
         "force_generation": "true: boost [IMG0] until it is generated (official option, off by default)",
     }
     batch_size = 8
+    default_checkpoints: ClassVar[dict[str, str]] = {
+        "cc3m": "stage1",
+        "vist": "stage2-vist",
+        "mmdialog": "stage2-mmdialog",
+    }
 
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
@@ -104,7 +108,7 @@ class MiniGPT5Adapter(Adapter):
                 raise ConfigError(f"official checkpoint not found: {self.source}")
             self.sha = file_sha256(self.source)
         else:
-            default = shipped_checkpoints() / DEFAULT_CHECKPOINT[task.format]
+            default = shipped_checkpoints() / self.default_checkpoints[task.format]
             self.source = require_folder(Path(model_args.get("checkpoint", default)), "MiniGPT-5 checkpoint",
                                          "checkpoint")  # fmt: skip
             cfg_path = self.source / "minigpt5_config.json"

@@ -22,10 +22,11 @@ class SD2(Adapter):
             "size": "output side in pixels (default: the pipeline's native size)"}  # fmt: skip
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
     batch_size = 16
+    default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones/t2i")
 
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
-        default = shipped_checkpoints() / "backbones" / "t2i"
+        default = shipped_checkpoints() / self.default_checkpoints[task.format]
         self.path = require_folder(Path(model_args.get("path", default)), "text-to-image pipeline")
         self.pipe: Any = None
 
