@@ -52,6 +52,10 @@ class T2IConfig:
     position_embedding: bool = True  # learned absolute position embedding after conv_in (PositionalUNet)
     cfg_drop: float = 0.1
     snr_gamma: float = 5.0
+    # "v_prediction" (as SD-2.1) or "epsilon". With epsilon + Min-SNR the x0 error at high noise, where the layout
+    # is decided, is weighted by SNR (~0.01): the first UNet learned colour and shape but ignored "at the top left".
+    # v-prediction weighted min(SNR, gamma) + 1 in x0 terms keeps weight ~1 there.
+    prediction_type: str = "v_prediction"
     ema_decay: float = 0.999
     vae_object_weight: float = 5.0
     vocab: list[str] = field(default_factory=list)
@@ -64,7 +68,8 @@ class T2IConfig:
         d = json.loads(text)
         for k in ("vae_channels", "unet_channels"):
             d[k] = tuple(d[k])
-        d.setdefault("position_embedding", False)  # configs written before the option existed
+        d.setdefault("position_embedding", False)  # configs written before these options existed
+        d.setdefault("prediction_type", "epsilon")
         return cls(**d)
 
 
@@ -232,7 +237,7 @@ def train_scheduler(cfg: T2IConfig) -> Any:
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                         prediction_type="epsilon", clip_sample=False)  # fmt: skip
+                         prediction_type=cfg.prediction_type, clip_sample=False)  # fmt: skip
 
 
 def sample_scheduler(cfg: T2IConfig) -> Any:
@@ -241,7 +246,7 @@ def sample_scheduler(cfg: T2IConfig) -> Any:
     from diffusers import DDIMScheduler
 
     return DDIMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                         prediction_type="epsilon", clip_sample=False, timestep_spacing="leading",
+                         prediction_type=cfg.prediction_type, clip_sample=False, timestep_spacing="leading",
                          steps_offset=1, set_alpha_to_one=False)  # fmt: skip
 
 
@@ -328,6 +333,17 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
 # UNet + text encoder
 
 
+def loss_weights(snr: torch.Tensor, cfg: T2IConfig) -> torch.Tensor:
+    """Per-timestep weight of the prediction loss. In x0 terms the epsilon loss is SNR * |dx0|^2 and the v loss
+    (SNR + 1) * |dx0|^2; epsilon uses Min-SNR-gamma (x0 weight min(SNR, gamma)), v uses x0 weight
+    min(SNR, gamma) + 1, so the nearly-pure-noise steps that place objects keep a weight near 1."""
+    if cfg.prediction_type == "epsilon":
+        return torch.clamp(snr, max=cfg.snr_gamma) / snr
+    if cfg.prediction_type == "v_prediction":
+        return (torch.clamp(snr, max=cfg.snr_gamma) + 1) / (snr + 1)
+    raise ValueError(f"prediction_type {cfg.prediction_type!r}: choose epsilon or v_prediction")
+
+
 def _latents(out: Path, vae: Any, paths: list[Path], size: int) -> torch.Tensor:
     """Scaled latent means of the training images, cached in out/latents.pt under a key of the VAE weights and
     the image list (encoding every image took minutes at each resumed chunk)."""
@@ -396,7 +412,7 @@ def train_unet(
     sched = train_scheduler(cfg)
     alphas = sched.alphas_cumprod
     snr = alphas / (1 - alphas)
-    weight = torch.clamp(snr, max=cfg.snr_gamma) / snr  # Min-SNR-gamma for epsilon prediction
+    weight = loss_weights(snr, cfg)
     state_path = out / "unet_state.pt"
     start, log = 0, []
     if state_path.exists():
@@ -423,7 +439,8 @@ def train_unet(
         zt = sched.add_noise(z0, noise, t)
         cond = text(tokens).last_hidden_state  # (B, L, D)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
-        per = ((pred - noise) ** 2).mean(dim=(1, 2, 3))
+        target = noise if cfg.prediction_type == "epsilon" else sched.get_velocity(z0, noise, t)
+        per = ((pred - target) ** 2).mean(dim=(1, 2, 3))
         loss = (weight[t] * per).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -285,7 +285,27 @@ def train_vision(
     vision.save_pretrained(out / "vision")
     (out / "vision" / "vision_config.json").write_text(cfg.to_json())
     final = sum(log[-100:]) / max(len(log[-100:]), 1)
-    return {"steps": steps, "wall_s": round(time.time() - t0, 1), "final_loss": final}
+    res = {"steps": steps, "wall_s": round(time.time() - t0, 1), "final_loss": final}
+    with open(folder / "cc3m_val.tsv", encoding="utf-8") as f:
+        val = list(csv.reader(f, delimiter="\t"))[1:257]
+    vpix = preprocess([Image.open(folder / r[1]) for r in val], cfg.image_size)
+    res.update(grounding_check(vision, lm, tok, vpix, [r[0] for r in val]))
+    (out / "vision_info.json").write_text(json.dumps(res, indent=2))
+    return res
+
+
+@torch.no_grad()
+def grounding_check(
+    vision: VisionPath, lm: Any, tok: Any, images: torch.Tensor, captions: list[str]
+) -> dict[str, float]:
+    """Captioning loss with each image vs with the images rolled by one (a wrong image per caption). A path
+    that reads its image has a clearly lower loss on the matching images; the collapsed first path had
+    0.6885 for both."""
+    vision.eval()
+    matched = float(caption_batch(vision, lm, tok, images, captions))
+    shuffled = float(caption_batch(vision, lm, tok, images.roll(1, 0), captions))
+    vision.train()
+    return {"val_caption_loss_matched": round(matched, 4), "val_caption_loss_shuffled": round(shuffled, 4)}
 
 
 @torch.no_grad()

@@ -54,3 +54,35 @@ def test_old_configs_load_without_the_position_embedding() -> None:
     d = json.loads(T2IConfig(vocab=["a"]).to_json())
     del d["position_embedding"]
     assert T2IConfig.from_json(json.dumps(d)).position_embedding is False
+
+
+def test_loss_weights_in_x0_terms() -> None:
+    """epsilon: Min-SNR (x0 weight min(SNR, 5)); v: x0 weight min(SNR, 5) + 1, i.e. ~1 where SNR ~ 0, where the
+    layout of a scene is decided. Checked against the x0-space identities |d eps|^2 = SNR |d x0|^2 and
+    |d v|^2 = (SNR + 1) |d x0|^2 on a real schedule."""
+    import torch
+
+    from reference_model import t2i
+
+    snr = torch.tensor([0.01, 1.0, 5.0, 100.0])
+    eps = t2i.loss_weights(snr, T2IConfig(prediction_type="epsilon"))
+    v = t2i.loss_weights(snr, T2IConfig(prediction_type="v_prediction"))
+    assert torch.allclose(eps * snr, torch.tensor([0.01, 1.0, 5.0, 5.0]))
+    assert torch.allclose(v * (snr + 1), torch.tensor([1.01, 2.0, 6.0, 6.0]))
+    # the identity behind the x0 terms, on diffusers' own v target
+    sched = t2i.train_scheduler(T2IConfig(prediction_type="v_prediction"))
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 4, 2, 2, generator=g)
+    t = torch.tensor([5, 500, 990])
+    a = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+    zt = sched.add_noise(x0, noise, t)
+    v_true = sched.get_velocity(x0, noise, t)
+    dv = 0.1 * torch.randn(3, 4, 2, 2, generator=g)
+    x0_hat = a.sqrt() * zt - (1 - a).sqrt() * (v_true + dv)  # x0 recovered from a perturbed v
+    snr_t = (a / (1 - a)).flatten()
+    ratio = (dv**2).sum((1, 2, 3)) / ((x0_hat - x0) ** 2).sum((1, 2, 3))
+    assert torch.allclose(ratio, snr_t + 1, rtol=1e-3)
+    import pytest
+
+    with pytest.raises(ValueError, match="prediction_type"):
+        t2i.loss_weights(snr, T2IConfig(prediction_type="sample"))
