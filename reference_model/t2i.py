@@ -159,39 +159,70 @@ def unet_heads(cfg: T2IConfig) -> tuple[int, ...]:
 
 
 class PositionConv2d(torch.nn.Conv2d):
-    """``conv_in`` plus a learned absolute position embedding (C, H, W), zero at init.
+    """``conv_in`` plus (1) a learned absolute position embedding (C, H, W) and (2) a text-to-layout map: the
+    caption's token states are attention-pooled and linearly mapped to a (k, H, W) map, mixed into the C channels
+    by a zero-initialised 1x1 conv. Both start as no-ops.
 
-    Why: a convolutional UNet only knows where it is through zero padding, a signal that is weak at the
-    high noise levels where layout is decided. Two sessions of training (2,700 steps, colour 1.0, shape
-    0.94) left "at the top left" with no effect on where objects land (cell accuracy at chance)."""
+    Why: the plain UNet never tied "at the top left" to a place. Diagnostic on the 2,700-step model: for all nine
+    position phrases the oracle's cell histogram over 12 seeds was identical. Neither wider heads, a learned
+    position embedding alone (500 steps: embedding stayed noise-sized, 0.015) nor v-prediction (500 steps)
+    changed that: placing an object through cross-attention needs queries that know their place *and* keys
+    that carry the object at once, a saddle that gradient descent did not leave at this budget. The layout map
+    gives the caption a direct, linear path to "something goes here" whose gradient is there from step one."""
 
-    def __init__(self, *args: Any, size: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, size: int, text_dim: int, layout_channels: int = 8, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.size, self.layout_channels = size, layout_channels
         self.pos = torch.nn.Parameter(torch.zeros(self.out_channels, size, size))
+        self.pool_query = torch.nn.Parameter(torch.randn(text_dim) * text_dim**-0.5)
+        self.layout = torch.nn.Linear(text_dim, layout_channels * size * size)
+        torch.nn.init.normal_(self.layout.weight, std=0.02)
+        torch.nn.init.zeros_(self.layout.bias)
+        self.layout_mix = torch.nn.Conv2d(layout_channels, self.out_channels, 1)
+        torch.nn.init.zeros_(self.layout_mix.weight)
+        torch.nn.init.zeros_(self.layout_mix.bias)
+        self.text: torch.Tensor | None = None  # (B, L, D), set by the UNet for the duration of one forward
+
+    def _grid(self, t: torch.Tensor, hw: tuple[int, ...]) -> torch.Tensor:
+        return t if t.shape[-2:] == hw else torch.nn.functional.interpolate(t, size=hw, mode="bilinear")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)  # (B, C, H, W)
-        pos = self.pos
-        if pos.shape[-2:] != y.shape[-2:]:  # other resolutions: resample the learned grid
-            pos = torch.nn.functional.interpolate(pos[None], size=y.shape[-2:], mode="bilinear")[0]
-        return y + pos.to(y.dtype)
+        hw = tuple(y.shape[-2:])
+        y = y + self._grid(self.pos[None], hw).to(y.dtype)
+        if self.text is not None:
+            h = self.text.to(y.dtype)  # (B, L, D)
+            w = torch.softmax(h @ self.pool_query / h.shape[-1] ** 0.5, dim=1)  # (B, L)
+            pooled = (w[..., None] * h).sum(1)  # (B, D)
+            m = self.layout(pooled).view(len(h), self.layout_channels, self.size, self.size)  # (B, k, S, S)
+            y = y + self.layout_mix(self._grid(m, hw))
+        return y
 
 
 def _positional_unet_class() -> Any:
     from diffusers import UNet2DConditionModel
 
     class PositionalUNet2DConditionModel(UNet2DConditionModel):
-        """A diffusers UNet2DConditionModel whose conv_in carries a learned position embedding. It saves
-        and loads like its parent (same config keys); a pipeline folder names this class, so import
-        ``reference_model.t2i`` before ``StableDiffusionPipeline.from_pretrained`` (diffusers resolves
-        non-diffusers component classes from modules the caller has imported)."""
+        """A diffusers UNet2DConditionModel whose conv_in carries a learned position embedding and a
+        text-to-layout map (``PositionConv2d``). It saves and loads like its parent (same config keys); a
+        pipeline folder names this class, so import ``reference_model.t2i`` before
+        ``StableDiffusionPipeline.from_pretrained`` (diffusers resolves non-diffusers component classes from
+        modules the caller has imported)."""
 
         @functools.wraps(UNet2DConditionModel.__init__)
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             c = self.conv_in
             self.conv_in = PositionConv2d(c.in_channels, c.out_channels, c.kernel_size, padding=c.padding,
-                                          size=self.config.sample_size)  # fmt: skip
+                                          size=self.config.sample_size,
+                                          text_dim=self.config.cross_attention_dim)  # fmt: skip
+
+        def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+            self.conv_in.text = encoder_hidden_states
+            try:
+                return super().forward(sample, timestep, encoder_hidden_states, *args, **kwargs)
+            finally:
+                self.conv_in.text = None
 
     PositionalUNet2DConditionModel.__module__ = __name__
     return PositionalUNet2DConditionModel
@@ -401,7 +432,7 @@ def train_unet(
 
         src = {k: v.float() for k, v in load_file(init_from / "unet" / "diffusion_pytorch_model.safetensors").items()}
         missing, unexpected = unet.load_state_dict(src, strict=False)
-        if unexpected or set(missing) - {"conv_in.pos"}:
+        if unexpected or any(not k.startswith("conv_in.") or k in ("conv_in.weight", "conv_in.bias") for k in missing):
             raise ValueError(f"{init_from}/unet does not match this UNet: missing {missing}, unexpected {unexpected}")
         text.load_state_dict(
             CLIPTextModel.from_pretrained(init_from / "text_encoder", dtype=torch.float32).state_dict()

@@ -38,6 +38,22 @@ def test_positional_unet_round_trips_through_a_pipeline_folder(tmp_path) -> None
         moved = unet(z, 10, encoder_hidden_states=cond).sample
     diff = (moved - base).abs().sum(1)[0]  # (12, 12)
     assert diff[0, 0] > 0 and diff[0, 0] > diff[-1, -1]
+    # the text-to-layout map: a no-op at init; once its mix is non-zero, two captions give different spatial maps
+    a, b = torch.randn(1, 5, cfg.text_hidden), torch.randn(1, 5, cfg.text_hidden)
+    with torch.no_grad():
+        unet.conv_in.text = a
+        assert torch.equal(unet.conv_in(z), base_in := unet.conv_in(z))  # zero mix: the text adds nothing yet
+        unet.conv_in.text = None
+        assert torch.equal(unet.conv_in(z), base_in)
+        unet.conv_in.layout_mix.weight.normal_()
+        unet.conv_in.text = a
+        ma = unet.conv_in(z)
+        unet.conv_in.text = b
+        mb = unet.conv_in(z)
+        unet.conv_in.text = None
+    assert not torch.allclose(ma, mb)
+    assert (ma - mb).abs().sum(1).std() > 0  # differs by location, not by a constant
+    assert unet.conv_in.text is None
     tok = t2i.make_tokenizer(cfg.vocab, cfg.max_text_len)
     t2i.export_pipeline(tmp_path, tmp_path / "pipe", unet, text, tok, vae, cfg)
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "pipe", safety_checker=None)
