@@ -31,12 +31,20 @@ def text_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(pred.float(), tgt, ignore_index=-100)
 
 
-def snr_weights(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float | None) -> torch.Tensor:
-    """Min-SNR-gamma weight min(SNR_t, gamma) / SNR_t for epsilon prediction; ones when gamma is None."""
+def snr_weights(
+    alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float | None, prediction_type: str = "epsilon"
+) -> torch.Tensor:
+    """Min-SNR-gamma weight: min(SNR_t, gamma) / SNR_t for epsilon prediction (the official MiniGPT-5 loss on
+    SD-2.1-base), min(SNR_t, gamma) / (SNR_t + 1) for v-prediction (diffusers' convention); ones when gamma is
+    None."""
     if gamma is None:
         return torch.ones(t.shape, dtype=torch.float32)
     a = alphas_cumprod[t].float()
     snr = a / (1 - a)
+    if prediction_type == "v_prediction":
+        return torch.clamp(snr, max=gamma) / (snr + 1)
+    if prediction_type != "epsilon":
+        raise ValueError(f"prediction_type {prediction_type!r} is not supported: epsilon or v_prediction")
     return torch.clamp(snr, max=gamma) / snr
 
 
@@ -48,15 +56,18 @@ def diffusion_loss(
     generator: torch.Generator | None,
     snr_gamma: float | None = 5.0,
 ) -> torch.Tensor:
-    """z0 (G, C, h, w) scaled latents, cond (G, Q, D) -> weighted epsilon MSE, averaged over images."""
+    """z0 (G, C, h, w) scaled latents, cond (G, Q, D) -> weighted MSE to the scheduler's prediction target
+    (noise for epsilon, as the official code with SD-2.1-base; velocity for v-prediction), averaged over images."""
     g = z0.shape[0]
     n_t = scheduler.config.num_train_timesteps
+    kind = scheduler.config.prediction_type
     t = torch.randint(0, n_t, (g,), generator=generator)  # (G,)
     noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype)  # (G, C, h, w)
     zt = scheduler.add_noise(z0, noise, t)
     pred = unet(zt, t.to(z0.device), encoder_hidden_states=cond).sample  # (G, C, h, w)
-    per = ((pred.float() - noise.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
-    w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma).to(per.device)
+    target = scheduler.get_velocity(z0, noise, t) if kind == "v_prediction" else noise
+    per = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
+    w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma, kind).to(per.device)
     return (w * per).mean()
 
 

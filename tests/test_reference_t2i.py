@@ -102,3 +102,32 @@ def test_loss_weights_in_x0_terms() -> None:
 
     with pytest.raises(ValueError, match="prediction_type"):
         t2i.loss_weights(snr, T2IConfig(prediction_type="sample"))
+
+
+def test_minigpt5_diffusion_loss_follows_the_schedulers_prediction_type() -> None:
+    """The MiniGPT-5 latent loss regresses noise for an epsilon T2I (SD-2.1-base, the official setting) and the
+    velocity sqrt(a) eps - sqrt(1-a) x0 for a v-prediction T2I, with diffusers' Min-SNR weights; recomputed by hand
+    with a UNet that predicts zeros."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from reference_model import t2i
+    from reference_model.losses import diffusion_loss
+
+    zero_unet = lambda z, t, encoder_hidden_states: SimpleNamespace(sample=torch.zeros_like(z))  # noqa: E731
+    z0, cond = torch.randn(6, 4, 3, 3, generator=torch.Generator().manual_seed(1)), torch.zeros(6, 2, 8)
+    for kind in ("epsilon", "v_prediction"):
+        sched = t2i.sample_scheduler(T2IConfig(prediction_type=kind))
+        got = diffusion_loss(zero_unet, sched, z0, cond, torch.Generator().manual_seed(7), snr_gamma=5.0)
+        g = torch.Generator().manual_seed(7)  # replay the draws: timesteps, then noise
+        t = torch.randint(0, 1000, (6,), generator=g)
+        noise = torch.randn(z0.shape, generator=g)
+        a = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+        snr = (a / (1 - a)).flatten()
+        if kind == "epsilon":
+            target, w = noise, torch.clamp(snr, max=5.0) / snr
+        else:
+            target, w = a.sqrt() * noise - (1 - a).sqrt() * z0, torch.clamp(snr, max=5.0) / (snr + 1)
+        want = (w * (target**2).mean(dim=(1, 2, 3))).mean()
+        assert torch.allclose(got, want, rtol=1e-5), kind
