@@ -50,6 +50,7 @@ class T2IConfig:
     train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     position_embedding: bool = True  # learned absolute position embedding after conv_in (PositionalUNet)
+    layout_lr_scale: float = 10.0  # learning-rate multiplier of the position embedding and the text-to-layout map
     cfg_drop: float = 0.1
     snr_gamma: float = 5.0
     # "v_prediction" (as SD-2.1) or "epsilon". With epsilon + Min-SNR the x0 error at high noise, where the layout
@@ -439,7 +440,14 @@ def train_unet(
         )
     ema = copy.deepcopy(unet).requires_grad_(False)
     params = list(unet.parameters()) + list(text.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    layout = [
+        p
+        for n, p in unet.named_parameters()
+        if n.startswith("conv_in.") and n not in ("conv_in.weight", "conv_in.bias")
+    ]
+    rest = [p for p in params if all(p is not q for q in layout)]
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": layout, "scale": cfg.layout_lr_scale}] if layout else [])
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-2)
     sched = train_scheduler(cfg)
     alphas = sched.alphas_cumprod
     snr = alphas / (1 - alphas)
@@ -459,7 +467,7 @@ def train_unet(
     bar = tqdm(range(start, end), initial=start, total=steps, desc="unet", unit="step")
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = warmup_cosine(step, steps, lr, 200)
+            g["lr"] = warmup_cosine(step, steps, lr, 200) * g["scale"]
         idx = torch.randint(0, len(lat), (batch,), generator=gen)
         z0 = lat[idx]  # (B, 4, 12, 12)
         tokens = ids[idx].clone()  # (B, L)
