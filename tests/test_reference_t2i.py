@@ -131,3 +131,18 @@ def test_minigpt5_diffusion_loss_follows_the_schedulers_prediction_type() -> Non
             target, w = a.sqrt() * noise - (1 - a).sqrt() * z0, torch.clamp(snr, max=5.0) / (snr + 1)
         want = (w * (target**2).mean(dim=(1, 2, 3))).mean()
         assert torch.allclose(got, want, rtol=1e-5), kind
+
+
+def test_high_noise_timestep_share() -> None:
+    """With high_noise_fraction f, P(t >= from) = f + (1 - f) * (T - from) / T; all t stay in [0, T)."""
+    import torch
+
+    from reference_model import t2i
+
+    cfg = T2IConfig(high_noise_fraction=0.5, high_noise_from=900)
+    t = t2i.sample_timesteps(cfg, 40_000, torch.Generator().manual_seed(0))
+    assert int(t.min()) >= 0 and int(t.max()) < cfg.train_timesteps
+    share = float((t >= 900).float().mean())
+    assert abs(share - 0.55) < 4 * (0.55 * 0.45 / 40_000) ** 0.5
+    plain = t2i.sample_timesteps(T2IConfig(high_noise_fraction=0.0), 40_000, torch.Generator().manual_seed(0))
+    assert abs(float((plain >= 900).float().mean()) - 0.1) < 4 * (0.1 * 0.9 / 40_000) ** 0.5
