@@ -224,7 +224,7 @@ def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | 
     lines = ["# Backbones of the embedded world", "",
              "Trained on the synthetic world's train split (level 1, seed 0, 48 px). Retrain with "
              "`scripts/train_t2i.sh runs/t2i 6000 1000 32` and `python -m reference_model.train backbones ...` "
-             "(see `scripts/train_reference.sh`).", "",
+             "(see `scripts/train_reference.sh`; the shipped UNet came from a chain of warm starts, see Notes).", "",
              "## t2i/ — latent diffusion (StableDiffusionPipeline folder)", "",
              f"VAE: {vae.get('steps')} steps, {vae.get('wall_s')} s here, weighted MSE {vae.get('final_mse')}, "
              f"scaling factor {vae.get('scaling_factor')}. UNet channels {cfg['unet_channels']}, "
@@ -233,9 +233,10 @@ def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | 
              f"EMA {cfg['ema_decay']}, Min-SNR {cfg['snr_gamma']}, caption drop {cfg['cfg_drop']}.", "",
              "Oracle accuracy on 200 level-1 val captions (guidance 3, 25 DDIM steps, one generator per caption); "
              "target: colour >= 0.95, shape >= 0.85, size >= 0.9, cell >= 0.85, exact >= 0.6.", "",
-             "| UNet step | " + " | ".join(cols) + " | eval s |", "|---" * (len(cols) + 2) + "|"]  # fmt: skip
+             "| UNet step | " + " | ".join(cols) + " | eval s | run |", "|---" * (len(cols) + 3) + "|"]  # fmt: skip
     for row in curve:
-        lines.append(f"| {row['train_step']} | " + " | ".join(f"{row[c]:.3f}" for c in cols) + f" | {row['seconds']} |")
+        lines.append(f"| {row['train_step']} | " + " | ".join(f"{row[c]:.3f}" for c in cols)
+                     + f" | {row['seconds']} | {row.get('run', '')} |")  # fmt: skip
     if lm_info:
         lines += ["", "## lm/ — LLaMA-architecture LM + byte-level BPE", "", f"`{json.dumps(lm_info)}`"]
     if vision_info:

@@ -7,15 +7,15 @@ set -euo pipefail
 RUNS=${1:-runs/reference}
 DEST=${2:-reference_model/checkpoints}
 PY=${PYTHON:-.venv/bin/python}
-S1=${S1_STEPS:-1500}
-S2=${S2_STEPS:-2000}
+S1=${S1_STEPS:-800}
+S2=${S2_STEPS:-1000}
 WORLD=$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")
 mkdir -p "$RUNS"
 
 # 1. backbones: the text-to-image model (hours), the LM and the vision path
 scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32
 $PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" --t2i "$RUNS/t2i/pipeline" \
-  --lm-steps 1500 --vision-steps 1000
+  --lm-steps 600 --vision-steps 800
 
 done_run() { [ -f "$1/state.json" ] && [ -f "$1/trainable.safetensors" ]; }
 stage1() {  # OUT [flags]
@@ -34,13 +34,13 @@ stage2() {  # TASK OUT INIT [flags]
 stage1 "$RUNS/stage1"
 stage2 vist "$RUNS/stage2-vist" "$RUNS/stage1"
 stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1"
-stage1 "$RUNS/stage1-no-cfg" --no-cfg
-stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
 stage2 vist "$RUNS/stage2-vist-no-caption-loss" "$RUNS/stage1-no-caption-loss"
 done_run "$RUNS/stage2-vist-single-stage" || $PY -m reference_model.train stage2 --task vist --single-stage \
   --backbones "$RUNS/backbones" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 \
   --lr 2e-4
+stage1 "$RUNS/stage1-no-cfg" --no-cfg
+stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
 
 # 3. export (fp16 backbones, relative paths) and model cards with oracle accuracy on the val split
 $PY -m reference_model.export "$RUNS" "$DEST"
