@@ -1,0 +1,71 @@
+"""The shipped reference checkpoints (reference_model/checkpoints/): within the size budget, each stage-2 checkpoint
+descends from the shipped stage-1 file it names, and the default `mg5bench run --task vist --model minigpt5`
+works on a fresh clone (a few samples, few diffusion steps)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mg5bench.adapters.common import shipped_checkpoints
+from mg5bench.evaluators import sha256_file
+
+ROOT = shipped_checkpoints()
+STAGES = sorted(p.name for p in ROOT.iterdir() if (p / "state.json").exists()) if ROOT.is_dir() else []
+
+
+def test_the_set_fits_the_40_mb_budget() -> None:
+    total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
+    assert total <= 40 * 2**20, f"{total / 2**20:.1f} MB"
+
+
+def test_backbones_load_as_a_pipeline_and_describe_themselves() -> None:
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    import reference_model.t2i  # noqa: F401
+
+    pipe = StableDiffusionPipeline.from_pretrained(ROOT / "backbones" / "t2i", safety_checker=None, dtype=torch.float32)
+    assert (
+        pipe.scheduler.config.prediction_type
+        == json.loads((ROOT / "backbones/t2i/t2i_config.json").read_text())["prediction_type"]
+    )
+    card = (ROOT / "backbones" / "README.md").read_text()
+    assert "| UNet step |" in card
+
+
+@pytest.mark.parametrize("name", [s for s in STAGES if s != "stage1"])
+def test_stage2_checkpoints_descend_from_the_shipped_stage1(name: str) -> None:
+    state = json.loads((ROOT / name / "state.json").read_text())
+    if state["parent"] is None:  # the single-stage ablation has no parent, by definition
+        assert "single-stage" in name
+        return
+    parent = ROOT / Path(state["parent"]["path"]).name / "trainable.safetensors"
+    assert parent.exists(), f"{name} names a parent that is not shipped: {state['parent']['path']}"
+    assert sha256_file(parent) == state["parent"]["sha256"]
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_each_stage_checkpoint_has_a_model_card_with_oracle_accuracy(name: str) -> None:
+    card = ROOT / name / "README.md"
+    assert card.exists(), f"{name}: no model card"
+    ev = json.loads((ROOT / name / "eval_val.json").read_text())
+    assert 0.0 <= ev["minigpt5"]["exact"] <= 1.0 and ev["minigpt5"]["n"] > 0
+    assert "Oracle scene accuracy" in card.read_text()
+
+
+@pytest.mark.skipif(not (ROOT / "stage2-vist").is_dir(), reason="stage2-vist is not shipped")
+def test_default_run_on_a_fresh_clone(tmp_path: Path) -> None:
+    from mg5bench.runner import run
+    from mg5bench.spec import GenerationConfig, RunSpec
+
+    spec = RunSpec(
+        task="vist", model="minigpt5", split="val", limit=3, generation=GenerationConfig(num_inference_steps=4)
+    )
+    res = run(spec, tmp_path / "runs", progress=False, resamples=10)
+    assert res.info["complete"] and res.info["n_samples"] == 3
+    lines = [json.loads(x) for x in (res.folder / "samples.jsonl").read_text().splitlines()]
+    assert len(lines) == 3
+    assert res.info["key"]["model"]["sha256"]  # the checkpoint's hash is part of the run's identity
