@@ -423,15 +423,17 @@ def train_unet(
     ckpt_every: int = 500,
     stop_at: int | None = None,
     init_from: Path | None = None,
+    pairs: list[tuple[str, Path]] | None = None,
 ) -> dict[str, Any]:
     """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt.
     ``steps`` fixes the schedule; ``stop_at`` ends this call early (state saved) so evaluation can run
-    between chunks of one schedule."""
+    between chunks of one schedule. ``pairs`` replaces the CC3M-format folder ``data`` (fine-tuning on
+    another task's text); words missing from an ``init_from`` vocabulary get new embedding rows."""
     from diffusers import AutoencoderKL
     from tqdm.auto import tqdm
 
     cfg = T2IConfig.from_json((out / "t2i_config.json").read_text())
-    pairs = read_pairs(data, "train")
+    pairs = pairs if pairs is not None else read_pairs(data, "train")
     tok = make_tokenizer(cfg.vocab, cfg.max_text_len)
     vae = AutoencoderKL.from_pretrained(out / "vae", dtype=torch.float32).eval()
     lat = _latents(out, vae, [p for _, p in pairs], cfg.image_size)  # (N, 4, 12, 12), scaled
@@ -450,9 +452,14 @@ def train_unet(
         missing, unexpected = unet.load_state_dict(src, strict=False)
         if unexpected or any(not k.startswith("conv_in.") or k in ("conv_in.weight", "conv_in.bias") for k in missing):
             raise ValueError(f"{init_from}/unet does not match this UNet: missing {missing}, unexpected {unexpected}")
-        text.load_state_dict(
-            CLIPTextModel.from_pretrained(init_from / "text_encoder", dtype=torch.float32).state_dict()
-        )
+        src_text = CLIPTextModel.from_pretrained(init_from / "text_encoder", dtype=torch.float32).state_dict()
+        key = "text_model.embeddings.token_embedding.weight"
+        own = text.state_dict()[key]  # (V, D); V grows when the vocabulary was extended for fine-tuning
+        if src_text[key].shape[0] < own.shape[0]:
+            rows = own.clone()
+            rows[: src_text[key].shape[0]] = src_text[key]
+            src_text[key] = rows
+        text.load_state_dict(src_text)
     ema = copy.deepcopy(unet).requires_grad_(False)
     params = list(unet.parameters()) + list(text.parameters())
     layout = [

@@ -1,0 +1,83 @@
+"""``sd2-ft``: the text-to-image backbone fine-tuned on a task's training text (the paper's fine-tuned SD 2 baseline).
+
+Training pairs (text, image) come from the task's train samples, so the baseline sees exactly the text it will be
+prompted with at test time:
+- VIST: the current step's caption (task setting ``context=text``: the concatenated story text so far);
+- MMDialog: the response text of every response that carries an image;
+- CC3M: the caption (the backbone itself was trained on these; fine-tuning only continues it).
+
+    mg5bench train sd2-ft --task vist --out runs/sd2-ft-vist --steps 600
+
+The result is a StableDiffusionPipeline folder (``OUT/pipeline``) that the ``sd2-ft`` adapter loads. Words the base
+tokenizer lacks get new text-encoder rows. Resumable (rerun the same command).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mg5bench.errors import ConfigError
+from mg5bench.types import Sample
+
+
+def sd2ft_text(sample: Sample, task_format: str, context: str = "text+image") -> str:
+    """The text sd2-ft sees for a sample, in training (with the target) and at test time."""
+    texts = [s.value for s in sample.context if s.is_text]
+    if task_format == "vist" and context == "text":
+        return " ".join(texts)
+    if task_format == "mmdialog":
+        return texts[-1] if texts else ""
+    return str(sample.meta.get("caption") or (texts[-1] if texts else ""))
+
+
+def training_pairs(samples: Sequence[Sample], task_format: str, context: str = "text+image") -> list[tuple[str, Path]]:
+    """(text, target image) pairs: MMDialog pairs the response text with its image; the others use ``sd2ft_text``."""
+    pairs = []
+    for s in samples:
+        if not s.target_images:
+            continue
+        text = s.target_text if task_format == "mmdialog" else sd2ft_text(s, task_format, context)
+        if text.strip():
+            pairs.append((text, Path(s.target_images[0])))
+    return pairs
+
+
+def train_sd2ft(
+    task: str, out: Path, steps: int, data: str | None = None, base: Path | None = None, batch: int = 32,
+    lr: float = 3e-4, seed: int = 0, task_args: dict[str, Any] | None = None, progress: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Fine-tune ``base`` (default: the shipped tiny backbone) on the task's train split; returns a summary."""
+    from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.tasks import build_samples, get_task
+    from reference_model import t2i
+
+    cfg_task = get_task(task, dict(task_args or {}))
+    base = Path(base or shipped_checkpoints() / "backbones" / "t2i")
+    if not (base / "t2i_config.json").exists() or not (base / "vae").is_dir():
+        raise ConfigError(f"{base}: not a tiny T2I pipeline folder (needs t2i_config.json and vae/)")
+    sset = build_samples(cfg_task, data, "train", progress=progress)
+    context = str(dict(cfg_task.protocol).get("context", "text+image"))
+    pairs = training_pairs(sset.samples, cfg_task.format, context)
+    if not pairs:
+        raise ConfigError(f"task {task}: no training samples with a target image")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = t2i.T2IConfig.from_json((base / "t2i_config.json").read_text())
+    known = set(cfg.vocab)
+    new_words = sorted({w for text, _ in pairs for w in text.split()} - known)
+    cfg.vocab = [*cfg.vocab, *new_words]
+    cfg_path = out / "t2i_config.json"
+    if cfg_path.exists() and t2i.T2IConfig.from_json(cfg_path.read_text()) != cfg:
+        raise ConfigError(f"{cfg_path}: written for another base or task; use a new --out")
+    cfg_path.write_text(cfg.to_json())
+    if not (out / "vae").is_dir():
+        shutil.copytree(base / "vae", out / "vae")
+    res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs)  # type: ignore[arg-type]
+    info = {"task": task, "pairs": len(pairs), "new_words": len(new_words), "base": str(base),
+            "data_fingerprint": sset.fingerprint, **res}  # fmt: skip
+    (out / "sd2ft_info.json").write_text(json.dumps(info, indent=2))
+    return info
