@@ -19,6 +19,7 @@ for _name, _target, _desc in (
         "mg5bench.adapters.sd2:SD2",
         "text-to-image backbone given only the caption (not fine-tuned)",
     ),
+    ("sd2-ft", "mg5bench.adapters.sd2:SD2FT", "text-to-image backbone fine-tuned on the task's training text"),
 ):
     MODELS.register(_name, _target, _desc)
 

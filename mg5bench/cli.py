@@ -112,6 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--quiet", action="store_true")
     _add_task_args(p_run)
 
+    p_train = sub.add_parser(
+        "train",
+        help="train a baseline on a task (sd2-ft)",
+        description="Fine-tune a baseline on the task's train split. sd2-ft: the text-to-image backbone on the "
+        "text it will be prompted with (VIST: the step caption, or the story text with --task-args context=text; "
+        "MMDialog: the response text). Resumable: rerun the same command.",
+        epilog="examples:\n  mg5bench train sd2-ft --task vist --out runs/sd2-ft-vist --steps 600\n"
+        "  mg5bench train sd2-ft --task mmdialog --out runs/sd2-ft-mmdialog --steps 600 --base /models/tiny-t2i",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_train.add_argument("what", choices=["sd2-ft"])
+    p_train.add_argument("--task", required=True)
+    p_train.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
+    p_train.add_argument("--out", type=Path, required=True)
+    p_train.add_argument("--steps", type=int, default=600)
+    p_train.add_argument("--base", type=Path, help="T2I pipeline to start from (default: the shipped backbone)")
+    p_train.add_argument("--batch", type=int, default=32)
+    p_train.add_argument("--lr", type=float, default=3e-4)
+    p_train.add_argument("--seed", type=int, default=0)
+    _add_task_args(p_train)
+
     p_ls = sub.add_parser("ls", help="list registered tasks, models or metrics")
     p_ls.add_argument("what", choices=["tasks", "models", "metrics"])
 
@@ -285,6 +306,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from mg5bench import api
+    from mg5bench.finetune import train_sd2ft
+
+    info = train_sd2ft(args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
+                       seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"))  # fmt: skip
+    print(json.dumps(info, indent=2))
+    pipe = args.out / "pipeline"
+    print(f"pipeline: {pipe}  (use: mg5bench run --task {args.task} --model sd2-ft --model-args path={pipe})")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from mg5bench import api
     from mg5bench.runner import run
@@ -335,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_score(args)
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "train":
+            return _cmd_train(args)
         parser.print_help()
         return 2
     except Mg5Error as e:

@@ -453,7 +453,7 @@ def train_unet(
         if unexpected or any(not k.startswith("conv_in.") or k in ("conv_in.weight", "conv_in.bias") for k in missing):
             raise ValueError(f"{init_from}/unet does not match this UNet: missing {missing}, unexpected {unexpected}")
         src_text = CLIPTextModel.from_pretrained(init_from / "text_encoder", dtype=torch.float32).state_dict()
-        key = "text_model.embeddings.token_embedding.weight"
+        key = next(k for k in src_text if k.endswith("embeddings.token_embedding.weight"))
         own = text.state_dict()[key]  # (V, D); V grows when the vocabulary was extended for fine-tuning
         if src_text[key].shape[0] < own.shape[0]:
             rows = own.clone()

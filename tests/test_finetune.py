@@ -31,3 +31,33 @@ def test_mmdialog_pairs_use_the_response_text_and_skip_text_only_responses() -> 
     text_only = Sample("c_2", (T("thanks", role="human"),), (T("you are welcome", role="assistant"),), "c")
     assert training_pairs([with_image, text_only], "mmdialog") == [("here it is", Path("/img/r.png"))]
     assert sd2ft_text(with_image, "mmdialog") == "show me a red circle"  # test time: the last context text
+
+
+def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
+    """`mg5bench train sd2-ft` on a small world from a tiny random base: new words get text-encoder rows, the
+    exported pipeline loads and the sd2-ft adapter renders with it."""
+    import json
+
+    from transformers import CLIPTextModel
+
+    from mg5bench.cli import main
+    from mg5bench.runner import run
+    from mg5bench.spec import GenerationConfig, RunSpec
+    from reference_model.tiny_parts import save_tiny_random_parts
+
+    save_tiny_random_parts(tmp_path / "b", ["a big red circle at the top left ."])
+    base = tmp_path / "b" / "t2i"
+    out = tmp_path / "ft"
+    data = "synth:size=small,level=1"
+    assert main(["train", "sd2-ft", "--task", "vist", "--data", data, "--out", str(out), "--steps", "2",
+                 "--base", str(base), "--batch", "4"]) == 0  # fmt: skip
+    info = json.loads((out / "sd2ft_info.json").read_text())
+    assert info["pairs"] == 80 * 5 and info["new_words"] > 0  # every train step has an image; "it", "moves" ...
+    old = CLIPTextModel.from_pretrained(base / "text_encoder").get_input_embeddings().weight
+    new = CLIPTextModel.from_pretrained(out / "pipeline" / "text_encoder").get_input_embeddings().weight
+    assert new.shape[0] == old.shape[0] + info["new_words"]
+    gen = GenerationConfig(num_inference_steps=2)
+    spec = RunSpec(task="vist", model="sd2-ft", split="val", data=data, limit=2,
+                   model_args=(("path", str(out / "pipeline")),), generation=gen)  # fmt: skip
+    res = run(spec, tmp_path / "runs", progress=False, resamples=10)
+    assert res.info["n_samples"] == 2

@@ -58,3 +58,18 @@ class SD2(Adapter):
                                ).images  # fmt: skip
         text: Output = [("text", "")] if self.task.format == "mmdialog" else []
         return [[*text, ("image", im)] for im in images]
+
+
+class SD2FT(SD2):
+    """``sd2-ft``: the backbone fine-tuned on the task's training text (``mg5bench train sd2-ft``), prompted with the
+    same text it was trained on (``mg5bench.finetune.sd2ft_text``)."""
+
+    name = "sd2-ft"
+    description = "text-to-image backbone fine-tuned on the task's training text (mg5bench train sd2-ft)"
+    default_checkpoints: ClassVar[dict[str, str]] = {t: f"sd2-ft-{t}/pipeline" for t in ("cc3m", "vist", "mmdialog")}
+
+    def prompts(self, samples: Sequence[Sample]) -> list[str]:
+        from mg5bench.finetune import sd2ft_text
+
+        context = str(dict(self.task.protocol).get("context", "text+image"))
+        return [sd2ft_text(s, self.task.format, context) for s in samples]
