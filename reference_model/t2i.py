@@ -511,7 +511,7 @@ def train_unet(
             d = min(cfg.ema_decay, (1 + step) / (10 + step))
             for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
                 pe.mul_(d).add_(p.detach(), alpha=1 - d)
-        log.append({"step": step, "loss": float(loss)})
+        log.append({"step": step, "loss": float(loss.detach())})
         if step % 10 == 0:
             bar.set_postfix(loss=f"{np.mean([r['loss'] for r in log[-50:]]):.4f}")
         if (step + 1) % ckpt_every == 0 or step + 1 == end:
