@@ -475,13 +475,16 @@ def ensure_world(cfg: WorldConfig | None = None, cache_dir: Path | None = None, 
 
 
 def load_scenes(root: Path) -> dict[str, dict[str, Any]]:
-    """Scene records of a world keyed by the absolute resolved image path."""
+    """Scene records of a world keyed by the absolute resolved image path. The root is resolved once; the
+    world writes its images as plain files below it, so a normalised join equals a per-file ``resolve()``
+    (which cost ~2 s for 27k records on every run, most of a finished run's re-print)."""
     root = Path(root).resolve()
+    base = str(root)
     out: dict[str, dict[str, Any]] = {}
     with open(root / "scenes.jsonl", encoding="utf-8") as f:
         for line in f:
             rec = json.loads(line)
-            out[str((root / rec["image"]).resolve())] = rec["scene"]
+            out[os.path.normpath(os.path.join(base, rec["image"]))] = rec["scene"]
     return out
 
 
