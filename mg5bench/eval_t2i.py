@@ -22,19 +22,16 @@ def evaluate(
     world: Path | None = None, split: str = "val",
 ) -> dict[str, Any]:  # fmt: skip
     import torch
-    from diffusers import StableDiffusionPipeline
 
     from mg5bench.data.cc3m import read_cc3m
     from mg5bench.data.oracle import ATTRIBUTES, compare_scene, parse_image
     from mg5bench.data.world import WorldConfig, ensure_world, load_scenes
+    from reference_model.t2i import load_pipeline
 
     root = world or ensure_world(WorldConfig(level=1), progress=False)
     recs = read_cc3m(root / "CC3M", split, check_images=False)[:n]
     scenes = load_scenes(root)
-    import reference_model.t2i  # noqa: F401  (the tiny UNet class the pipeline folder names)
-
-    pipe = StableDiffusionPipeline.from_pretrained(str(pipeline_dir), safety_checker=None, dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_pipeline(pipeline_dir)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     correct = dict.fromkeys(ATTRIBUTES, 0)
     exact, t0 = 0, time.time()

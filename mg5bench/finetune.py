@@ -20,18 +20,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mg5bench.adapters.common import caption_prompt
 from mg5bench.errors import ConfigError
+from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
 
 
+def context_setting(task: TaskConfig) -> str:
+    """The task's ``context`` protocol option (VIST: text | image | text+image); tasks without it: text+image."""
+    return str(dict(task.protocol).get("context", "text+image"))
+
+
 def sd2ft_text(sample: Sample, task_format: str, context: str = "text+image") -> str:
-    """The text sd2-ft sees for a sample, in training (with the target) and at test time."""
-    texts = [s.value for s in sample.context if s.is_text]
+    """The text sd2-ft sees for a sample at test time: the caption-only prompt, or for VIST with context=text the
+    story text so far."""
     if task_format == "vist" and context == "text":
-        return " ".join(texts)
-    if task_format == "mmdialog":
-        return texts[-1] if texts else ""
-    return str(sample.meta.get("caption") or (texts[-1] if texts else ""))
+        return " ".join(s.value for s in sample.context if s.is_text)
+    return caption_prompt(sample)
 
 
 def training_pairs(samples: Sequence[Sample], task_format: str, context: str = "text+image") -> list[tuple[str, Path]]:
@@ -52,16 +57,16 @@ def train_sd2ft(
 ) -> dict[str, Any]:  # fmt: skip
     """Fine-tune ``base`` (default: the shipped tiny backbone) on the task's train split; returns a summary."""
     from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.adapters.sd2 import SD2
     from mg5bench.tasks import build_samples, get_task
     from reference_model import t2i
 
     cfg_task = get_task(task, dict(task_args or {}))
-    base = Path(base or shipped_checkpoints() / "backbones" / "t2i")
+    base = Path(base or shipped_checkpoints() / SD2.default_checkpoints[cfg_task.format])
     if not (base / "t2i_config.json").exists() or not (base / "vae").is_dir():
         raise ConfigError(f"{base}: not a tiny T2I pipeline folder (needs t2i_config.json and vae/)")
     sset = build_samples(cfg_task, data, "train", progress=progress)
-    context = str(dict(cfg_task.protocol).get("context", "text+image"))
-    pairs = training_pairs(sset.samples, cfg_task.format, context)
+    pairs = training_pairs(sset.samples, cfg_task.format, context_setting(cfg_task))
     if not pairs:
         raise ConfigError(f"task {task}: no training samples with a target image")
     out = Path(out)
@@ -76,7 +81,7 @@ def train_sd2ft(
     cfg_path.write_text(cfg.to_json())
     if not (out / "vae").is_dir():
         shutil.copytree(base / "vae", out / "vae")
-    res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs)  # type: ignore[arg-type]
+    res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs)
     info = {"task": task, "pairs": len(pairs), "new_words": len(new_words), "base": str(base),
             "data_fingerprint": sset.fingerprint, **res}  # fmt: skip
     (out / "sd2ft_info.json").write_text(json.dumps(info, indent=2))

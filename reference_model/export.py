@@ -24,9 +24,9 @@ STAGE_FILES = ("trainable.safetensors", "state.json")
 
 def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     """Copy lm/, vision/ and t2i/ (re-saved in float16 when ``half``)."""
-    from diffusers import StableDiffusionPipeline
     from transformers import AutoTokenizer, LlamaForCausalLM
 
+    from reference_model.t2i import load_pipeline
     from reference_model.vision import VisionPath
 
     dtype = torch.float16 if half else torch.float32
@@ -39,9 +39,7 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     AutoTokenizer.from_pretrained(src / "lm").save_pretrained(tmp / "lm")
     vision = VisionPath.from_pretrained(src / "vision").to(dtype)
     vision.save_pretrained(tmp / "vision")
-    import reference_model.t2i  # noqa: F401  (registers the tiny world's UNet class for diffusers)
-
-    pipe = StableDiffusionPipeline.from_pretrained(src / "t2i", safety_checker=None, dtype=torch.float32)
+    pipe = load_pipeline(src / "t2i")
     pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
     for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
         if (src / "t2i" / extra).exists():

@@ -48,6 +48,14 @@ def snr_weights(
     return torch.clamp(snr, max=gamma) / snr
 
 
+def prediction_target(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the UNet regresses under the scheduler's prediction type: the noise (epsilon) or the velocity
+    sqrt(a) eps - sqrt(1-a) z0 (v_prediction)."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(z0, noise, t)
+    return noise
+
+
 def diffusion_loss(
     unet: Any,
     scheduler: Any,
@@ -65,7 +73,7 @@ def diffusion_loss(
     noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype)  # (G, C, h, w)
     zt = scheduler.add_noise(z0, noise, t)
     pred = unet(zt, t.to(z0.device), encoder_hidden_states=cond).sample  # (G, C, h, w)
-    target = scheduler.get_velocity(z0, noise, t) if kind == "v_prediction" else noise
+    target = prediction_target(scheduler, z0, noise, t)
     per = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
     w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma, kind).to(per.device)
     return (w * per).mean()

@@ -93,8 +93,9 @@ class MiniGPT5(nn.Module):
     @classmethod
     def from_config(cls, cfg: MiniGPT5Config) -> MiniGPT5:
         """Load the frozen parts from the local folders named in ``cfg`` (HF / diffusers formats)."""
-        from diffusers import StableDiffusionPipeline
         from transformers import AutoTokenizer, LlamaForCausalLM
+
+        from reference_model.t2i import load_pipeline
 
         for name in ("lm_path", "t2i_path", "vision_path"):
             path = getattr(cfg, name)
@@ -103,10 +104,7 @@ class MiniGPT5(nn.Module):
         tok = AutoTokenizer.from_pretrained(cfg.lm_path)
         # float32 on load: shipped parts may be stored in float16 to save space, CPU math wants float32
         lm = LlamaForCausalLM.from_pretrained(cfg.lm_path, dtype=torch.float32)
-        import reference_model.t2i  # noqa: F401  (registers the tiny world's UNet class for diffusers)
-
-        pipe = StableDiffusionPipeline.from_pretrained(cfg.t2i_path, safety_checker=None, dtype=torch.float32)
-        pipe.set_progress_bar_config(disable=True)
+        pipe = load_pipeline(cfg.t2i_path)
         vision = VisionPath.from_pretrained(Path(cfg.vision_path))
         lm.requires_grad_(False)
         return cls(cfg, lm, tok, vision, pipe)

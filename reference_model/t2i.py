@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from reference_model.losses import prediction_target
 from reference_model.schedule import warmup_cosine
 
 BACKGROUND = (200, 200, 200)
@@ -206,7 +207,10 @@ class PositionConv2d(torch.nn.Conv2d):
         return y
 
 
+@functools.cache
 def _positional_unet_class() -> Any:
+    """Built once on first use (so importing this module does not import diffusers); one class object, which
+    diffusers' loader finds as this module's attribute."""
     from diffusers import UNet2DConditionModel
 
     class PositionalUNet2DConditionModel(UNet2DConditionModel):
@@ -237,9 +241,7 @@ def _positional_unet_class() -> Any:
 
 def __getattr__(name: str) -> Any:  # lazy, so importing this module does not import diffusers
     if name == "PositionalUNet2DConditionModel":
-        cls = _positional_unet_class()
-        globals()[name] = cls
-        return cls
+        return _positional_unet_class()
     if name == "ModelMixin":  # diffusers' pipeline loader looks up the base class in the component's module
         from diffusers import ModelMixin
 
@@ -264,11 +266,14 @@ def build_unet(cfg: T2IConfig) -> Any:
 def _unet_cls(cfg: T2IConfig) -> Any:
     from diffusers import UNet2DConditionModel
 
-    if cfg.position_embedding:
-        import reference_model.t2i as me
+    return _positional_unet_class() if cfg.position_embedding else UNet2DConditionModel
 
-        return me.PositionalUNet2DConditionModel
-    return UNet2DConditionModel
+
+def _layout_keys(unet: Any) -> set[str]:
+    """State-dict names of the parameters PositionConv2d adds to conv_in (none for a plain UNet)."""
+    if not isinstance(unet.conv_in, PositionConv2d):
+        return set()
+    return {f"conv_in.{n}" for n, _ in unet.conv_in.named_parameters() if n not in ("weight", "bias")}
 
 
 def train_scheduler(cfg: T2IConfig) -> Any:
@@ -414,7 +419,7 @@ def _latents(out: Path, vae: Any, paths: list[Path], size: int) -> torch.Tensor:
 
 
 def train_unet(
-    data: Path,
+    data: Path | None,
     out: Path,
     steps: int,
     batch: int = 64,
@@ -450,7 +455,7 @@ def train_unet(
 
         src = {k: v.float() for k, v in load_file(init_from / "unet" / "diffusion_pytorch_model.safetensors").items()}
         missing, unexpected = unet.load_state_dict(src, strict=False)
-        if unexpected or any(not k.startswith("conv_in.") or k in ("conv_in.weight", "conv_in.bias") for k in missing):
+        if unexpected or set(missing) - _layout_keys(unet):
             raise ValueError(f"{init_from}/unet does not match this UNet: missing {missing}, unexpected {unexpected}")
         src_text = CLIPTextModel.from_pretrained(init_from / "text_encoder", dtype=torch.float32).state_dict()
         key = next(k for k in src_text if k.endswith("embeddings.token_embedding.weight"))
@@ -462,12 +467,9 @@ def train_unet(
         text.load_state_dict(src_text)
     ema = copy.deepcopy(unet).requires_grad_(False)
     params = list(unet.parameters()) + list(text.parameters())
-    layout = [
-        p
-        for n, p in unet.named_parameters()
-        if n.startswith("conv_in.") and n not in ("conv_in.weight", "conv_in.bias")
-    ]
-    rest = [p for p in params if all(p is not q for q in layout)]
+    layout_keys = _layout_keys(unet)
+    layout = [p for n, p in unet.named_parameters() if n in layout_keys]
+    rest = [p for p in params if id(p) not in {id(q) for q in layout}]
     groups = [{"params": rest, "scale": 1.0}] + ([{"params": layout, "scale": cfg.layout_lr_scale}] if layout else [])
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-2)
     sched = train_scheduler(cfg)
@@ -500,8 +502,7 @@ def train_unet(
         zt = sched.add_noise(z0, noise, t)
         cond = text(tokens).last_hidden_state  # (B, L, D)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
-        target = noise if cfg.prediction_type == "epsilon" else sched.get_velocity(z0, noise, t)
-        per = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+        per = ((pred - prediction_target(sched, z0, noise, t)) ** 2).mean(dim=(1, 2, 3))
         loss = (weight[t] * per).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -523,6 +524,16 @@ def train_unet(
         "wall_s": round(time.time() - t0, 1),
         "final_loss": float(np.mean([r["loss"] for r in log[-200:]])),
     }
+
+
+def load_pipeline(path: Path | str) -> Any:
+    """A StableDiffusionPipeline folder in float32 with its progress bar off: the tiny world's (which names
+    ``PositionalUNet2DConditionModel``, resolvable because this module is imported) or a real SD one."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def export_pipeline(out: Path, dest: Path, unet: Any, text: Any, tok: Any, vae: Any, cfg: T2IConfig) -> None:

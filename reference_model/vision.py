@@ -220,26 +220,25 @@ def train_vision(
     A self-supervised reconstruction head on the Q-Former outputs (``recon_weight``; object pixels weighted
     5x; discarded afterwards) makes the queries carry the image from the first steps - the stand-in for
     the pretrained EVA-CLIP + Q-Former of the real system."""
-    import csv
     import time
 
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     from reference_model.schedule import warmup_cosine
+    from reference_model.t2i import read_pairs
 
     out.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(lm_dir)
     lm = LlamaForCausalLM.from_pretrained(lm_dir, dtype=torch.float32).eval().requires_grad_(False)
     cfg = cfg or VisionConfig(lm_hidden=lm.config.hidden_size)
     folder = world / "CC3M"
-    with open(folder / "cc3m_train.tsv", encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter="\t"))[1:]
+    rows = read_pairs(folder, "train")  # (caption, image path)
     from PIL import Image
 
     chunks = [rows[i : i + 512] for i in range(0, len(rows), 512)]
-    pix = torch.cat([preprocess([Image.open(folder / r[1]) for r in c], cfg.image_size) for c in chunks])  # (N,3,S,S)
-    caps = [r[0] for r in rows]
+    pix = torch.cat([preprocess([Image.open(p) for _, p in c], cfg.image_size) for c in chunks])  # (N,3,S,S)
+    caps = [c for c, _ in rows]
     torch.manual_seed(seed)
     vision = VisionPath.build(cfg)
     side = cfg.image_size // 2
@@ -286,10 +285,9 @@ def train_vision(
     (out / "vision" / "vision_config.json").write_text(cfg.to_json())
     final = sum(log[-100:]) / max(len(log[-100:]), 1)
     res = {"steps": steps, "wall_s": round(time.time() - t0, 1), "final_loss": final}
-    with open(folder / "cc3m_val.tsv", encoding="utf-8") as f:
-        val = list(csv.reader(f, delimiter="\t"))[1:257]
-    vpix = preprocess([Image.open(folder / r[1]) for r in val], cfg.image_size)
-    res.update(grounding_check(vision, lm, tok, vpix, [r[0] for r in val]))
+    val = read_pairs(folder, "val")[:256]
+    vpix = preprocess([Image.open(p) for _, p in val], cfg.image_size)
+    res.update(grounding_check(vision, lm, tok, vpix, [c for c, _ in val]))
     (out / "vision_info.json").write_text(json.dumps(res, indent=2))
     return res
 

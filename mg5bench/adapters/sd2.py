@@ -35,14 +35,10 @@ class SD2(Adapter):
                 "model_args": self.model_args}  # fmt: skip
 
     def load(self) -> None:
-        import torch
-        from diffusers import StableDiffusionPipeline
+        from reference_model.t2i import load_pipeline
 
         if self.pipe is None:
-            import reference_model.t2i  # noqa: F401  (registers the tiny world's UNet class for diffusers)
-
-            self.pipe = StableDiffusionPipeline.from_pretrained(self.path, safety_checker=None, dtype=torch.float32)
-            self.pipe.set_progress_bar_config(disable=True)
+            self.pipe = load_pipeline(self.path)
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
         return [caption_prompt(s) for s in samples]
@@ -69,7 +65,6 @@ class SD2FT(SD2):
     default_checkpoints: ClassVar[dict[str, str]] = {t: f"sd2-ft-{t}/pipeline" for t in ("cc3m", "vist", "mmdialog")}
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
-        from mg5bench.finetune import sd2ft_text
+        from mg5bench.finetune import context_setting, sd2ft_text
 
-        context = str(dict(self.task.protocol).get("context", "text+image"))
-        return [sd2ft_text(s, self.task.format, context) for s in samples]
+        return [sd2ft_text(s, self.task.format, context_setting(self.task)) for s in samples]
