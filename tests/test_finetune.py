@@ -52,7 +52,11 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     assert main(["train", "sd2-ft", "--task", "vist", "--data", data, "--out", str(out), "--steps", "2",
                  "--base", str(base), "--batch", "4"]) == 0  # fmt: skip
     info = json.loads((out / "sd2ft_info.json").read_text())
-    assert info["pairs"] == 80 * 5 and info["new_words"] > 0  # every train step has an image; "it", "moves" ...
+    from mg5bench.data.world import SIZE_PRESETS, STORY_STEPS
+
+    train_stories = SIZE_PRESETS["small"]["vist"]["train"]
+    assert info["pairs"] == train_stories * STORY_STEPS  # every train step has an image
+    assert info["new_words"] > 0  # "it", "moves", ... are not in the base vocabulary
     old = CLIPTextModel.from_pretrained(base / "text_encoder").get_input_embeddings().weight
     new = CLIPTextModel.from_pretrained(out / "pipeline" / "text_encoder").get_input_embeddings().weight
     assert new.shape[0] == old.shape[0] + info["new_words"]
