@@ -39,6 +39,11 @@ class LossConfig:
     snr_gamma: float | None = 5.0  # Min-SNR-gamma weighting of the latent denoising loss; None = plain MSE
     supervise_all_vokens: bool = False  # official: only [IMG0] and [IMG7] carry text loss (quirk)
     caption_target_attention_mask: bool = True  # official passes the mask for L_cap targets (SD-2.1 itself does not)
+    # How L_img draws timesteps and weighs them. "official": t uniform over [0, T), Min-SNR-gamma weight (for
+    # v-prediction diffusers' min(SNR, gamma) / (SNR + 1)). "backbone": the recipe the T2I backbone was trained
+    # with (its t2i_config.json: timestep share and x0 weight min(SNR, gamma) + 1). In the tiny world the object
+    # layout is decided at t > 900, where the official weight is ~0.02, so the vokens got almost no layout signal.
+    image_recipe: str = "official"
 
 
 @dataclass
@@ -165,6 +170,7 @@ def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", te
         ),
         image_size=48,
         train_hflip=False,
+        loss=LossConfig(image_recipe="backbone"),
         num_inference_steps=25,
         guidance_scale=3.0,
         max_new_tokens=48,

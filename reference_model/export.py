@@ -4,7 +4,10 @@
 
 DEST/backbones/{lm,vision,t2i} holds the frozen parts (float16 on disk unless --fp32; loaders upcast to
 float32), and every finished stage run RUNS_DIR/<name> becomes DEST/<name> (config re-pointed at
-DEST/backbones with relative paths, trainable.safetensors, state.json). Prints the set's total size.
+DEST/backbones with relative paths, trainable.safetensors, state.json). Trainable tensors are stored in
+float16 too (loaders upcast; the stage set would not fit 40 MB in float32); a stage-2 run's recorded parent is
+re-pointed at the exported parent file (its sha256; the float32 original's is kept as ``sha256_float32``).
+Prints the set's total size.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ import torch
 from reference_model.config import MiniGPT5Config
 
 STAGE_FILES = ("trainable.safetensors", "state.json")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
@@ -51,15 +60,30 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     tmp.rename(dest)
 
 
-def export_stage(run: Path, dest: Path, backbones: Path) -> None:
-    """Copy a finished stage run, pointing its config at the shipped backbones."""
+def export_stage(run: Path, dest: Path, backbones: Path, half: bool = True, parents: dict[str, Path] | None = None) -> str:
+    """Copy a finished stage run, pointing its config at the shipped backbones; returns the exported
+    trainable file's sha256. ``parents`` maps a run file's sha256 to the exported folder made from it."""
+    from safetensors.torch import load_file, save_file
+
     cfg = MiniGPT5Config.load(run)
     cfg = replace(cfg, lm_path=str((backbones / "lm").resolve()), vision_path=str((backbones / "vision").resolve()),
                   t2i_path=str((backbones / "t2i").resolve()))  # fmt: skip
     dest.mkdir(parents=True, exist_ok=True)
-    for name in STAGE_FILES:
-        shutil.copy(run / name, dest / name)
+    sd = load_file(str(run / "trainable.safetensors"))
+    if half:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    tmp = dest / "trainable.safetensors.tmp"
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp))
+    tmp.replace(dest / "trainable.safetensors")
+    state = json.loads((run / "state.json").read_text())
+    parent = state.get("parent")
+    if parent and parents and parent.get("sha256") in parents:
+        shipped = parents[parent["sha256"]]
+        state["parent"] = {"path": f"../{shipped.name}", "sha256": _sha256(shipped / "trainable.safetensors"),
+                           "sha256_float32": parent["sha256"], "trained_from": parent.get("path")}  # fmt: skip
+    (dest / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     cfg.save(dest)
+    return _sha256(dest / "trainable.safetensors")
 
 
 def folder_size(path: Path) -> int:
@@ -70,12 +94,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path)
     ap.add_argument("dest", type=Path)
-    ap.add_argument("--fp32", action="store_true", help="keep the backbones in float32")
+    ap.add_argument("--fp32", action="store_true", help="keep the backbones and trainable tensors in float32")
     args = ap.parse_args(argv)
     backbones = args.dest / "backbones"
     export_backbones(args.runs / "backbones", backbones, half=not args.fp32)
-    for run in sorted(p for p in args.runs.iterdir() if (p / "state.json").exists() and (p / STAGE_FILES[0]).exists()):
-        export_stage(run, args.dest / run.name, backbones)
+    runs = [p for p in args.runs.iterdir() if (p / "state.json").exists() and (p / STAGE_FILES[0]).exists()]
+    stage_of = {p: json.loads((p / "state.json").read_text())["stage"] for p in runs}
+    parents: dict[str, Path] = {}
+    for run in sorted(runs, key=lambda p: (stage_of[p], p.name)):  # parents (stage 1) before their children
+        export_stage(run, args.dest / run.name, backbones, half=not args.fp32, parents=parents)
+        parents[_sha256(run / "trainable.safetensors")] = args.dest / run.name
     sizes = {p.name: folder_size(p) for p in sorted(args.dest.iterdir()) if p.is_dir()}
     print(json.dumps({"sizes_mb": {k: round(v / 2**20, 2) for k, v in sizes.items()},
                       "total_mb": round(sum(sizes.values()) / 2**20, 2)}, indent=2))  # fmt: skip

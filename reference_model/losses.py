@@ -63,20 +63,34 @@ def diffusion_loss(
     cond: torch.Tensor,
     generator: torch.Generator | None,
     snr_gamma: float | None = 5.0,
+    backbone_recipe: Any = None,
 ) -> torch.Tensor:
     """z0 (G, C, h, w) scaled latents, cond (G, Q, D) -> weighted MSE to the scheduler's prediction target
-    (noise for epsilon, as the official code with SD-2.1-base; velocity for v-prediction), averaged over images."""
+    (noise for epsilon, as the official code with SD-2.1-base; velocity for v-prediction), averaged over images.
+    ``backbone_recipe`` (a tiny T2IConfig) replaces the official uniform timesteps and Min-SNR weight by the
+    timestep share and weights the backbone was trained with (LossConfig.image_recipe = "backbone")."""
     g = z0.shape[0]
     n_t = scheduler.config.num_train_timesteps
     kind = scheduler.config.prediction_type
-    t = torch.randint(0, n_t, (g,), generator=generator)  # (G,)
+    if backbone_recipe is None:
+        t = torch.randint(0, n_t, (g,), generator=generator)  # (G,)
+    else:
+        from reference_model.t2i import sample_timesteps
+
+        t = sample_timesteps(backbone_recipe, g, generator)  # (G,)
     noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype)  # (G, C, h, w)
     zt = scheduler.add_noise(z0, noise, t)
     pred = unet(zt, t.to(z0.device), encoder_hidden_states=cond).sample  # (G, C, h, w)
     target = prediction_target(scheduler, z0, noise, t)
     per = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
-    w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma, kind).to(per.device)
-    return (w * per).mean()
+    if backbone_recipe is None:
+        w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma, kind)
+    else:
+        from reference_model.t2i import loss_weights
+
+        a = scheduler.alphas_cumprod[t].float()
+        w = loss_weights(a / (1 - a), backbone_recipe)
+    return (w.to(per.device) * per).mean()
 
 
 def caption_loss(cond: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -86,6 +86,25 @@ class MiniGPT5(nn.Module):
             raise ValueError(f"vision path gives {vision.num_queries} queries, config says {cfg.num_image_queries}")
         if int(vision.proj.out_features) != self.d_llm:
             raise ValueError(f"vision projection width {vision.proj.out_features} != LM width {self.d_llm}")
+        self.image_recipe = self._image_recipe(cfg)
+
+    @staticmethod
+    def _image_recipe(cfg: MiniGPT5Config) -> Any:
+        """The backbone's T2IConfig when L_img follows the backbone's training recipe, else None (official)."""
+        kind = cfg.loss.image_recipe
+        if kind == "official":
+            return None
+        if kind != "backbone":
+            raise ValueError(f"loss.image_recipe {kind!r}: choose 'official' or 'backbone'")
+        from reference_model.t2i import T2IConfig
+
+        path = Path(cfg.t2i_path) / "t2i_config.json"
+        if not path.exists():
+            raise ValueError(
+                f"loss.image_recipe 'backbone' needs {path} (written by the tiny T2I trainer); a real SD folder has "
+                "no training recipe to follow: use image_recipe 'official'"
+            )
+        return T2IConfig.from_json(path.read_text())
 
     # -----------------------------------------------------------------------------------------
     # construction
@@ -268,7 +287,7 @@ class MiniGPT5(nn.Module):
                 states = states * (~drop).to(states.dtype).view(-1, 1, 1).to(states.device)
             cond = self.mapper(states)  # (G, Q, D)
             z0 = self.latents(batch.output_images, generator)  # (G, C, h, w)
-            li = diffusion_loss(self.unet, self.pipe.scheduler, z0, cond, generator, lw.snr_gamma)
+            li = diffusion_loss(self.unet, self.pipe.scheduler, z0, cond, generator, lw.snr_gamma, self.image_recipe)
             loss = loss + lw.image_weight * li
             out["image"], out["dropped"] = li.detach(), drop.float().mean()
             caps = batch.captions

@@ -51,6 +51,7 @@ class TrainConfig:
     val_every: int = 250
     val_examples: int = 64
     fix_row_drift: bool = False  # official: weight decay shrinks the original token rows; True restores them
+    mapper_lr_scale: float = 1.0  # stage 2: the mapper's lr relative to LoRA's (official: equal)
 
 
 def _sha256(path: Path) -> str:
@@ -134,7 +135,8 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     if not train_ex:
         raise ValueError(f"{tc.data}: no {tc.task} training examples")
     opt = torch.optim.AdamW(
-        [{"params": g["params"], "lr": tc.lr * g["lr_scale"], "name": g["name"]} for g in groups],
+        [{"params": g["params"], "lr": tc.lr * g["lr_scale"] * (tc.mapper_lr_scale if g["name"] == "mapper" else 1.0),
+          "name": g["name"]} for g in groups],
         lr=tc.lr, eps=1e-8, betas=(0.9, 0.999), weight_decay=tc.weight_decay,
     )  # fmt: skip
     base_lrs = [g["lr"] for g in opt.param_groups]
@@ -148,6 +150,8 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
         from reference_model.vokens import snapshot_original_rows
 
         snapshot = snapshot_original_rows(model.lm, model.ids)
+    if rank == 0:
+        cfg.save(out)  # written first, so a running or interrupted stage can be inspected from train_state.pt
     state_path = out / "train_state.pt"
     start, log, val_log = 0, [], []
     if state_path.exists():
@@ -261,6 +265,8 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
         cfg = replace(cfg, cfg_drop_p=0.0, learned_null_condition=False)
     if args.no_caption_loss:
         cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=0.0))
+    if args.image_recipe is not None:
+        cfg = replace(cfg, loss=replace(cfg.loss, image_recipe=args.image_recipe))
     return cfg
 
 
@@ -294,6 +300,10 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
         s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
         s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
+        s.add_argument("--image-recipe", choices=["official", "backbone"], default=None,
+                       help="L_img timesteps/weights: official (uniform, Min-SNR) or the T2I backbone's recipe")
+        s.add_argument("--mapper-lr-scale", type=float, default=1.0,
+                       help="stage 2: mapper lr = --lr x this (official 1.0: LoRA and mapper share 2e-5)")
         s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
         if name == "stage2":
             s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
@@ -309,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     tc = TrainConfig(
         stage=stage, steps=args.steps, batch=args.batch, grad_accum=args.grad_accum, lr=args.lr, warmup=args.warmup,
         seed=args.seed, task="cc3m" if stage == 1 else args.task, data=str(args.data), init=args.init,
-        val_every=args.val_every, fix_row_drift=args.fix_row_drift,
+        val_every=args.val_every, fix_row_drift=args.fix_row_drift, mapper_lr_scale=args.mapper_lr_scale,
     )  # fmt: skip
     print(json.dumps(train_stage(cfg, tc, args.out, args.threads)))
 

@@ -251,6 +251,11 @@ def test_paper_preset_loads_parts_from_local_folders(parts) -> None:
         5,
     )
     assert (cfg.cfg_drop_p, cfg.guidance_scale, cfg.num_inference_steps, cfg.image_size) == (0.1, 7.5, 50, 512)
+    assert cfg.loss.image_recipe == "official"  # uniform timesteps + Min-SNR, as the released code
+    backbone = replace(cfg, t2i_path=str(Path(parts.lm_path)), loss=replace(cfg.loss, image_recipe="backbone"))
+    with pytest.raises(ValueError, match="t2i_config.json"):  # a folder with no tiny training recipe
+        MiniGPT5._image_recipe(backbone)
+    assert parts.loss.image_recipe == "backbone" and MiniGPT5._image_recipe(parts).high_noise_from > 0  # tiny preset
     with pytest.raises(ValueError, match="text encoder width"):
         MiniGPT5.from_config(cfg)  # 1024-wide mapper vs the 32-wide tiny text encoder: refused clearly
     small = replace(cfg, mapper=parts.mapper, num_image_queries=parts.num_image_queries, image_size=16)
@@ -283,6 +288,8 @@ def test_export_is_relocatable_and_half_precision_on_disk(parts, small_world: Pa
     shutil.move(tmp_path / "ckpts", moved)  # relative paths: the set still loads after a move
     with safe_open(str(next((moved / "backbones" / "t2i" / "unet").glob("*.safetensors"))), "pt") as f:
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
+    with safe_open(str(moved / "stage1" / "trainable.safetensors"), "pt") as f:
+        assert f.get_tensor("tokens.embed").dtype == torch.float16
     shipped = load_checkpoint(moved / "stage1")
     original = load_checkpoint(runs / "stage1")
     assert next(shipped.unet.parameters()).dtype == torch.float32

@@ -133,6 +133,43 @@ def test_minigpt5_diffusion_loss_follows_the_schedulers_prediction_type() -> Non
         assert torch.allclose(got, want, rtol=1e-5), kind
 
 
+def test_minigpt5_diffusion_loss_can_follow_the_backbone_recipe() -> None:
+    """image_recipe 'backbone': timesteps from the backbone's high-noise share and its x0 weight min(SNR,5)+1, so
+    the steps that place objects (t >= 900) weigh ~1 instead of the official Min-SNR ~SNR (< 0.05 there)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from reference_model import t2i
+    from reference_model.losses import diffusion_loss, snr_weights
+
+    seen: list[torch.Tensor] = []
+
+    def zero_unet(z, t, encoder_hidden_states):  # records the timesteps it is asked about
+        seen.append(t.clone())
+        return SimpleNamespace(sample=torch.zeros_like(z))
+
+    recipe = T2IConfig(prediction_type="v_prediction", high_noise_fraction=1.0, high_noise_from=900)
+    sched = t2i.sample_scheduler(recipe)
+    z0, cond = torch.randn(64, 4, 3, 3, generator=torch.Generator().manual_seed(1)), torch.zeros(64, 2, 8)
+    got = diffusion_loss(zero_unet, sched, z0, cond, torch.Generator().manual_seed(7), 5.0, backbone_recipe=recipe)
+    t = seen[-1]
+    assert int(t.min()) >= 900 and int(t.max()) < 1000
+    a = sched.alphas_cumprod[t].double()
+    snr = a / (1 - a)
+    w = (torch.clamp(snr, max=5.0) + 1) / (snr + 1)
+    assert float(w.min()) > 0.9
+    assert float(snr_weights(sched.alphas_cumprod, t, 5.0, "v_prediction").max()) < 0.05
+    # replay the noise (drawn after the three timestep draws) and recompute the weighted velocity loss
+    g = torch.Generator().manual_seed(7)
+    torch.randint(0, 1000, (64,), generator=g), torch.randint(900, 1000, (64,), generator=g), torch.rand(64, generator=g)
+    noise = torch.randn(z0.shape, generator=g)
+    a4 = a.float().view(-1, 1, 1, 1)
+    target = a4.sqrt() * noise - (1 - a4).sqrt() * z0
+    want = (w.float() * (target**2).mean(dim=(1, 2, 3))).mean()
+    assert torch.allclose(got, want, rtol=1e-5)
+
+
 def test_high_noise_timestep_share() -> None:
     """With high_noise_fraction f, P(t >= from) = f + (1 - f) * (T - from) / T; all t stay in [0, T)."""
     import torch
