@@ -60,7 +60,9 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     tmp.rename(dest)
 
 
-def export_stage(run: Path, dest: Path, backbones: Path, half: bool = True, parents: dict[str, Path] | None = None) -> str:
+def export_stage(
+    run: Path, dest: Path, backbones: Path, half: bool = True, parents: dict[str, Path] | None = None
+) -> str:
     """Copy a finished stage run, pointing its config at the shipped backbones; returns the exported
     trainable file's sha256. ``parents`` maps a run file's sha256 to the exported folder made from it."""
     from safetensors.torch import load_file, save_file

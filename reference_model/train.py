@@ -300,10 +300,18 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
         s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
         s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
-        s.add_argument("--image-recipe", choices=["official", "backbone"], default=None,
-                       help="L_img timesteps/weights: official (uniform, Min-SNR) or the T2I backbone's recipe")
-        s.add_argument("--mapper-lr-scale", type=float, default=1.0,
-                       help="stage 2: mapper lr = --lr x this (official 1.0: LoRA and mapper share 2e-5)")
+        s.add_argument(
+            "--image-recipe",
+            choices=["official", "backbone"],
+            default=None,
+            help="L_img timesteps/weights: official (uniform, Min-SNR) or the T2I backbone's recipe",
+        )
+        s.add_argument(
+            "--mapper-lr-scale",
+            type=float,
+            default=1.0,
+            help="stage 2: mapper lr = --lr x this (official 1.0: LoRA and mapper share 2e-5)",
+        )
         s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
         if name == "stage2":
             s.add_argument("--task", choices=["vist", "mmdialog"], required=True)

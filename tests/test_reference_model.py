@@ -253,7 +253,7 @@ def test_paper_preset_loads_parts_from_local_folders(parts) -> None:
     assert (cfg.cfg_drop_p, cfg.guidance_scale, cfg.num_inference_steps, cfg.image_size) == (0.1, 7.5, 50, 512)
     assert cfg.loss.image_recipe == "official"  # uniform timesteps + Min-SNR, as the released code
     backbone = replace(cfg, t2i_path=str(Path(parts.lm_path)), loss=replace(cfg.loss, image_recipe="backbone"))
-    with pytest.raises(ValueError, match="t2i_config.json"):  # a folder with no tiny training recipe
+    with pytest.raises(ValueError, match=r"t2i_config\.json"):  # a folder with no tiny training recipe
         MiniGPT5._image_recipe(backbone)
     assert parts.loss.image_recipe == "backbone" and MiniGPT5._image_recipe(parts).high_noise_from > 0  # tiny preset
     with pytest.raises(ValueError, match="text encoder width"):

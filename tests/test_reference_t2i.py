@@ -162,7 +162,8 @@ def test_minigpt5_diffusion_loss_can_follow_the_backbone_recipe() -> None:
     assert float(snr_weights(sched.alphas_cumprod, t, 5.0, "v_prediction").max()) < 0.05
     # replay the noise (drawn after the three timestep draws) and recompute the weighted velocity loss
     g = torch.Generator().manual_seed(7)
-    torch.randint(0, 1000, (64,), generator=g), torch.randint(900, 1000, (64,), generator=g), torch.rand(64, generator=g)
+    torch.randint(0, 1000, (64,), generator=g), torch.randint(900, 1000, (64,), generator=g)
+    torch.rand(64, generator=g)
     noise = torch.randn(z0.shape, generator=g)
     a4 = a.float().view(-1, 1, 1, 1)
     target = a4.sqrt() * noise - (1 - a4).sqrt() * z0
