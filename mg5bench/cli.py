@@ -114,20 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_train = sub.add_parser(
         "train",
-        help="train a baseline on a task (sd2-ft)",
+        help="train a baseline on a task (sd2-ft, divter)",
         description="Fine-tune a baseline on the task's train split. sd2-ft: the text-to-image backbone on the "
         "text it will be prompted with (VIST: the step caption, or the story text with --task-args context=text; "
-        "MMDialog: the response text). Resumable: rerun the same command.",
+        "MMDialog: the response text). divter: the LoRA of Divter's text LM (context with captioned images -> "
+        "reply + image description). Resumable: rerun the same command.",
         epilog="examples:\n  mg5bench train sd2-ft --task vist --out runs/sd2-ft-vist --steps 600\n"
+        "  mg5bench train divter --task mmdialog --out runs/divter-mmdialog --steps 600 --lr 1e-3\n"
         "  mg5bench train sd2-ft --task mmdialog --out runs/sd2-ft-mmdialog --steps 600 --base /models/tiny-t2i",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p_train.add_argument("what", choices=["sd2-ft"])
+    p_train.add_argument("what", choices=["sd2-ft", "divter"])
     p_train.add_argument("--task", required=True)
     p_train.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
     p_train.add_argument("--out", type=Path, required=True)
     p_train.add_argument("--steps", type=int, default=600)
-    p_train.add_argument("--base", type=Path, help="T2I pipeline to start from (default: the shipped backbone)")
+    p_train.add_argument("--base", type=Path, help="sd2-ft: T2I pipeline to start from; divter: the backbones "
+                         "folder (default: the shipped ones)")
     p_train.add_argument("--batch", type=int, default=32)
     p_train.add_argument("--lr", type=float, default=3e-4)
     p_train.add_argument("--seed", type=int, default=0)
@@ -312,6 +315,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mg5bench import api
     from mg5bench.finetune import train_sd2ft
 
+    if args.what == "divter":
+        from mg5bench.divter import train_divter
+
+        info = train_divter(args.task, args.out, args.steps, data=args.data, backbones=args.base, batch=args.batch,
+                            lr=args.lr, seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"))
+        print(json.dumps(info, indent=2))
+        print(f"use: mg5bench run --task {args.task} --model divter --model-args checkpoint={args.out}")
+        return 0
     info = train_sd2ft(args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
                        seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"))  # fmt: skip
     print(json.dumps(info, indent=2))

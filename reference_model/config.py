@@ -95,8 +95,8 @@ class MiniGPT5Config:
         folder.mkdir(parents=True, exist_ok=True)
         d = self.to_dict()
         for k in PATH_FIELDS:
-            if d[k] and Path(d[k]).is_absolute():
-                d[k] = os.path.relpath(d[k], folder.resolve())
+            if d[k]:  # a path relative to the cwd becomes relative to the checkpoint folder
+                d[k] = os.path.relpath(Path(d[k]).resolve(), folder.resolve())
         tmp = folder / "minigpt5_config.json.tmp"
         tmp.write_text(json.dumps(d, indent=2) + "\n")
         os.replace(tmp, folder / "minigpt5_config.json")
@@ -183,7 +183,7 @@ def config_from_backbones(folder: Path) -> MiniGPT5Config:
     count follow the T2I text encoder (hidden size, max length), the image-query count the vision path."""
     from safetensors import safe_open
 
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # a relative --backbones would otherwise be re-read against the ckpt folder
     t2i = json.loads((folder / "t2i" / "t2i_config.json").read_text())
     with safe_open(str(folder / "vision" / "extra.safetensors"), "pt") as f:
         n_queries = int(f.get_slice("query_tokens").get_shape()[1])

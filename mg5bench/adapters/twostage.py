@@ -1,0 +1,101 @@
+"""``two-stage``: the paper's human-evaluation baseline: a MiniGPT-4-style vision-LM writes the next scene's
+text, the text-to-image model renders it. No training of its own: it runs the shipped backbones (the LM and
+the vision path trained "the MiniGPT-4 way", the text-to-image backbone).
+
+On the tiny world the vision-LM has learned two things only: to continue world text (stories, dialogs) and
+to describe an image under MiniGPT-4's prompt. So the scene text it writes is its description of the last
+context image (the current state) followed by the instruction (VIST: the step caption; MMDialog: the last
+text turn; CC3M: the caption), and in a dialog it also continues the conversation with the response text.
+Unlike ``minigpt5`` and ``divter`` it was never trained to apply the instruction to the state.
+
+Model args: ``backbones=<folder>`` (default: the shipped reference_model/checkpoints/backbones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mg5bench.adapters.base import Adapter, Output, folder_sha256
+from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
+from mg5bench.spec import GenerationConfig
+from mg5bench.tasks import TaskConfig
+from mg5bench.types import Sample
+
+IMG = "<Img><ImageHere></Img>"
+
+
+class TwoStage(Adapter):
+    name = "two-stage"
+    description = "vision-LM (MiniGPT-4 style) writes the scene text, the text-to-image backbone renders it"
+    args: ClassVar[dict[str, str]] = {"backbones": "folder with lm/, vision/, t2i/ (default: the shipped backbones)",
+                                      "max_new_tokens": "response length in a dialog (default 24)"}  # fmt: skip
+    defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
+    batch_size = 16
+    default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones")
+
+    def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
+        super().__init__(task, model_args)
+        default = shipped_checkpoints() / "backbones"
+        self.path = require_folder(Path(model_args.get("backbones", default)), "backbones folder", "backbones")
+        self.parts: Any = None
+
+    def identity(self) -> dict[str, Any]:
+        return {"adapter": self.name, "path": str(self.path), "sha256": folder_sha256(self.path),
+                "model_args": self.model_args}  # fmt: skip
+
+    def scene_text(self, sample: Sample, caption_of: dict[str, str]) -> str:
+        images = [s.value for s in sample.context if s.is_image]
+        described = caption_of[images[-1]] + " " if images else ""
+        return described + caption_prompt(sample)
+
+    def dialog_replies(self, samples: Sequence[Sample]) -> list[str]:
+        """The vision-LM continues each dialog (images through the vision path, MiniGPT-4's placeholder)."""
+        import torch
+        from PIL import Image
+
+        from mg5bench.adapters.minigpt5 import mmdialog_source
+
+        tok, lm, vision = self.parts.tok, self.parts.lm, self.parts.vision
+        emb = lm.get_input_embeddings()
+        rows = []
+        for s in samples:
+            src, paths = mmdialog_source(s)
+            pieces = src.split(IMG)
+            img = vision.encode_images([Image.open(p).convert("RGB") for p in paths]) if paths else None  # (N, Q, d)
+            seq = [emb(torch.tensor([tok.bos_token_id]))]
+            for k, text in enumerate(pieces):
+                if k:
+                    seq.append(img[k - 1])
+                ids = tok(text, add_special_tokens=False)["input_ids"]
+                if ids:
+                    seq.append(emb(torch.tensor(ids)))
+            rows.append(torch.cat(seq)[-256:])  # (T, d); the tiny LM's window
+        width = max(len(r) for r in rows)
+        x = torch.zeros(len(rows), width, rows[0].shape[1])  # (B, T, d), left padded
+        att = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            x[i, width - len(r) :] = r
+            att[i, width - len(r) :] = 1
+        out = lm.generate(inputs_embeds=x, attention_mask=att, do_sample=False, pad_token_id=tok.pad_token_id,
+                          eos_token_id=tok.eos_token_id, max_new_tokens=int(self.model_args.get("max_new_tokens", 24)))
+        return [tok.decode(o, skip_special_tokens=True).split("###")[0].strip() for o in out]
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        import torch
+
+        from mg5bench.divter import Parts
+
+        if self.parts is None:
+            self.parts = Parts(self.path)
+        paths = [[s.value for s in sample.context if s.is_image][-1:] for sample in samples]
+        flat = [p for ps in paths for p in ps]
+        caption_of = dict(zip(flat, self.parts.captions(flat), strict=True))
+        prompts = [self.scene_text(s, caption_of) for s in samples]
+        images = self.parts.render(prompts, generators, config.guidance_scale, config.num_inference_steps)
+        if self.task.format != "mmdialog":
+            return [[("image", im)] for im in images]
+        with torch.inference_mode():
+            replies = self.dialog_replies(samples)
+        return [[("text", t), ("image", im)] for t, im in zip(replies, images, strict=True)]

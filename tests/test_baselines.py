@@ -1,0 +1,102 @@
+"""The divter and two-stage baselines: Divter's training text round-trips, its LM is trained for real (LoRA only,
+a few steps on tiny random backbones) and both pipelines run through the runner on every task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mg5bench.divter import context_text, parse_response, response_text
+from mg5bench.errors import ConfigError
+from mg5bench.types import Sample, Segment
+
+T, I = Segment.text, Segment.image  # noqa: E741
+
+
+def test_response_format_round_trips() -> None:
+    assert parse_response(response_text("here it is .", "a big red circle .")) == ("here it is .", "a big red circle .")
+    assert parse_response(response_text("thanks", None)) == ("thanks", None)
+    assert parse_response("no tag at all") == ("no tag at all", None)  # an LM that never writes the tag: no image
+
+
+def test_context_text_captions_images_and_keeps_speakers() -> None:
+    s = Sample("c_1", (T("draw a cat", role="human"), T("here", role="assistant"), I("/a.png", role="assistant"),
+                       T("bigger", role="human")), (), "c", {"speaker": "assistant"})  # fmt: skip
+    got = context_text(s, "mmdialog", {"/a.png": "a big cat ."})
+    assert got == "###Human: draw a cat ###Assistant: here ###Assistant: [image: a big cat .] ###Human: bigger ###Assistant:"
+    v = Sample("s_1", (T("a red circle ."), I("/b.png"), T("it shrinks .")), (I("/c.png"),), "s")
+    assert context_text(v, "vist", {"/b.png": "a big red circle ."}) == "a red circle . [image: a big red circle .] it shrinks ."
+
+
+@pytest.fixture(scope="module")
+def backbones(tmp_path_factory: pytest.TempPathFactory, small_world: Path) -> Path:
+    from reference_model.lm import world_texts
+    from reference_model.tiny_parts import save_tiny_random_parts
+
+    root = tmp_path_factory.mktemp("baseline_parts") / "backbones"
+    save_tiny_random_parts(root, world_texts(small_world)[:300])
+    return root
+
+
+def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_world: Path, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from mg5bench.cli import main
+    from mg5bench.runner import run
+    from mg5bench.spec import GenerationConfig, RunSpec
+
+    out = tmp_path / "divter"
+    assert main(["train", "divter", "--task", "mmdialog", "--data", str(small_world), "--out", str(out),
+                 "--steps", "3", "--batch", "4", "--lr", "1e-3", "--base", str(backbones)]) == 0  # fmt: skip
+    cfg = json.loads((out / "divter_config.json").read_text())
+    assert cfg["steps"] == 3 and cfg["train_pairs"] > 0 and not Path(cfg["backbones"]).is_absolute()
+    lora = load_file(str(out / "adapter_model.safetensors"))
+    assert lora and all("lora_" in k for k in lora)  # only the LoRA is stored, not the LM
+    assert any(float(v.abs().sum()) > 0 for k, v in lora.items() if "lora_B" in k)  # lora_B starts at 0: it trained
+    gen = GenerationConfig(num_inference_steps=2, guidance_scale=2.0)
+    for task in ("mmdialog", "vist", "cc3m"):
+        spec = RunSpec(task=task, model="divter", split="val", data=str(small_world), limit=2,
+                       model_args={"checkpoint": str(out)}, generation=gen)  # fmt: skip
+        res = run(spec, tmp_path / "runs", resamples=10, progress=False)
+        assert res.report["metrics"], task
+        assert res.info["key"]["model"]["backbones_sha256"] == cfg["backbones_sha256"]
+    # a different backbones folder is refused, not silently used
+    other = tmp_path / "other"
+    from reference_model.tiny_parts import save_tiny_random_parts
+
+    save_tiny_random_parts(other, ["a red circle ."], seed=1)
+    from mg5bench.divter import Divter
+
+    with pytest.raises(ConfigError, match="retrain"):
+        Divter(out, other)
+    torch.manual_seed(0)
+
+
+def test_two_stage_prompt_is_the_described_state_plus_the_instruction(backbones: Path, small_world: Path,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    from mg5bench.adapters.twostage import TwoStage
+    from mg5bench.runner import run
+    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.tasks import build_samples, get_task
+
+    sset = build_samples(get_task("vist"), str(small_world), "val", progress=False)
+    sample = next(s for s in sset.samples if any(seg.is_image for seg in s.context))
+    adapter = TwoStage(get_task("vist"), {"backbones": str(backbones)})
+    from mg5bench.divter import Parts
+
+    parts = Parts(backbones)
+    last = [seg.value for seg in sample.context if seg.is_image][-1]
+    caption = parts.captions([last])[0]
+    assert adapter.scene_text(sample, {last: caption}) == f"{caption} {sample.context[-1].value}"
+    gen = GenerationConfig(num_inference_steps=2, guidance_scale=2.0)
+    for task in ("mmdialog", "vist", "cc3m"):
+        spec = RunSpec(task=task, model="two-stage", split="val", data=str(small_world), limit=2,
+                       model_args={"backbones": str(backbones), "max_new_tokens": 4}, generation=gen)  # fmt: skip
+        res = run(spec, tmp_path / "runs", resamples=10, progress=False)
+        rate = res.report["metrics"]["clip_i.image_rate"]["value"]
+        assert rate == 1.0 or (task == "mmdialog" and rate is None), task  # it always draws (dialog: if asked)
+    with pytest.raises(ConfigError, match="does not take"):
+        TwoStage(get_task("vist"), {"checkpoint": "x"})
