@@ -20,10 +20,16 @@ for _name, _target, _desc in (
         "text-to-image backbone given only the caption (not fine-tuned)",
     ),
     ("sd2-ft", "mg5bench.adapters.sd2:SD2FT", "text-to-image backbone fine-tuned on the task's training text"),
-    ("divter", "mg5bench.adapters.divter:DivterAdapter", "Divter-style: captioner -> text LM (reply + image "
-     "description) -> text-to-image"),
-    ("two-stage", "mg5bench.adapters.twostage:TwoStage", "MiniGPT-4-style vision-LM writes the scene text, "
-     "text-to-image renders it"),
+    (
+        "divter",
+        "mg5bench.adapters.divter:DivterAdapter",
+        "Divter-style: captioner -> text LM (reply + image description) -> text-to-image",
+    ),
+    (
+        "two-stage",
+        "mg5bench.adapters.twostage:TwoStage",
+        "MiniGPT-4-style vision-LM writes the scene text, text-to-image renders it",
+    ),
 ):
     MODELS.register(_name, _target, _desc)
 

@@ -129,8 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
     p_train.add_argument("--out", type=Path, required=True)
     p_train.add_argument("--steps", type=int, default=600)
-    p_train.add_argument("--base", type=Path, help="sd2-ft: T2I pipeline to start from; divter: the backbones "
-                         "folder (default: the shipped ones)")
+    p_train.add_argument(
+        "--base",
+        type=Path,
+        help="sd2-ft: T2I pipeline to start from; divter: the backbones folder (default: the shipped ones)",
+    )
     p_train.add_argument("--batch", type=int, default=32)
     p_train.add_argument("--lr", type=float, default=3e-4)
     p_train.add_argument("--seed", type=int, default=0)
@@ -318,8 +321,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.what == "divter":
         from mg5bench.divter import train_divter
 
-        info = train_divter(args.task, args.out, args.steps, data=args.data, backbones=args.base, batch=args.batch,
-                            lr=args.lr, seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"))
+        info = train_divter(
+            args.task,
+            args.out,
+            args.steps,
+            data=args.data,
+            backbones=args.base,
+            batch=args.batch,
+            lr=args.lr,
+            seed=args.seed,
+            task_args=api.parse_kv(args.task_args, "--task-args"),
+        )
         print(json.dumps(info, indent=2))
         print(f"use: mg5bench run --task {args.task} --model divter --model-args checkpoint={args.out}")
         return 0

@@ -261,8 +261,10 @@ class Divter:
         base = Path(backbones) if backbones else (self.folder / self.cfg.backbones).resolve()
         sha = folder_sha256(base)
         if sha != self.cfg.backbones_sha256:
-            raise ConfigError(f"{self.folder} was trained on backbones {self.cfg.backbones_sha256[:12]}, but {base} "
-                              f"is {sha[:12]}; retrain it (mg5bench train divter) or pass backbones=<the original>")
+            raise ConfigError(
+                f"{self.folder} was trained on backbones {self.cfg.backbones_sha256[:12]}, but {base} "
+                f"is {sha[:12]}; retrain it (mg5bench train divter) or pass backbones=<the original>"
+            )
         self.parts = Parts(base)
         self.lm = PeftModel.from_pretrained(self.parts.lm, self.folder).eval()
 
@@ -280,6 +282,12 @@ class Divter:
             ids[i, width - len(r) :] = torch.tensor(r)
             att[i, width - len(r) :] = 1
         with torch.inference_mode():
-            out = self.lm.generate(input_ids=ids, attention_mask=att, max_new_tokens=self.cfg.max_new_tokens,
-                                   do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+            out = self.lm.generate(
+                input_ids=ids,
+                attention_mask=att,
+                max_new_tokens=self.cfg.max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
         return [parse_response(tok.decode(o[width:], skip_special_tokens=True)) for o in out]

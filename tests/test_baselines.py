@@ -25,9 +25,11 @@ def test_context_text_captions_images_and_keeps_speakers() -> None:
     s = Sample("c_1", (T("draw a cat", role="human"), T("here", role="assistant"), I("/a.png", role="assistant"),
                        T("bigger", role="human")), (), "c", {"speaker": "assistant"})  # fmt: skip
     got = context_text(s, "mmdialog", {"/a.png": "a big cat ."})
-    assert got == "###Human: draw a cat ###Assistant: here ###Assistant: [image: a big cat .] ###Human: bigger ###Assistant:"
+    want = "###Human: draw a cat ###Assistant: here ###Assistant: [image: a big cat .] ###Human: bigger ###Assistant:"
+    assert got == want
     v = Sample("s_1", (T("a red circle ."), I("/b.png"), T("it shrinks .")), (I("/c.png"),), "s")
-    assert context_text(v, "vist", {"/b.png": "a big red circle ."}) == "a red circle . [image: a big red circle .] it shrinks ."
+    got = context_text(v, "vist", {"/b.png": "a big red circle ."})
+    assert got == "a red circle . [image: a big red circle .] it shrinks ."
 
 
 @pytest.fixture(scope="module")

@@ -78,8 +78,14 @@ class TwoStage(Adapter):
         for i, r in enumerate(rows):
             x[i, width - len(r) :] = r
             att[i, width - len(r) :] = 1
-        out = lm.generate(inputs_embeds=x, attention_mask=att, do_sample=False, pad_token_id=tok.pad_token_id,
-                          eos_token_id=tok.eos_token_id, max_new_tokens=int(self.model_args.get("max_new_tokens", 24)))
+        out = lm.generate(
+            inputs_embeds=x,
+            attention_mask=att,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            max_new_tokens=int(self.model_args.get("max_new_tokens", 24)),
+        )
         return [tok.decode(o, skip_special_tokens=True).split("###")[0].strip() for o in out]
 
     def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
