@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="sd2-ft: T2I pipeline to start from; divter: the backbones folder (default: the shipped ones)",
     )
+    p_train.add_argument(
+        "--unet",
+        choices=["cross-kv", "all"],
+        default="cross-kv",
+        help="sd2-ft: train the UNet's cross-attention k/v only (packs to ~1 MB) or all of it",
+    )
     p_train.add_argument("--batch", type=int, default=32)
     p_train.add_argument("--lr", type=float, default=3e-4)
     p_train.add_argument("--seed", type=int, default=0)
@@ -336,9 +342,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"use: mg5bench run --task {args.task} --model divter --model-args checkpoint={args.out}")
         return 0
     info = train_sd2ft(args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
-                       seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"))  # fmt: skip
+                       seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"), unet=args.unet)  # fmt: skip
     print(json.dumps(info, indent=2))
-    pipe = args.out / "pipeline"
+    pipe = Path(info.get("packed", args.out / "pipeline"))
     print(f"pipeline: {pipe}  (use: mg5bench run --task {args.task} --model sd2-ft --model-args path={pipe})")
     return 0
 

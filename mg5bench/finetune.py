@@ -10,11 +10,17 @@ prompted with at test time:
 
 The result is a StableDiffusionPipeline folder (``OUT/pipeline``) that the ``sd2-ft`` adapter loads. Words the base
 tokenizer lacks get new text-encoder rows. Resumable (rerun the same command).
+
+The default fine-tune (``unet="cross-kv"``, after Custom Diffusion, Kumari et al. 2023) trains the text encoder
+and the UNet's cross-attention key/value projections only, so ``pack_sd2ft`` can ship the result as the changed
+tensors (~1 MB, float16) plus the base's sha256; ``load_sd2ft`` rebuilds the pipeline from base + delta.
+``unet="all"`` fine-tunes the whole UNet (a full pipeline folder to ship).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +60,7 @@ def training_pairs(samples: Sequence[Sample], task_format: str, context: str = "
 def train_sd2ft(
     task: str, out: Path, steps: int, data: str | None = None, base: Path | None = None, batch: int = 32,
     lr: float = 3e-4, seed: int = 0, task_args: dict[str, Any] | None = None, progress: bool = True,
+    unet: str = "cross-kv",
 ) -> dict[str, Any]:  # fmt: skip
     """Fine-tune ``base`` (default: the shipped tiny backbone) on the task's train split; returns a summary."""
     from mg5bench.adapters.common import shipped_checkpoints
@@ -81,8 +88,75 @@ def train_sd2ft(
     cfg_path.write_text(cfg.to_json())
     if not (out / "vae").is_dir():
         shutil.copytree(base / "vae", out / "vae")
-    res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs)
-    info = {"task": task, "pairs": len(pairs), "new_words": len(new_words), "base": str(base),
+    res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs,
+                         unet_trainable=unet)  # fmt: skip
+    info = {"task": task, "pairs": len(pairs), "new_words": len(new_words), "base": str(base), "unet": unet,
             "data_fingerprint": sset.fingerprint, **res}  # fmt: skip
     (out / "sd2ft_info.json").write_text(json.dumps(info, indent=2))
+    if unet == "cross-kv":
+        info["packed"] = str(out / "packed")
+        pack_sd2ft(out, out / "packed")
     return info
+
+
+def pack_sd2ft(run: Path, dest: Path) -> dict[str, Any]:
+    """Ship a ``cross-kv`` fine-tune compactly: DEST/{sd2ft_delta.safetensors (float16: the text encoder and the
+    UNet's cross-attention k/v), t2i_config.json, sd2ft.json (base folder relative to DEST, base sha256)}."""
+    import torch
+    from safetensors.torch import save_file
+
+    from mg5bench.adapters.base import folder_sha256
+    from reference_model import t2i
+
+    run = Path(run)
+    info = json.loads((run / "sd2ft_info.json").read_text())
+    if info.get("unet") != "cross-kv":
+        raise ConfigError(
+            f"{run}: only a cross-kv fine-tune packs into a delta (this one trained unet={info.get('unet')!r})"
+        )
+    pipe = t2i.load_pipeline(run / "pipeline")
+    base = Path(info["base"]).resolve()
+    keep = t2i.cross_kv_names(pipe.unet)
+    sd = {f"unet.{k}": v for k, v in pipe.unet.state_dict().items() if k in keep}
+    sd |= {f"text_encoder.{k}": v for k, v in pipe.text_encoder.state_dict().items()}
+    dest = Path(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.to(torch.float16).contiguous() for k, v in sd.items()}, str(tmp / "sd2ft_delta.safetensors"))
+    shutil.copy(run / "t2i_config.json", tmp / "t2i_config.json")
+    meta = {**{k: info[k] for k in ("task", "pairs", "new_words", "steps", "final_loss", "data_fingerprint")},
+            "base": os.path.relpath(base, dest.resolve().parent / dest.name), "base_sha256": folder_sha256(base),
+            "tensors": len(sd)}  # fmt: skip
+    (tmp / "sd2ft.json").write_text(json.dumps(meta, indent=2) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return meta
+
+
+def load_sd2ft(folder: Path) -> Any:
+    """A packed sd2-ft folder -> a StableDiffusionPipeline (float32): the base with the delta applied. The base must
+    be the one it was trained from (sha256 checked)."""
+    from safetensors.torch import load_file
+
+    from mg5bench.adapters.base import folder_sha256
+    from reference_model import t2i
+
+    folder = Path(folder)
+    meta = json.loads((folder / "sd2ft.json").read_text())
+    base = (folder / meta["base"]).resolve()
+    if not base.is_dir() or folder_sha256(base) != meta["base_sha256"]:
+        raise ConfigError(f"{folder}: its base pipeline {base} is missing or changed (sha256 differs from "
+                          f"{meta['base_sha256'][:12]}); retrain with 'mg5bench train sd2-ft' and pack again")  # fmt: skip
+    pipe = t2i.load_pipeline(base)
+    cfg = t2i.T2IConfig.from_json((folder / "t2i_config.json").read_text())
+    delta = {k: v.float() for k, v in load_file(str(folder / "sd2ft_delta.safetensors")).items()}
+    text = t2i.build_text_encoder(cfg)
+    text.load_state_dict({k.removeprefix("text_encoder."): v for k, v in delta.items() if k.startswith("text_")})
+    unet_part = {k.removeprefix("unet."): v for k, v in delta.items() if k.startswith("unet.")}
+    if set(unet_part) != t2i.cross_kv_names(pipe.unet):
+        raise ConfigError(f"{folder}: the delta does not match the base UNet's cross-attention layers")
+    pipe.unet.load_state_dict(unet_part, strict=False)
+    pipe.text_encoder = text.eval()
+    pipe.tokenizer = t2i.make_tokenizer(cfg.vocab, cfg.max_text_len)
+    return pipe

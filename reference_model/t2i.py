@@ -429,8 +429,11 @@ def train_unet(
     stop_at: int | None = None,
     init_from: Path | None = None,
     pairs: list[tuple[str, Path]] | None = None,
+    unet_trainable: str = "all",
 ) -> dict[str, Any]:
     """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt.
+    ``unet_trainable="cross-kv"`` trains only the UNet's cross-attention key/value projections (and the whole
+    text encoder): the Custom-Diffusion-style fine-tune whose changed tensors ship in ~1 MB.
     ``steps`` fixes the schedule; ``stop_at`` ends this call early (state saved) so evaluation can run
     between chunks of one schedule. ``pairs`` replaces the CC3M-format folder ``data`` (fine-tuning on
     another task's text); words missing from an ``init_from`` vocabulary get new embedding rows."""
@@ -466,9 +469,14 @@ def train_unet(
             src_text[key] = rows
         text.load_state_dict(src_text)
     ema = copy.deepcopy(unet).requires_grad_(False)
-    params = list(unet.parameters()) + list(text.parameters())
+    if unet_trainable not in ("all", "cross-kv"):
+        raise ValueError(f"unet_trainable must be 'all' or 'cross-kv', got {unet_trainable!r}")
+    if unet_trainable == "cross-kv":
+        for n, p in unet.named_parameters():
+            p.requires_grad_(n in cross_kv_names(unet))
+    params = [p for p in unet.parameters() if p.requires_grad] + list(text.parameters())
     layout_keys = _layout_keys(unet)
-    layout = [p for n, p in unet.named_parameters() if n in layout_keys]
+    layout = [p for n, p in unet.named_parameters() if n in layout_keys and p.requires_grad]
     rest = [p for p in params if id(p) not in {id(q) for q in layout}]
     groups = [{"params": rest, "scale": 1.0}] + ([{"params": layout, "scale": cfg.layout_lr_scale}] if layout else [])
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-2)
@@ -524,6 +532,11 @@ def train_unet(
         "wall_s": round(time.time() - t0, 1),
         "final_loss": float(np.mean([r["loss"] for r in log[-200:]])),
     }
+
+
+def cross_kv_names(unet: Any) -> set[str]:
+    """The UNet's cross-attention key/value weights: the only UNet tensors a text-side fine-tune changes."""
+    return {n for n, _ in unet.named_parameters() if ".attn2.to_k." in n or ".attn2.to_v." in n}
 
 
 def load_pipeline(path: Path | str) -> Any:

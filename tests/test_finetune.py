@@ -38,6 +38,7 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     exported pipeline loads and the sd2-ft adapter renders with it."""
     import json
 
+    import torch
     from transformers import CLIPTextModel
 
     from mg5bench.cli import main
@@ -60,8 +61,22 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     old = CLIPTextModel.from_pretrained(base / "text_encoder").get_input_embeddings().weight
     new = CLIPTextModel.from_pretrained(out / "pipeline" / "text_encoder").get_input_embeddings().weight
     assert new.shape[0] == old.shape[0] + info["new_words"]
+    # cross-kv (the default): only the UNet's cross-attention k/v moved; the packed delta rebuilds the pipeline
+    from mg5bench.finetune import load_sd2ft
+    from reference_model.t2i import cross_kv_names, load_pipeline
+
+    tuned, base_pipe, packed = load_pipeline(out / "pipeline"), load_pipeline(base), load_sd2ft(out / "packed")
+    kv = cross_kv_names(tuned.unet)
+    assert kv
+    before, after, rebuilt = (p.unet.state_dict() for p in (base_pipe, tuned, packed))
+    assert all(torch.equal(before[k], after[k]) for k in before if k not in kv)
+    assert any(not torch.equal(before[k], after[k]) for k in kv)
+    assert all(torch.allclose(rebuilt[k], after[k], atol=1e-3, rtol=1e-3) for k in after)  # float16 delta
+    ids = packed.tokenizer(["it moves up ."], return_tensors="pt")["input_ids"]
+    assert torch.equal(ids, tuned.tokenizer(["it moves up ."], return_tensors="pt")["input_ids"])
     gen = GenerationConfig(num_inference_steps=2)
-    spec = RunSpec(task="vist", model="sd2-ft", split="val", data=data, limit=2,
-                   model_args=(("path", str(out / "pipeline")),), generation=gen)  # fmt: skip
-    res = run(spec, tmp_path / "runs", progress=False, resamples=10)
-    assert res.info["n_samples"] == 2
+    for path in (out / "pipeline", out / "packed"):
+        spec = RunSpec(task="vist", model="sd2-ft", split="val", data=data, limit=2,
+                       model_args=(("path", str(path)),), generation=gen)  # fmt: skip
+        res = run(spec, tmp_path / "runs", progress=False, resamples=10)
+        assert res.info["n_samples"] == 2

@@ -58,11 +58,24 @@ class SD2(Adapter):
 
 class SD2FT(SD2):
     """``sd2-ft``: the backbone fine-tuned on the task's training text (``mg5bench train sd2-ft``), prompted with the
-    same text it was trained on (``mg5bench.finetune.sd2ft_text``)."""
+    same text it was trained on (``mg5bench.finetune.sd2ft_text``). ``path`` is a pipeline folder or a packed
+    fine-tune (``sd2ft.json``: base + delta). On CC3M the tiny backbone was itself trained on the CC3M train
+    captions, so its default is the backbone (fine-tuning would only continue the same training)."""
 
     name = "sd2-ft"
     description = "text-to-image backbone fine-tuned on the task's training text (mg5bench train sd2-ft)"
-    default_checkpoints: ClassVar[dict[str, str]] = {t: f"sd2-ft-{t}/pipeline" for t in ("cc3m", "vist", "mmdialog")}
+    args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder or a packed sd2-ft folder (default: "
+                                      "the shipped sd2-ft-<task>)", "size": SD2.args["size"]}  # fmt: skip
+    default_checkpoints: ClassVar[dict[str, str]] = {"cc3m": "backbones/t2i", "vist": "sd2-ft-vist",
+                                                     "mmdialog": "sd2-ft-mmdialog"}  # fmt: skip
+
+    def load(self) -> None:
+        from mg5bench.finetune import load_sd2ft
+
+        if self.pipe is None and (self.path / "sd2ft.json").exists():
+            self.pipe = load_sd2ft(self.path)
+            self.pipe.set_progress_bar_config(disable=True)
+        super().load()
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
         from mg5bench.finetune import context_setting, sd2ft_text
