@@ -342,7 +342,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"use: mg5bench run --task {args.task} --model divter --model-args checkpoint={args.out}")
         return 0
     info = train_sd2ft(args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
-                       seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"), unet=args.unet)  # fmt: skip
+                       seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"),
+                       unet=args.unet)  # fmt: skip
     print(json.dumps(info, indent=2))
     pipe = Path(info.get("packed", args.out / "pipeline"))
     print(f"pipeline: {pipe}  (use: mg5bench run --task {args.task} --model sd2-ft --model-args path={pipe})")

@@ -147,7 +147,7 @@ def load_sd2ft(folder: Path) -> Any:
     base = (folder / meta["base"]).resolve()
     if not base.is_dir() or folder_sha256(base) != meta["base_sha256"]:
         raise ConfigError(f"{folder}: its base pipeline {base} is missing or changed (sha256 differs from "
-                          f"{meta['base_sha256'][:12]}); retrain with 'mg5bench train sd2-ft' and pack again")  # fmt: skip
+                          f"{meta['base_sha256'][:12]}); retrain: mg5bench train sd2-ft")  # fmt: skip
     pipe = t2i.load_pipeline(base)
     cfg = t2i.T2IConfig.from_json((folder / "t2i_config.json").read_text())
     delta = {k: v.float() for k, v in load_file(str(folder / "sd2ft_delta.safetensors")).items()}
