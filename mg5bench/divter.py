@@ -291,3 +291,26 @@ class Divter:
                 eos_token_id=tok.eos_token_id,
             )
         return [parse_response(tok.decode(o[width:], skip_special_tokens=True)) for o in out]
+
+
+def export_divter(run: Path, dest: Path, backbones: Path) -> dict[str, Any]:
+    """Copy a trained Divter folder to ``dest`` (e.g. into the shipped set), re-pointing its recorded backbones
+    at ``backbones`` (relative), which must be byte-identical to the ones it was trained on."""
+    import shutil
+
+    from mg5bench.adapters.base import folder_sha256
+
+    run, dest = Path(run), Path(dest)
+    cfg = json.loads((run / "divter_config.json").read_text())
+    if folder_sha256(backbones) != cfg["backbones_sha256"]:
+        raise ConfigError(f"{backbones} is not the backbones {run} was trained on (sha256 differs)")
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "train_log.json"):
+        shutil.copy(run / name, tmp / name)
+    cfg["backbones"] = os.path.relpath(Path(backbones).resolve(), dest.resolve())
+    _write_json(tmp / "divter_config.json", cfg)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return cfg

@@ -146,6 +146,17 @@ def sample_strip(result: dict[str, Any], path: Path, scale: int = 2) -> None:
     canvas.save(path)
 
 
+def _lineage(ckpt: Path, state: dict[str, Any]) -> str:
+    """One line naming the parent (stage-1) checkpoint: shipped beside this one, or only recorded by sha256."""
+    parent = state.get("parent")
+    if not parent:
+        return "Parent: none (stage 1, or the single-stage ablation: stage 2 from the backbones)."
+    name = Path(parent["path"]).name
+    where = ("shipped beside this one" if (ckpt.parent / name / "trainable.safetensors").exists() else
+             "not shipped (size budget); scripts/train_reference.sh retrains it")  # fmt: skip
+    return f"Parent: `{name}` (sha256 {parent['sha256'][:16]}...), {where}."
+
+
 def write_card(ckpt: Path, result: dict[str, Any], title: str, command: str) -> Path:
     """README.md model card of a checkpoint: command, steps, wall time, final losses, oracle accuracy
     next to the caption-only T2I, a sample strip. Also writes eval_val.json."""
@@ -160,6 +171,7 @@ def write_card(ckpt: Path, result: dict[str, Any], title: str, command: str) -> 
              f"{state['train_examples']} training examples (data fingerprint {state['data_fingerprint']}); "
              f"{state['processes']} process(es); wall time of the last call {state['wall_s_this_call']} s.", "",
              "Train command:", "", f"    {state['command']}", "", "Evaluation command:", "", f"    {command}", "",
+             _lineage(ckpt, state), "",
              f"Final training losses (mean of the last 100 steps): `{json.dumps(state['final_losses'])}`", "",
              f"Last validation losses: `{json.dumps(state['val_log'][-1] if state['val_log'] else {})}`", "",
              f"## Oracle scene accuracy on the val split ({result['task']}, guidance {result['guidance_scale']}, "

@@ -1,6 +1,6 @@
 """Export trained runs into the shipped checkpoint set (reference_model/checkpoints/):
 
-    python -m reference_model.export RUNS_DIR DEST [--fp32]
+    python -m reference_model.export RUNS_DIR DEST [--fp32] [--only stage1,stage2-vist] [--keep-backbones]
 
 DEST/backbones/{lm,vision,t2i} holds the frozen parts (float16 on disk unless --fp32; loaders upcast to
 float32), and every finished stage run RUNS_DIR/<name> becomes DEST/<name> (config re-pointed at
@@ -97,13 +97,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("runs", type=Path)
     ap.add_argument("dest", type=Path)
     ap.add_argument("--fp32", action="store_true", help="keep the backbones and trainable tensors in float32")
+    ap.add_argument("--only", default="", help="comma-separated run names to export (default: every finished run)")
+    ap.add_argument(
+        "--keep-backbones",
+        action="store_true",
+        help="DEST/backbones already holds the parts the runs were trained on: leave it byte for byte",
+    )
     args = ap.parse_args(argv)
     backbones = args.dest / "backbones"
-    export_backbones(args.runs / "backbones", backbones, half=not args.fp32)
+    if args.keep_backbones:
+        if not (backbones / "lm").is_dir():
+            raise SystemExit(f"error: --keep-backbones but {backbones} has no lm/")
+    else:
+        export_backbones(args.runs / "backbones", backbones, half=not args.fp32)
+    only = {n for n in args.only.split(",") if n}
     runs = [p for p in args.runs.iterdir() if (p / "state.json").exists() and (p / STAGE_FILES[0]).exists()]
+    missing = only - {p.name for p in runs}
+    if missing:
+        raise SystemExit(f"error: --only names runs that are not finished in {args.runs}: {sorted(missing)}")
     stage_of = {p: json.loads((p / "state.json").read_text())["stage"] for p in runs}
     parents: dict[str, Path] = {}
     for run in sorted(runs, key=lambda p: (stage_of[p], p.name)):  # parents (stage 1) before their children
+        if only and run.name not in only:
+            continue
         export_stage(run, args.dest / run.name, backbones, half=not args.fp32, parents=parents)
         parents[_sha256(run / "trainable.safetensors")] = args.dest / run.name
     sizes = {p.name: folder_size(p) for p in sorted(args.dest.iterdir()) if p.is_dir()}

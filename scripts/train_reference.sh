@@ -8,7 +8,7 @@ RUNS=${1:-runs/reference}
 DEST=${2:-reference_model/checkpoints}
 PY=${PYTHON:-.venv/bin/python}
 S1=${S1_STEPS:-800}
-S2=${S2_STEPS:-1000}
+S2=${S2_STEPS:-600}
 WORLD=$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")
 mkdir -p "$RUNS"
 
@@ -16,34 +16,60 @@ mkdir -p "$RUNS"
 scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32
 $PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" --t2i "$RUNS/t2i/pipeline" \
   --lm-steps 600 --vision-steps 800
+# every later part is trained on the exported (float16) backbones, so the shipped files are the ones they saw
+[ -f "$DEST/backbones/lm/config.json" ] || $PY -c "from pathlib import Path; from reference_model.export import \
+export_backbones; export_backbones(Path('$RUNS/backbones'), Path('$DEST/backbones'))"
+B=$(cd "$DEST/backbones" && pwd)
 
 done_run() { [ -f "$1/state.json" ] && [ -f "$1/trainable.safetensors" ]; }
 stage1() {  # OUT [flags]
   local out=$1; shift
-  done_run "$out" || $PY -m reference_model.train stage1 --backbones "$RUNS/backbones" --data "$WORLD/CC3M" \
+  done_run "$out" || $PY -m reference_model.train stage1 --backbones "$B" --data "$WORLD/CC3M" \
     --out "$out" --steps "$S1" --batch 16 --lr 2e-4 "$@"
 }
 stage2() {  # TASK OUT INIT [flags]
   local task=$1 out=$2 init=$3; shift 3
   local folder=VIST; [ "$task" = mmdialog ] && folder=MMDialog
   done_run "$out" || $PY -m reference_model.train stage2 --task "$task" --init "$init" --data "$WORLD/$folder" \
-    --out "$out" --steps "$S2" --batch 16 --lr 2e-4 "$@"
+    --out "$out" --steps "$S2" --batch 16 --lr 2e-4 --mapper-lr-scale 0.1 "$@"
 }
 
-# 2. the two stages, and the VIST ablations
+# 2. the two stages, and the VIST ablations (no-cfg and no-caption-loss change stage 1, so they get their own)
 stage1 "$RUNS/stage1"
 stage2 vist "$RUNS/stage2-vist" "$RUNS/stage1"
 stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1"
+stage1 "$RUNS/stage1-no-cfg" --no-cfg
+stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
 stage2 vist "$RUNS/stage2-vist-no-caption-loss" "$RUNS/stage1-no-caption-loss"
 done_run "$RUNS/stage2-vist-single-stage" || $PY -m reference_model.train stage2 --task vist --single-stage \
-  --backbones "$RUNS/backbones" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 \
-  --lr 2e-4
-stage1 "$RUNS/stage1-no-cfg" --no-cfg
-stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
+  --backbones "$B" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 --lr 2e-4 \
+  --mapper-lr-scale 0.1
 
-# 3. export (fp16 backbones, relative paths) and model cards with oracle accuracy on the val split
-$PY -m reference_model.export "$RUNS" "$DEST"
+# 3. baselines on the same backbones: Divter's LoRA per task, sd2-ft (cross-kv) for VIST and MMDialog
+for task in vist mmdialog cc3m; do
+  [ -f "$RUNS/divter-$task/divter_config.json" ] || $PY -m mg5bench train divter --task "$task" \
+    --out "$RUNS/divter-$task" --steps 800 --batch 32 --lr 1e-3 --base "$B"
+done
+for task in vist mmdialog; do
+  [ -f "$RUNS/sd2-ft-$task/packed/sd2ft.json" ] || $PY -m mg5bench train sd2-ft --task "$task" \
+    --out "$RUNS/sd2-ft-$task" --steps 600 --batch 32 --lr 3e-4 --base "$B/t2i"
+done
+
+# 4. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
+$PY -m reference_model.export "$RUNS" "$DEST" --keep-backbones \
+  --only stage1,stage2-vist,stage2-mmdialog,stage2-vist-no-cfg,stage2-vist-no-caption-loss,stage2-vist-single-stage
+$PY - "$RUNS" "$DEST" "$B" <<'PY'
+import sys
+from pathlib import Path
+from mg5bench.divter import export_divter
+from mg5bench.finetune import pack_sd2ft
+runs, dest, b = map(Path, sys.argv[1:])
+for task in ("vist", "mmdialog", "cc3m"):
+    export_divter(runs / f"divter-{task}", dest / f"divter-{task}", b)
+for task in ("vist", "mmdialog"):
+    pack_sd2ft(runs / f"sd2-ft-{task}", dest / f"sd2-ft-{task}")
+PY
 for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
