@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from reference_model.config import MiniGPT5Config, paper_preset, tiny_preset
@@ -21,6 +22,19 @@ def test_config_round_trip(tmp_path: Path) -> None:
     assert (paper.loss.text_weight, paper.loss.image_weight, paper.loss.caption_weight) == (0.01, 1.0, 0.1)
     assert (paper.lora.r, paper.lora.alpha, paper.lora.dropout, paper.cfg_drop_p) == (8, 16, 0.05, 0.1)
     assert (paper.guidance_scale, paper.num_inference_steps, paper.loss.snr_gamma) == (7.5, 50, 5.0)
+
+
+def test_relative_part_paths_are_read_against_the_cwd_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--backbones parts` (relative to the cwd) must still name the same folder when the checkpoint is loaded from
+    elsewhere: the stored path is relative to the checkpoint folder, not a copy of the cwd-relative string."""
+    (tmp_path / "parts" / "lm").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_preset("parts/lm", "parts/t2i", "parts/vision")
+    cfg.save(tmp_path / "runs" / "stage1")
+    monkeypatch.chdir("/")
+    back = MiniGPT5Config.load(tmp_path / "runs" / "stage1")
+    assert Path(back.lm_path) == (tmp_path / "parts" / "lm").resolve()
+    assert Path(back.vision_path) == (tmp_path / "parts" / "vision").resolve()
 
 
 def test_mapper_shapes_and_null_condition() -> None:
