@@ -38,7 +38,8 @@ def main() -> None:
         if model == "divter":
             cfg = json.loads((folder / "divter_config.json").read_text())
             how = (f"`mg5bench train divter --task {task} --steps {cfg['steps']} --batch {cfg['batch']} "
-                   f"--lr {cfg['lr']}`; LoRA r={cfg['lora_r']} on the backbone LM's q/k/v/o; {cfg['train_pairs']} training examples "
+                   f"--lr {cfg['lr']}`; LoRA r={cfg['lora_r']} on the backbone LM's q/k/v/o; "
+                   f"{cfg['train_pairs']} training examples "
                    f"(data fingerprint {cfg['data_fingerprint']}); {cfg['wall_s']} s here; final loss "
                    f"{cfg['final_loss']}. Backbones sha256 {cfg['backbones_sha256'][:16]}... (checked).")  # fmt: skip
         else:
