@@ -42,7 +42,9 @@ class LossConfig:
     # How L_img draws timesteps and weighs them. "official": t uniform over [0, T), Min-SNR-gamma weight (for
     # v-prediction diffusers' min(SNR, gamma) / (SNR + 1)). "backbone": the recipe the T2I backbone was trained
     # with (its t2i_config.json: timestep share and x0 weight min(SNR, gamma) + 1). In the tiny world the object
-    # layout is decided at t > 900, where the official weight is ~0.02, so the vokens got almost no layout signal.
+    # layout is decided at t > 900, where the official weight is ~0.02. Measured (stage 1, 800 steps, lr 2e-4):
+    # "official" rendered colour 1.00 / exact 0.20 with forced [IMG0] on CC3M val, "backbone" colour 0.24 / exact
+    # 0.03; so both presets default to "official".
     image_recipe: str = "official"
 
 
@@ -170,7 +172,6 @@ def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", te
         ),
         image_size=48,
         train_hflip=False,
-        loss=LossConfig(image_recipe="backbone"),
         num_inference_steps=25,
         guidance_scale=3.0,
         max_new_tokens=48,

@@ -7,7 +7,7 @@ set -euo pipefail
 RUNS=${1:-runs/reference}
 DEST=${2:-reference_model/checkpoints}
 PY=${PYTHON:-.venv/bin/python}
-S1=${S1_STEPS:-800}
+S1=${S1_STEPS:-2000}
 S2=${S2_STEPS:-600}
 WORLD=$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")
 mkdir -p "$RUNS"
