@@ -49,11 +49,11 @@ done_run "$RUNS/stage2-vist-single-stage" || $PY -m reference_model.train stage2
 # 3. baselines on the same backbones: Divter's LoRA per task, sd2-ft (cross-kv) for VIST and MMDialog
 for task in vist mmdialog cc3m; do
   [ -f "$RUNS/divter-$task/divter_config.json" ] || $PY -m mg5bench train divter --task "$task" \
-    --out "$RUNS/divter-$task" --steps 800 --batch 32 --lr 1e-3 --base "$B"
+    --out "$RUNS/divter-$task" --steps 400 --batch 16 --lr 1e-3 --base "$B"
 done
 for task in vist mmdialog; do
   [ -f "$RUNS/sd2-ft-$task/packed/sd2ft.json" ] || $PY -m mg5bench train sd2-ft --task "$task" \
-    --out "$RUNS/sd2-ft-$task" --steps 600 --batch 32 --lr 3e-4 --base "$B/t2i"
+    --out "$RUNS/sd2-ft-$task" --steps 300 --batch 32 --lr 3e-4 --base "$B/t2i"
 done
 
 # 4. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
