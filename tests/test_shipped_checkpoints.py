@@ -75,3 +75,32 @@ def test_default_run_on_a_fresh_clone(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (res.folder / "samples.jsonl").read_text().splitlines()]
     assert len(lines) == 3
     assert res.info["key"]["model"]["sha256"]  # the checkpoint's hash is part of the run's identity
+
+
+BASELINES = sorted(p.name for p in ROOT.iterdir() if p.name.startswith(("divter-", "sd2-ft-"))) if ROOT.is_dir() else []
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_shipped_baselines_load_on_the_shipped_backbones(name: str) -> None:
+    """Each baseline records the sha256 of the parts it was trained on; loading checks it (a retrained backbone
+    would make them refuse, not silently mismatch)."""
+    from mg5bench.divter import Divter
+    from mg5bench.finetune import load_sd2ft
+
+    if name.startswith("divter-"):
+        model = Divter(ROOT / name)
+        assert model.parts.folder.resolve() == (ROOT / "backbones").resolve()
+    else:
+        pipe = load_sd2ft(ROOT / name)
+        assert len(pipe.tokenizer) >= 1
+    assert "val split" in (ROOT / name / "README.md").read_text()
+
+
+def test_every_default_checkpoint_is_shipped() -> None:
+    """`mg5bench run --task T --model M` works out of the box for every registered model and task."""
+    from mg5bench.catalog import MODELS
+
+    for name in MODELS.names():
+        adapter = MODELS.get(name)
+        for task, rel in adapter.default_checkpoints.items():  # type: ignore[attr-defined]
+            assert (ROOT / rel).is_dir(), f"{name} on {task}: {ROOT / rel} is not shipped"
