@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mg5bench.data.io import atomic_write_json
 from mg5bench.errors import ConfigError
 from mg5bench.types import Sample
 
@@ -232,16 +233,10 @@ def train_divter(
     cfg.final_loss = round(sum(log[-50:]) / max(len(log[-50:]), 1), 4)
     cfg.wall_s = round(time.time() - t0, 1)
     lm.save_pretrained(out)  # adapter_model.safetensors + adapter_config.json (the LoRA only)
-    _write_json(out / "train_log.json", {"loss": [round(v, 4) for v in log]})
+    atomic_write_json(out / "train_log.json", {"loss": [round(v, 4) for v in log]})
     saved = asdict(cfg) | {"backbones": os.path.relpath(backbones, out.resolve())}  # the folder can move with them
-    _write_json(out / "divter_config.json", saved)
+    atomic_write_json(out / "divter_config.json", saved)
     return saved
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 class Divter:
@@ -310,7 +305,7 @@ def export_divter(run: Path, dest: Path, backbones: Path) -> dict[str, Any]:
     for name in ("adapter_model.safetensors", "adapter_config.json", "train_log.json"):
         shutil.copy(run / name, tmp / name)
     cfg["backbones"] = os.path.relpath(Path(backbones).resolve(), dest.resolve())
-    _write_json(tmp / "divter_config.json", cfg)
+    atomic_write_json(tmp / "divter_config.json", cfg)
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return cfg

@@ -126,7 +126,7 @@ def pack_sd2ft(run: Path, dest: Path) -> dict[str, Any]:
     save_file({k: v.to(torch.float16).contiguous() for k, v in sd.items()}, str(tmp / "sd2ft_delta.safetensors"))
     shutil.copy(run / "t2i_config.json", tmp / "t2i_config.json")
     meta = {**{k: info[k] for k in ("task", "pairs", "new_words", "steps", "final_loss", "data_fingerprint")},
-            "base": os.path.relpath(base, dest.resolve().parent / dest.name), "base_sha256": folder_sha256(base),
+            "base": os.path.relpath(base, dest.resolve()), "base_sha256": folder_sha256(base),
             "tensors": len(sd)}  # fmt: skip
     (tmp / "sd2ft.json").write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(dest, ignore_errors=True)

@@ -472,8 +472,9 @@ def train_unet(
     if unet_trainable not in ("all", "cross-kv"):
         raise ValueError(f"unet_trainable must be 'all' or 'cross-kv', got {unet_trainable!r}")
     if unet_trainable == "cross-kv":
+        kv = cross_kv_names(unet)
         for n, p in unet.named_parameters():
-            p.requires_grad_(n in cross_kv_names(unet))
+            p.requires_grad_(n in kv)
     params = [p for p in unet.parameters() if p.requires_grad] + list(text.parameters())
     layout_keys = _layout_keys(unet)
     layout = [p for n, p in unet.named_parameters() if n in layout_keys and p.requires_grad]

@@ -73,8 +73,7 @@ class SD2FT(SD2):
         from mg5bench.finetune import load_sd2ft
 
         if self.pipe is None and (self.path / "sd2ft.json").exists():
-            self.pipe = load_sd2ft(self.path)
-            self.pipe.set_progress_bar_config(disable=True)
+            self.pipe = load_sd2ft(self.path)  # through load_pipeline: float32, no progress bar
         super().load()
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:

@@ -19,11 +19,10 @@ from typing import Any, ClassVar
 
 from mg5bench.adapters.base import Adapter, Output, folder_sha256
 from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
+from mg5bench.adapters.minigpt5 import IMG, mmdialog_source
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
-
-IMG = "<Img><ImageHere></Img>"
 
 
 class TwoStage(Adapter):
@@ -54,8 +53,6 @@ class TwoStage(Adapter):
         """The vision-LM continues each dialog (images through the vision path, MiniGPT-4's placeholder)."""
         import torch
         from PIL import Image
-
-        from mg5bench.adapters.minigpt5 import mmdialog_source
 
         tok, lm, vision = self.parts.tok, self.parts.lm, self.parts.vision
         emb = lm.get_input_embeddings()
