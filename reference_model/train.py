@@ -52,6 +52,7 @@ class TrainConfig:
     val_examples: int = 64
     fix_row_drift: bool = False  # official: weight decay shrinks the original token rows; True restores them
     mapper_lr_scale: float = 1.0  # stage 2: the mapper's lr relative to LoRA's (official: equal)
+    instruction_every: int = 100  # stage 1: every n-th CC3M row gets an instruction-style copy (official 100)
 
 
 def _sha256(path: Path) -> str:
@@ -68,10 +69,12 @@ def _atomic_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def build_examples(task: str, data: Path, split: str, train: bool, num_vokens: int, tok: Any = None) -> list[Example]:
+def build_examples(
+    task: str, data: Path, split: str, train: bool, num_vokens: int, tok: Any = None, instruction_every: int = 100
+) -> list[Example]:
     """The examples of one task split, as the official loaders build them."""
     if task == "cc3m":
-        return cc3m_examples(data, split, train, num_vokens)
+        return cc3m_examples(data, split, train, num_vokens, instruction_every=instruction_every)
     if task == "vist":
         return vist_examples(data, split, train, num_vokens)
     if task == "mmdialog":
@@ -129,7 +132,8 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
     model, groups = load_model(cfg, tc.init or None, tc.stage)
-    train_ex = build_examples(tc.task, Path(tc.data), "train", True, cfg.num_vokens, model.tokenizer)
+    train_ex = build_examples(tc.task, Path(tc.data), "train", True, cfg.num_vokens, model.tokenizer,
+                              tc.instruction_every)  # fmt: skip
     val_ex = build_examples(tc.task, Path(tc.data), "val", False, cfg.num_vokens, model.tokenizer)
     val_ex = random.Random(0).sample(val_ex, min(tc.val_examples, len(val_ex)))
     if not train_ex:
@@ -267,6 +271,8 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
         cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=0.0))
     if args.image_recipe is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, image_recipe=args.image_recipe))
+    if getattr(args, "lora_targets", None):
+        cfg = replace(cfg, lora=replace(cfg.lora, target_modules=tuple(args.lora_targets.split(","))))
     return cfg
 
 
@@ -313,9 +319,21 @@ def main(argv: list[str] | None = None) -> None:
             help="stage 2: mapper lr = --lr x this (official 1.0: LoRA and mapper share 2e-5)",
         )
         s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
+        if name == "stage1":
+            s.add_argument(
+                "--instruction-every",
+                type=int,
+                default=100,
+                help="every n-th CC3M row also gets an instruction-style copy (official 100; the tiny set uses 2)",
+            )
         if name == "stage2":
             s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
             s.add_argument("--single-stage", action="store_true", help="ablation: no stage 1 (needs --backbones)")
+            s.add_argument(
+                "--lora-targets",
+                default=None,
+                help="LM modules with LoRA (official q_proj,v_proj), e.g. q_proj,k_proj,v_proj,o_proj",
+            )
     args = ap.parse_args(argv)
     if args.cmd == "backbones":
         print(json.dumps(train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i)))
@@ -328,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         stage=stage, steps=args.steps, batch=args.batch, grad_accum=args.grad_accum, lr=args.lr, warmup=args.warmup,
         seed=args.seed, task="cc3m" if stage == 1 else args.task, data=str(args.data), init=args.init,
         val_every=args.val_every, fix_row_drift=args.fix_row_drift, mapper_lr_scale=args.mapper_lr_scale,
+        instruction_every=getattr(args, "instruction_every", 100),
     )  # fmt: skip
     print(json.dumps(train_stage(cfg, tc, args.out, args.threads)))
 

@@ -47,6 +47,14 @@ def test_example_builders_follow_the_spec(small_world: Path) -> None:
     cc = cc3m_examples(small_world / "CC3M", "train", train=True)
     inst = [e for e in cc if e.task.endswith("_instruction")]
     assert inst and inst[0].task == "cc3m_0_instruction" and "###Human:" in inst[0].source
+    rows = len(cc) - len(inst)
+    assert len(inst) == -(-rows // 100)  # official: rows 0, 100, 200, ... get an instruction copy
+    cc2 = cc3m_examples(small_world / "CC3M", "train", train=True, instruction_every=2)
+    inst2 = [e for e in cc2 if e.task.endswith("_instruction")]
+    assert len(inst2) == -(-rows // 2)
+    assert all(e.caption in e.source and e.source.endswith("###Assistant:") for e in inst2)
+    with pytest.raises(ValueError, match="instruction_every"):
+        cc3m_examples(small_world / "CC3M", "train", train=True, instruction_every=0)
     assert cc[0].target == voken_string(8) + " ###" and cc[0].caption == cc[0].source
     vist_train = vist_examples(small_world / "VIST", "train", train=True)
     n_stories = len({e.task.split("_")[0] for e in vist_train})
@@ -216,6 +224,29 @@ def test_stage2_loads_stage1_and_resume(parts, small_world: Path, tmp_path: Path
     train_stage(parts, replace(tc2, steps=2), tmp_path / "s2b", threads=1)
     with pytest.raises(ValueError, match="different training config"):
         train_stage(parts, replace(tc2, steps=3), s2, threads=1)
+
+
+def test_stage2_cli_records_lora_targets(parts, small_world: Path, tmp_path: Path) -> None:
+    """--lora-targets puts LoRA on the named projections and the choice is saved in the checkpoint config."""
+    from safetensors.torch import load_file
+
+    from reference_model.train import main
+
+    s1 = tmp_path / "s1"
+    train_stage(parts, _tc(data=str(small_world / "CC3M"), steps=1), s1, threads=1)
+    s2 = tmp_path / "s2"
+    main(["stage2", "--task", "vist", "--init", str(s1), "--data", str(small_world / "VIST"), "--out", str(s2),
+          "--steps", "1", "--batch", "2", "--warmup", "1", "--threads", "1", "--val-every", "1",
+          "--lora-targets", "q_proj,k_proj,v_proj,o_proj"])  # fmt: skip
+    cfg = json.loads((s2 / "minigpt5_config.json").read_text())
+    assert cfg["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    lora = [k for k in load_file(str(s2 / "trainable.safetensors")) if k.startswith("lora.")]
+    assert {m for m in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj") if any(m in k for k in lora)} == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+    }
 
 
 def test_ddp_two_processes(parts, small_world: Path, tmp_path: Path) -> None:
