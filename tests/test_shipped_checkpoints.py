@@ -36,6 +36,30 @@ def test_backbones_load_as_a_pipeline_and_describe_themselves() -> None:
     assert "| UNet step |" in card
 
 
+def test_the_issue_set_is_shipped_and_each_ablation_changes_what_it_says() -> None:
+    """Backbones, both stages, and for VIST the three ablations, each differing from stage2-vist in its one setting."""
+    want = {"backbones", "stage1", "stage2-vist", "stage2-mmdialog", "stage2-vist-no-cfg",
+            "stage2-vist-no-caption-loss", "stage2-vist-single-stage"}  # fmt: skip
+    assert want <= {p.name for p in ROOT.iterdir() if p.is_dir()}
+
+    def cfg(name: str) -> dict:
+        return json.loads((ROOT / name / "minigpt5_config.json").read_text())
+
+    def state(name: str) -> dict:
+        return json.loads((ROOT / name / "state.json").read_text())
+
+    main = cfg("stage2-vist")
+    assert main["cfg_drop_p"] > 0 and main["loss"]["caption_weight"] > 0
+    assert cfg("stage2-vist-no-cfg")["cfg_drop_p"] == 0 and not cfg("stage2-vist-no-cfg")["learned_null_condition"]
+    assert cfg("stage2-vist-no-caption-loss")["loss"]["caption_weight"] == 0
+    assert state("stage2-vist-single-stage")["parent"] is None and state("stage2-vist")["parent"] is not None
+    for name in ("stage2-vist-no-cfg", "stage2-vist-no-caption-loss", "stage2-vist-single-stage"):
+        tc, ref = dict(state(name)["train_config"]), dict(state("stage2-vist")["train_config"])
+        for k in ("init", "data"):  # the parent and the absolute data path differ by construction
+            tc.pop(k), ref.pop(k)
+        assert tc == ref, f"{name}: stage-2 recipe differs from stage2-vist's"
+
+
 @pytest.mark.parametrize("name", [s for s in STAGES if s != "stage1"])
 def test_stage2_checkpoints_descend_from_the_shipped_stage1(name: str) -> None:
     state = json.loads((ROOT / name / "state.json").read_text())
