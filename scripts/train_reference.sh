@@ -27,11 +27,10 @@ stage1() {  # OUT [flags]
   done_run "$out" || $PY -m reference_model.train stage1 --backbones "$B" --data "$WORLD/CC3M" \
     --out "$out" --steps "$S1" --batch 16 --lr 2e-4 "$@"
 }
-# stage 2 on VIST: LoRA on q/k/v/o at 1e-3, the mapper at 2e-5 (at LoRA q/v 2e-4 + mapper 2e-5 the vokens never
-# learned the VIST prompt: step-0 colour 0.15; see reference_model/README.md). stage2-mmdialog ships from the earlier
-# recipe (LoRA q/v, lr 2e-4, mapper 2e-5); MMDIALOG_S2 keeps that until it is retrained.
+# stage 2: LoRA on q/k/v/o at 1e-3, the mapper at 2e-5 (at LoRA q/v 2e-4 + mapper 2e-5 the vokens never learned
+# the VIST prompt: step-0 colour 0.15; see reference_model/README.md). Same recipe for MMDialog.
 VIST_S2="--lr 1e-3 --mapper-lr-scale 0.02 --lora-targets q_proj,k_proj,v_proj,o_proj"
-MMDIALOG_S2="--lr 2e-4 --mapper-lr-scale 0.1"
+MMDIALOG_S2=$VIST_S2
 stage2() {  # TASK OUT INIT [flags]
   local task=$1 out=$2 init=$3; shift 3
   local folder=VIST recipe=$VIST_S2; [ "$task" = mmdialog ] && folder=MMDialog recipe=$MMDIALOG_S2
