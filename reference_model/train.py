@@ -30,7 +30,14 @@ from typing import Any
 import torch
 
 from reference_model.config import MiniGPT5Config, config_from_backbones
-from reference_model.data import Example, cc3m_examples, fingerprint, mmdialog_examples, vist_examples
+from reference_model.data import (
+    OFFICIAL_INSTRUCTION_EVERY,
+    Example,
+    cc3m_examples,
+    fingerprint,
+    mmdialog_examples,
+    vist_examples,
+)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class TrainConfig:
     val_examples: int = 64
     fix_row_drift: bool = False  # official: weight decay shrinks the original token rows; True restores them
     mapper_lr_scale: float = 1.0  # stage 2: the mapper's lr relative to LoRA's (official: equal)
-    instruction_every: int = 100  # stage 1: every n-th CC3M row gets an instruction-style copy (official 100)
+    instruction_every: int = OFFICIAL_INSTRUCTION_EVERY  # stage 1: every n-th CC3M row gets an instruction copy
 
 
 def _sha256(path: Path) -> str:
@@ -70,7 +77,13 @@ def _atomic_json(path: Path, obj: Any) -> None:
 
 
 def build_examples(
-    task: str, data: Path, split: str, train: bool, num_vokens: int, tok: Any = None, instruction_every: int = 100
+    task: str,
+    data: Path,
+    split: str,
+    train: bool,
+    num_vokens: int,
+    tok: Any = None,
+    instruction_every: int = OFFICIAL_INSTRUCTION_EVERY,
 ) -> list[Example]:
     """The examples of one task split, as the official loaders build them."""
     if task == "cc3m":
@@ -323,8 +336,8 @@ def main(argv: list[str] | None = None) -> None:
             s.add_argument(
                 "--instruction-every",
                 type=int,
-                default=100,
-                help="every n-th CC3M row also gets an instruction-style copy (official 100; the tiny set uses 2)",
+                default=OFFICIAL_INSTRUCTION_EVERY,
+                help="every n-th CC3M row also gets an instruction-style copy (official and shipped: 100)",
             )
         if name == "stage2":
             s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
@@ -346,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         stage=stage, steps=args.steps, batch=args.batch, grad_accum=args.grad_accum, lr=args.lr, warmup=args.warmup,
         seed=args.seed, task="cc3m" if stage == 1 else args.task, data=str(args.data), init=args.init,
         val_every=args.val_every, fix_row_drift=args.fix_row_drift, mapper_lr_scale=args.mapper_lr_scale,
-        instruction_every=getattr(args, "instruction_every", 100),
+        instruction_every=getattr(args, "instruction_every", OFFICIAL_INSTRUCTION_EVERY),
     )  # fmt: skip
     print(json.dumps(train_stage(cfg, tc, args.out, args.threads)))
 

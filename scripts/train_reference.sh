@@ -28,15 +28,14 @@ stage1() {  # OUT [flags]
     --out "$out" --steps "$S1" --batch 16 --lr 2e-4 "$@"
 }
 # stage 2: LoRA on q/k/v/o at 1e-3, the mapper at 2e-5 (at LoRA q/v 2e-4 + mapper 2e-5 the vokens never learned
-# the VIST prompt: step-0 colour 0.15; see reference_model/README.md). Same recipe for MMDialog.
-VIST_S2="--lr 1e-3 --mapper-lr-scale 0.02 --lora-targets q_proj,k_proj,v_proj,o_proj"
-MMDIALOG_S2=$VIST_S2
+# the VIST prompt: step-0 colour 0.15; see reference_model/README.md). Same recipe for MMDialog and the ablations.
+S2_RECIPE="--lr 1e-3 --mapper-lr-scale 0.02 --lora-targets q_proj,k_proj,v_proj,o_proj"
 stage2() {  # TASK OUT INIT [flags]
   local task=$1 out=$2 init=$3; shift 3
-  local folder=VIST recipe=$VIST_S2; [ "$task" = mmdialog ] && folder=MMDialog recipe=$MMDIALOG_S2
+  local folder=VIST; [ "$task" = mmdialog ] && folder=MMDialog
   # shellcheck disable=SC2086
   done_run "$out" || $PY -m reference_model.train stage2 --task "$task" --init "$init" --data "$WORLD/$folder" \
-    --out "$out" --steps "$S2" --batch 16 $recipe "$@"
+    --out "$out" --steps "$S2" --batch 16 $S2_RECIPE "$@"
 }
 
 # 2. the two stages, and the VIST ablations (no-cfg and no-caption-loss change stage 1, so they get their own)
@@ -48,7 +47,7 @@ stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
 stage2 vist "$RUNS/stage2-vist-no-caption-loss" "$RUNS/stage1-no-caption-loss"
 done_run "$RUNS/stage2-vist-single-stage" || $PY -m reference_model.train stage2 --task vist --single-stage \
-  --backbones "$B" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 $VIST_S2
+  --backbones "$B" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 $S2_RECIPE
 
 # 3. baselines on the same backbones: Divter's LoRA per task, sd2-ft (cross-kv) for VIST and MMDialog
 for task in vist mmdialog cc3m; do
