@@ -9,6 +9,8 @@ queries initialised N(0, 1), no output projection (d_model == the text encoder's
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -21,16 +23,20 @@ class VokenMapper(nn.Module):
         if cfg.d_model != cfg.out_dim:
             raise ValueError(f"mapper d_model ({cfg.d_model}) must equal the text encoder width ({cfg.out_dim})")
         self.fc = nn.Sequential(nn.Linear(d_llm, cfg.fc_hidden), nn.GELU(), nn.Linear(cfg.fc_hidden, cfg.d_model))
-        self.transformer = nn.Transformer(
-            d_model=cfg.d_model,
-            nhead=cfg.heads,
-            num_encoder_layers=cfg.encoder_layers,
-            num_decoder_layers=cfg.decoder_layers,
-            dim_feedforward=cfg.ffn,
-            dropout=0.0,
-            batch_first=True,
-            norm_first=True,
-        )
+        with warnings.catch_warnings():
+            # pre-LN (the official choice) rules out torch's nested-tensor fast path, which torch announces with a
+            # UserWarning on every construction; the fast path only skips padding, and the mapper has none
+            warnings.filterwarnings("ignore", message="enable_nested_tensor is True", category=UserWarning)
+            self.transformer = nn.Transformer(
+                d_model=cfg.d_model,
+                nhead=cfg.heads,
+                num_encoder_layers=cfg.encoder_layers,
+                num_decoder_layers=cfg.decoder_layers,
+                dim_feedforward=cfg.ffn,
+                dropout=0.0,
+                batch_first=True,
+                norm_first=True,
+            )
         self.queries = nn.Parameter(torch.randn(1, cfg.num_queries, cfg.d_model))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the official samples, and a small synthetic world built once per session."""
+"""Common fixtures: the official samples, and a small synthetic world built once per session."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "samples"
+SAMPLES = REPO / "official_samples"  # real records of the MiniGPT-5 release formats (see its README.md)
 
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    if not SAMPLES.is_dir():  # CI clones the repo with shared/ beside it; say so if it is not
-        pytest.fail(f"official samples not found at {SAMPLES}: shared/ must sit beside the repository")
+    if not SAMPLES.is_dir():
+        pytest.fail(f"official samples not found at {SAMPLES}: they ship with the repository")
     return SAMPLES
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SAMPLES
 from PIL import Image
 
 from mg5bench.data.cc3m import read_cc3m, write_cc3m
@@ -21,9 +22,6 @@ from mg5bench.data.mmdialog import read_mmdialog, write_mmdialog
 from mg5bench.data.vist import read_vist, write_vist
 from mg5bench.data.vist_sis import convert_vist_sis
 from mg5bench.errors import DataError
-
-# CI clones the repository with shared/ beside it; conftest's samples_dir fixture fails clearly if not.
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 VIST_CAPTIONS = [
     "my sister arrived early to help me with the family bar bq .",

@@ -30,6 +30,10 @@ from reference_model.convert_official import (
 )
 from reference_model.mapper import VokenMapper
 
+# The fake official modules are built as the official model.py builds them: nn.Transformer with norm_first=True,
+# for which torch warns on every construction that its nested-tensor fast path is off. Expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning")
+
 D_LLM = 32
 BASE_VOCAB = 50
 N_VOKENS = 8
