@@ -19,7 +19,7 @@ EXAMPLES = """\
 examples:
   mg5bench ls tasks
   mg5bench data synth --out world/ --size small --level 1
-  mg5bench data validate ../shared/samples/VIST --task vist
+  mg5bench data validate official_samples/VIST --task vist
   mg5bench data export --task vist --split val --out vist_val.jsonl
   mg5bench data export --task vist --task-args round_range=last,context=text --out gill_vist.jsonl
   mg5bench data convert vist-sis val.story-in-sequence.json images/ vist_data/

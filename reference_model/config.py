@@ -1,7 +1,7 @@
 """Configuration dataclasses of MiniGPT-5, saved as JSON next to every checkpoint.
 
 Presets: ``tiny`` (the CPU models shipped for the embedded world) and ``paper`` (Vicuna-7B v0, a
-BLIP-2-style vision path, SD-2.1-base), following ../shared/docs/minigpt5-spec.md. Options that fix an
+BLIP-2-style vision path, SD-2.1-base), following docs/minigpt5.md. Options that fix an
 official quirk are explicit switches whose defaults reproduce the official behaviour.
 """
 

@@ -50,7 +50,7 @@ class Geometry:
         return self.image_size / GRID
 
     def side(self, size: str) -> int:
-        # 48 px canvas: small 8 px, big 12 px (tiny-world.md: >= 8 and >= 12 px learn and parse reliably)
+        # 48 px canvas: small 8 px, big 12 px (docs/world.md: >= 8 and >= 12 px learn and parse reliably)
         return round(self.image_size * (1 / 6 if size == "small" else 1 / 4))
 
     @property
