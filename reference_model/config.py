@@ -76,6 +76,8 @@ class MiniGPT5Config:
     image_size: int = 512
     train_hflip: bool = True  # official random horizontal flip of target images; off in the tiny world, where
     # left/right are part of the caption ("at the top left"), so a flip would teach the wrong scene
+    train_input_hflip: bool = True  # official random horizontal flip of *input* images in training (each image
+    # on its own); off in the tiny world for the same reason: a flipped context image shows another scene
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 0.9
@@ -172,6 +174,7 @@ def tiny_preset(lm_path: str = "", t2i_path: str = "", vision_path: str = "", te
         ),
         image_size=48,
         train_hflip=False,
+        train_input_hflip=False,
         num_inference_steps=25,
         guidance_scale=3.0,
         max_new_tokens=48,

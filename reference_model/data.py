@@ -133,10 +133,11 @@ def read_vist(folder: Path, split: str) -> dict[str, list[tuple[str, Path]]]:
 
 
 def vist_context(steps: list[tuple[str, Path]], k: int) -> tuple[str, list[Path]]:
-    """ctx = c_0 <Img><ImageHere></Img> ... c_{k-1} <Img><ImageHere></Img> + newline (empty for k = 0)."""
+    """ctx = c_0<Img><ImageHere></Img>...c_{k-1}<Img><ImageHere></Img> + newline (empty for k = 0), joined with
+    no spaces exactly as the official loader does (``IMG.join(captions) + IMG + "\\n"``)."""
     if k == 0:
         return "", []
-    text = " ".join(f"{c} {IMG}" for c, _ in steps[:k]) + "\n"
+    text = "".join(f"{c}{IMG}" for c, _ in steps[:k]) + "\n"
     return text, [p for _, p in steps[:k]]
 
 

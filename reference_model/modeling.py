@@ -144,10 +144,13 @@ class MiniGPT5(nn.Module):
     # -----------------------------------------------------------------------------------------
     # training set-up (spec 4.1-4.3)
 
-    def setup_stage(self, stage: int) -> list[dict[str, Any]]:
+    def setup_stage(self, stage: int, single_stage: bool = False) -> list[dict[str, Any]]:
         """Freeze / unfreeze as the official stage does and return AdamW parameter groups (lr multipliers
         in 'lr_scale'). Stage 1: fc, mapper, queries at 10x, new token rows at 1x, LM body frozen.
-        Stage 2: LoRA on q/v + new token rows + mapper at 1x; fc and queries frozen."""
+        Stage 2: LoRA on q/v + new token rows + mapper at 1x; fc and queries frozen.
+        ``single_stage`` (the ablation without stage 1; the official code has no such mode): stage 2 that also
+        trains what stage 1 would have, i.e. fc, mapper and queries from their random init at stage 1's 10x, so
+        the ablation measures the missing stage and not a mapper frozen at random."""
         for h in self._grad_hooks:
             h.remove()
         self.lm.requires_grad_(False)
@@ -167,6 +170,14 @@ class MiniGPT5(nn.Module):
         if stage == 1:
             return [
                 {"params": rows, "lr_scale": 1.0, "name": "token_rows"},
+                {"params": list(self.mapper.parameters()), "lr_scale": 10.0, "name": "fc_mapper_queries"},
+            ]
+        if stage == 2 and single_stage:
+            lora = [p for n, p in self.lm.named_parameters() if "lora_" in n]
+            for p in lora:
+                p.requires_grad_(True)
+            return [
+                {"params": lora + rows, "lr_scale": 1.0, "name": "lora_token_rows"},
                 {"params": list(self.mapper.parameters()), "lr_scale": 10.0, "name": "fc_mapper_queries"},
             ]
         if stage == 2:
@@ -283,7 +294,8 @@ class MiniGPT5(nn.Module):
             states = self.voken_states(h, tokens, batch.output_index)  # (G, n, d)
             drop = torch.zeros(len(states), dtype=torch.bool)
             if self.training and self.cfg.cfg_drop_p > 0:
-                drop = torch.rand(len(states), generator=generator) < self.cfg.cfg_drop_p
+                gdev = generator.device if generator is not None else None
+                drop = (torch.rand(len(states), generator=generator, device=gdev) < self.cfg.cfg_drop_p).cpu()
                 states = states * (~drop).to(states.dtype).view(-1, 1, 1).to(states.device)
             cond = self.mapper(states)  # (G, Q, D)
             z0 = self.latents(batch.output_images, generator)  # (G, C, h, w)
@@ -309,9 +321,15 @@ class MiniGPT5(nn.Module):
             ids.append(a)
             labels.append(b)
             imgs = [load(p) for p in ex.input_images]
-            ins.append(preprocess(imgs, self.vision.image_size) if imgs else torch.zeros(0, 3, 1, 1))
+            x = preprocess(imgs, self.vision.image_size) if imgs else torch.zeros(0, 3, 1, 1)  # (n_i, 3, S, S)
+            if imgs and train and self.cfg.train_input_hflip:  # official: each input image flipped with p = 0.5
+                gdev = generator.device if generator is not None else None
+                flip = (torch.rand(len(imgs), generator=generator, device=gdev) < 0.5).cpu()
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            ins.append(x)
             if ex.output_image is not None and "[IMG0]" in ex.target:
-                flip = bool(self.cfg.train_hflip and train and torch.rand(1, generator=generator) < 0.5)
+                gdev = generator.device if generator is not None else None
+                flip = bool(self.cfg.train_hflip and train and torch.rand(1, generator=generator, device=gdev) < 0.5)
                 outs.append(output_transform(load(ex.output_image), size, flip))
                 out_idx.append(i)
                 caps.append(ex.caption)
@@ -381,7 +399,10 @@ class MiniGPT5(nn.Module):
                 sp, si = probs.sort(descending=True)
                 keep = sp.cumsum(0) - sp < top_p
                 sp = sp * keep
-                nxt = int(si[torch.multinomial(sp / sp.sum(), 1, generator=generator)])
+                probs = sp / sp.sum()  # sampled where the sample's generator lives (CPU or the model's device)
+                pick = torch.multinomial(probs.to(generator.device) if generator is not None else probs, 1,
+                                         generator=generator)  # fmt: skip
+                nxt = int(si[int(pick)])
             else:
                 nxt = int(logits.argmax())
             generated.append(nxt)

@@ -128,7 +128,7 @@ def load_model(cfg: MiniGPT5Config, init: str | None, stage: int) -> Any:
     from reference_model.modeling import MiniGPT5
 
     model = MiniGPT5.from_config(cfg)
-    groups = model.setup_stage(stage)
+    groups = model.setup_stage(stage, single_stage=stage == 2 and not init)
     if init:
         model.load_trainable_state(load_file(str(Path(init) / "trainable.safetensors")))
     return model, groups

@@ -330,3 +330,58 @@ def test_export_is_relocatable_and_half_precision_on_disk(parts, small_world: Pa
     a = float(shipped(batch, torch.Generator().manual_seed(0))["loss"])
     b = float(original(batch, torch.Generator().manual_seed(0))["loss"])
     assert abs(a - b) < 1e-2 * abs(b)  # float16 storage of the frozen parts changes the loss very little
+
+
+def test_vist_context_joins_captions_and_images_without_spaces(small_world: Path) -> None:
+    """The official loader builds ctx as IMG.join(captions) + IMG + newline (no spaces anywhere)."""
+    from reference_model.data import IMG, SYSTEM_VIST, VIST_GEN, read_vist, vist_gen_source
+
+    steps = next(iter(read_vist(small_world / "VIST", "val").values()))
+    caps = [c for c, _ in steps]
+    for k in range(len(steps)):
+        src, imgs = vist_gen_source(steps, k, 0)
+        ctx = (IMG.join(caps[:k]) + IMG + "\n") if k else ""
+        assert src == f"{SYSTEM_VIST}###Human:{ctx} {VIST_GEN[0].format(c=caps[k])}"
+        assert imgs == [p for _, p in steps[:k]]
+
+
+def test_single_stage_trains_fc_and_queries_too(parts) -> None:
+    """The single-stage ablation trains everything stage 1 would have (fc, mapper, queries) plus stage 2's
+    parameters; the ordinary stage 2 keeps fc and the queries frozen."""
+    m = MiniGPT5.from_config(parts)
+    groups = m.setup_stage(2, single_stage=True)
+    in_groups = {id(p) for g in groups for p in g["params"]}
+    for part in (m.mapper.fc, m.mapper.transformer):
+        assert all(p.requires_grad and id(p) in in_groups for p in part.parameters())
+    assert m.mapper.queries.requires_grad and id(m.mapper.queries) in in_groups
+    assert any("lora_" in n and p.requires_grad for n, p in m.lm.named_parameters())
+    m2 = MiniGPT5.from_config(parts)
+    groups2 = m2.setup_stage(2)
+    assert not m2.mapper.queries.requires_grad and not any(p.requires_grad for p in m2.mapper.fc.parameters())
+    assert id(m2.mapper.queries) not in {id(p) for g in groups2 for p in g["params"]}
+
+
+def test_input_images_are_flipped_in_training_only_when_the_preset_says_so(parts, small_world: Path) -> None:
+    """Official training flips each input image at random (p = 0.5); the tiny preset does not (a flip changes
+    the scene there); evaluation never flips."""
+    from reference_model.config import paper_preset, tiny_preset
+    from reference_model.data import vist_examples
+    from reference_model.vision import preprocess
+
+    assert paper_preset().train_input_hflip and not tiny_preset().train_input_hflip
+    ex = next(e for e in vist_examples(small_world / "VIST", "train", train=True) if len(e.input_images) == 4)
+    load = ImageCache()
+    m = MiniGPT5.from_config(replace(parts, train_input_hflip=True))
+    plain = preprocess([load(p) for p in ex.input_images], m.vision.image_size)
+    seen = set()
+    for seed in range(6):
+        x = m.collate([ex], load, train=True, generator=torch.Generator().manual_seed(seed)).input_images[0]
+        for i in range(len(x)):
+            same, flipped = torch.equal(x[i], plain[i]), torch.equal(x[i], plain[i].flip(-1))
+            assert same or flipped
+            seen.add("flip" if flipped and not same else "same")
+    assert seen == {"flip", "same"}
+    assert torch.equal(m.collate([ex], load, train=False).input_images[0], plain)
+    off = MiniGPT5.from_config(replace(parts, train_input_hflip=False))
+    assert torch.equal(off.collate([ex], load, train=True, generator=torch.Generator().manual_seed(0)).input_images[0],
+                        plain)  # fmt: skip

@@ -66,3 +66,47 @@ def test_train_vision_runs_resumes_and_reports_the_grounding_check(tmp_path: Pat
     again = grounding_check(vision, lm, AutoTokenizer.from_pretrained(lm_dir), pix, [c for c, _ in val])
     assert again == {k: info[k] for k in again}
     assert train_vision(world, lm_dir, tmp_path / "run", steps=3, batch=4, cfg=cfg)["final_loss"] == res["final_loss"]
+
+
+def test_blip2_pretraining_phase_then_the_projection_alone(tmp_path: Path) -> None:
+    """With qformer_steps the Q-Former is first trained with ITC + ITM + ITG (losses recorded), then only the
+    projection learns from the frozen LM's captioning loss: encoder and Q-Former end equal to the phase-1
+    state, the projection differs; the caption probe is reported."""
+    from transformers import AutoTokenizer
+
+    from mg5bench.data.world import WorldConfig, ensure_world
+    from reference_model.lm import world_texts
+    from reference_model.tiny_parts import save_tiny_random_parts
+    from reference_model.vision import QFormerPretrainer, _caption_ids, train_vision
+
+    world = ensure_world(WorldConfig(level=1, size="small"), cache_dir=tmp_path / "cache", progress=False)
+    save_tiny_random_parts(tmp_path / "b", world_texts(world)[:200])
+    lm_dir = tmp_path / "b" / "lm"
+    cfg = VisionConfig(hidden=32, layers=1, heads=2, qformer_hidden=32, qformer_layers=1, qformer_heads=2,
+                       num_queries=4, lm_hidden=64)  # fmt: skip
+    res = train_vision(world, lm_dir, tmp_path / "run", steps=3, batch=4, cfg=cfg, qformer_steps=3, qformer_batch=8)
+    assert set(res["qformer"]) >= {"itc", "itm", "itg"} and all(res["qformer"][k] > 0 for k in ("itc", "itm", "itg"))
+    assert set(res["caption_probe"]) >= {"colour", "shape", "size", "cell", "exact"}
+    phase1 = torch.load(tmp_path / "run" / "qformer_state.pt", weights_only=False)["model"]
+    final = VisionPath.from_pretrained(tmp_path / "run" / "vision").state_dict()
+    for k, v in final.items():
+        if k.startswith(("encoder.", "qformer.")):
+            assert torch.equal(v, phase1["vision." + k]), k
+    assert not torch.equal(final["proj.weight"], phase1["vision.proj.weight"])
+    # the ITG mask: changing a later caption token never changes the states of earlier positions
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(lm_dir)
+    two = VisionConfig(
+        hidden=32, layers=1, heads=2, qformer_hidden=32, qformer_layers=2, qformer_heads=2, num_queries=4, lm_hidden=64
+    )  # 2 layers: text sees image-informed queries from layer 2 on
+    pre = QFormerPretrainer(VisionPath.build(two), len(tok)).eval()
+    ids, mask = _caption_ids(tok, ["a big red circle at the top left .", "a small blue square on the right ."])
+    assert ids[0, 0] == tok.bos_token_id and bool((ids[mask == 0] == tok.pad_token_id).all())
+    img = pre.vision.encoder(pixel_values=torch.randn(2, 3, 48, 48)).last_hidden_state
+    other = ids.clone()
+    other[:, 4] = (other[:, 4] + 1) % len(tok)
+    with torch.no_grad():
+        a, b = pre.itg_states(img, ids, mask), pre.itg_states(img, other, mask)
+        c = pre.itg_states(img.roll(1, 0), ids, mask)
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6) and not torch.allclose(a[:, 4:], b[:, 4:])
+    assert not torch.allclose(a[:, :1], c[:, :1])  # the text reads the image through the queries
