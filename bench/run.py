@@ -5,6 +5,7 @@ Prints, each as a ratio against its target:
 - the suite's overhead as a fraction of pure model time (wall time of the cold run minus the time spent inside
   the adapter's load + generate, over that model time; target <= 10%);
 - peak RSS of the cold run (target <= 3 GiB);
+- rescoring the stored run (`mg5bench score RUN --resamples 200`: no model, no generation) vs its generation time;
 - speed of 2 processes over 1 process, one thread each (`torchrun --nproc-per-node 2`; ideal 2.0).
 
 Every run goes to a fresh temporary --out, through the real CLI in a subprocess (imports included).
@@ -23,6 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def _score(folder: Path, *args: str) -> float:
+    """Wall seconds of `mg5bench score RUN_FOLDER ...` in a subprocess."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mg5bench", "score", str(folder), *args, "--quiet"], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - t0
 
 
 def _cli(args: list[str], out: Path, threads: int | None = None, procs: int = 1) -> tuple[float, dict]:
@@ -55,11 +64,18 @@ def main() -> None:
         cold, info = _cli([*common, "--limit", str(args.limit)], out)
         rss_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
         warm, _ = _cli([*common, "--limit", str(args.limit)], out)
-    model_s = info["timing"]["model_s_rank0"]
+        folder = next(out.rglob("run.json")).parent
+        scoring_s = json.loads(next((folder / "scores").glob("*/metrics.json")).read_text())["seconds"]
+        rescore = _score(folder, "--resamples", "200")
+    timing = info["runs"][-1]["timing"]
+    model_s = timing["model_s_rank0"]
     overhead = (cold - model_s) / model_s
-    print(f"default run: {args.model} on {args.task}, {info['n_samples']} samples")
-    print(f"  cold wall {cold:.1f} s (model {model_s:.1f} s, scoring {info['timing']['scoring_s']:.1f} s)")
+    print(f"default run: {args.model} on {args.task}, {info['runs'][-1]['generated']} samples generated")
+    print(f"  cold wall {cold:.1f} s (model {model_s:.1f} s, generation {timing['generation_s']:.1f} s, "
+          f"scoring {scoring_s:.1f} s)")  # fmt: skip
     print(f"  warm re-run {warm:.2f} s  -> cold/warm = {cold / warm:.1f}x (target >= 50x)")
+    print(f"  rescoring (score RUN --resamples 200, no model) {rescore:.1f} s wall vs generation "
+          f"{timing['generation_s']:.1f} s -> {rescore / timing['generation_s']:.3f}")  # fmt: skip
     print(f"  suite overhead / model time = {overhead:.3f} (target <= 0.10)")
     print(f"  peak RSS {rss_gib:.2f} GiB (target <= 3 GiB): ratio {rss_gib / 3:.2f}")
     if args.skip_scale:
@@ -68,7 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one, i1 = _cli(scale, Path(tmp) / "a", threads=1)
         two, i2 = _cli(scale, Path(tmp) / "b", threads=1, procs=2)
-    g1, g2 = i1["timing"]["generation_s"], i2["timing"]["generation_s"]
+    g1, g2 = i1["runs"][-1]["timing"]["generation_s"], i2["runs"][-1]["timing"]["generation_s"]
     print(f"  1 process x 1 thread: generation {g1:.1f} s (wall {one:.1f} s)")
     print(f"  2 processes x 1 thread: generation {g2:.1f} s (wall {two:.1f} s)")
     print(f"  generation speed 2 procs / 1 proc = {g1 / g2:.2f}x (ideal 2.0); wall {one / two:.2f}x")

@@ -135,6 +135,62 @@ def convert_vist_sis(
     return _convert(Path(src_json), Path(images_dir), Path(dst), split, problems=Problems(skip_bad=skip_bad))
 
 
+def run(spec: Any, out: Path = Path("runs"), **kwargs: Any) -> Any:
+    """Generate what the store lacks for ``spec`` and score it (``mg5bench.runner.run``; keyword arguments:
+    force, batch_size, device, evaluator, metrics, resamples, cache_dir, progress)."""
+    from mg5bench.runner import run as _run
+
+    return _run(spec, out, **kwargs)
+
+
+def score_run(folder: Path, **kwargs: Any) -> Any:
+    """Score a stored run folder without loading its model (``mg5bench.scoring.score_run``; keyword arguments:
+    limit, evaluator, metrics, inception, resamples, seed, device, cache_dir, progress, force)."""
+    from mg5bench.scoring import score_run as _score_run
+
+    return _score_run(Path(folder), **kwargs)
+
+
+def score_predictions(task: str, predictions: Path, out: Path | None, *, device: str = "auto", **kwargs: Any) -> Any:
+    """Score a predictions file (``mg5bench.scoring.score``) on ``device`` (auto = CUDA when available)."""
+    from mg5bench.devices import resolve_device
+    from mg5bench.scoring import score
+
+    return score(task, predictions, out, device=resolve_device(device), **kwargs)
+
+
+def train(
+    what: str,
+    task: str,
+    out: Path,
+    steps: int,
+    *,
+    data: str | None = None,
+    base: Path | None = None,
+    batch: int = 32,
+    lr: float = 3e-4,
+    seed: int = 0,
+    task_args: Mapping[str, Any] | None = None,
+    unet: str = "cross-kv",
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train a baseline (``sd2-ft`` or ``divter``) on the task's train split on ``device``; returns its summary."""
+    from mg5bench.devices import resolve_device
+
+    dev = resolve_device(device)
+    if what == "divter":
+        from mg5bench.divter import train_divter
+
+        return train_divter(task, out, steps, data=data, backbones=base, batch=batch, lr=lr, seed=seed,
+                            task_args=dict(task_args or {}), device=dev)  # fmt: skip
+    if what == "sd2-ft":
+        from mg5bench.finetune import train_sd2ft
+
+        return train_sd2ft(task, out, steps, data=data, base=base, batch=batch, lr=lr, seed=seed,
+                           task_args=dict(task_args or {}), unet=unet, device=dev)  # fmt: skip
+    raise ConfigError(f"unknown trainer {what!r}; choose sd2-ft or divter")
+
+
 def parse_kv(text: str | None, what: str) -> dict[str, str]:
     """``a=1,b=x`` -> {"a": "1", "b": "x"} with a clear error on malformed input."""
     out: dict[str, str] = {}

@@ -29,6 +29,16 @@ examples:
 """
 
 DEFAULT_LIMIT = 200
+DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -51,65 +61,95 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_score = sub.add_parser(
         "score",
-        help="score a predictions file on a task (CLIP, FID/KID, MM-Relevance, text, scene accuracy)",
-        description="Score outputs of any model. Predictions: one JSON line per sample {'id', 'output': "
-        "[segments]}, segments {'text': ...} or {'image': path} (relative to the predictions file). "
-        "Samples without a line are scored as empty outputs and counted. Writes OUT/metrics.json and "
-        "OUT/per_sample.jsonl; CIs are a 95%% cluster bootstrap over stories / conversations.",
-        epilog="examples:\n  mg5bench data export --task vist --split val --out gt.jsonl\n"
+        help="score a stored run (RUN_FOLDER) or a predictions file (CLIP, FID/KID, MM-Relevance, text, scenes)",
+        description="Score outputs without generating anything. (1) A run folder from 'mg5bench run': its stored "
+        "generations are scored and the result stored under RUN_FOLDER/scores/<evaluator>-r<resamples>-n<N>-<hash>/ "
+        "(metrics.json, per_sample.jsonl), keyed by the evaluator and its weights' sha256, --inception, --metrics, "
+        "--resamples, --seed and the samples scored; an existing scoring is printed, not recomputed. The model is "
+        "never loaded. (2) A predictions file: one JSON line per sample {'id', 'output': [segments]}, segments "
+        "{'text': ...} or {'image': path} (relative to the predictions file); samples without a line are scored as "
+        "empty outputs and counted; writes OUT/metrics.json and OUT/per_sample.jsonl. CIs are a 95%% cluster "
+        "bootstrap over stories / conversations.",
+        epilog="examples:\n  mg5bench score runs/vist/minigpt5/val-seed0-gs3-steps25-bs8-0123456789ab --resamples 200\n"
+        "  mg5bench score runs/vist/minigpt5/<folder> --evaluator open_clip:ViT-L-14:/models/vit_l_14.bin\n"
+        "  mg5bench data export --task vist --split val --out gt.jsonl\n"
         "  mg5bench score --task vist --split val --predictions preds.jsonl --out scores/\n"
         "  mg5bench score --task mmdialog --predictions p.jsonl --out s/ --metrics mm_relevance,bleu1\n"
         "  mg5bench score --task cc3m --data CC3M/ --split val --predictions p.jsonl --out s/ \\\n"
         "      --evaluator open_clip:ViT-L-14:/models/vit_l_14.bin",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p_score.add_argument("--task", required=True)
-    p_score.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
-    p_score.add_argument("--split", help="split (default: the task card's default_split)")
-    p_score.add_argument("--predictions", type=Path, required=True)
-    p_score.add_argument("--out", type=Path, required=True)
+    p_score.add_argument("run", nargs="?", type=Path, metavar="RUN_FOLDER",
+                         help="a folder from 'mg5bench run' (its run.json gives task, data and split)")  # fmt: skip
+    p_score.add_argument("--limit", type=int, help="RUN_FOLDER: score the first N samples (default: the largest "
+                         "--limit the run was completed for; 0 = the whole split, if generated)")  # fmt: skip
+    p_score.add_argument("--task", help="predictions file: the task (cc3m, vist, mmdialog)")
+    p_score.add_argument("--data", help="predictions file: real data folder or synth:... (default: the embedded world)")
+    p_score.add_argument("--split", help="predictions file: split (default: the task card's default_split)")
+    p_score.add_argument("--predictions", type=Path, help="predictions file (JSON lines)")
+    p_score.add_argument("--out", type=Path, help="predictions file: folder for metrics.json and per_sample.jsonl")
     p_score.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
-    p_score.add_argument("--evaluator", default="embedded", help="embedded | open_clip:<name>:<weights> | "
+    p_score.add_argument("--evaluator", default="embedded", help="embedded (default) | open_clip:<name>:<weights> | "
                          "open_clip:local-dir:<folder> | hf-clip:<folder>")  # fmt: skip
     p_score.add_argument("--inception", help="torch-fidelity Inception-v3 weights file (enables inception_score)")
     p_score.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p_score.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p_score.add_argument("--quiet", action="store_true")
+    p_score.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p_score.add_argument("--device", default="auto", help=f"where the evaluator runs: {DEVICE_HELP} (default auto)")
+    p_score.add_argument("--force", action="store_true", help="RUN_FOLDER: recompute a scoring that is stored")
+    p_score.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_task_args(p_score)
 
     p_run = sub.add_parser(
         "run",
         help="generate with a model on a task, store every sample, score (resumable)",
         description="Generate outputs for a task's samples with a model adapter and score them with the task "
-        "card's metrics. Runs are stored under OUT/<task>/<model>/<settings>-<hash>/ (run.json, samples.jsonl, "
-        "images/, metrics.json, per_sample.jsonl); the hash covers every setting, the checkpoint's sha256 and "
-        "the data fingerprint. A finished run is printed without generating; an interrupted run resumes. "
+        "card's metrics. Generations are stored under OUT/<task>/<model>/<settings>-<hash>/ (run.json, "
+        "samples.jsonl, images/); the hash covers what changes an output: the checkpoint's sha256, the generation "
+        "settings as the model resolves them (its defaults filled in, recorded in run.json), the batch size, the "
+        "task protocol, the data fingerprint, the seed and the device type. Not --limit: a larger --limit later "
+        "generates only the missing samples. Not the scoring: it is stored under <run>/scores/ and reused, and "
+        "'mg5bench score RUN_FOLDER' rescores without the model. An interrupted run resumes. "
         f"Default --limit: the first {DEFAULT_LIMIT} samples (--limit 0 = all).",
         epilog="examples:\n  mg5bench run --task vist --model minigpt5\n"
+        "  mg5bench run --task vist --model minigpt5 --limit 300     # generates the 100 samples not stored yet\n"
         "  mg5bench run --task vist --model gt --limit 0\n"
         "  mg5bench run --task vist --model minigpt5 --guidance-scale 1 --seed 3\n"
         "  mg5bench run --task mmdialog --model sd2 --model-args path=/models/sd-2-1-base --split val\n"
         "  torchrun --nproc-per-node 2 -m mg5bench run --task vist --model minigpt5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p_run.add_argument("--task", required=True)
+    p_run.add_argument("--task", required=True, help="cc3m, vist or mmdialog (see 'mg5bench ls tasks')")
     p_run.add_argument("--model", required=True, help="see 'mg5bench ls models'")
     p_run.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
     p_run.add_argument("--split", help="split (default: the task card's default_split)")
     p_run.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"first N samples (default {DEFAULT_LIMIT}; 0 = all)"
     )
-    p_run.add_argument("--seed", type=int, default=0, help="run seed; each sample's generator is seeded from it")
-    p_run.add_argument("--guidance-scale", type=float)
-    p_run.add_argument("--steps", type=int, help="diffusion inference steps")
-    p_run.add_argument("--max-new-tokens", type=int)
-    p_run.add_argument("--model-args", metavar="K=V,...", help="adapter arguments, e.g. checkpoint=... or path=...")
+    p_run.add_argument("--seed", type=int, default=0, help="run seed; each sample's generator is seeded from it and "
+                       "its id (default 0)")  # fmt: skip
+    gen = p_run.add_argument_group("generation settings (default: the model's own, resolved and recorded in run.json; "
+                                   "a setting the model does not use is an error)")  # fmt: skip
+    gen.add_argument("--guidance-scale", type=float, help="classifier-free guidance scale of the image decoder")
+    gen.add_argument("--num-inference-steps", type=int, help="diffusion sampling steps (not training steps)")
+    gen.add_argument("--max-new-tokens", type=int, help="length limit of generated text")
+    gen.add_argument("--temperature", type=float, help="text sampling temperature")
+    gen.add_argument("--top-p", type=float, help="text nucleus-sampling mass")
+    gen.add_argument("--repetition-penalty", type=float, help="text repetition penalty")
+    gen.add_argument("--do-sample", type=_bool, metavar="true|false", help="sample text (true) or decode greedily")
+    p_run.add_argument("--model-args", metavar="K=V,...", help="adapter arguments, e.g. checkpoint=... or path=... "
+                       "(see 'mg5bench ls models')")  # fmt: skip
+    p_run.add_argument("--batch-size", type=int, help="samples per model call (default: the model's). Part of the "
+                       "generation key: batched kernels round differently for different batch compositions, so "
+                       "outputs are reproducible (any --limit, resume, process count) at one batch size")  # fmt: skip
+    p_run.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto); the device type is part of "
+                       "the generation key")  # fmt: skip
     p_run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
-    p_run.add_argument("--force", action="store_true", help="recompute even if a finished run exists")
-    p_run.add_argument("--batch-size", type=int, help="samples per adapter call (does not change results)")
-    p_run.add_argument("--evaluator", default="embedded")
-    p_run.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p_run.add_argument("--quiet", action="store_true")
+    p_run.add_argument("--force", action="store_true", help="delete the stored run (generations, scores) and redo it")
+    p_run.add_argument("--evaluator", default="embedded", help="scoring: the evaluator (default embedded; see "
+                       "'mg5bench score --help'); not part of the generation key")  # fmt: skip
+    p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
+    p_run.add_argument("--resamples", type=int, default=1000, help="scoring: bootstrap resamples (default 1000)")
+    p_run.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_task_args(p_run)
 
     p_train = sub.add_parser(
@@ -128,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--task", required=True)
     p_train.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
     p_train.add_argument("--out", type=Path, required=True)
-    p_train.add_argument("--steps", type=int, default=600)
+    p_train.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p_train.add_argument(
         "--base",
         type=Path,
@@ -143,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--batch", type=int, default=32)
     p_train.add_argument("--lr", type=float, default=3e-4)
     p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     _add_task_args(p_train)
 
     p_ls = sub.add_parser("ls", help="list registered tasks, models or metrics")
@@ -303,15 +344,37 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from mg5bench import api
-    from mg5bench.scoring import format_table, score
+def _metric_list(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
 
-    report = score(
-        args.task, args.predictions, args.out, data=args.data, split=args.split,
-        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None,
+
+def _cmd_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from mg5bench import api
+    from mg5bench.scoring import format_table
+
+    if args.run is not None:
+        given = [f"--{n}" for n in ("task", "data", "split", "predictions", "out") if getattr(args, n) is not None]
+        if given or args.task_args:
+            parser.error(f"score RUN_FOLDER takes its task, data and split from run.json and stores the scores "
+                         f"under RUN_FOLDER/scores/: drop {', '.join(given or ['--task-args'])}")  # fmt: skip
+        res = api.score_run(
+            args.run, limit=args.limit, evaluator=args.evaluator, metrics=_metric_list(args.metrics),
+            inception=args.inception, resamples=args.resamples, seed=args.seed, device=args.device,
+            progress=not args.quiet, force=args.force,
+        )  # fmt: skip
+        print(format_table(res.report))
+        how = "stored earlier; printed without recomputing" if res.reused else f"{res.report['seconds']:.1f} s"
+        print(f"scores: {res.folder} ({how}; no sample generated)")
+        return 0
+    missing = [f"--{n}" for n in ("task", "predictions", "out") if getattr(args, n) is None]
+    if missing:
+        parser.error(f"give a RUN_FOLDER, or score a predictions file with {', '.join(missing)}")
+    if args.limit is not None or args.force:
+        parser.error("--limit and --force apply to a RUN_FOLDER; a predictions file is scored whole")
+    report = api.score_predictions(
+        args.task, args.predictions, args.out, data=args.data, split=args.split, metrics=_metric_list(args.metrics),
         evaluator=args.evaluator, inception=args.inception, task_args=api.parse_kv(args.task_args, "--task-args"),
-        resamples=args.resamples, seed=args.seed, progress=not args.quiet,
+        resamples=args.resamples, seed=args.seed, progress=not args.quiet, device=args.device,
     )  # fmt: skip
     print(format_table(report))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'per_sample.jsonl'}")
@@ -319,32 +382,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import json
-
     from mg5bench import api
-    from mg5bench.finetune import train_sd2ft
 
+    info = api.train(
+        args.what, args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
+        seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"), unet=args.unet, device=args.device,
+    )  # fmt: skip
+    print(json.dumps(info, indent=2))
     if args.what == "divter":
-        from mg5bench.divter import train_divter
-
-        info = train_divter(
-            args.task,
-            args.out,
-            args.steps,
-            data=args.data,
-            backbones=args.base,
-            batch=args.batch,
-            lr=args.lr,
-            seed=args.seed,
-            task_args=api.parse_kv(args.task_args, "--task-args"),
-        )
-        print(json.dumps(info, indent=2))
         print(f"use: mg5bench run --task {args.task} --model divter --model-args checkpoint={args.out}")
         return 0
-    info = train_sd2ft(args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
-                       seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"),
-                       unet=args.unet)  # fmt: skip
-    print(json.dumps(info, indent=2))
     pipe = Path(info.get("packed", args.out / "pipeline"))
     print(f"pipeline: {pipe}  (use: mg5bench run --task {args.task} --model sd2-ft --model-args path={pipe})")
     return 0
@@ -352,26 +399,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from mg5bench import api
-    from mg5bench.runner import run
     from mg5bench.scoring import format_table
     from mg5bench.spec import GenerationConfig, RunSpec
 
-    gen = GenerationConfig(guidance_scale=args.guidance_scale, num_inference_steps=args.steps,
-                           max_new_tokens=args.max_new_tokens)  # fmt: skip
+    gen = GenerationConfig(
+        guidance_scale=args.guidance_scale, num_inference_steps=args.num_inference_steps,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty, do_sample=args.do_sample,
+    )  # fmt: skip
     spec = RunSpec(
         task=args.task, model=args.model, split=args.split or _default_split(args.task, args.task_args),
         data=args.data, limit=args.limit or None, seed=args.seed, generation=gen,
         model_args=api.parse_kv(args.model_args, "--model-args"),
         task_args=api.parse_kv(args.task_args, "--task-args"),
     )  # fmt: skip
-    res = run(spec, args.out, force=args.force, batch_size=args.batch_size, evaluator=args.evaluator,
-              resamples=args.resamples, progress=not args.quiet)  # fmt: skip
+    res = api.run(spec, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
+                  evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
+                  progress=not args.quiet)  # fmt: skip
     if res.report is None:
         return 0
     print(format_table(res.report))
-    t = res.info.get("timing", {})
-    how = "finished earlier; printed without generating" if res.reused else f"{t.get('total_s', 0):.1f} s"
-    print(f"run: {res.folder} ({how})")
+    settings = " ".join(f"{k}={v}" for k, v in res.info["generation"].items() if v is not None)
+    print(f"settings: {settings or '(none)'} batch_size={res.info['batch_size']} device={res.info['device']['device']}")
+    t = res.timing
+    if res.generated:
+        done = f"generated {res.generated} sample(s) in {t.get('generation_s', 0):.1f} s"
+    else:
+        done = f"all {res.n_selected} samples were stored: nothing generated"
+    scored = "stored earlier, reused" if res.score_reused else f"computed in {t.get('scoring_s', 0):.1f} s"
+    print(f"run: {res.folder} ({done})")
+    print(f"scores: {res.score_folder} ({scored})")
     return 0
 
 
@@ -397,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "data":
             return _cmd_data(args, parser)
         if args.command == "score":
-            return _cmd_score(args)
+            return _cmd_score(args, parser)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "train":

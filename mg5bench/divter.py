@@ -59,20 +59,21 @@ class DivterConfig:
 class Parts:
     """The backbones Divter and two-stage share: tokenizer, LM, vision path, text-to-image pipeline."""
 
-    def __init__(self, backbones: Path) -> None:
+    def __init__(self, backbones: Path, device: str = "cpu") -> None:
         import torch
         from transformers import AutoTokenizer, LlamaForCausalLM
 
         from reference_model.vision import VisionPath
 
         self.folder = Path(backbones)
+        self.device = device
         for sub in ("lm", "vision", "t2i"):
             if not (self.folder / sub).is_dir():
                 raise ConfigError(f"{self.folder}: no {sub}/ folder; pass the backbones folder of the reference "
                                   "model (reference_model/checkpoints/backbones)")  # fmt: skip
         self.tok = AutoTokenizer.from_pretrained(self.folder / "lm")
-        self.lm = LlamaForCausalLM.from_pretrained(self.folder / "lm", dtype=torch.float32).eval()
-        self.vision = VisionPath.from_pretrained(self.folder / "vision").float().eval()
+        self.lm = LlamaForCausalLM.from_pretrained(self.folder / "lm", dtype=torch.float32).eval().to(device)
+        self.vision = VisionPath.from_pretrained(self.folder / "vision").float().eval().to(device)
         self.pipe: Any = None
         self._captions: dict[str, str] = {}
 
@@ -80,7 +81,7 @@ class Parts:
         from reference_model.t2i import load_pipeline
 
         if self.pipe is None:
-            self.pipe = load_pipeline(self.folder / "t2i")
+            self.pipe = load_pipeline(self.folder / "t2i").to(self.device)
         return self.pipe
 
     def captions(self, paths: Sequence[str], batch: int = 128, progress: bool = False) -> list[str]:
@@ -93,7 +94,7 @@ class Parts:
         todo = sorted({str(p) for p in paths} - set(self._captions))
         for i in tqdm(range(0, len(todo), batch), desc="captioning", unit="batch", disable=not progress or not todo):
             chunk = todo[i : i + batch]
-            pix = preprocess([Image.open(p).convert("RGB") for p in chunk], self.vision.image_size)
+            pix = preprocess([Image.open(p).convert("RGB") for p in chunk], self.vision.image_size).to(self.device)
             for p, c in zip(chunk, greedy_captions(self.vision, self.lm, self.tok, pix), strict=True):
                 self._captions[p] = c
         return [self._captions[str(p)] for p in paths]
@@ -160,10 +161,11 @@ def _encode(tok: Any, pairs: Sequence[tuple[str, str]], max_ctx: int) -> list[tu
 def train_divter(
     task: str, out: Path, steps: int, data: str | None = None, backbones: Path | None = None, batch: int = 32,
     lr: float = 1e-3, seed: int = 0, lora_r: int = 16, task_args: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool = True, device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
     """Train the LoRA of Divter's text LM on a task's train split; writes OUT/{adapter_model.safetensors,
-    adapter_config.json, divter_config.json, train_log.json}. Resumable from OUT/divter_state.pt."""
+    adapter_config.json, divter_config.json, train_log.json}. Resumable from OUT/divter_state.pt. Batches are
+    drawn with a CPU generator (the same batches on any device); the model and its inputs live on ``device``."""
     import torch
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
@@ -175,7 +177,7 @@ def train_divter(
 
     cfg_task = get_task(task, dict(task_args or {}))
     backbones = Path(backbones or shipped_checkpoints() / "backbones").resolve()
-    parts = Parts(backbones)
+    parts = Parts(backbones, device)
     sset = build_samples(cfg_task, data, "train", progress=progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +194,7 @@ def train_divter(
     state_path = out / "divter_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = torch.load(state_path, weights_only=False, map_location=device)
         if st["config"] != asdict(cfg):
             raise ConfigError(f"{state_path}: written with other settings; use a new --out or the same command")
         lm.load_state_dict(st["model"], strict=False)
@@ -216,7 +218,7 @@ def train_divter(
             ids[b, : len(seq)] = torch.tensor(seq)
             labels[b, start_t : len(seq)] = torch.tensor(seq[start_t:])  # only the response is supervised
             att[b, : len(seq)] = 1
-        loss = lm(input_ids=ids, attention_mask=att, labels=labels).loss
+        loss = lm(input_ids=ids.to(device), attention_mask=att.to(device), labels=labels.to(device)).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -242,7 +244,7 @@ def train_divter(
 class Divter:
     """A trained Divter folder (LoRA + config) on its backbones, ready to generate."""
 
-    def __init__(self, folder: Path, backbones: Path | None = None) -> None:
+    def __init__(self, folder: Path, backbones: Path | None = None, device: str = "cpu") -> None:
         from peft import PeftModel
 
         from mg5bench.adapters.base import folder_sha256
@@ -260,11 +262,12 @@ class Divter:
                 f"{self.folder} was trained on backbones {self.cfg.backbones_sha256[:12]}, but {base} "
                 f"is {sha[:12]}; retrain it (mg5bench train divter) or pass backbones=<the original>"
             )
-        self.parts = Parts(base)
-        self.lm = PeftModel.from_pretrained(self.parts.lm, self.folder).eval()
+        self.parts = Parts(base, device)
+        self.lm = PeftModel.from_pretrained(self.parts.lm, self.folder).eval().to(device)
 
-    def write(self, contexts: Sequence[str]) -> list[tuple[str, str | None]]:
-        """Greedy (text, description) for each all-text context (left-padded batch)."""
+    def write(self, contexts: Sequence[str], max_new_tokens: int | None = None) -> list[tuple[str, str | None]]:
+        """Greedy (text, description) for each all-text context (left-padded batch); ``max_new_tokens`` defaults
+        to the trained length (divter_config.json)."""
         import torch
 
         tok = self.parts.tok
@@ -278,9 +281,9 @@ class Divter:
             att[i, width - len(r) :] = 1
         with torch.inference_mode():
             out = self.lm.generate(
-                input_ids=ids,
-                attention_mask=att,
-                max_new_tokens=self.cfg.max_new_tokens,
+                input_ids=ids.to(self.parts.device),
+                attention_mask=att.to(self.parts.device),
+                max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
                 do_sample=False,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,

@@ -199,16 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--task", choices=["vist", "mmdialog", "cc3m"], default="vist")
     ap.add_argument("--n", type=int, default=40, help="stories / conversations / captions")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--guidance", type=float, default=None)
-    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--guidance-scale", type=float, default=None, help="default: the checkpoint's")
+    ap.add_argument("--num-inference-steps", type=int, default=None, help="diffusion steps (default: the checkpoint's)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the result JSON here")
     ap.add_argument(
         "--card", metavar="TITLE", help="write README.md, eval_val.json and samples.png into the checkpoint"
     )
     args = ap.parse_args(argv)
-    res = evaluate(args.checkpoint, args.task, args.n, args.seed, guidance=args.guidance, steps=args.steps,
-                   baseline=not args.no_baseline)  # fmt: skip
+    res = evaluate(args.checkpoint, args.task, args.n, args.seed, guidance=args.guidance_scale,
+                   steps=args.num_inference_steps, baseline=not args.no_baseline)  # fmt: skip
     text = json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=2)
     print(text)
     if args.out:

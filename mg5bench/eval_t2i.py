@@ -1,6 +1,6 @@
 """Oracle accuracy of a text-to-image diffusers pipeline on the world's level-1 val captions.
 
-    python -m mg5bench.eval_t2i PIPELINE_DIR [--n 200] [--guidance 3] [--steps 25] [--seed 0]
+    python -m mg5bench.eval_t2i PIPELINE_DIR [--n 200] [--guidance-scale 3] [--num-inference-steps 25] [--seed 0]
 
 Generates one image per caption with a per-caption torch.Generator, parses it with the scene oracle
 and prints per-attribute and exact-scene accuracy (the numbers the backbone's model card reports).
@@ -62,13 +62,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pipeline", type=Path)
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--guidance", type=float, default=3.0)
-    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--guidance-scale", type=float, default=3.0)
+    ap.add_argument("--num-inference-steps", type=int, default=25, help="diffusion steps (not training steps)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--append", type=Path, help="also append the result as one JSON line to this file")
     ap.add_argument("--train-step", type=int, help="training step of the checkpoint (recorded with --append)")
     args = ap.parse_args(argv)
-    result = evaluate(args.pipeline, args.n, args.guidance, args.steps, args.seed)
+    result = evaluate(args.pipeline, args.n, args.guidance_scale, args.num_inference_steps, args.seed)
     if args.train_step is not None:
         result = {"train_step": args.train_step, **result}
     print(json.dumps(result))

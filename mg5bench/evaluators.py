@@ -58,6 +58,7 @@ class ClipEvaluator:
     preprocessing: str
     dim: int
     context_length: int
+    device: str = "cpu"
 
     def __init__(self) -> None:
         raise TypeError("use load_evaluator(spec)")
@@ -81,7 +82,7 @@ class ClipEvaluator:
         with torch.inference_mode():
             for i in tqdm(range(0, len(images), batch_size), disable=not progress, desc="encode images", leave=False):
                 batch = [_load_rgb(im) for im in images[i : i + batch_size]]
-                out.append(self._image_batch(batch).float())
+                out.append(self._image_batch(batch).float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
     def encode_images(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False) -> Any:
@@ -96,7 +97,7 @@ class ClipEvaluator:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                out.append(self._text_batch(list(texts[i : i + batch_size])).float())
+                out.append(self._text_batch(list(texts[i : i + batch_size])).float().cpu())
         feats = torch.cat(out) if out else torch.zeros(0, self.dim)
         return torch.nn.functional.normalize(feats, dim=-1)
 
@@ -145,7 +146,7 @@ def _FeatureModule(ev: ClipEvaluator) -> Any:
 
 
 class OpenClipEvaluator(ClipEvaluator):
-    def __init__(self, model_name: str, pretrained: str | None, label: str) -> None:
+    def __init__(self, model_name: str, pretrained: str | None, label: str, device: str = "cpu") -> None:
         import open_clip
         import torch
 
@@ -165,8 +166,8 @@ class OpenClipEvaluator(ClipEvaluator):
                 )
             weights = Path(pretrained)
             model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(weights))
-        model.eval()
-        self.model = model
+        self.device = device
+        self.model = model.eval().to(device)
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
         self.name = label
@@ -174,16 +175,16 @@ class OpenClipEvaluator(ClipEvaluator):
         self.preprocessing = "open_clip " + " | ".join(repr(t) for t in getattr(preprocess, "transforms", [preprocess]))
         self.context_length = int(getattr(self.tokenizer, "context_length", 77))
         with torch.inference_mode():
-            self.dim = int(model.encode_text(self.tokenizer(["a"])).shape[-1])
+            self.dim = int(self._text_batch(["a"]).shape[-1])
 
     def _image_batch(self, images: list[Any]) -> Any:
         import torch
 
         x = torch.stack([self.preprocess(im) for im in images])  # (B, 3, S, S)
-        return self.model.encode_image(x)  # (B, d)
+        return self.model.encode_image(x.to(self.device))  # (B, d)
 
     def _text_batch(self, texts: list[str]) -> Any:
-        return self.model.encode_text(self.tokenizer(texts))  # (B, d)
+        return self.model.encode_text(self.tokenizer(texts).to(self.device))  # (B, d)
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         enc = getattr(self.tokenizer, "encode", None)
@@ -193,14 +194,15 @@ class OpenClipEvaluator(ClipEvaluator):
 
 
 class HFClipEvaluator(ClipEvaluator):
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, device: str = "cpu") -> None:
         import torch
         from transformers import CLIPModel, CLIPProcessor
 
         path = Path(folder)
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path}: not a Hugging Face CLIPModel folder (config.json missing)")
-        self.model = CLIPModel.from_pretrained(str(path)).eval()
+        self.device = device
+        self.model = CLIPModel.from_pretrained(str(path)).eval().to(device)
         self.processor = CLIPProcessor.from_pretrained(str(path))
         weights = next(iter(sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))), None)
         if weights is None:
@@ -223,40 +225,74 @@ class HFClipEvaluator(ClipEvaluator):
 
     def _image_batch(self, images: list[Any]) -> Any:
         inputs = self.processor(images=images, return_tensors="pt")
-        return self._tensor(self.model.get_image_features(pixel_values=inputs["pixel_values"]))
+        return self._tensor(self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.device)))
 
     def _text_batch(self, texts: list[str]) -> Any:
         inputs = self.processor.tokenizer(
             texts, padding=True, truncation=True, max_length=self.context_length, return_tensors="pt"
         )
-        return self._tensor(self.model.get_text_features(**inputs))
+        return self._tensor(self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()}))
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         return sum(len(self.processor.tokenizer(t)["input_ids"]) > self.context_length for t in texts)
 
 
-@lru_cache(maxsize=8)
-def load_evaluator(spec: str = "embedded") -> ClipEvaluator:
-    """Build (once per process) the evaluator named by ``spec``; see the module docstring."""
+def _source(spec: str) -> tuple[str, str, str | None, Path]:
+    """``--evaluator`` spec -> (kind, label, open_clip model name or folder, weights file), checked without
+    loading anything: enough to name and hash the evaluator (``evaluator_identity``)."""
     if spec == "embedded":
         if not (EMBEDDED_DIR / "open_clip_config.json").is_file():
             raise ConfigError(f"the embedded evaluator is missing from {EMBEDDED_DIR}; reinstall mg5bench")
-        ev: ClipEvaluator = OpenClipEvaluator(f"local-dir:{EMBEDDED_DIR}", None, "embedded:world-clip")
-        return ev
+        return "open_clip", "embedded:world-clip", f"local-dir:{EMBEDDED_DIR}", _weights_in(EMBEDDED_DIR)
     if spec.startswith("open_clip:"):
         rest = spec.removeprefix("open_clip:")
         if rest.startswith("local-dir:"):
-            return OpenClipEvaluator(rest, None, f"open_clip:local-dir:{Path(rest.removeprefix('local-dir:')).name}")
+            folder = Path(rest.removeprefix("local-dir:"))
+            if not (folder / "open_clip_config.json").is_file():
+                raise ConfigError(f"{folder}: not an open_clip folder (needs open_clip_config.json + weights)")
+            return "open_clip", f"open_clip:local-dir:{folder.name}", rest, _weights_in(folder)
         name, sep, weights = rest.partition(":")
         if not sep:
             raise ConfigError(f"--evaluator {spec!r}: use open_clip:<model name>:<weights file>")
-        return OpenClipEvaluator(name, weights, f"open_clip:{name}")
+        if not weights or not Path(weights).is_file():
+            raise ConfigError(
+                f"open_clip evaluator {name!r} needs a local weights file: "
+                f"--evaluator open_clip:{name}:/path/to/weights (hub tags do not work offline)"
+            )
+        return "open_clip", f"open_clip:{name}", name, Path(weights)
     if spec.startswith("hf-clip:"):
-        return HFClipEvaluator(spec.removeprefix("hf-clip:"))
+        path = Path(spec.removeprefix("hf-clip:"))
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path}: not a Hugging Face CLIPModel folder (config.json missing)")
+        return "hf-clip", f"hf-clip:{path.name}", str(path), _weights_in(path)
     raise ConfigError(
         f"unknown evaluator {spec!r}; use 'embedded', 'open_clip:<name>:<weights>', "
         "'open_clip:local-dir:<folder>' or 'hf-clip:<folder>'"
     )
+
+
+def _weights_in(folder: Path) -> Path:
+    weights = next(iter(sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))), None)
+    if weights is None:
+        raise ConfigError(f"{folder}: no weights file (.safetensors or .bin)")
+    return weights
+
+
+def evaluator_identity(spec: str = "embedded") -> dict[str, str]:
+    """Name and weights sha256 of the evaluator ``spec`` names, without loading it (for score keys)."""
+    _, label, _, weights = _source(spec)
+    return {"name": label, "weights_sha256": sha256_file(weights)}
+
+
+@lru_cache(maxsize=8)
+def load_evaluator(spec: str = "embedded", device: str = "cpu") -> ClipEvaluator:
+    """Build (once per process and device) the evaluator named by ``spec``; see the module docstring."""
+    kind, label, model, weights = _source(spec)
+    if kind == "hf-clip":
+        return HFClipEvaluator(str(model), device)
+    if model is not None and model.startswith("local-dir:"):
+        return OpenClipEvaluator(model, None, label, device)
+    return OpenClipEvaluator(str(model), str(weights), label, device)
 
 
 INCEPTION_HELP = (
@@ -270,8 +306,9 @@ class InceptionFeatures:
     """torch-fidelity's FID Inception-v3 from a local weights file: 2048-d pool features for FID/KID
     and 1008 logits for the Inception Score. Without the file, a clear error says how to get one."""
 
-    def __init__(self, weights: str | Path) -> None:
+    def __init__(self, weights: str | Path, device: str = "cpu") -> None:
         path = Path(weights)
+        self.device = device
         if not path.is_file():
             raise ConfigError(f"{path}: Inception weights not found. {INCEPTION_HELP}")
         try:
@@ -289,6 +326,7 @@ class InceptionFeatures:
             )
         except ModuleNotFoundError as e:  # torch-fidelity missing
             raise ConfigError(f"{INCEPTION_HELP} ({e})") from None
+        self.pool, self.logits = self.pool.to(device), self.logits.to(device)
         self.name = "inception-v3-compat (torch-fidelity)"
         self.weights_sha256 = sha256_file(path)
         self.preprocessing = "uint8 RGB -> torch-fidelity bilinear resize to 299x299 inside the network"
@@ -306,5 +344,5 @@ class InceptionFeatures:
         with torch.inference_mode():
             for p in paths:
                 arr = np.array(_load_rgb(p))
-                out.append(self.pool(torch.from_numpy(arr).permute(2, 0, 1)[None]).double())
+                out.append(self.pool(torch.from_numpy(arr).permute(2, 0, 1)[None].to(self.device)).double().cpu())
         return torch.cat(out) if out else torch.zeros(0, 2048, dtype=torch.float64)

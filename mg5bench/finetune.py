@@ -60,9 +60,10 @@ def training_pairs(samples: Sequence[Sample], task_format: str, context: str = "
 def train_sd2ft(
     task: str, out: Path, steps: int, data: str | None = None, base: Path | None = None, batch: int = 32,
     lr: float = 3e-4, seed: int = 0, task_args: dict[str, Any] | None = None, progress: bool = True,
-    unet: str = "cross-kv",
+    unet: str = "cross-kv", device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune ``base`` (default: the shipped tiny backbone) on the task's train split; returns a summary."""
+    """Fine-tune ``base`` (default: the shipped tiny backbone) on the task's train split on ``device``; returns a
+    summary."""
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.adapters.sd2 import SD2
     from mg5bench.tasks import build_samples, get_task
@@ -89,7 +90,7 @@ def train_sd2ft(
     if not (out / "vae").is_dir():
         shutil.copytree(base / "vae", out / "vae")
     res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs,
-                         unet_trainable=unet)  # fmt: skip
+                         unet_trainable=unet, device=device)  # fmt: skip
     info = {"task": task, "pairs": len(pairs), "new_words": len(new_words), "base": str(base), "unet": unet,
             "data_fingerprint": sset.fingerprint, **res}  # fmt: skip
     (out / "sd2ft_info.json").write_text(json.dumps(info, indent=2))

@@ -8,11 +8,14 @@ ground-truth features are cached on disk by (data fingerprint, preprocessing, ev
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +58,25 @@ def load_predictions(path: Path, known_ids: set[str]) -> dict[str, list[Segment]
                             f"ids look like {', '.join(close)}; check --task, --split and --data")  # fmt: skip
         if sid in out:
             raise DataError(str(path), rec, "duplicate id", "give one line per sample")
-        segs = []
-        for seg in obj.get("output", []):
-            try:
-                s = Segment.from_json(seg)
-            except ConfigError as e:
-                raise DataError(str(path), rec, str(e)) from None
-            if s.is_image:
-                img = Path(s.value)
-                img = img if img.is_absolute() else base / img
-                check_image(img, path, rec)
-                s = Segment.image(str(img.resolve()), s.role)
-            segs.append(s)
-        out[sid] = segs
+        out[sid] = output_segments(obj.get("output", []), base, path, rec)
     return out
+
+
+def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str) -> list[Segment]:
+    """One prediction's segments, image paths resolved against ``base`` and checked (errors name path + rec)."""
+    segs = []
+    for seg in output:
+        try:
+            s = Segment.from_json(seg)
+        except ConfigError as e:
+            raise DataError(str(path), rec, str(e)) from None
+        if s.is_image:
+            img = Path(s.value)
+            img = img if img.is_absolute() else base / img
+            check_image(img, path, rec)
+            s = Segment.image(str(img.resolve()), s.role)
+        segs.append(s)
+    return segs
 
 
 def make_item(sample: Sample, output: Sequence[Segment]) -> ScoreItem:
@@ -171,6 +179,18 @@ def _clean(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def resolve_metrics(cfg: Any, synthetic: bool, metrics: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """The metric names to compute (the task card's list unless given) and notes on what was left out."""
+    names = list(metrics) if metrics else list(cfg.metrics)
+    notes: list[str] = []
+    if "scene_accuracy" in names and not synthetic:
+        if metrics:
+            raise ConfigError("scene_accuracy needs the synthetic world's scene records; this data has none")
+        names.remove("scene_accuracy")
+        notes.append("scene_accuracy skipped: real data has no scene records")
+    return names, notes
+
+
 def score(
     task: str,
     predictions: Path,
@@ -187,29 +207,54 @@ def score(
     cache_dir: Path | None = None,
     progress: bool = True,
     sset: SampleSet | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Score a predictions file (or, from the runner, a ready SampleSet + predictions) and write
-    ``out/metrics.json`` and ``out/per_sample.jsonl`` atomically. Returns the metrics.json content."""
-    from mg5bench.data.world import default_cache_dir
-    from mg5bench.evaluators import InceptionFeatures, load_evaluator
-
-    t0 = time.perf_counter()
+    """Score a predictions file (one line per sample) and write ``out/metrics.json`` and ``out/per_sample.jsonl``
+    atomically. Returns the metrics.json content."""
     cfg = get_task(task, task_args or {})
     if sset is None:
         sset = build_samples(cfg, data, split, progress=progress)
     preds = load_predictions(Path(predictions), {s.id for s in sset.samples})
+    info = {
+        "path": str(predictions),
+        "sha256": hashlib.sha256(Path(predictions).read_bytes()).hexdigest(),
+    }
+    names, notes = resolve_metrics(cfg, sset.source.synthetic, metrics)
+    return score_outputs(cfg, sset, preds, info, out, names=names, notes=notes, evaluator=evaluator,
+                         inception=inception, resamples=resamples, seed=seed, cache_dir=cache_dir,
+                         progress=progress, device=device)  # fmt: skip
+
+
+def score_outputs(
+    cfg: Any,
+    sset: SampleSet,
+    preds: Mapping[str, list[Segment]],
+    predictions_info: Mapping[str, Any],
+    out: Path | None,
+    *,
+    names: Sequence[str],
+    notes: Sequence[str] = (),
+    evaluator: str = "embedded",
+    inception: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scoring engine: every sample of ``sset`` against its output in ``preds`` (missing = empty output).
+    Writes per_sample.jsonl, then metrics.json (its presence marks a finished scoring), both atomically."""
+    from mg5bench.data.world import default_cache_dir
+    from mg5bench.evaluators import InceptionFeatures, load_evaluator
+
+    t0 = time.perf_counter()
     items = [make_item(s, preds.get(s.id, [])) for s in sset.samples]
     n_missing = sum(s.id not in preds for s in sset.samples)
-    names = list(metrics) if metrics else list(cfg.metrics)
-    notes: list[str] = []
-    if "scene_accuracy" in names and not sset.source.synthetic:
-        if metrics:
-            raise ConfigError("scene_accuracy needs the synthetic world's scene records; this data has none")
-        names.remove("scene_accuracy")
-        notes.append("scene_accuracy skipped: real data has no scene records")
-    ev = load_evaluator(evaluator)
-    incep = InceptionFeatures(inception) if inception else None
-    ctx = MetricContext(cfg.format, incep)
+    notes = list(notes)
+    ev = load_evaluator(evaluator, device)
+    incep = InceptionFeatures(inception, device) if inception else None
+    ctx = MetricContext(cfg.format, incep, device)
     built: list[Metric] = [make_metric(n, ctx) for n in names]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     bank, enc = build_bank(ev, items, sset, cache, progress, incep)
@@ -265,10 +310,9 @@ def score(
             "synthetic": sset.source.synthetic,
         },
         "predictions": {
-            "path": str(predictions),
-            "sha256": hashlib.sha256(Path(predictions).read_bytes()).hexdigest(),
+            **predictions_info,
             "n_samples": len(items),
-            "n_with_output": len(preds),
+            "n_with_output": len(items) - n_missing,
             "n_missing": n_missing,
         },
         "bootstrap": {
@@ -278,7 +322,9 @@ def score(
             "level": 0.95,
         },
         "encoding": enc,
+        "device": device,
         "notes": notes,
+        **dict(extra or {}),
         "versions": _versions(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
@@ -288,6 +334,105 @@ def score(
         atomic_write_text(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         atomic_write_json(out / "metrics.json", report)
     return report
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring a stored run (``mg5bench score RUN_FOLDER``; ``mg5bench run`` goes through here too)
+
+SCORER_VERSION = 1
+
+
+@dataclass
+class ScoreResult:
+    folder: Path  # <run>/scores/<settings>-<hash>
+    report: dict[str, Any]  # metrics.json content
+    reused: bool  # True: this scoring existed and was read back
+    key: dict[str, Any]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:40] or "evaluator"
+
+
+def score_run(
+    folder: Path,
+    *,
+    limit: int | None = None,
+    evaluator: str = "embedded",
+    metrics: Sequence[str] | None = None,
+    inception: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    device: str = "auto",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    force: bool = False,
+    sset: SampleSet | None = None,
+) -> ScoreResult:
+    """Score the stored generations of a run folder (never loading the model) and store the result under
+    ``<run>/scores/<evaluator>-r<resamples>-n<N>-<hash>/``, keyed by everything that can change a number:
+    evaluator + weights sha256, Inception weights sha256, metrics, resamples, bootstrap seed, the sample subset
+    (ids) and the device type. A scoring that exists is read back, not recomputed (``force`` recomputes).
+
+    ``limit``: score the first N samples of the split (default: the largest selection the run was completed
+    for, run.json ``samples.complete_for``; 0 = every sample of the split). Every one of them must be stored."""
+    from mg5bench.devices import device_type, resolve_device
+    from mg5bench.evaluators import evaluator_identity, sha256_file
+    from mg5bench.spec import content_hash
+    from mg5bench.store import RunStore, stored_prefix
+
+    store = RunStore(Path(folder))
+    info = store.read_info()
+    spec = info["spec"]
+    cfg = get_task(spec["task"], spec.get("task_args") or {})
+    if sset is None:
+        sset = build_samples(cfg, spec.get("data"), spec["split"], cache_dir=cache_dir, progress=progress)
+    want = info["key"]["data_fingerprint"]
+    if sset.fingerprint != want:
+        raise DataError(str(store.run_json), None, f"the data changed since this run was generated (fingerprint "
+                        f"{want} then, {sset.fingerprint} now)", "score it on the data it was generated from, or "
+                        "start a new run with 'mg5bench run'")  # fmt: skip
+    ids = [s.id for s in sset.samples]
+    records = store.done()
+    have = stored_prefix(ids, set(records))
+    n = len(ids) if limit == 0 else (limit or int(info["samples"]["complete_for"]))
+    n = min(n, len(ids))
+    if n > have:
+        raise DataError(str(store.root), None, f"{n} samples asked for, but the generations cover the first {have} "
+                        f"of {len(ids)}", f"generate them first: rerun its 'mg5bench run' with --limit {n}, or score "
+                        f"--limit {have}")  # fmt: skip
+    sub = dataclasses.replace(sset, samples=sset.samples[:n])
+    names, notes = resolve_metrics(cfg, sset.source.synthetic, metrics)
+    dev = resolve_device(device)
+    ev_id = evaluator_identity(evaluator)
+    if inception is not None and not Path(inception).is_file():
+        from mg5bench.evaluators import INCEPTION_HELP
+
+        raise ConfigError(f"{inception}: Inception weights not found. {INCEPTION_HELP}")
+    selected = ids[:n]
+    key = {
+        "scorer": SCORER_VERSION,
+        "evaluator": ev_id,
+        "inception_sha256": sha256_file(inception) if inception else None,
+        "metrics": names,
+        "resamples": resamples,
+        "bootstrap_seed": seed,
+        "n_samples": n,
+        "ids_sha256": hashlib.sha256("\n".join(selected).encode()).hexdigest(),
+        "device_type": device_type(dev),
+    }
+    out = store.scores / f"{_slug(ev_id['name'])}-r{resamples}-n{n}-{content_hash(key)}"
+    if (out / "metrics.json").is_file() and not force:
+        return ScoreResult(out, json.loads((out / "metrics.json").read_text()), True, key)
+    preds = {sid: output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}") for sid in selected}
+    outputs = [{"id": sid, "output": records[sid]["output"]} for sid in selected]  # not meta (timings, rank)
+    lines = "".join(json.dumps(o, sort_keys=True) + "\n" for o in outputs).encode()
+    pinfo = {"run": str(store.root), "run_hash": info.get("folder_hash"),
+             "records_sha256": hashlib.sha256(lines).hexdigest()}  # fmt: skip
+    report = score_outputs(cfg, sub, preds, pinfo, out, names=names, notes=notes, evaluator=evaluator,
+                           inception=inception, resamples=resamples, seed=seed, cache_dir=cache_dir,
+                           progress=progress, device=dev, extra={"score_key": key})  # fmt: skip
+    return ScoreResult(out, report, False, key)
 
 
 def _versions() -> dict[str, str]:

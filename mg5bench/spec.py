@@ -85,6 +85,20 @@ class GenerationConfig:
             }
         )
 
+    def set_fields(self) -> list[str]:
+        """The settings given explicitly (not None), in field order."""
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+    def only(self, names: tuple[str, ...] | list[str]) -> GenerationConfig:
+        """A copy with every setting outside ``names`` cleared: a setting a model does not use is not hashed."""
+        return GenerationConfig(**{f.name: getattr(self, f.name) if f.name in names else None
+                                   for f in dataclasses.fields(self)})  # fmt: skip
+
+
+def generation_flag(name: str) -> str:
+    """The command-line spelling of a GenerationConfig field (the same on every command)."""
+    return "--" + name.replace("_", "-")
+
 
 @dataclass(frozen=True)
 class RunSpec:

@@ -111,23 +111,3 @@ class Sample:
             group=str(obj.get("group", obj["id"])),
             meta=dict(obj.get("meta", {})),
         )
-
-
-@dataclass(frozen=True)
-class Generation:
-    """What a model produced for one sample, plus how (seed, timings, adapter notes)."""
-
-    sample_id: str
-    output: tuple[Segment, ...]
-    meta: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.sample_id, "output": segments_to_json(self.output), "meta": dict(self.meta)}
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Generation:
-        return cls(
-            sample_id=str(obj["id"]),
-            output=tuple(Segment.from_json(s) for s in obj.get("output", [])),
-            meta=dict(obj.get("meta", {})),
-        )

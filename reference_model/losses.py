@@ -72,23 +72,26 @@ def diffusion_loss(
     g = z0.shape[0]
     n_t = scheduler.config.num_train_timesteps
     kind = scheduler.config.prediction_type
+    gdev = generator.device if generator is not None else z0.device  # draw where the generator lives
     if backbone_recipe is None:
-        t = torch.randint(0, n_t, (g,), generator=generator)  # (G,)
+        t = torch.randint(0, n_t, (g,), generator=generator, device=gdev)  # (G,)
     else:
         from reference_model.t2i import sample_timesteps
 
         t = sample_timesteps(backbone_recipe, g, generator)  # (G,)
-    noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype)  # (G, C, h, w)
+    noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype, device=gdev).to(z0.device)  # (G, C, h, w)
+    t = t.to(z0.device)
     zt = scheduler.add_noise(z0, noise, t)
-    pred = unet(zt, t.to(z0.device), encoder_hidden_states=cond).sample  # (G, C, h, w)
+    pred = unet(zt, t, encoder_hidden_states=cond).sample  # (G, C, h, w)
     target = prediction_target(scheduler, z0, noise, t)
     per = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
+    t_idx = t.to(scheduler.alphas_cumprod.device)
     if backbone_recipe is None:
-        w = snr_weights(scheduler.alphas_cumprod, t, snr_gamma, kind)
+        w = snr_weights(scheduler.alphas_cumprod, t_idx, snr_gamma, kind)
     else:
         from reference_model.t2i import loss_weights
 
-        a = scheduler.alphas_cumprod[t].float()
+        a = scheduler.alphas_cumprod[t_idx].float()
         w = loss_weights(a / (1 - a), backbone_recipe)
     return (w.to(per.device) * per).mean()
 

@@ -379,9 +379,10 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
 def sample_timesteps(cfg: T2IConfig, n: int, gen: torch.Generator) -> torch.Tensor:
     """(n,) training timesteps: uniform over [0, T), except a ``high_noise_fraction`` share drawn uniformly from
     [high_noise_from, T) (see T2IConfig)."""
-    t = torch.randint(0, cfg.train_timesteps, (n,), generator=gen)
-    hi = torch.randint(cfg.high_noise_from, cfg.train_timesteps, (n,), generator=gen)
-    pick = torch.rand(n, generator=gen) < cfg.high_noise_fraction
+    dev = gen.device if gen is not None else None  # draw where the generator lives
+    t = torch.randint(0, cfg.train_timesteps, (n,), generator=gen, device=dev)
+    hi = torch.randint(cfg.high_noise_from, cfg.train_timesteps, (n,), generator=gen, device=dev)
+    pick = torch.rand(n, generator=gen, device=dev) < cfg.high_noise_fraction
     return torch.where(pick, hi, t)
 
 
@@ -430,13 +431,15 @@ def train_unet(
     init_from: Path | None = None,
     pairs: list[tuple[str, Path]] | None = None,
     unet_trainable: str = "all",
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Joint UNet + text-encoder training on (caption, image) pairs; resumes from out/unet_state.pt.
     ``unet_trainable="cross-kv"`` trains only the UNet's cross-attention key/value projections (and the whole
     text encoder): the Custom-Diffusion-style fine-tune whose changed tensors ship in ~1 MB.
     ``steps`` fixes the schedule; ``stop_at`` ends this call early (state saved) so evaluation can run
     between chunks of one schedule. ``pairs`` replaces the CC3M-format folder ``data`` (fine-tuning on
-    another task's text); words missing from an ``init_from`` vocabulary get new embedding rows."""
+    another task's text); words missing from an ``init_from`` vocabulary get new embedding rows. ``device``: where
+    the models, the batches and the generator (so the noise) live."""
     from diffusers import AutoencoderKL
     from tqdm.auto import tqdm
 
@@ -468,6 +471,8 @@ def train_unet(
             rows[: src_text[key].shape[0]] = src_text[key]
             src_text[key] = rows
         text.load_state_dict(src_text)
+    unet, text = unet.to(device), text.to(device)
+    lat, ids, empty = lat.to(device), ids.to(device), empty.to(device)
     ema = copy.deepcopy(unet).requires_grad_(False)
     if unet_trainable not in ("all", "cross-kv"):
         raise ValueError(f"unet_trainable must be 'all' or 'cross-kv', got {unet_trainable!r}")
@@ -484,30 +489,30 @@ def train_unet(
     sched = train_scheduler(cfg)
     alphas = sched.alphas_cumprod
     snr = alphas / (1 - alphas)
-    weight = loss_weights(snr, cfg)
+    weight = loss_weights(snr, cfg).to(device)
     state_path = out / "unet_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = torch.load(state_path, weights_only=False, map_location=device)
         unet.load_state_dict(st["unet"])
         text.load_state_dict(st["text"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
         start, log = st["step"], st["log"]
-    gen = torch.Generator().manual_seed(seed * 7919 + start)
+    gen = torch.Generator(device).manual_seed(seed * 7919 + start)
     t0 = time.time()
     end = min(steps, stop_at) if stop_at else steps
     bar = tqdm(range(start, end), initial=start, total=steps, desc="unet", unit="step")
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = warmup_cosine(step, steps, lr, 200) * g["scale"]
-        idx = torch.randint(0, len(lat), (batch,), generator=gen)
+        idx = torch.randint(0, len(lat), (batch,), generator=gen, device=gen.device)
         z0 = lat[idx]  # (B, 4, 12, 12)
         tokens = ids[idx].clone()  # (B, L)
-        drop = torch.rand(batch, generator=gen) < cfg.cfg_drop
+        drop = torch.rand(batch, generator=gen, device=gen.device) < cfg.cfg_drop
         tokens[drop] = empty
         t = sample_timesteps(cfg, batch, gen)
-        noise = torch.randn(z0.shape, generator=gen)
+        noise = torch.randn(z0.shape, generator=gen, device=gen.device)
         zt = sched.add_noise(z0, noise, t)
         cond = text(tokens).last_hidden_state  # (B, L, D)
         pred = unet(zt, t, encoder_hidden_states=cond).sample

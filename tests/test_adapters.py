@@ -3,11 +3,13 @@ records; the minigpt5 adapter runs end to end through the runner on a freshly tr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from mg5bench.adapters.minigpt5 import cc3m_source, mmdialog_source, vist_source
+from mg5bench.errors import ConfigError
 from mg5bench.tasks import build_samples, get_task
 
 
@@ -70,10 +72,24 @@ def test_minigpt5_adapter_through_the_runner(small_world: Path, tiny_ckpt: Path,
     spec = RunSpec(task="vist", model="minigpt5", split="val", data=str(small_world), limit=3,
                    model_args={"checkpoint": str(tiny_ckpt), "force_generation": "true"},
                    generation=GenerationConfig(num_inference_steps=2, max_new_tokens=4))  # fmt: skip
-    res = run(spec, tmp_path, resamples=20, progress=False)
+    res = run(spec, tmp_path, resamples=20, progress=False, batch_size=3)
     m = res.report["metrics"]
     assert m["clip_i"]["n"] == 3 and m["clip_i.image_rate"]["value"] == 1.0  # forced: every sample has an image
     key = res.info["key"]["model"]
     assert key["source"] == str(tiny_ckpt) and ":" in key["sha256"]
+    # resolved once, from the checkpoint's config; the given settings win; recorded (and hashed) as used
+    ckpt = json.loads((tiny_ckpt / "minigpt5_config.json").read_text())
+    used = res.info["generation"]
+    assert used == res.info["key"]["generation"]
+    assert used == {"guidance_scale": ckpt["guidance_scale"], "num_inference_steps": 2, "max_new_tokens": 4,
+                    "temperature": ckpt["temperature"], "top_p": ckpt["top_p"],
+                    "repetition_penalty": ckpt["repetition_penalty"], "do_sample": True}  # fmt: skip
+    from mg5bench.adapters.minigpt5 import MiniGPT5Adapter
+
+    adapter = MiniGPT5Adapter(get_task("vist"), {"checkpoint": str(tiny_ckpt)})
+    greedy = adapter.resolve(GenerationConfig(do_sample=False))
+    assert greedy.do_sample is False and greedy.temperature is None and greedy.top_p is None
+    with pytest.raises(ConfigError, match="does not use --temperature"):  # greedy decoding has no temperature
+        adapter.resolve(GenerationConfig(do_sample=False, temperature=0.7))
     with pytest.raises(Exception, match="does not take"):
         run(RunSpec(task="vist", model="minigpt5", model_args={"nope": 1}), tmp_path)

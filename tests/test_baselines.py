@@ -3,6 +3,7 @@ a few steps on tiny random backbones) and both pipelines run through the runner 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -62,9 +63,22 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
     for task in ("mmdialog", "vist", "cc3m"):
         spec = RunSpec(task=task, model="divter", split="val", data=str(small_world), limit=2,
                        model_args={"checkpoint": str(out)}, generation=gen)  # fmt: skip
-        res = run(spec, tmp_path / "runs", resamples=10, progress=False)
+        res = run(spec, tmp_path / "runs", resamples=10, progress=False, batch_size=2)
         assert res.report["metrics"], task
         assert res.info["key"]["model"]["backbones_sha256"] == cfg["backbones_sha256"]
+        # --max-new-tokens is used (default: the length it was trained with), --temperature is refused
+        assert res.info["generation"]["max_new_tokens"] == cfg["max_new_tokens"]
+    from mg5bench.adapters.divter import DivterAdapter
+    from mg5bench.tasks import get_task
+
+    with pytest.raises(ConfigError, match=r"does not use --temperature; it uses: .*--max-new-tokens"):
+        DivterAdapter(get_task("vist"), {"checkpoint": str(out)}).resolve(GenerationConfig(temperature=0.5))
+    short = DivterAdapter(get_task("mmdialog"), {"checkpoint": str(out)})
+    assert short.resolve(GenerationConfig(max_new_tokens=1)).max_new_tokens == 1
+    from mg5bench.divter import Divter as _Divter
+
+    written = _Divter(out).write(["###Human: hello ###Assistant:"], 1)
+    assert len(written[0][0].split()) <= 1 and written[0][1] is None  # one token: no room for a description
     # a different backbones folder is refused, not silently used
     other = tmp_path / "other"
     from reference_model.tiny_parts import save_tiny_random_parts
@@ -95,10 +109,16 @@ def test_two_stage_prompt_is_the_described_state_plus_the_instruction(backbones:
     assert adapter.scene_text(sample, {last: caption}) == f"{caption} {sample.context[-1].value}"
     gen = GenerationConfig(num_inference_steps=2, guidance_scale=2.0)
     for task in ("mmdialog", "vist", "cc3m"):
+        # only in a dialog does it write text, so only there does it take --max-new-tokens
+        g = dataclasses.replace(gen, max_new_tokens=4) if task == "mmdialog" else gen
         spec = RunSpec(task=task, model="two-stage", split="val", data=str(small_world), limit=2,
-                       model_args={"backbones": str(backbones), "max_new_tokens": 4}, generation=gen)  # fmt: skip
-        res = run(spec, tmp_path / "runs", resamples=10, progress=False)
+                       model_args={"backbones": str(backbones)}, generation=g)  # fmt: skip
+        res = run(spec, tmp_path / "runs", resamples=10, progress=False, batch_size=2)
         rate = res.report["metrics"]["clip_i.image_rate"]["value"]
         assert rate == 1.0 or (task == "mmdialog" and rate is None), task  # it always draws (dialog: if asked)
+        assert res.info["generation"]["max_new_tokens"] == (4 if task == "mmdialog" else None)
+    with pytest.raises(ConfigError, match="does not use --max-new-tokens"):
+        TwoStage(get_task("vist"), {}).resolve(GenerationConfig(max_new_tokens=4))
+    assert TwoStage(get_task("mmdialog"), {}).resolve(GenerationConfig()).max_new_tokens == 24
     with pytest.raises(ConfigError, match="does not take"):
         TwoStage(get_task("vist"), {"checkpoint": "x"})

@@ -78,5 +78,5 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     for path in (out / "pipeline", out / "packed"):
         spec = RunSpec(task="vist", model="sd2-ft", split="val", data=data, limit=2,
                        model_args=(("path", str(path)),), generation=gen)  # fmt: skip
-        res = run(spec, tmp_path / "runs", progress=False, resamples=10)
-        assert res.info["n_samples"] == 2
+        res = run(spec, tmp_path / "runs", progress=False, resamples=10, batch_size=2)
+        assert res.n_selected == 2 and res.generated == 2

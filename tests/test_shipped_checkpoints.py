@@ -95,10 +95,17 @@ def test_default_run_on_a_fresh_clone(tmp_path: Path) -> None:
         task="vist", model="minigpt5", split="val", limit=3, generation=GenerationConfig(num_inference_steps=4)
     )
     res = run(spec, tmp_path / "runs", progress=False, resamples=10)
-    assert res.info["complete"] and res.info["n_samples"] == 3
+    assert res.n_selected == 3 and res.report["metrics"]["clip_i"]["n"] == 3
     lines = [json.loads(x) for x in (res.folder / "samples.jsonl").read_text().splitlines()]
-    assert len(lines) == 3
+    assert len(lines) == 8  # the whole first batch group (minigpt5's batch size 8), the rest stored for later
     assert res.info["key"]["model"]["sha256"]  # the checkpoint's hash is part of the run's identity
+    # run.json records the settings as used: the checkpoint's own, as numbers, and the given steps
+    ckpt = json.loads((ROOT / "stage2-vist" / "minigpt5_config.json").read_text())
+    assert json.loads((res.folder / "run.json").read_text())["generation"] == {
+        "guidance_scale": ckpt["guidance_scale"], "num_inference_steps": 4, "max_new_tokens": ckpt["max_new_tokens"],
+        "temperature": ckpt["temperature"], "top_p": ckpt["top_p"], "repetition_penalty": ckpt["repetition_penalty"],
+        "do_sample": True,
+    }  # fmt: skip
 
 
 BASELINES = sorted(p.name for p in ROOT.iterdir() if p.name.startswith(("divter-", "sd2-ft-"))) if ROOT.is_dir() else []

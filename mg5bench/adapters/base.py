@@ -3,11 +3,16 @@
     adapter = AdapterClass(task, model_args)     # loads weights; unknown model args are an error
     adapter.identity()                           # what it is (checkpoint path + sha256, preset ...): hashed into
                                                  # the run folder name, so a changed checkpoint never reuses a run
-    adapter.generate(samples, config, generators) -> [[("text", str) | ("image", PIL.Image | path)], ...]
+    adapter.resolve(GenerationConfig(...))       # the settings it will use, every default filled in (no None
+                                                 # left for a setting it uses); a setting it does not use is an
+                                                 # error. The result is hashed into the run key and recorded.
+    adapter.device = "cuda:0"                    # set by the runner before load / generate (default "cpu")
+    adapter.generate(samples, resolved config, generators) -> [[("text", str) | ("image", PIL.Image | path)], ...]
 
-One ``torch.Generator`` per sample, seeded by the runner from (run seed, sample id): an adapter must draw
-all of a sample's randomness from its own generator, so results do not depend on batching, order,
-resume or process count.
+One ``torch.Generator`` per sample (on the run's device), seeded by the runner from (run seed, sample id): an
+adapter must draw all of a sample's randomness from its own generator. Batched kernels are not invariant to
+batch composition, so the runner fixes each batch by global sample index (groups of ``batch_size``): results
+do not depend on order, resume, --limit or process count, but do depend on the batch size (part of the key).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, ClassVar
 
 from mg5bench.errors import ConfigError
 from mg5bench.evaluators import sha256_file as file_sha256
-from mg5bench.spec import GenerationConfig
+from mg5bench.spec import GenerationConfig, generation_flag
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
 
@@ -43,7 +48,14 @@ class Adapter:
     description: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = ("cc3m", "vist", "mmdialog")
     args: ClassVar[Mapping[str, str]] = {}  # accepted --model-args and what they mean
+    # the GenerationConfig fields this model reads, and their documented defaults (see ``resolve``)
+    uses: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[GenerationConfig] = GenerationConfig()
+    batch_size: ClassVar[int] = 8  # samples per generate() call unless --batch-size says otherwise
+    # True when an output depends on the sample alone (no batched kernels, no randomness: gt, blank): the batch
+    # size and the device type are then left out of the run key
+    pure: ClassVar[bool] = False
+    device: str = "cpu"  # set by the runner before load() / generate()
     # task format -> default checkpoint folder, relative to reference_model/checkpoints ("" = none needed)
     default_checkpoints: ClassVar[Mapping[str, str]] = {}
 
@@ -60,6 +72,29 @@ class Adapter:
     def identity(self) -> dict[str, Any]:
         """What determines this model's outputs besides the sample, config and generator."""
         return {"adapter": self.name, "model_args": self.model_args}
+
+    def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:
+        """The generation settings this model reads (may depend on the task or on ``requested``)."""
+        return self.uses
+
+    def documented_defaults(self) -> GenerationConfig:
+        """The value of every used setting when none is given (e.g. read from the checkpoint's config)."""
+        return self.defaults
+
+    def resolve(self, config: GenerationConfig) -> GenerationConfig:
+        """``config`` with every setting this model uses filled in, and nothing else: what the run key hashes
+        and run.json records. A setting the model does not use is refused (it would be hashed and ignored)."""
+        used = self.settings_used(config)
+        unused = [f for f in config.set_fields() if f not in used]
+        if unused:
+            takes = ", ".join(generation_flag(u) for u in used) or "no generation settings"
+            raise ConfigError(f"model {self.name!r} does not use {', '.join(generation_flag(u) for u in unused)}; "
+                              f"it uses: {takes}")  # fmt: skip
+        out = config.merged(self.documented_defaults()).only(used)
+        missing = [f for f in used if getattr(out, f) is None]
+        if missing:  # pragma: no cover - a bug in the adapter's defaults
+            raise ConfigError(f"model {self.name!r} has no default for {missing}; this is a bug in mg5bench")
+        return out
 
     def generate(
         self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]

@@ -25,7 +25,8 @@ class DivterAdapter(Adapter):
         "checkpoint": "a folder from 'mg5bench train divter' (default: the shipped divter-<task>)",
         "backbones": "backbones folder with lm/, vision/, t2i/ (default: the one the checkpoint records)",
     }
-    defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
+    uses = ("guidance_scale", "num_inference_steps", "max_new_tokens")
+    defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)  # max_new_tokens: the checkpoint's
     batch_size = 16
     default_checkpoints: ClassVar[dict[str, str]] = {t: f"divter-{t}" for t in ("cc3m", "vist", "mmdialog")}
 
@@ -35,6 +36,14 @@ class DivterAdapter(Adapter):
         self.path = require_folder(Path(model_args.get("checkpoint", default)), "Divter checkpoint", "checkpoint")
         self.backbones = Path(model_args["backbones"]).expanduser() if "backbones" in model_args else None
         self.model: Any = None
+
+    def documented_defaults(self) -> GenerationConfig:
+        """guidance 3, 25 steps; the reply + description length the LoRA was trained with (divter_config.json)."""
+        import dataclasses
+        import json
+
+        trained = json.loads((self.path / "divter_config.json").read_text()).get("max_new_tokens", 40)
+        return dataclasses.replace(self.defaults, max_new_tokens=int(trained))
 
     def identity(self) -> dict[str, Any]:
         import json
@@ -47,11 +56,12 @@ class DivterAdapter(Adapter):
         from mg5bench.divter import Divter, context_text
 
         if self.model is None:
-            self.model = Divter(self.path, self.backbones)
+            self.model = Divter(self.path, self.backbones, self.device)
         parts = self.model.parts
         paths = [seg.value for s in samples for seg in s.context if seg.is_image]
         caption_of = dict(zip(paths, parts.captions(paths), strict=True))
-        written = self.model.write([context_text(s, self.task.format, caption_of) for s in samples])
+        written = self.model.write([context_text(s, self.task.format, caption_of) for s in samples],
+                                   config.max_new_tokens)  # fmt: skip
         drawn = [i for i, (_, desc) in enumerate(written) if desc]
         images = parts.render([written[i][1] or "" for i in drawn], [generators[i] for i in drawn],
                               config.guidance_scale, config.num_inference_steps) if drawn else []  # fmt: skip

@@ -31,14 +31,14 @@ def vist_source(sample: Sample) -> tuple[str, list[str]]:
     *ctx, current = sample.context
     if not current.is_text:
         raise ConfigError(f"VIST sample {sample.id}: the last context segment must be the step caption")
-    parts, images = [], []
-    for seg in ctx:
+    text, images = "", []
+    for seg in ctx:  # official: captions and placeholders joined with no spaces, IMG.join(captions) + IMG + "\n"
         if seg.is_text:
-            parts.append(seg.value)
+            text += (" " if text and not text.endswith(IMG) else "") + seg.value  # text-only context: spaced
         else:
-            parts.append(IMG)
+            text += IMG
             images.append(seg.value)
-    text = (" ".join(parts) + "\n") if parts else ""
+    text = (text + "\n") if text else ""
     return f"{SYSTEM_VIST}###Human:{text} {VIST_GEN[0].format(c=current.value)}", images
 
 
@@ -89,6 +89,8 @@ class MiniGPT5Adapter(Adapter):
         "vision": "local vision-path folder (paper preset)",
         "force_generation": "true: boost [IMG0] until it is generated (official option, off by default)",
     }
+    uses = ("guidance_scale", "num_inference_steps", "max_new_tokens", "temperature", "top_p", "repetition_penalty",
+            "do_sample")  # fmt: skip
     batch_size = 8
     default_checkpoints: ClassVar[dict[str, str]] = {
         "cc3m": "stage1",
@@ -123,16 +125,37 @@ class MiniGPT5Adapter(Adapter):
         cfg = MiniGPT5Config.load(self.source)
         return ",".join(folder_sha256(Path(p))[:16] for p in (cfg.lm_path, cfg.t2i_path, cfg.vision_path))
 
-    def identity(self) -> dict[str, Any]:
-        from reference_model.config import MiniGPT5Config
+    def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:
+        """All decoding and sampling settings; greedy decoding (--do-sample false) reads no temperature / top-p."""
+        if requested.do_sample is False:
+            return tuple(u for u in self.uses if u not in ("temperature", "top_p"))
+        return self.uses
 
+    def _config(self) -> Any:
+        from reference_model.config import MiniGPT5Config, paper_preset
+
+        return paper_preset() if "official" in self.model_args else MiniGPT5Config.load(self.source)
+
+    def documented_defaults(self) -> GenerationConfig:
+        """The checkpoint's own settings (minigpt5_config.json; an official checkpoint: the paper preset), with
+        sampled decoding as in the official code."""
+        cfg = self._config()
+        return GenerationConfig(
+            guidance_scale=float(cfg.guidance_scale),
+            num_inference_steps=int(cfg.num_inference_steps),
+            max_new_tokens=int(cfg.max_new_tokens),
+            temperature=float(cfg.temperature),
+            top_p=float(cfg.top_p),
+            repetition_penalty=float(cfg.repetition_penalty),
+            do_sample=True,
+        )
+
+    def identity(self) -> dict[str, Any]:
         out: dict[str, Any] = {"adapter": self.name, "source": str(self.source), "sha256": self.sha,
                                "model_args": self.model_args}  # fmt: skip
         if "official" not in self.model_args:
-            cfg = MiniGPT5Config.load(self.source)
-            out["checkpoint_defaults"] = {k: getattr(cfg, k) for k in (
-                "guidance_scale", "num_inference_steps", "max_new_tokens", "temperature", "top_p",
-                "repetition_penalty", "learned_null_condition", "voken_hidden_offset")}  # fmt: skip
+            cfg = self._config()
+            out["checkpoint"] = {k: getattr(cfg, k) for k in ("learned_null_condition", "voken_hidden_offset")}
         return out
 
     def load(self) -> None:
@@ -153,6 +176,7 @@ class MiniGPT5Adapter(Adapter):
             from reference_model.modeling import load_checkpoint
 
             self.model = load_checkpoint(self.source)
+        self.model.to(self.device)
 
     def source_of(self, sample: Sample) -> tuple[str, list[str]]:
         fmt = self.task.format
@@ -174,6 +198,7 @@ class MiniGPT5Adapter(Adapter):
         for s in samples:
             src, paths = self.source_of(s)
             inputs.append(_interleave(src, [Image.open(p).convert("RGB") for p in paths]))
+        # every setting explicit (resolved by ``resolve``): the model's own config fallbacks are never reached
         text_kw = {k: v for k, v in (("max_new_tokens", config.max_new_tokens), ("temperature", config.temperature),
                                      ("top_p", config.top_p), ("repetition_penalty", config.repetition_penalty),
                                      ("do_sample", config.do_sample)) if v is not None}  # fmt: skip

@@ -20,6 +20,7 @@ class SD2(Adapter):
     description = "text-to-image backbone, caption only (VIST: the step caption; MMDialog: the last text turn)"
     args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder (default: the shipped tiny backbone)",
             "size": "output side in pixels (default: the pipeline's native size)"}  # fmt: skip
+    uses = ("guidance_scale", "num_inference_steps")
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
     batch_size = 16
     default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones/t2i")
@@ -34,11 +35,14 @@ class SD2(Adapter):
         return {"adapter": self.name, "path": str(self.path), "sha256": folder_sha256(self.path),
                 "model_args": self.model_args}  # fmt: skip
 
-    def load(self) -> None:
+    def load_pipe(self) -> Any:
         from reference_model.t2i import load_pipeline
 
+        return load_pipeline(self.path)
+
+    def load(self) -> None:
         if self.pipe is None:
-            self.pipe = load_pipeline(self.path)
+            self.pipe = self.load_pipe().to(self.device)
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
         return [caption_prompt(s) for s in samples]
@@ -69,12 +73,12 @@ class SD2FT(SD2):
     default_checkpoints: ClassVar[dict[str, str]] = {"cc3m": "backbones/t2i", "vist": "sd2-ft-vist",
                                                      "mmdialog": "sd2-ft-mmdialog"}  # fmt: skip
 
-    def load(self) -> None:
+    def load_pipe(self) -> Any:
         from mg5bench.finetune import load_sd2ft
 
-        if self.pipe is None and (self.path / "sd2ft.json").exists():
-            self.pipe = load_sd2ft(self.path)  # through load_pipeline: float32, no progress bar
-        super().load()
+        if (self.path / "sd2ft.json").exists():
+            return load_sd2ft(self.path)  # through load_pipeline: float32, no progress bar
+        return super().load_pipe()
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
         from mg5bench.finetune import context_setting, sd2ft_text

