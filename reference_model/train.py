@@ -299,8 +299,12 @@ def main(argv: list[str] | None = None) -> None:
     b = sub.add_parser("backbones", help="train the tiny LM, vision path and text-to-image model on a world")
     b.add_argument("--world", type=Path, required=True)
     b.add_argument("--out", type=Path, required=True)
-    b.add_argument("--lm-steps", type=int, default=3000)
-    b.add_argument("--vision-steps", type=int, default=1500)
+    b.add_argument("--lm-steps", type=int, default=2500, help="LM pretraining steps (batch 32 documents)")
+    b.add_argument("--qformer-steps", type=int, default=1000,
+                   help="BLIP-2 Q-Former pretraining (ITC+ITM+ITG) before the LM sees images; 0 = none")  # fmt: skip
+    b.add_argument("--vision-steps", type=int, default=800, help="MiniGPT-4 step: captioning into the frozen LM")
+    b.add_argument("--vision-trainable", choices=["proj", "qformer", "all"], default="proj",
+                   help="what the captioning step trains after the Q-Former pretraining (MiniGPT-4: proj)")  # fmt: skip
     b.add_argument("--t2i", type=Path, default=None, help="an already trained T2I pipeline folder to copy")
     for name in ("stage1", "stage2"):
         s = sub.add_parser(name, help=f"MiniGPT-5 {name}")
@@ -349,7 +353,9 @@ def main(argv: list[str] | None = None) -> None:
             )
     args = ap.parse_args(argv)
     if args.cmd == "backbones":
-        print(json.dumps(train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i)))
+        res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,
+                              qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable)  # fmt: skip
+        print(json.dumps(res))
         return
     stage = 1 if args.cmd == "stage1" else 2
     if stage == 2 and not args.init and not args.single_stage:
@@ -364,9 +370,13 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(train_stage(cfg, tc, args.out, args.threads)))
 
 
-def train_backbones(world: Path, out: Path, lm_steps: int, vision_steps: int, t2i: Path | None) -> dict[str, Any]:
-    """LM pretraining, then the vision path on the frozen LM; the T2I model is trained by
-    scripts/train_t2i.sh (hours) and copied in with --t2i."""
+def train_backbones(
+    world: Path, out: Path, lm_steps: int, vision_steps: int, t2i: Path | None, qformer_steps: int = 1000,
+    vision_trainable: str = "proj",
+) -> dict[str, Any]:  # fmt: skip
+    """LM pretraining (world corpus + scene-tracking probe), then the vision path: BLIP-2 Q-Former pretraining
+    and the MiniGPT-4 captioning step into the frozen LM; the T2I model is trained by scripts/train_t2i.sh
+    (hours) and copied in with --t2i."""
     import shutil
 
     from reference_model.lm import pretrain
@@ -378,7 +388,8 @@ def train_backbones(world: Path, out: Path, lm_steps: int, vision_steps: int, t2
         res["lm"] = pretrain(world, out / "lm_run", lm_steps)
         shutil.copytree(out / "lm_run" / "lm", out / "lm", dirs_exist_ok=True)
     if not (out / "vision" / "extra.safetensors").exists():
-        res["vision"] = train_vision(world, out / "lm", out / "vision_run", vision_steps)
+        res["vision"] = train_vision(world, out / "lm", out / "vision_run", vision_steps, qformer_steps=qformer_steps,
+                                     gen_trainable=vision_trainable)  # fmt: skip
         shutil.copytree(out / "vision_run" / "vision", out / "vision", dirs_exist_ok=True)
     if t2i is not None and not (out / "t2i" / "model_index.json").exists():
         shutil.copytree(t2i, out / "t2i", dirs_exist_ok=True)
