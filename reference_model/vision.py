@@ -459,7 +459,7 @@ def _pretrain_qformer(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(pre.parameters(), 1.0)
         opt.step()
-        log.append({k: round(float(ls[k]), 4) for k in ("itc", "itm", "itg")})
+        log.append({k: round(float(ls[k].detach()), 4) for k in ("itc", "itm", "itg")})
         if step % 10 == 0:
             last = log[-50:]
             bar.set_postfix({k: f"{sum(r[k] for r in last) / len(last):.3f}" for k in ("itc", "itm", "itg")})
