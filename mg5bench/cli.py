@@ -248,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_sis.add_argument("dst", type=Path)
     p_sis.add_argument("--split", help="split name (default: from the file name, e.g. val.story-in-sequence)")
     p_sis.add_argument("--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)")
+    _add_human_parsers(sub)  # human evaluation block, below
     return parser
 
 
@@ -445,6 +446,233 @@ def _count(v: object) -> str:
     return str(v)
 
 
+# --- human evaluation (issue 14): `mg5bench annotate`, `mg5bench human report|export` -----------------------------
+# Self-contained block: the parsers use the standard library only; the handlers import mg5bench.human lazily.
+
+ANNOTATE_EXAMPLES = """\
+examples:
+  mg5bench annotate --invite alice                      # prints alice's access token (stored hashed)
+  mg5bench annotate --invite bob --organiser            # bob also sees progress and agreement
+  mg5bench annotate --task vist --models minigpt5,sd2-ft             # serves http://127.0.0.1:8501
+  mg5bench annotate --task vist --models minigpt5,sd2-ft --split val --raters 3 --overlap 2 --items 100
+  mg5bench annotate --run-a runs/vist/minigpt5/<folder> --run-b runs/vist/two-stage/<folder> --db study.sqlite
+  mg5bench annotate --db ratings.sqlite                 # serve the latest study again (raters resume)
+  mg5bench human report --db ratings.sqlite
+"""
+
+HUMAN_EXAMPLES = """\
+examples:
+  mg5bench human report --db ratings.sqlite
+  mg5bench human report --db ratings.sqlite --study 2 --resamples 2000 --json
+  mg5bench human export --db ratings.sqlite --out votes.csv
+"""
+
+
+def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "annotate",
+        help="pairwise human rating of two stored runs: invite raters, start the rating app",
+        description="Blinded pairwise human evaluation (the MiniGPT-5 study: language coherence, image quality, "
+        "multimodal coherence; A / B / tie leaning A / tie leaning B / both bad). Pairs two complete runs over the "
+        "same samples (by --task/--models/--split under --runs, or --run-a/--run-b folders), stores the study in "
+        "--db (SQLite) and serves the Streamlit rating app on --host:--port (localhost unless --host is given). "
+        "Each item is rated by --overlap of the --raters raters; attention checks (a repeated item with sides "
+        "swapped, a gold item: ground truth vs a blank image) are mixed in every --check-every items. Raters enter "
+        "with a token from --invite. Rerunning the same command serves the same study; raters resume.",
+        epilog=ANNOTATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--task", help="task of the two runs (cc3m, vist, mmdialog)")
+    p.add_argument("--models", metavar="A,B", help="the two models, e.g. minigpt5,sd2-ft")
+    p.add_argument("--split", help="split of the runs (default: the task card's default_split)")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="where 'mg5bench run' stored them (default runs/)")
+    p.add_argument("--run-a", type=Path, help="first run folder (instead of --task/--models)")
+    p.add_argument("--run-b", type=Path, help="second run folder")
+    p.add_argument("--db", type=Path, default=Path("ratings.sqlite"), help="rating database (default ratings.sqlite)")
+    p.add_argument("--study", type=int, help="serve this study of --db (default: the one of the runs, else the latest)")
+    p.add_argument("--raters", type=int, default=3, help="rater slots of a new study (default 3)")
+    p.add_argument("--overlap", type=int, default=2, help="raters per item, for agreement (default 2)")
+    p.add_argument("--items", type=int, default=0, help="rate a seeded random subset of N samples (default 0 = all)")
+    p.add_argument(
+        "--check-every",
+        type=int,
+        default=20,
+        help="one repeat and one gold check per N items, at least one each (default 20; 0 = none)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the assignment, order and sides (default 0)")
+    p.add_argument("--invite", metavar="NAME", help="create (or renew) NAME's access token and print it")
+    p.add_argument("--organiser", action="store_true", help="with --invite: NAME may also see the organiser page")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--no-serve", action="store_true", help="create or check the study, print it, do not serve")
+
+    h = sub.add_parser(
+        "human",
+        help="analyse pairwise human ratings (report, export)",
+        description="Analyse a rating database from 'mg5bench annotate'.",
+        epilog=HUMAN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hsub = h.add_subparsers(dest="human_command", metavar="HUMAN_COMMAND")
+    r = hsub.add_parser(
+        "report",
+        help="win/tie/loss with Wilson CIs under four tie conventions, sign test, position bias, alpha, BT",
+        description="Per study and aspect: X vs Y counts; X's preference rate with a 95%% Wilson interval with ties "
+        "dropped, split half, counted by lean and counted against; the exact sign test (ties dropped); the share of "
+        "preferences that went to the left output; Krippendorff's alpha (nominal); the raters excluded by the "
+        "attention checks (any failed gold item, or under half of the repeated items consistent). With more than "
+        "two models rated in the database: Bradley-Terry strengths with bootstrap CIs over items.",
+        epilog=HUMAN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--db", type=Path, default=Path("ratings.sqlite"), help="rating database (default ratings.sqlite)")
+    r.add_argument("--study", type=int, help="only this study (default: all)")
+    r.add_argument("--resamples", type=int, default=1000, help="Bradley-Terry bootstrap resamples (default 1000)")
+    r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    r.add_argument("--keep-all", action="store_true", help="keep raters who failed the attention checks")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    e = hsub.add_parser(
+        "export",
+        help="write every vote to a .jsonl or .csv file",
+        epilog=HUMAN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("--db", type=Path, default=Path("ratings.sqlite"), help="rating database (default ratings.sqlite)")
+    e.add_argument("--out", type=Path, required=True, help="output file: .jsonl or .csv")
+
+
+def _cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import os
+    import subprocess
+
+    from mg5bench.human import app_path
+    from mg5bench.human.store import RatingStore
+
+    if args.invite:
+        given = [f"--{n.replace('_', '-')}" for n in ("task", "models", "run_a", "run_b") if getattr(args, n)]
+        if given:
+            parser.error(f"--invite only creates a token; drop {', '.join(given)}")
+        store = RatingStore(args.db)
+        token = store.invite(args.invite, "organiser" if args.organiser else "rater")
+        print(f"rater: {args.invite}\ntoken: {token}")
+        print(
+            f"(shown once; {args.db} stores only its hash. The rater opens the app that 'mg5bench annotate "
+            f"--db {args.db}' serves and enters both. Inviting {args.invite} again replaces the token.)"
+        )
+        return 0
+    if args.organiser:
+        parser.error("--organiser goes with --invite NAME")
+    by_models = args.task is not None or args.models is not None
+    by_folders = args.run_a is not None or args.run_b is not None
+    if by_models and by_folders:
+        parser.error("choose the runs either by --task/--models or by --run-a/--run-b, not both")
+    if by_models and (args.task is None or args.models is None):
+        parser.error("--task and --models go together, e.g. --task vist --models minigpt5,sd2-ft")
+    if by_folders and (args.run_a is None or args.run_b is None):
+        parser.error("give both --run-a and --run-b")
+    if by_models or by_folders:
+        from mg5bench.human.runs import build_plan, find_run
+
+        if by_models:
+            models = [m.strip() for m in args.models.split(",") if m.strip()]
+            if len(models) != 2:
+                parser.error(f"--models takes two models separated by a comma, got {args.models!r}")
+            split = args.split or _default_split(args.task, None)
+            run_a, run_b = (find_run(args.runs, args.task, m, split) for m in models)
+        else:
+            run_a, run_b = args.run_a, args.run_b
+        store = RatingStore(args.db)
+        runs = {"x": str(Path(run_a).expanduser().resolve()), "y": str(Path(run_b).expanduser().resolve())}
+        study_id = store.find_study(runs)
+        if study_id is None:
+            plan = build_plan(run_a, run_b, items=args.items or None, seed=args.seed)
+            study_id = store.create_study(
+                plan, raters=args.raters, overlap=args.overlap, seed=args.seed, check_every=args.check_every
+            )
+            print(f"created study {study_id} in {args.db}")
+        else:
+            print(f"study {study_id} in {args.db} already pairs these runs: serving it as stored (raters resume)")
+    else:
+        if not args.db.exists():
+            parser.error("give the runs (--task/--models or --run-a/--run-b), or the --db of an existing study")
+        store = RatingStore(args.db, create=False)
+        study_id = args.study
+    study = store.study(args.study if args.study is not None else study_id)
+    cfg = study["config"]
+    progress = store.progress(int(study["id"]))
+    totals = sorted({p["total"] for p in progress})
+    print(
+        f"study {study['id']}: {study['model_x']} vs {study['model_y']} on {study['task']} {study['split']}; "
+        f"{cfg['raters']} rater slots, overlap {cfg['overlap']}, {'-'.join(map(str, totals))} items per rater "
+        "(attention checks included); model names hidden from raters"
+    )
+    for side in ("x", "y"):
+        print(f"  run {side.upper()}: {cfg['runs'][side]}")
+    print(
+        f"  raters: {', '.join(r['rater'] for r in store.raters()) or 'none yet'} "
+        f"(invite: mg5bench annotate --invite NAME --db {args.db})"
+    )
+    if args.no_serve:
+        return 0
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        print("mg5bench: error: the rating app needs Streamlit: pip install 'streamlit>=1.38'", file=sys.stderr)
+        return 2
+    env = dict(os.environ, MG5BENCH_HUMAN_DB=str(args.db.resolve()), MG5BENCH_HUMAN_STUDY=str(study["id"]))
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.headless",
+        "true",
+        "--server.address",
+        args.host,
+        "--server.port",
+        str(args.port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: reachable from other machines, over plain HTTP", file=sys.stderr)
+    print(f"serving http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
+    return subprocess.call(cmd, env=env)
+
+
+def _nan_to_none(obj: object) -> object:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from mg5bench.human import stats
+    from mg5bench.human.store import RatingStore
+
+    if args.human_command is None:
+        parser.parse_args(["human", "--help"])
+        return 2
+    store = RatingStore(args.db, create=False)
+    if args.human_command == "export":
+        n = store.export(args.out)
+        print(f"wrote {n} votes to {args.out}")
+        return 0
+    rep = stats.report(store, study=args.study, resamples=args.resamples, seed=args.seed, exclude=not args.keep_all)
+    print(json.dumps(_nan_to_none(rep), indent=2) if args.json else stats.format_report(rep))
+    return 0
+
+
+# --- end of the human evaluation block --------------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -459,6 +687,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "train":
             return _cmd_train(args)
+        if args.command == "annotate":  # human evaluation block
+            return _cmd_annotate(args, parser)
+        if args.command == "human":
+            return _cmd_human(args, parser)
         parser.print_help()
         return 2
     except Mg5Error as e:

@@ -1,0 +1,180 @@
+"""The rating app: a thin Streamlit view over ``mg5bench.human``. Start it with ``mg5bench annotate``.
+
+Nothing is shown without a valid rater id and token (``mg5bench annotate --invite NAME``). A rater sees, per
+item, the shared context and the two outputs side by side (left/right drawn per item and rater, model names
+hidden), answers three questions, and submits once: the store writes the item in one transaction. Reopening the
+page resumes at the first item not submitted. Organisers (``--invite NAME --organiser``) also get a page with
+progress per rater and agreement so far.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from mg5bench.errors import Mg5Error
+from mg5bench.human.store import ASPECTS, LABEL_TEXT, LABELS, QUESTIONS, AccessError, RatingStore
+from mg5bench.human.view import app_config, escape_markdown, load_image
+
+SHORTCUTS = dict(zip(LABELS, ("1", "2", "3", "4", "5"), strict=True))
+
+
+def _answer_key(item_id: str, aspect: str) -> str:
+    return f"ans:{item_id}:{aspect}"
+
+
+def _fill_next(item_id: str, label: str) -> None:
+    """Keyboard shortcut: answer the first open question with ``label``."""
+    for aspect in ASPECTS:
+        key = _answer_key(item_id, aspect)
+        if st.session_state.get(key) is None:
+            st.session_state[key] = label
+            return
+
+
+def _clear(item_id: str) -> None:
+    for aspect in ASPECTS:
+        st.session_state[_answer_key(item_id, aspect)] = None
+
+
+def _render(segments: list[dict[str, Any]], roots: dict[str, str]) -> None:
+    if not segments:
+        st.caption("(nothing)")
+    for seg in segments:
+        if "text" in seg:
+            who = f"**{escape_markdown(seg['role'])}:** " if seg.get("role") else ""
+            text = escape_markdown(seg["text"]) if seg["text"].strip() else "*(empty text)*"
+            st.markdown(who + text)
+        else:
+            try:
+                st.image(load_image(roots, seg))
+            except AccessError as e:
+                st.error(f"image refused: {e}")
+
+
+def _login(store: RatingStore) -> None:
+    st.title("Pairwise rating")
+    st.write("Enter your rater id and the access token you were given.")
+    rater = st.text_input("Rater id", key="login_rater")
+    token = st.text_input("Access token", type="password", key="login_token")
+    if st.button("Start", key="login", type="primary"):
+        role = store.authenticate(rater.strip(), token)
+        if role is None:
+            st.error("Unknown rater id or token. Ask the organiser for an invitation.")
+        else:
+            st.session_state.update(rater=rater.strip(), role=role)
+            st.rerun()
+
+
+def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
+    try:
+        item = store.next_item(int(study["id"]), rater)
+    except AccessError as e:
+        st.error(str(e))
+        return
+    if item is None:
+        st.progress(1.0, text="All items done")
+        st.success("All your items are rated. Thank you!")
+        return
+    st.progress(item.done / item.total, text=f"{item.done} of {item.total} items done")
+    if st.session_state.get("shown_item") != item.item_id:  # time per item starts when it is first shown
+        st.session_state.update(shown_item=item.item_id, shown_at=time.monotonic())
+    roots = study["config"]["roots"]
+    st.caption(f"Item {item.position + 1} of {item.total}")
+    st.subheader("Context")
+    _render(item.context, roots)
+    left, right = st.columns(2, border=True)
+    with left:
+        st.subheader("Output A")
+        _render(item.left, roots)
+    with right:
+        st.subheader("Output B")
+        _render(item.right, roots)
+    for aspect in ASPECTS:
+        st.radio(
+            QUESTIONS[aspect],
+            LABELS,
+            format_func=LABEL_TEXT.get,
+            index=None,
+            horizontal=True,
+            key=_answer_key(item.item_id, aspect),
+        )
+    st.caption("Keyboard: 1-5 answer the next open question, Backspace clears, Enter submits.")
+    cols = st.columns(len(LABELS) + 1)
+    for col, label in zip(cols, LABELS, strict=False):
+        col.button(
+            LABEL_TEXT[label],
+            key=f"sc:{label}",
+            shortcut=SHORTCUTS[label],
+            on_click=_fill_next,
+            args=(item.item_id, label),
+        )
+    cols[-1].button("Clear", key="sc:clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
+    if st.button("Submit", key="submit", type="primary", shortcut="Enter"):
+        answers = {a: st.session_state.get(_answer_key(item.item_id, a)) for a in ASPECTS}
+        missing = [QUESTIONS[a].split(":")[0] for a, v in answers.items() if v is None]
+        if missing:
+            st.warning(f"Please answer every question (open: {', '.join(missing)}).")
+            return
+        seconds = round(time.monotonic() - float(st.session_state.get("shown_at", time.monotonic())), 3)
+        try:
+            store.submit(rater, item.item_id, answers, item.left_model, item.right_model, seconds)
+        except Mg5Error as e:
+            st.error(str(e))
+            return
+        st.session_state.pop("shown_item", None)
+        st.rerun()
+
+
+def _organiser(store: RatingStore, study: dict[str, Any]) -> None:
+    from mg5bench.human import stats
+
+    sid = int(study["id"])
+    st.title(f"Study {sid}: progress and agreement")
+    st.write(
+        f"{study['task']} {study['split']}: {study['model_x']} vs {study['model_y']} "
+        f"({study['config']['raters']} rater slots, overlap {study['config']['overlap']})"
+    )
+    st.dataframe(store.progress(sid), key="progress")
+    votes = store.votes()
+    alphas = stats.agreement(votes, sid, study["model_x"])
+    st.subheader("Agreement so far (Krippendorff's alpha, nominal)")
+    st.table({QUESTIONS[a].split(":")[0]: ["n/a" if v != v else f"{v:.3f}"] for a, v in alphas.items()})
+    with st.expander("Report so far"):
+        st.code(stats.format_report(stats.report(store, study=sid, resamples=200)), language=None)
+
+
+def main() -> None:
+    st.set_page_config(page_title="mg5bench rating", layout="wide")
+    cfg = app_config()
+    if cfg is None:
+        st.error("No rating database configured: start the app with 'mg5bench annotate'.")
+        return
+    try:
+        store = RatingStore(cfg.db, create=False)
+        study = store.study(cfg.study)
+    except Mg5Error as e:
+        st.error(str(e))
+        return
+    rater = st.session_state.get("rater")
+    if rater is None:
+        _login(store)
+        return
+    with st.sidebar:
+        st.write(f"Signed in as **{escape_markdown(rater)}**")
+        page = "Rate"
+        if st.session_state.get("role") == "organiser":
+            page = st.radio("Page", ["Rate", "Organiser"], key="page")
+        if st.button("Sign out", key="logout"):
+            for k in list(st.session_state):
+                del st.session_state[k]
+            st.rerun()
+    if page == "Organiser":
+        _organiser(store, study)
+    else:
+        _rate(store, study, rater)
+
+
+main()
