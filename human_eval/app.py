@@ -137,7 +137,7 @@ def _organiser(store: RatingStore, study: dict[str, Any]) -> None:
         f"{study['task']} {study['split']}: {study['model_x']} vs {study['model_y']} "
         f"({study['config']['raters']} rater slots, overlap {study['config']['overlap']})"
     )
-    st.dataframe(store.progress(sid), key="progress")
+    st.dataframe(store.progress(sid))
     votes = store.votes()
     alphas = stats.agreement(votes, sid, study["model_x"])
     st.subheader("Agreement so far (Krippendorff's alpha, nominal)")

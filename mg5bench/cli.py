@@ -541,17 +541,18 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     e.add_argument("--out", type=Path, required=True, help="output file: .jsonl or .csv")
 
 
-def _cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _cmd_annotate(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from mg5bench.errors import ConfigError
     from mg5bench.human import app_path
     from mg5bench.human.store import RatingStore
 
     if args.invite:
         given = [f"--{n.replace('_', '-')}" for n in ("task", "models", "run_a", "run_b") if getattr(args, n)]
         if given:
-            parser.error(f"--invite only creates a token; drop {', '.join(given)}")
+            raise ConfigError(f"--invite only creates a token; drop {', '.join(given)}")
         store = RatingStore(args.db)
         token = store.invite(args.invite, "organiser" if args.organiser else "rater")
         print(f"rater: {args.invite}\ntoken: {token}")
@@ -561,22 +562,22 @@ def _cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         )
         return 0
     if args.organiser:
-        parser.error("--organiser goes with --invite NAME")
+        raise ConfigError("--organiser goes with --invite NAME")
     by_models = args.task is not None or args.models is not None
     by_folders = args.run_a is not None or args.run_b is not None
     if by_models and by_folders:
-        parser.error("choose the runs either by --task/--models or by --run-a/--run-b, not both")
+        raise ConfigError("choose the runs either by --task/--models or by --run-a/--run-b, not both")
     if by_models and (args.task is None or args.models is None):
-        parser.error("--task and --models go together, e.g. --task vist --models minigpt5,sd2-ft")
+        raise ConfigError("--task and --models go together, e.g. --task vist --models minigpt5,sd2-ft")
     if by_folders and (args.run_a is None or args.run_b is None):
-        parser.error("give both --run-a and --run-b")
+        raise ConfigError("give both --run-a and --run-b")
     if by_models or by_folders:
         from mg5bench.human.runs import build_plan, find_run
 
         if by_models:
             models = [m.strip() for m in args.models.split(",") if m.strip()]
             if len(models) != 2:
-                parser.error(f"--models takes two models separated by a comma, got {args.models!r}")
+                raise ConfigError(f"--models takes two models separated by a comma, got {args.models!r}")
             split = args.split or _default_split(args.task, None)
             run_a, run_b = (find_run(args.runs, args.task, m, split) for m in models)
         else:
@@ -594,7 +595,7 @@ def _cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             print(f"study {study_id} in {args.db} already pairs these runs: serving it as stored (raters resume)")
     else:
         if not args.db.exists():
-            parser.error("give the runs (--task/--models or --run-a/--run-b), or the --db of an existing study")
+            raise ConfigError("give the runs (--task/--models or --run-a/--run-b), or the --db of an existing study")
         store = RatingStore(args.db, create=False)
         study_id = args.study
     study = store.study(args.study if args.study is not None else study_id)

@@ -126,7 +126,8 @@ def krippendorff_alpha(votes: Any, x: str) -> float:
     import krippendorff
 
     m, _, _ = reliability_matrix(votes, x)
-    if m.shape[0] < 2 or not ((~np.isnan(m)).sum(axis=0) >= 2).any():
+    pairable = m[:, (~np.isnan(m)).sum(axis=0) >= 2]
+    if m.shape[0] < 2 or pairable.size == 0 or len(np.unique(pairable[~np.isnan(pairable)])) < 2:
         return math.nan
     try:
         return float(
@@ -141,7 +142,7 @@ def krippendorff_alpha(votes: Any, x: str) -> float:
 # --- Bradley-Terry ----------------------------------------------------------------------------
 
 
-def _bt_fit(wins: np.ndarray, iters: int = 5000, tol: float = 1e-12) -> np.ndarray:
+def _bt_fit(wins: np.ndarray, iters: int = 2000, tol: float = 1e-11) -> np.ndarray:
     """Bradley-Terry strengths (each row summing to 1) by Hunter's MM iteration, vectorised over a leading
     batch axis: ``wins[..., i, j]`` = (weighted) times i beat j. P(i beats j) = s_i / (s_i + s_j)."""
     n = wins + np.swapaxes(wins, -1, -2)

@@ -297,18 +297,20 @@ class RatingStore:
                 )
             if not self.path.parent.is_dir():
                 raise DataError(str(self.path), None, "its folder does not exist", "create the folder first")
-        with contextlib.closing(self._connect()) as conn:
-            try:
+        try:
+            with contextlib.closing(self._connect()) as conn:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
                 migrate(conn, MIGRATIONS, str(self.path))
-            except sqlite3.DatabaseError as e:
-                raise DataError(
-                    str(self.path),
-                    None,
-                    f"not a rating database ({e})",
-                    "pass the SQLite file 'mg5bench annotate' created, or a new path",
-                ) from None
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError):  # locked, disk full, ...: not about the file's kind
+                raise
+            raise DataError(
+                str(self.path),
+                None,
+                f"not a rating database ({e})",
+                "pass the SQLite file 'mg5bench annotate' created, or a new path",
+            ) from None
 
     # --- connections ------------------------------------------------------------------------
 
@@ -529,6 +531,22 @@ class RatingStore:
             outputs[todo["left_model"]],
             outputs[todo["right_model"]],
         )
+
+    def queue(self, study: int, rater: str) -> list[dict[str, Any]]:
+        """The rater's whole queue in order: position, item_id, kind, left_model, right_model, done (submitted)."""
+        slot = self.slot_of(study, rater)
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT a.position, a.item_id, i.kind, a.left_model, a.right_model, "
+                "(SELECT COUNT(*) FROM votes v WHERE v.rater = ? AND v.item_id = a.item_id) AS n "
+                "FROM assignments a JOIN items i ON i.item_id = a.item_id WHERE a.study = ? AND a.slot = ? "
+                "ORDER BY a.position",
+                (rater, study, slot),
+            ).fetchall()
+        out = [dict(r) for r in rows]
+        for r in out:
+            r["done"] = int(r.pop("n")) >= len(ASPECTS)
+        return out
 
     def record_vote(
         self, rater: str, item_id: str, aspect: str, label: str, left_model: str, right_model: str, seconds: float

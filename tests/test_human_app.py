@@ -1,0 +1,163 @@
+"""The rating app driven by Streamlit's AppTest (the real script, in-process, no browser): token gate, a rating
+run end to end with the rows checked in SQLite, resume after a reload, the organiser page, and refused images."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from human_fixtures import VIST_DATA, make_run, vist_fingerprint
+
+from mg5bench.human.runs import build_plan
+from mg5bench.human.store import ASPECTS, RatingStore
+from mg5bench.human.view import ENV_DB, ENV_STUDY, escape_markdown
+
+APP = REPO / "human_eval" / "app.py"
+
+
+@pytest.fixture()
+def study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RatingStore, int, dict[str, str]]:
+    fp = vist_fingerprint()
+    a = make_run(tmp_path / "runs", "alpha", (255, 0, 0), fingerprint=fp, word="red")
+    b = make_run(tmp_path / "runs", "beta", (0, 0, 255), fingerprint=fp, word="blue")
+    store = RatingStore(tmp_path / "ratings.sqlite")
+    sid = store.create_study(build_plan(a, b), raters=2, overlap=2, check_every=20)
+    tokens = {"alice": store.invite("alice"), "olga": store.invite("olga", "organiser")}
+    monkeypatch.setenv(ENV_DB, str(store.path))
+    monkeypatch.setenv(ENV_STUDY, str(sid))
+    return store, sid, tokens
+
+
+def _app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+def _login(at, rater: str, token: str):
+    at.run()
+    at.text_input(key="login_rater").input(rater)
+    at.text_input(key="login_token").input(token)
+    return at.button(key="login").click().run()
+
+
+def _all_text(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.subheader]
+    parts += [t.value for t in at.title] + [p.proto.text for p in at.get("progress")]
+    return "\n".join(parts)
+
+
+def _votes(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT rater, item_id, aspect, label, left_model, right_model, seconds FROM votes "
+                            "ORDER BY id").fetchall()  # fmt: skip
+
+
+def test_nothing_is_shown_without_a_valid_token(study) -> None:
+    store, _, tokens = study
+    at = _login(_app(), "alice", tokens["olga"])  # someone else's token
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Unknown rater id or token. Ask the organiser for an invitation."]
+    assert not at.radio and not at.get("image") and "Context" not in _all_text(at)
+    at = _login(_app(), "mallory", "mg5-guess")
+    assert not at.radio and not at.get("image") and at.error
+    assert store.progress(1)[0]["rater"] is None  # no slot was claimed
+
+
+def test_rating_run_end_to_end_and_resume(study) -> None:
+    store, sid, tokens = study
+    at = _login(_app(), "alice", tokens["alice"])
+    assert not at.exception and not at.error
+    queue = store.queue(sid, "alice")
+    first = queue[0]
+    text = _all_text(at)
+    assert f"Item 1 of {len(queue)}" in text and f"0 of {len(queue)} items done" in text
+    # the shared context as the model saw it (story so far + current caption), then both outputs; no model names
+    k = int(first["item_id"].rsplit("_", 1)[1])
+    captions = json.loads((VIST_DATA / "val_cleaned.json").read_text())["40470"]
+    for step in captions[: k + 1]:
+        assert escape_markdown(step["caption"]) in text
+    sid_text = first["item_id"].split("/")[-1]
+    left_word = "red" if first["left_model"] == "alpha" else "blue"
+    right_word = "blue" if left_word == "red" else "red"
+    md = [m.value for m in at.markdown]
+    assert md.index(escape_markdown(f"{left_word} {sid_text}")) < md.index(escape_markdown(f"{right_word} {sid_text}"))
+    assert "alpha" not in text and "beta" not in text
+    assert len(at.get("image")) == k + 2  # k context images, one per output
+    # answers: two by keyboard-shortcut buttons (fill the next open question), one by clicking the radio
+    at.button(key="sc:A").click().run()
+    at.button(key="sc:tie_b").click().run()
+    # submitting with a question open stores nothing
+    at.button(key="submit").click().run()
+    assert at.warning and _votes(store.path) == []
+    at.radio[2].set_value("both_bad").run()
+    assert [r.value for r in at.radio] == ["A", "tie_b", "both_bad"]
+    at.button(key="submit").click().run()
+    assert not at.exception and not at.error
+    rows = _votes(store.path)
+    labels = {"language": "A", "image": "tie_b", "multimodal": "both_bad"}
+    assert [r[:6] for r in rows] == [("alice", first["item_id"], a, labels[a], first["left_model"],
+                                      first["right_model"]) for a in ASPECTS]  # fmt: skip
+    assert len({r[6] for r in rows}) == 1 and rows[0][6] > 0  # time on the item, the same for its three answers
+    # the next item, with fresh questions
+    text = _all_text(at)
+    assert f"Item 2 of {len(queue)}" in text and f"1 of {len(queue)} items done" in text
+    assert [r.value for r in at.radio] == [None, None, None]
+    # reload (a new browser session): the rater logs in again and resumes at item 2; nothing is duplicated
+    at2 = _login(_app(), "alice", tokens["alice"])
+    assert f"Item 2 of {len(queue)}" in _all_text(at2)
+    for key in ("sc:B", "sc:B", "sc:both_bad"):
+        at2.button(key=key).click().run()
+    at2.button(key="submit").click().run()
+    rows = _votes(store.path)
+    assert len(rows) == 6 and [r[1] for r in rows[3:]] == [queue[1]["item_id"]] * 3
+    assert [r[3] for r in rows[3:]] == ["B", "B", "both_bad"]
+    assert "Item 3 of" in _all_text(at2)
+    # Backspace's button clears the answers of the open item
+    at2.button(key="sc:A").click().run()
+    at2.button(key="sc:clear").click().run()
+    assert [r.value for r in at2.radio] == [None, None, None]
+
+
+def test_organiser_page_shows_progress_and_agreement(study) -> None:
+    store, sid, tokens = study
+    for rater in ("alice", "olga"):
+        store.slot_of(sid, rater)
+        for q in store.queue(sid, rater)[:3]:
+            store.submit(rater, q["item_id"], dict.fromkeys(ASPECTS, "A"), q["left_model"], q["right_model"], 2.0)
+    at = _login(_app(), "alice", tokens["alice"])
+    assert not at.sidebar.radio  # raters get no page switch
+    at = _login(_app(), "olga", tokens["olga"])
+    at.sidebar.radio(key="page").set_value("Organiser").run()
+    assert not at.exception
+    (frame,) = at.dataframe
+    progress = frame.value
+    assert list(progress["rater"]) == ["alice", "olga"] and list(progress["done"]) == [3, 3]
+    assert "Agreement so far" in _all_text(at)
+    assert at.table and at.code and "ties counted against" in at.code[0].value
+
+
+def test_images_outside_the_study_folders_are_refused(study, tmp_path: Path) -> None:
+    store, sid, tokens = study
+    (tmp_path / "secret.png").write_bytes((VIST_DATA / "val_images" / "000000000.jpg").read_bytes())
+    store.slot_of(sid, "alice")
+    item = store.queue(sid, "alice")[0]["item_id"]
+    with sqlite3.connect(store.path) as conn:  # a tampered database: the app must still refuse to read outside
+        payload = json.loads(conn.execute("SELECT payload FROM items WHERE item_id = ?", (item,)).fetchone()[0])
+        payload["outputs"]["x"][1] = {"image": "../../../../secret.png", "root": "x"}
+        payload["outputs"]["y"][1] = {"image": str(tmp_path / "secret.png"), "root": "y"}
+        conn.execute("UPDATE items SET payload = ? WHERE item_id = ?", (json.dumps(payload), item))
+    at = _login(_app(), "alice", tokens["alice"])
+    errors = [e.value for e in at.error]
+    assert len(errors) == 2 and all(e.startswith("image refused:") for e in errors)
+    k = int(item.rsplit("_", 1)[1])
+    assert len(at.get("image")) == k  # only the context images were shown
+
+
+def test_app_without_a_database_says_how_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_DB, raising=False)
+    at = _app().run()
+    assert [e.value for e in at.error] == ["No rating database configured: start the app with 'mg5bench annotate'."]

@@ -1,0 +1,211 @@
+"""The analysis against hand-computed values on a small fixture database: Wilson intervals by formula, the
+sign test by exact binomial sums (and scipy), Krippendorff's alpha by hand from the coincidence matrix,
+position bias, exclusions, and Bradley-Terry against a direct maximum-likelihood fit."""
+
+from __future__ import annotations
+
+import math
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from human_fixtures import label_for, synthetic_plan
+from scipy.stats import binomtest
+
+from mg5bench.human import stats
+from mg5bench.human.store import ASPECTS, GOLD_BLANK, RatingStore
+
+W, LW, LL, L, BB = "win", "lean_win", "lean_loss", "loss", "both_bad"
+# Outcomes from model X's side, per rater, for the 12 items in item-id order (see the hand computations below).
+DESIGN = {
+    "language": {"r1": [W] * 6 + [LW] * 4 + [L] * 2, "r2": [W] * 5 + [LW] * 5 + [L] * 2},
+    "image": {"r1": [W] * 6 + [LW] * 2 + [L] * 3 + [BB], "r2": [W] * 4 + [LW] + [LL] * 2 + [L] * 3 + [BB] * 2},
+}
+# multimodal is given as raw labels (position bias): r1 always picks the left output
+MULTIMODAL = {"r1": ["A"] * 12, "r2": ["A"] * 6 + ["B"] * 3 + ["both_bad"] * 3}
+
+
+def wilson_by_formula(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+@pytest.fixture(scope="module")
+def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> RatingStore:
+    tmp = tmp_path_factory.mktemp("stats")
+    store = RatingStore(tmp / "r.sqlite")
+    sid = store.create_study(synthetic_plan(12, tmp), raters=2, overlap=2, check_every=0)
+    for r in ("r1", "r2"):
+        store.invite(r)
+        queue = sorted(store.queue(sid, r), key=lambda q: q["item_id"])
+        for k, q in enumerate(queue):
+            x_left = q["left_model"] == "X"
+            answers = {a: label_for(DESIGN[a][r][k], x_left) for a in DESIGN}
+            answers["multimodal"] = MULTIMODAL[r][k]
+            store.submit(r, q["item_id"], answers, q["left_model"], q["right_model"], 1.0 + k)
+    return store
+
+
+def test_wilson_matches_the_formula_and_a_published_value() -> None:
+    lo, hi = stats.wilson(7, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.3968, 0.8922)  # the textbook Wilson interval for 7/10
+    for k, n in [(0, 10), (10, 10), (3, 17), (14, 24), (9.5, 15)]:
+        assert stats.wilson(k, n) == pytest.approx(tuple(np.clip(wilson_by_formula(k, n), 0, 1)), abs=1e-12)
+    assert all(math.isnan(v) for v in stats.wilson(0, 0))
+
+
+def test_win_tie_loss_under_the_four_conventions(fixture_db: RatingStore) -> None:
+    rep = stats.report(fixture_db, resamples=0)
+    (study,) = rep["studies"]
+    t = study["aspects"]["image"]
+    assert t["n_votes"] == 24 and t["n_items"] == 12
+    assert t["counts"] == {W: 10, LW: 3, LL: 2, L: 6, BB: 3}
+    expected = {"dropped": (10, 16), "half": (10 + 0.5 * 8, 24), "lean": (13, 21), "against": (10, 24)}
+    for conv, (k, n) in expected.items():
+        r = t["rates"][conv]
+        assert (r["successes"], r["n"]) == (k, n)
+        assert r["rate"] == pytest.approx(k / n)
+        assert r["ci"] == pytest.approx(wilson_by_formula(k, n), abs=1e-12)
+    # sign test: 10 of 16 decided; two-sided exact p = 2 * P(X >= 10), X ~ Bin(16, 1/2)
+    by_hand = 2 * sum(comb(16, i) for i in range(10, 17)) / 2**16
+    assert by_hand == pytest.approx(29786 / 65536)
+    assert t["sign_p"] == pytest.approx(by_hand, rel=1e-12)
+    assert t["sign_p"] == pytest.approx(binomtest(10, 16, 0.5).pvalue, rel=1e-12)
+    lang = study["aspects"]["language"]
+    assert lang["counts"] == {W: 11, LW: 9, LL: 0, L: 4, BB: 0}
+    assert lang["sign_p"] == pytest.approx(2 * sum(comb(15, i) for i in range(11, 16)) / 2**15, rel=1e-12)
+
+
+def test_position_bias(fixture_db: RatingStore) -> None:
+    pb = stats.report(fixture_db, resamples=0)["studies"][0]["aspects"]["multimodal"]["position_bias"]
+    # 24 votes: 18 "A", 3 "B", 3 "both_bad" -> 18 of 21 preferences went left
+    assert (pb["left"], pb["n"]) == (18, 21)
+    assert pb["rate"] == pytest.approx(18 / 21)
+    assert pb["ci"] == pytest.approx(wilson_by_formula(18, 21), abs=1e-12)
+    assert pb["p"] == pytest.approx(2 * sum(comb(21, i) for i in range(18, 22)) / 2**21, rel=1e-12)
+
+
+def test_krippendorff_alpha_by_hand(fixture_db: RatingStore) -> None:
+    # Tiny matrix, 2 raters x 4 units, values 0/1: [[0, 0, 1, 1], [0, 1, 1, 1]]. Coincidences (each unit has 2
+    # values, so each ordered pair counts 1): o00 = 2, o01 = o10 = 1, o11 = 4; n0 = 3, n1 = 5, n = 8.
+    # Nominal alpha = 1 - (n - 1) * sum_{c != k} o_ck / sum_{c != k} n_c n_k = 1 - 7 * 2 / 30 = 16 / 30.
+    rows = [("r1", "u1", W), ("r1", "u2", W), ("r1", "u3", LW), ("r1", "u4", LW),
+            ("r2", "u1", W), ("r2", "u2", LW), ("r2", "u3", LW), ("r2", "u4", LW)]  # fmt: skip
+    df = pd.DataFrame([(r, u, label_for(o, True), "X", "Y") for r, u, o in rows],
+                      columns=["rater", "item_id", "label", "left_model", "right_model"])  # fmt: skip
+    assert stats.krippendorff_alpha(df, "X") == pytest.approx(16 / 30, abs=1e-12)
+    # The sides do not matter: the same ratings with X shown on the right for u2 give the same alpha.
+    df.loc[df["item_id"] == "u2", ["left_model", "right_model"]] = ["Y", "X"]
+    df.loc[df["item_id"] == "u2", "label"] = [label_for(W, False), label_for(LW, False)]
+    assert stats.krippendorff_alpha(df, "X") == pytest.approx(16 / 30, abs=1e-12)
+    # The fixture's language aspect: units (w,w) x5, (w,lw) x1, (lw,lw) x4, (l,l) x2. n = 24, n_w = 11, n_lw = 9,
+    # n_l = 4; two disagreeing ordered pairs. alpha = 1 - 23 * 2 / (24^2 - (11^2 + 9^2 + 4^2)) = 1 - 46 / 358.
+    lang = stats.report(fixture_db, resamples=0)["studies"][0]["aspects"]["language"]
+    assert lang["alpha"] == pytest.approx(1 - 46 / 358, abs=1e-12)
+    # undefined cases: one rater, or a single outcome everywhere
+    assert math.isnan(stats.krippendorff_alpha(df[df["rater"] == "r1"], "X"))
+    same = df.assign(label="A", left_model="X", right_model="Y")
+    assert math.isnan(stats.krippendorff_alpha(same, "X"))
+
+
+def test_report_text_names_every_convention(fixture_db: RatingStore) -> None:
+    text = stats.format_report(stats.report(fixture_db, resamples=0))
+    for phrase in ("ties dropped", "ties split half", "ties counted by lean", "ties counted against",
+                   "sign test p 0.454", "Krippendorff alpha 0.872", "left chosen 85.7% of 21"):  # fmt: skip
+        assert phrase in text, phrase
+    assert " 62.5  [38.6, 81.5]" in text  # image, ties dropped: 10/16 with its Wilson interval
+
+
+def test_failed_attention_checks_exclude_the_rater(tmp_path: Path) -> None:
+    store = RatingStore(tmp_path / "r.sqlite")
+    sid = store.create_study(synthetic_plan(6, tmp_path, gold=2), raters=2, overlap=2, check_every=20)
+    for r in ("good", "sloppy"):
+        store.invite(r)
+        while (it := store.next_item(sid, r)) is not None:
+            if it.kind == "gold":
+                blank = "A" if it.left_model == GOLD_BLANK else "B"
+                side = ("B" if blank == "A" else "A") if r == "good" else blank
+            else:  # good prefers X everywhere, sloppy prefers Y
+                x_side = "A" if it.left_model == "X" else "B"
+                side = x_side if r == "good" else ("B" if x_side == "A" else "A")
+            store.submit(r, it.item_id, dict.fromkeys(ASPECTS, side), it.left_model, it.right_model, 1.0)
+    rep = stats.report(store, resamples=0)
+    assert rep["excluded"] == [{"study": sid, "rater": "sloppy", "why": "failed 1 of 1 gold check(s)"}]
+    assert rep["studies"][0]["aspects"]["image"]["counts"] == {W: 6, LW: 0, LL: 0, L: 0, BB: 0}
+    kept = stats.report(store, resamples=0, exclude=False)
+    assert kept["excluded"] == [] and kept["studies"][0]["aspects"]["image"]["counts"][L] == 6
+    assert "excluded: sloppy (failed 1 of 1 gold check(s))" in stats.format_report(rep)
+
+
+def _votes(pairs: list[tuple[str, str, str, int]]) -> pd.DataFrame:
+    """(left, right, label, count) -> a votes frame, one item per vote."""
+    rows, k = [], 0
+    for left, right, label, n in pairs:
+        for _ in range(n):
+            rows.append((f"i{k}", left, right, label))
+            k += 1
+    return pd.DataFrame(rows, columns=["item_id", "left_model", "right_model", "label"])
+
+
+def test_bradley_terry_two_models_closed_form() -> None:
+    # 7 outright X wins, 3 outright Y wins, 2 leaning ties (half each way): X has 8 of 12 "wins"; for two
+    # models the maximum-likelihood strength share is exactly that.
+    df = _votes([("X", "Y", "A", 4), ("Y", "X", "B", 3), ("X", "Y", "B", 3), ("X", "Y", "tie_b", 2)])
+    bt = stats.bradley_terry(df, resamples=200, seed=1)
+    assert bt["models"] == ["X", "Y"]
+    assert bt["strength"] == pytest.approx([8 / 12, 4 / 12], abs=1e-9)
+    (lo, hi), _ = bt["ci"]
+    assert 0 < lo < 8 / 12 < hi < 1
+    assert stats.bradley_terry(df, resamples=200, seed=1) == bt  # seeded
+
+
+def test_bradley_terry_matches_a_direct_likelihood_fit() -> None:
+    from scipy.optimize import minimize
+
+    df = _votes([("A", "B", "A", 9), ("A", "B", "B", 4), ("B", "C", "A", 8), ("C", "B", "A", 5),
+                 ("A", "C", "A", 10), ("C", "A", "A", 2), ("A", "C", "both_bad", 2)])  # fmt: skip
+    bt = stats.bradley_terry(df, resamples=100, seed=0)
+    models = bt["models"]
+    wins = np.zeros((3, 3))
+    for r in df.itertuples():
+        i, j = models.index(r.left_model), models.index(r.right_model)
+        if r.label == "A":
+            wins[i, j] += 1
+        elif r.label == "B":
+            wins[j, i] += 1
+        else:
+            wins[i, j] += 0.5
+            wins[j, i] += 0.5
+
+    def nll(theta: np.ndarray) -> float:
+        t = np.concatenate([[0.0], theta])
+        d = t[:, None] - t[None, :]
+        return float(-(wins * (d - np.logaddexp(0, d))).sum())
+
+    res = minimize(nll, np.zeros(2), method="BFGS", options={"gtol": 1e-10})
+    ref = np.exp(np.concatenate([[0.0], res.x]))
+    assert bt["strength"] == pytest.approx(list(ref / ref.sum()), abs=1e-6)
+    for s, (lo, hi) in zip(bt["strength"], bt["ci"], strict=True):
+        assert lo <= s <= hi
+
+
+def test_report_adds_bradley_terry_when_more_than_two_models(tmp_path: Path) -> None:
+    store = RatingStore(tmp_path / "r.sqlite")
+    store.invite("r1")
+    for other, side in (("Y", "A"), ("Z", "B")):  # X preferred over Y, Z preferred over X
+        sid = store.create_study(synthetic_plan(4, tmp_path, y=other), raters=1, overlap=1, check_every=0)
+        while (it := store.next_item(sid, "r1")) is not None:
+            x_side = "A" if it.left_model == "X" else "B"
+            label = x_side if side == "A" else ("B" if x_side == "A" else "A")
+            store.submit("r1", it.item_id, dict.fromkeys(ASPECTS, label), it.left_model, it.right_model, 1.0)
+    assert stats.report(store, study=1, resamples=0)["bradley_terry"] is None
+    rep = stats.report(store, resamples=50)
+    bt = rep["bradley_terry"]["image"]
+    assert bt["models"] == ["X", "Y", "Z"]
+    s = dict(zip(bt["models"], bt["strength"], strict=True))
+    assert s["Z"] > s["X"] > s["Y"]
+    assert "Bradley-Terry" in stats.format_report(rep)
