@@ -201,3 +201,27 @@ def test_cluster_bootstrap_is_seeded_and_covers_the_value() -> None:
     assert ci1 == ci2
     value = m.compute()["rouge_l"]
     assert ci1[0] < value < ci1[1]
+
+
+def test_official_text_variants_drop_text_after_the_image_and_plain_metrics_keep_it() -> None:
+    """metric.py sees '<text> [IMG0]...[IMG7] <more> ###' and keeps split('[IMG0]')[0]: the *_minigpt5 text
+    variants score only the text before the first image; bleu1/bleu2 score every text segment."""
+    from nltk.translate.bleu_score import sentence_bleu
+
+    bank = _bank({"A": E[0]}, {"here it is": E[0], "here it is and more": C60})
+    item = _item("g", [("text", "here it is"), ("image", "A")],
+                 [("text", "here it is"), ("image", "A"), ("text", "and more")])  # fmt: skip
+    assert item.gen_text_before_image == "here it is" and item.gen_text == "here it is and more"
+    bc = BleuCharMiniGPT5()
+    bc.update([item], bank)
+    assert bc.compute()["bleu_char_minigpt5.bleu1"] == pytest.approx(1.0)  # identical before the image
+    b1 = Bleu(1)
+    b1.update([item], bank)
+    assert b1.compute()["bleu1"] == pytest.approx(
+        sentence_bleu([["here", "it", "is"]], ["here", "it", "is", "and", "more"], weights=(1.0,))
+    )  # brevity is fine, precision 3/5
+    m = MMRelevance("minigpt5")
+    m.update([item], bank)
+    assert m.compute()["mm_relevance_minigpt5"] == pytest.approx(1.0)  # text slot 'here it is' vs itself, image 1
+    raw = _item("r", [("text", "hi there [IMG0][IMG1] ###")], [("text", "hi there [IMG0] ### after")])
+    assert raw.gen_text_before_image == "hi there " and clean_text_minigpt5(raw.gen_text_before_image) == "hi there"

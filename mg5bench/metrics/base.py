@@ -15,6 +15,15 @@ from typing import Any
 import numpy as np
 
 
+def _text_before_image(elements: list[tuple[str, str]]) -> str:
+    out = []
+    for kind, value in elements:
+        if kind == "image":
+            break
+        out.append(value)
+    return " ".join(out).split("[IMG0]")[0]
+
+
 @dataclass
 class ScoreItem:
     """One sample as the metrics see it: target vs output, plus protocol context."""
@@ -30,6 +39,17 @@ class ScoreItem:
     gen_elements: list[tuple[str, str]] = field(default_factory=list)
     scenes: list[Any] = field(default_factory=list)  # target scene records (synthetic world only)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gt_text_before_image(self) -> str:
+        """The target's text up to its first image: what the official metric.py keeps (its
+        ``split('[IMG0]')[0]``), used by the ``*_minigpt5`` text variants."""
+        return _text_before_image(self.gt_elements)
+
+    @property
+    def gen_text_before_image(self) -> str:
+        """The output's text up to its first image (text after the image is dropped, as officially)."""
+        return _text_before_image(self.gen_elements)
 
     @property
     def gt_image(self) -> str | None:

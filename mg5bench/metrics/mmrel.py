@@ -92,7 +92,8 @@ class MMRelevance(Metric):
     @staticmethod
     def _slots(item: ScoreItem, bank: FeatureBank) -> list[float]:
         slots = []
-        gt_t, gen_t = clean_text_minigpt5(item.gt_text), clean_text_minigpt5(item.gen_text)
+        gt_t = clean_text_minigpt5(item.gt_text_before_image)  # official: the text before [IMG0] only
+        gen_t = clean_text_minigpt5(item.gen_text_before_image)
         pairs = (
             (bool(gt_t), bool(gen_t), lambda: float(bank.text(gt_t) @ bank.text(gen_t))),
             (

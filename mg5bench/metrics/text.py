@@ -1,8 +1,11 @@
 """Text metrics for responses and narration (metrics.md, "Text metrics").
 
 Applicable to samples whose target has text; a sample whose output has no text scores 0. Texts are
-cleaned as the official code does (drop '###', keep what precedes '[IMG0]'). Aggregation follows the
-official MMDialog protocol: the mean over a conversation's turns, then over conversations.
+cleaned as the official code does (drop '###', keep what precedes a literal '[IMG0]'). The default metrics
+score *all* text segments of an output, including text written after its image; the ``*_minigpt5``
+variants score only the text before the first image (target and output), as the official metric.py's
+``split('[IMG0]')[0]`` does. Aggregation follows the official MMDialog protocol: the mean over a
+conversation's turns, then over conversations.
 
 - ``bleu1`` / ``bleu2``: word level (lower-cased word/punctuation tokens), nltk ``sentence_bleu`` with
   ``SmoothingFunction().method1``.
@@ -47,6 +50,7 @@ def bleu(reference: Sequence[Any], hypothesis: Sequence[Any], n: int, smooth: bo
 
 class _TextMetric(Metric):
     keys: tuple[str, ...] = ()
+    official_text = False  # True: score only the text before the first image, as the official metric.py does
 
     def reset(self) -> None:
         super().reset()
@@ -58,7 +62,13 @@ class _TextMetric(Metric):
     def update(self, items: Sequence[ScoreItem], bank: FeatureBank) -> None:
         for item in items:
             self.items.append(item)
-            ref, hyp = clean_text_minigpt5(item.gt_text), clean_text_minigpt5(item.gen_text)
+            if self.official_text:
+                ref, hyp = (
+                    clean_text_minigpt5(item.gt_text_before_image),
+                    clean_text_minigpt5(item.gen_text_before_image),
+                )
+            else:
+                ref, hyp = clean_text_minigpt5(item.gt_text), clean_text_minigpt5(item.gen_text)
             if not ref:
                 scores = dict.fromkeys(self.keys, float("nan"))
             elif not hyp:
@@ -99,6 +109,7 @@ class BleuCharMiniGPT5(_TextMetric):
     variant = "official: nltk sentence_bleu on raw strings (character level), weights (1,) and (1/2, 1/2), no smoothing"
     flag = "compat: character-level BLEU (the official bug); not comparable with word-level BLEU"
     description = "official character-level BLEU"
+    official_text = True
 
     def score(self, ref: str, hyp: str) -> dict[str, float]:
         return {self.keys[0]: bleu(ref, hyp, 1, smooth=False), self.keys[1]: bleu(ref, hyp, 2, smooth=False)}
