@@ -543,7 +543,6 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 def _cmd_annotate(args: argparse.Namespace) -> int:
     import os
-    import subprocess
 
     from mg5bench.errors import ConfigError
     from mg5bench.human import app_path
@@ -641,7 +640,9 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: reachable from other machines, over plain HTTP", file=sys.stderr)
     print(f"serving http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
-    return subprocess.call(cmd, env=env)
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)  # the server takes this process over: signals reach it directly
+    return 0  # pragma: no cover - not reached
 
 
 def _nan_to_none(obj: object) -> object:

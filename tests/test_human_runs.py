@@ -1,0 +1,118 @@
+"""Pairing two run folders into a study: the context as the model saw it, outputs and gold items rooted in the
+study's folders, and one-line refusals for runs that do not match."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from human_fixtures import VIST_DATA, VIST_IDS, make_run, vist_fingerprint
+
+from mg5bench.errors import ConfigError, DataError
+from mg5bench.human.runs import build_plan, find_run, load_run
+from mg5bench.human.store import GOLD_BLANK, GOLD_GT, resolve_inside_roots
+
+
+@pytest.fixture(scope="module")
+def fp() -> str:
+    return vist_fingerprint()
+
+
+def test_plan_pairs_outputs_with_the_context_the_model_saw(tmp_path: Path, fp: str) -> None:
+    from PIL import Image
+
+    from mg5bench.tasks import build_samples, get_task
+
+    a = make_run(tmp_path, "alpha", (255, 0, 0), fingerprint=fp, word="red")
+    b = make_run(tmp_path, "beta", (0, 0, 255), fingerprint=fp, word="blue")
+    plan = build_plan(a, b)
+    assert (plan.task, plan.split, plan.model_x, plan.model_y) == ("vist", "val", "alpha", "beta")
+    assert [p.sample_id for p in plan.pairs] == VIST_IDS
+    samples = {s.id: s for s in build_samples(get_task("vist"), str(VIST_DATA), "val", progress=False).samples}
+    for item in plan.pairs:
+        ctx = item.payload["context"]
+        expected = samples[item.sample_id].context
+        assert len(ctx) == len(expected)
+        for seg, want in zip(ctx, expected, strict=True):
+            if want.is_text:
+                assert seg == {"text": want.value}
+            else:
+                assert seg["root"] == "data" and resolve_inside_roots(plan.roots, seg) == Path(want.value).resolve()
+        x, y = item.payload["outputs"]["x"], item.payload["outputs"]["y"]
+        assert x[0] == {"text": f"red {item.sample_id}"} and y[0] == {"text": f"blue {item.sample_id}"}
+        assert resolve_inside_roots(plan.roots, x[1]) == a / "images" / f"{item.sample_id}_0.png"
+        assert resolve_inside_roots(plan.roots, y[1]) == b / "images" / f"{item.sample_id}_0.png"
+    assert len(plan.gold) == 5
+    for g in plan.gold:
+        assert (g.model_x, g.model_y) == (GOLD_GT, GOLD_BLANK)
+        (target,) = g.payload["outputs"]["x"]
+        assert resolve_inside_roots(plan.roots, target) == Path(samples[g.sample_id].target[0].value).resolve()
+        with Image.open(samples[g.sample_id].target[0].value) as im:
+            assert g.payload["outputs"]["y"] == [{"blank": im.size[0]}]  # a white image of the target's size
+    sub = build_plan(a, b, items=3, seed=5)
+    assert len(sub.pairs) == 3 and build_plan(a, b, items=3, seed=5).pairs == sub.pairs
+
+
+def test_runs_that_do_not_match_are_refused_in_one_line(tmp_path: Path, fp: str) -> None:
+    a = make_run(tmp_path, "alpha", (255, 0, 0), fingerprint=fp)
+    cases = [
+        (make_run(tmp_path / "1", "beta", (1, 1, 1), ids=VIST_IDS[:3], fingerprint=fp), ConfigError,
+         "do not cover the same samples"),
+        (make_run(tmp_path / "2", "beta", (2, 2, 2), ids=[*VIST_IDS, "40470_9"], fingerprint=fp), ConfigError,
+         "1 id(s) in only one (e.g. '40470_9')"),
+        (make_run(tmp_path / "3", "beta", (3, 3, 3), split="test", fingerprint=fp), ConfigError, "differ in split"),
+        (make_run(tmp_path / "4", "beta", (4, 4, 4), fingerprint="0" * 16), ConfigError, "different data"),
+    ]  # fmt: skip
+    for b, err, needle in cases:
+        with pytest.raises(err) as e:
+            build_plan(a, b)
+        assert needle in str(e.value) and "\n" not in str(e.value)
+    same_lie = make_run(tmp_path / "5", "beta", (5, 5, 5), fingerprint="f" * 16)
+    lie = make_run(tmp_path / "6", "alpha", (6, 6, 6), fingerprint="f" * 16)
+    with pytest.raises(DataError, match="the data changed since the runs"):
+        build_plan(lie, same_lie)
+
+
+def test_incomplete_and_broken_run_folders(tmp_path: Path, fp: str) -> None:
+    with pytest.raises(DataError, match="not a run folder"):
+        load_run(tmp_path)
+    a = make_run(tmp_path, "alpha", (255, 0, 0), fingerprint=fp)
+    (a / "samples.rank0.jsonl").write_text("")
+    with pytest.raises(DataError, match="not complete") as e:
+        load_run(a)
+    assert "rerun 'mg5bench run --task vist --model alpha --split val'" in str(e.value)
+    (a / "samples.rank0.jsonl").unlink()
+    lines = (a / "samples.jsonl").read_text().splitlines()
+    (a / "samples.jsonl").write_text("\n".join([lines[0], "{not json", *lines[2:]]) + "\n")
+    with pytest.raises(DataError, match=r"samples.jsonl: line 2: malformed sample record"):
+        load_run(a)
+    (a / "samples.jsonl").write_text("\n".join([lines[0], lines[0]]) + "\n")
+    with pytest.raises(DataError, match="duplicate sample id"):
+        load_run(a)
+
+
+def test_an_output_image_outside_the_run_is_refused(tmp_path: Path, fp: str) -> None:
+    a = make_run(tmp_path, "alpha", (255, 0, 0), fingerprint=fp)
+    b = make_run(tmp_path, "beta", (0, 0, 255), fingerprint=fp)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes((b / "images" / "40470_0_0.png").read_bytes())
+    for bad in ("../../../../secret.png", str(secret)):
+        recs = [json.loads(x) for x in (b / "samples.jsonl").read_text().splitlines()]
+        recs[0]["output"][1]["image"] = bad
+        (b / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+        with pytest.raises(DataError, match="outside the run folder and the data folder"):
+            build_plan(a, b)
+
+
+def test_find_run_and_same_model_twice(tmp_path: Path, fp: str) -> None:
+    with pytest.raises(ConfigError, match="run 'mg5bench run --task vist --model alpha --split val' first"):
+        find_run(tmp_path, "vist", "alpha", "val")
+    a = make_run(tmp_path, "alpha", (255, 0, 0), fingerprint=fp)
+    make_run(tmp_path, "alpha", (9, 9, 9), split="test", fingerprint=fp)
+    assert find_run(tmp_path, "vist", "alpha", "val") == a
+    a2 = make_run(tmp_path, "alpha", (0, 255, 0), fingerprint=fp)
+    with pytest.raises(ConfigError, match=r"2 complete runs of alpha on vist val.*--run-a / --run-b"):
+        find_run(tmp_path, "vist", "alpha", "val")
+    plan = build_plan(a, a2)  # the same model under two settings: told apart by folder
+    assert plan.model_x == f"alpha:{a.name}" and plan.model_y == f"alpha:{a2.name}"
