@@ -19,6 +19,7 @@ from mg5bench.human.store import ASPECTS, LABEL_TEXT, LABELS, QUESTIONS, AccessE
 from mg5bench.human.view import app_config, escape_markdown, load_image
 
 SHORTCUTS = dict(zip(LABELS, ("1", "2", "3", "4", "5"), strict=True))
+CONTEXT_PER_ROW, CONTEXT_IMAGE_WIDTH = 5, 160
 
 
 def _answer_key(item_id: str, aspect: str) -> str:
@@ -39,7 +40,7 @@ def _clear(item_id: str) -> None:
         st.session_state[_answer_key(item_id, aspect)] = None
 
 
-def _render(segments: list[dict[str, Any]], roots: dict[str, str]) -> None:
+def _render(segments: list[dict[str, Any]], roots: dict[str, str], width: int | None = None) -> None:
     if not segments:
         st.caption("(nothing)")
     for seg in segments:
@@ -49,9 +50,28 @@ def _render(segments: list[dict[str, Any]], roots: dict[str, str]) -> None:
             st.markdown(who + text)
         else:
             try:
-                st.image(load_image(roots, seg))
+                st.image(load_image(roots, seg), width=width or "content")
             except AccessError as e:
                 st.error(f"image refused: {e}")
+
+
+def _render_context(segments: list[dict[str, Any]], roots: dict[str, str]) -> None:
+    """The story or dialog so far as a compact strip (each step's text with its image, up to five a row), then
+    what follows the last image (the instruction the model answered) in full width."""
+    steps: list[list[dict[str, Any]]] = []
+    tail: list[dict[str, Any]] = []
+    for seg in segments:
+        tail.append(seg)
+        if "text" not in seg:
+            steps.append(tail)
+            tail = []
+    for start in range(0, len(steps), CONTEXT_PER_ROW):
+        row = steps[start : start + CONTEXT_PER_ROW]
+        for col, step in zip(st.columns(CONTEXT_PER_ROW), row, strict=False):
+            with col:
+                _render(step, roots, width=CONTEXT_IMAGE_WIDTH)
+    if tail:
+        _render(tail, roots)
 
 
 def _login(store: RatingStore) -> None:
@@ -84,7 +104,7 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
     roots = study["config"]["roots"]
     st.caption(f"Item {item.position + 1} of {item.total}")
     st.subheader("Context")
-    _render(item.context, roots)
+    _render_context(item.context, roots)
     left, right = st.columns(2, border=True)
     with left:
         st.subheader("Output A")
@@ -102,8 +122,7 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
             key=_answer_key(item.item_id, aspect),
         )
     st.caption("Keyboard: 1-5 answer the next open question, Backspace clears, Enter submits.")
-    cols = st.columns(len(LABELS) + 1)
-    for col, label in zip(cols, LABELS, strict=False):
+    for col, label in zip(st.columns(len(LABELS)), LABELS, strict=True):
         col.button(
             LABEL_TEXT[label],
             key=f"sc:{label}",
@@ -111,8 +130,9 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
             on_click=_fill_next,
             args=(item.item_id, label),
         )
-    cols[-1].button("Clear", key="sc:clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
-    if st.button("Submit", key="submit", type="primary", shortcut="Enter"):
+    submit_col, clear_col, _ = st.columns([1, 1, 3])
+    clear_col.button("Clear answers", key="sc:clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
+    if submit_col.button("Submit", key="submit", type="primary", shortcut="Enter"):
         answers = {a: st.session_state.get(_answer_key(item.item_id, a)) for a in ASPECTS}
         missing = [QUESTIONS[a].split(":")[0] for a, v in answers.items() if v is None]
         if missing:

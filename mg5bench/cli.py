@@ -636,6 +636,8 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         "false",
         "--server.fileWatcherType",
         "none",
+        "--client.toolbarMode",
+        "viewer",
     ]
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: reachable from other machines, over plain HTTP", file=sys.stderr)

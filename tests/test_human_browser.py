@@ -1,0 +1,129 @@
+"""The rating app in a real headless Chromium: `mg5bench annotate` serves it on localhost, a rater logs in,
+answers by clicking and by keyboard shortcuts, submits, and the vote is in SQLite.
+
+Needs Debian's chromium and the `playwright` package (`bash scripts/setup_browser_test.sh` installs both);
+skipped with a message where either is missing (CI installs only `.[dev]`). Playwright drives the system
+Chromium (`executable_path`): its own browser download is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from human_fixtures import make_run, vist_fingerprint
+
+from mg5bench.human.store import ASPECTS, RatingStore
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(args: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`mg5bench annotate ...` in its own process group (it execs the Streamlit server), stopped afterwards."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mg5bench", "annotate", *args, "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the app did not come up:\n{log.read_text(errors='replace')}")
+            time.sleep(0.25)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the group of the process this test started
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine: run 'bash scripts/setup_browser_test.sh' (apt chromium + playwright)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: pip install -e '.[e2e]' (or run "
+        "scripts/setup_browser_test.sh)"
+    )  # fmt: skip
+    fp = vist_fingerprint()
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha", (255, 0, 0), fingerprint=fp, word="red")
+    make_run(runs, "beta", (0, 0, 255), fingerprint=fp, word="blue")
+    db = tmp_path / "ratings.sqlite"
+    token = RatingStore(db).invite("alice")
+    port = _free_port()
+    args = ["--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--db", str(db)]
+    with serve(args, port, tmp_path / "server.log"), sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(30_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_label("Access token").wait_for()
+            assert page.get_by_text("Context").count() == 0  # nothing before a valid token
+            page.get_by_label("Rater id").fill("alice")
+            page.get_by_label("Access token").fill("mg5-wrong")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text("Unknown rater id or token").wait_for()
+            page.get_by_label("Access token").fill(token)
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text("Item 1 of").wait_for()
+            assert page.get_by_text("alpha").count() == 0 and page.get_by_text("beta").count() == 0
+            store = RatingStore(db)
+            first = store.queue(1, "alice")[0]
+            checked = "document.querySelectorAll('input[type=radio]:checked').length === {}"
+            # item 1: two questions by the shortcut keys, the third by clicking its radio option, submit by click
+            page.keyboard.press("1")  # the first open question: A is better
+            page.wait_for_function(checked.format(1))
+            page.keyboard.press("4")  # the next: B is better
+            page.wait_for_function(checked.format(2))
+            page.get_by_role("radiogroup").nth(2).get_by_text("Both bad").click()
+            page.wait_for_function(checked.format(3))
+            page.get_by_role("button", name="Submit").click()
+            page.get_by_text("Item 2 of").wait_for()
+            # item 2: keyboard only (a click on a radio keeps the focus in it, where shortcuts do not apply)
+            second = store.queue(1, "alice")[1]
+            for key in ("2", "3", "5"):
+                page.keyboard.press(key)
+            page.wait_for_function(checked.format(3))
+            page.keyboard.press("Enter")
+            page.get_by_text("Item 3 of").wait_for()
+            page.screenshot(path=str(tmp_path / "rating.png"), full_page=True)
+        finally:
+            browser.close()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT rater, item_id, aspect, label, left_model, right_model, seconds FROM votes "
+                            "ORDER BY id").fetchall()  # fmt: skip
+    expected = []
+    for item, labels in ((first, ("A", "B", "both_bad")), (second, ("tie_a", "tie_b", "both_bad"))):
+        expected += [("alice", item["item_id"], a, lab, item["left_model"], item["right_model"])
+                     for a, lab in zip(ASPECTS, labels, strict=True)]  # fmt: skip
+    assert [r[:6] for r in rows] == expected
+    assert rows[0][6] > 0 and rows[3][6] > 0
