@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mg5bench import __version__
+from mg5bench.devices import DEVICE_HELP
 from mg5bench.errors import Mg5Error
 
 EXAMPLES = """\
@@ -29,7 +30,6 @@ examples:
 """
 
 DEFAULT_LIMIT = 200
-DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 
 
 def _bool(text: str) -> bool:
@@ -106,10 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         "card's metrics. Generations are stored under OUT/<task>/<model>/<settings>-<hash>/ (run.json, "
         "samples.jsonl, images/); the hash covers what changes an output: the checkpoint's sha256, the generation "
         "settings as the model resolves them (its defaults filled in, recorded in run.json), the batch size, the "
-        "task protocol, the data fingerprint, the seed and the device type. Not --limit: a larger --limit later "
-        "generates only the missing samples. Not the scoring: it is stored under <run>/scores/ and reused, and "
-        "'mg5bench score RUN_FOLDER' rescores without the model. An interrupted run resumes. "
-        f"Default --limit: the first {DEFAULT_LIMIT} samples (--limit 0 = all).",
+        "task protocol, the data fingerprint, the seed, the device type and CPU threads per process. Not --limit: "
+        "a larger --limit later generates only the missing samples. Not the scoring: it is stored under "
+        "<run>/scores/ and reused, and 'mg5bench score RUN_FOLDER' rescores without the model. An interrupted "
+        f"run resumes. Default --limit: the first {DEFAULT_LIMIT} samples (--limit 0 = all).",
         epilog="examples:\n  mg5bench run --task vist --model minigpt5\n"
         "  mg5bench run --task vist --model minigpt5 --limit 300     # generates the 100 samples not stored yet\n"
         "  mg5bench run --task vist --model gt --limit 0\n"
@@ -349,15 +349,16 @@ def _metric_list(text: str | None) -> list[str] | None:
     return [m.strip() for m in text.split(",") if m.strip()] if text else None
 
 
-def _cmd_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _cmd_score(args: argparse.Namespace) -> int:
     from mg5bench import api
+    from mg5bench.errors import ConfigError
     from mg5bench.scoring import format_table
 
     if args.run is not None:
         given = [f"--{n}" for n in ("task", "data", "split", "predictions", "out") if getattr(args, n) is not None]
         if given or args.task_args:
-            parser.error(f"score RUN_FOLDER takes its task, data and split from run.json and stores the scores "
-                         f"under RUN_FOLDER/scores/: drop {', '.join(given or ['--task-args'])}")  # fmt: skip
+            raise ConfigError(f"score RUN_FOLDER takes its task, data and split from run.json and stores the scores "
+                              f"under RUN_FOLDER/scores/: drop {', '.join(given or ['--task-args'])}")  # fmt: skip
         res = api.score_run(
             args.run, limit=args.limit, evaluator=args.evaluator, metrics=_metric_list(args.metrics),
             inception=args.inception, resamples=args.resamples, seed=args.seed, device=args.device,
@@ -369,9 +370,9 @@ def _cmd_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 0
     missing = [f"--{n}" for n in ("task", "predictions", "out") if getattr(args, n) is None]
     if missing:
-        parser.error(f"give a RUN_FOLDER, or score a predictions file with {', '.join(missing)}")
+        raise ConfigError(f"give a RUN_FOLDER, or score a predictions file with {', '.join(missing)}")
     if args.limit is not None or args.force:
-        parser.error("--limit and --force apply to a RUN_FOLDER; a predictions file is scored whole")
+        raise ConfigError("--limit and --force apply to a RUN_FOLDER; a predictions file is scored whole")
     report = api.score_predictions(
         args.task, args.predictions, args.out, data=args.data, split=args.split, metrics=_metric_list(args.metrics),
         evaluator=args.evaluator, inception=args.inception, task_args=api.parse_kv(args.task_args, "--task-args"),
@@ -686,13 +687,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "data":
             return _cmd_data(args, parser)
         if args.command == "score":
-            return _cmd_score(args, parser)
+            return _cmd_score(args)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "train":
             return _cmd_train(args)
         if args.command == "annotate":  # human evaluation block
-            return _cmd_annotate(args, parser)
+            return _cmd_annotate(args)
         if args.command == "human":
             return _cmd_human(args, parser)
         parser.print_help()

@@ -4,7 +4,8 @@
 ``LOCAL_RANK`` (so ``cuda`` or ``auto``, never a fixed ``cuda:N``). The device *type* is part of a run's key:
 a CUDA generator draws a different random stream than a CPU generator with the same seed and GPU kernels round
 differently, so a CPU run and a GPU run are different generations; the device index is not (same GPU model, same
-numbers).
+numbers; run.json records the GPU's name). On the CPU the thread count per process is keyed too (see
+``runner.generation_key``).
 """
 
 from __future__ import annotations

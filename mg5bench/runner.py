@@ -194,7 +194,7 @@ def prepare(
     adapter = cls(cfg, dict(spec.model_args))
     adapter.device = device
     generation = adapter.resolve(spec.generation)
-    bs = int(batch_size or getattr(cls, "batch_size", 8))
+    bs = int(batch_size or cls.batch_size)
     if bs < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {bs}")
     key = generation_key(spec, cfg, sset, adapter, generation, bs, device)

@@ -375,7 +375,8 @@ def score_run(
     (ids) and the device type. A scoring that exists is read back, not recomputed (``force`` recomputes).
 
     ``limit``: score the first N samples of the split (default: the largest selection the run was completed
-    for, run.json ``samples.complete_for``; 0 = every sample of the split). Every one of them must be stored."""
+    for, run.json ``samples.complete_for``, else the stored prefix; 0 = every sample of the split). Every one of
+    them must be stored."""
     from mg5bench.devices import device_type, resolve_device
     from mg5bench.evaluators import evaluator_identity, sha256_file
     from mg5bench.spec import content_hash
@@ -395,8 +396,11 @@ def score_run(
     ids = [s.id for s in sset.samples]
     records = store.done()
     have = stored_prefix(ids, set(records))
-    n = len(ids) if limit == 0 else (limit or int(info["samples"]["complete_for"]))
+    n = len(ids) if limit == 0 else (limit or int(info["samples"]["complete_for"]) or have)
     n = min(n, len(ids))
+    if n < 1:
+        raise DataError(str(store.root), None, "no generated sample to score yet",
+                        "finish the run first: rerun the same 'mg5bench run' command")  # fmt: skip
     if n > have:
         raise DataError(str(store.root), None, f"{n} samples asked for, but the generations cover the first {have} "
                         f"of {len(ids)}", f"generate them first: rerun its 'mg5bench run' with --limit {n}, or score "

@@ -138,6 +138,13 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
         "round_range must be one of",
     )
     assert_one_line_error(mg5("data", "validate", str(tmp_path), "--task", "cc3m"), "no cc3m data files found")
+    # score: a run folder or a predictions file, each with its own options
+    assert_one_line_error(mg5("score"), "give a RUN_FOLDER", "--task, --predictions, --out")
+    assert_one_line_error(mg5("score", str(tmp_path)), "not a run folder (no run.json)", "mg5bench run")
+    assert_one_line_error(mg5("score", str(tmp_path), "--task", "vist"), "from run.json", "drop --task")
+    assert_one_line_error(mg5("score", "--task", "vist", "--predictions", str(out), "--out", str(tmp_path), "--limit",
+                              "3"), "--limit and --force apply to a RUN_FOLDER")  # fmt: skip
+    assert_one_line_error(mg5("run", "--task", "vist", "--model", "gt", "--device", "tpu"), "--device 'tpu'")
 
 
 def test_convert_vist_sis_cli(samples_dir: Path, tmp_path: Path) -> None:

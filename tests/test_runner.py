@@ -118,7 +118,7 @@ def test_gt_beats_blank_and_reuse(small_world: Path, tmp_path: Path) -> None:
     assert gt.score_folder.parent == gt.folder / "scores"
     assert (gt.score_folder / "metrics.json").exists() and (gt.score_folder / "per_sample.jsonl").exists()
     assert gt.folder.parent == tmp_path / "vist" / "gt"
-    assert gt.generated == 16 and not gt.reused and not gt.score_reused  # the first 2 groups of gt's batch size 8
+    assert gt.generated == 10 and not gt.reused and not gt.score_reused  # one group of the default batch size 10
     calls: list[int] = []
     again = run(_spec(small_world, "gt"), tmp_path, resamples=50, progress=False, after_sample=calls.append)
     assert again.reused and again.score_reused and again.folder == gt.folder and not calls and again.generated == 0

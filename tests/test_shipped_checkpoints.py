@@ -97,7 +97,7 @@ def test_default_run_on_a_fresh_clone(tmp_path: Path) -> None:
     res = run(spec, tmp_path / "runs", progress=False, resamples=10)
     assert res.n_selected == 3 and res.report["metrics"]["clip_i"]["n"] == 3
     lines = [json.loads(x) for x in (res.folder / "samples.jsonl").read_text().splitlines()]
-    assert len(lines) == 8  # the whole first batch group (minigpt5's batch size 8), the rest stored for later
+    assert len(lines) == 10  # the whole first batch group (minigpt5's batch size 10), the rest stored for later
     assert res.info["key"]["model"]["sha256"]  # the checkpoint's hash is part of the run's identity
     # run.json records the settings as used: the checkpoint's own, as numbers, and the given steps
     ckpt = json.loads((ROOT / "stage2-vist" / "minigpt5_config.json").read_text())

@@ -51,7 +51,7 @@ class Adapter:
     # the GenerationConfig fields this model reads, and their documented defaults (see ``resolve``)
     uses: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[GenerationConfig] = GenerationConfig()
-    batch_size: ClassVar[int] = 8  # samples per generate() call unless --batch-size says otherwise
+    batch_size: ClassVar[int] = 10  # samples per generate() call unless --batch-size says otherwise
     # True when an output depends on the sample alone (no batched kernels, no randomness: gt, blank): the batch
     # size and the device type are then left out of the run key
     pure: ClassVar[bool] = False
