@@ -67,6 +67,12 @@ class GenerationConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        for name in ("temperature", "repetition_penalty"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ConfigError(f"{name} must be > 0, got {v}")
+        if self.do_sample is not None and not isinstance(self.do_sample, bool):
+            raise ConfigError(f"do_sample must be true or false, got {self.do_sample!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,7 +108,8 @@ def generation_flag(name: str) -> str:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to run: task + data + split + model + generation settings + seed."""
+    """What to run: task + data + split + model + generation settings (as given; the adapter resolves its
+    defaults) + seed, and ``limit``, which only selects the first N samples."""
 
     task: str
     model: str
@@ -157,12 +164,13 @@ class RunSpec:
 
     @property
     def hash(self) -> str:
-        """Content hash of every setting (canonical JSON); equal specs hash equal."""
+        """Content hash of every setting of the request (canonical JSON, the limit included); equal specs hash
+        equal. Run folders are keyed differently: by what changes an output (``runner.generation_key``)."""
         return content_hash(self.to_dict())
 
     @property
     def name(self) -> str:
-        """Human-readable folder name; the hash suffix keeps distinct settings apart."""
+        """Human-readable name of the request (settings as given, limit included) with its hash."""
         g = self.generation
         parts = [self.split, f"seed{self.seed}"]
         if g.guidance_scale is not None:

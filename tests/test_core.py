@@ -67,6 +67,10 @@ def test_runspec_rejects_bad_values() -> None:
         RunSpec("vist", "m", limit=0)
     with pytest.raises(ConfigError, match="guidance_scale"):
         GenerationConfig(guidance_scale=-1)
+    with pytest.raises(ConfigError, match="temperature must be > 0"):
+        GenerationConfig(temperature=0.0)
+    with pytest.raises(ConfigError, match="do_sample must be true or false"):
+        GenerationConfig(do_sample="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"frozen|cannot assign"):
         try:
             RunSpec("vist", "m").seed = 2  # type: ignore[misc]
@@ -77,6 +81,46 @@ def test_runspec_rejects_bad_values() -> None:
 def test_generation_config_merge() -> None:
     merged = GenerationConfig(guidance_scale=2.0).merged(GenerationConfig(guidance_scale=7.5, num_inference_steps=50))
     assert merged.guidance_scale == 2.0 and merged.num_inference_steps == 50
+    assert merged.set_fields() == ["guidance_scale", "num_inference_steps"]
+    assert merged.only(["num_inference_steps"]) == GenerationConfig(num_inference_steps=50)
+
+
+def test_every_adapter_resolves_to_numbers_and_refuses_what_it_does_not_use() -> None:
+    """resolve() on each registered model: no None left for a setting it uses, nothing set it does not use, and
+    each unused setting refused with a one-line error naming the used ones (their command-line spelling)."""
+    import dataclasses
+
+    from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.catalog import MODELS
+    from mg5bench.spec import generation_flag
+    from mg5bench.tasks import get_task
+
+    everything = GenerationConfig(guidance_scale=2.0, num_inference_steps=3, max_new_tokens=5, temperature=0.5,
+                                  top_p=0.5, repetition_penalty=1.5, do_sample=True)  # fmt: skip
+    checked = 0
+    for name in MODELS.names():
+        cls = MODELS.get(name)
+        for task in cls.tasks:
+            default = getattr(cls, "default_checkpoints", {}).get(task)
+            if default and not (shipped_checkpoints() / default).is_dir():
+                continue  # a checkpoint that is not shipped in this install
+            adapter = cls(get_task(task), {})
+            used = adapter.settings_used(GenerationConfig())
+            resolved = adapter.resolve(GenerationConfig())
+            assert all(getattr(resolved, f) is not None for f in used), (name, task, resolved)
+            assert set(resolved.set_fields()) == set(used), (name, task)
+            assert adapter.resolve(everything.only(used)) == everything.only(used)  # given settings win
+            for field in dataclasses.fields(GenerationConfig):
+                if field.name in used:
+                    continue
+                one = dataclasses.replace(GenerationConfig(), **{field.name: getattr(everything, field.name)})
+                with pytest.raises(ConfigError) as err:
+                    adapter.resolve(one)
+                msg = str(err.value)
+                assert "\n" not in msg and generation_flag(field.name) in msg
+                assert all(generation_flag(u) in msg for u in used)
+            checked += 1
+    assert checked >= 7
 
 
 def test_canonical_hash_is_order_independent() -> None:
