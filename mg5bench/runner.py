@@ -268,6 +268,16 @@ def run_info(p: Prepared, store: RunStore, previous: Mapping[str, Any] | None, n
     }
 
 
+def _check_scoring(p: Prepared, evaluator: str, metrics: Sequence[str] | None) -> None:
+    from mg5bench.catalog import METRICS
+    from mg5bench.evaluators import evaluator_identity
+    from mg5bench.scoring import resolve_metrics
+
+    evaluator_identity(evaluator)
+    for name in resolve_metrics(p.task, p.sset.source.synthetic, metrics)[0]:
+        METRICS.get(name)
+
+
 def run(
     spec: RunSpec,
     out: Path = Path("runs"),
@@ -292,6 +302,7 @@ def run(
     t_start = time.perf_counter()
     rank, world, dev = _dist(device)
     p = prepare(spec, out, batch_size=batch_size, device=dev, cache_dir=cache_dir, progress=progress and rank == 0)
+    _check_scoring(p, evaluator, metrics)  # a typo in a scoring option fails now, not after the generation
     store = RunStore(p.folder)
     if force and rank == 0 and p.folder.exists():
         shutil.rmtree(p.folder)

@@ -264,6 +264,12 @@ def test_a_setting_the_model_does_not_use_is_refused(small_world: Path, t2i: Pat
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "does not use --guidance-scale; it uses: no generation settings" in lines[0]
     assert not (tmp_path / "vist").exists()
+    # a scoring option with a typo fails before anything is generated
+    with pytest.raises(ConfigError, match="did you mean 'clip_i'"):
+        run(_spec(small_world, "blank", limit=2), tmp_path, metrics=["clip_ii"], progress=False)
+    with pytest.raises(ConfigError, match="unknown evaluator"):
+        run(_spec(small_world, "blank", limit=2), tmp_path, evaluator="clip-please", progress=False)
+    assert not (tmp_path / "vist").exists()
 
 
 def test_rescoring_never_calls_the_model(small_world: Path, t2i: Path, tmp_path: Path, counting: None) -> None:
