@@ -18,26 +18,37 @@ from mg5bench.errors import Mg5Error
 from mg5bench.human.store import ASPECTS, LABEL_TEXT, LABELS, QUESTIONS, AccessError, RatingStore
 from mg5bench.human.view import app_config, escape_markdown, load_image
 
-SHORTCUTS = dict(zip(LABELS, ("1", "2", "3", "4", "5"), strict=True))
+# One key per (question, answer), so a keypress lost or reordered while the page reruns can never put an answer
+# on the wrong question: the digit picks the answer (in the order of the buttons), the modifier the question.
+MODIFIERS = dict(zip(ASPECTS, ("", "Shift+", "Alt+"), strict=True))
+DIGITS = dict(zip(LABELS, ("1", "2", "3", "4", "5"), strict=True))
+KEYS_HELP = (
+    "Keys: 1-5 language coherence, Shift+1-5 image quality, Alt+1-5 multimodal coherence (in the order of the "
+    "buttons); Backspace clears; Enter submits."
+)
 CONTEXT_PER_ROW, CONTEXT_IMAGE_WIDTH = 5, 160
 
 
 def _answer_key(item_id: str, aspect: str) -> str:
-    return f"ans:{item_id}:{aspect}"
+    return f"{item_id}:{aspect}"
 
 
-def _fill_next(item_id: str, label: str) -> None:
-    """Keyboard shortcut: answer the first open question with ``label``."""
-    for aspect in ASPECTS:
-        key = _answer_key(item_id, aspect)
-        if st.session_state.get(key) is None:
-            st.session_state[key] = label
-            return
+def _answers() -> dict[str, str | None]:
+    """The open item's answers, in one dict changed in place. With each answer assigned to its own session-state
+    key, an answer already shown as chosen was sometimes gone after the next quick keypress (seen in Chromium);
+    an in-place change of one object is not undone by an interrupted rerun."""
+    if "answers" not in st.session_state:
+        st.session_state["answers"] = {}
+    return st.session_state["answers"]
+
+
+def _answer(key: str, label: str) -> None:
+    _answers()[key] = label
 
 
 def _clear(item_id: str) -> None:
     for aspect in ASPECTS:
-        st.session_state[_answer_key(item_id, aspect)] = None
+        _answers().pop(_answer_key(item_id, aspect), None)
 
 
 def _render(segments: list[dict[str, Any]], roots: dict[str, str], width: int | None = None) -> None:
@@ -113,27 +124,24 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
         st.subheader("Output B")
         _render(item.right, roots)
     for aspect in ASPECTS:
-        st.radio(
-            QUESTIONS[aspect],
-            LABELS,
-            format_func=LABEL_TEXT.get,
-            index=None,
-            horizontal=True,
-            key=_answer_key(item.item_id, aspect),
-        )
-    st.caption("Keyboard: 1-5 answer the next open question, Backspace clears, Enter submits.")
-    for col, label in zip(st.columns(len(LABELS)), LABELS, strict=True):
-        col.button(
-            LABEL_TEXT[label],
-            key=f"sc:{label}",
-            shortcut=SHORTCUTS[label],
-            on_click=_fill_next,
-            args=(item.item_id, label),
-        )
+        key = _answer_key(item.item_id, aspect)
+        chosen = _answers().get(key)
+        st.markdown(escape_markdown(QUESTIONS[aspect]))
+        for col, label in zip(st.columns(len(LABELS)), LABELS, strict=True):
+            col.button(
+                LABEL_TEXT[label],
+                key=f"b:{aspect}:{label}",
+                shortcut=MODIFIERS[aspect] + DIGITS[label],
+                type="primary" if chosen == label else "secondary",
+                width="stretch",
+                on_click=_answer,
+                args=(key, label),
+            )
+    st.caption(KEYS_HELP)
     submit_col, clear_col, _ = st.columns([1, 1, 3])
-    clear_col.button("Clear answers", key="sc:clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
+    clear_col.button("Clear", key="clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
     if submit_col.button("Submit", key="submit", type="primary", shortcut="Enter"):
-        answers = {a: st.session_state.get(_answer_key(item.item_id, a)) for a in ASPECTS}
+        answers = {a: _answers().get(_answer_key(item.item_id, a)) for a in ASPECTS}
         missing = [QUESTIONS[a].split(":")[0] for a, v in answers.items() if v is None]
         if missing:
             st.warning(f"Please answer every question (open: {', '.join(missing)}).")
@@ -145,6 +153,7 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
             st.error(str(e))
             return
         st.session_state.pop("shown_item", None)
+        _answers().clear()
         st.rerun()
 
 

@@ -50,6 +50,11 @@ def _all_text(at) -> str:
     return "\n".join(parts)
 
 
+def _chosen(at, item_id: str) -> list[str | None]:
+    answers = at.session_state.get("answers", {})
+    return [answers.get(f"{item_id}:{a}") for a in ASPECTS]
+
+
 def _votes(db: Path) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT rater, item_id, aspect, label, left_model, right_model, seconds FROM votes "
@@ -61,9 +66,9 @@ def test_nothing_is_shown_without_a_valid_token(study) -> None:
     at = _login(_app(), "alice", tokens["olga"])  # someone else's token
     assert not at.exception
     assert [e.value for e in at.error] == ["Unknown rater id or token. Ask the organiser for an invitation."]
-    assert not at.radio and not at.get("image") and "Context" not in _all_text(at)
+    assert not at.get("image") and "Context" not in _all_text(at) and [b.key for b in at.button] == ["login"]
     at = _login(_app(), "mallory", "mg5-guess")
-    assert not at.radio and not at.get("image") and at.error
+    assert not at.get("image") and at.error and [b.key for b in at.button] == ["login"]
     assert store.progress(1)[0]["rater"] is None  # no slot was claimed
 
 
@@ -87,14 +92,17 @@ def test_rating_run_end_to_end_and_resume(study) -> None:
     assert md.index(escape_markdown(f"{left_word} {sid_text}")) < md.index(escape_markdown(f"{right_word} {sid_text}"))
     assert "alpha" not in text and "beta" not in text
     assert len(at.get("image")) == k + 2  # k context images, one per output
-    # answers: two by keyboard-shortcut buttons (fill the next open question), one by clicking the radio
-    at.button(key="sc:A").click().run()
-    at.button(key="sc:tie_b").click().run()
+    # answers: one button per (question, answer), the one chosen is highlighted
+    at.button(key="b:language:A").click().run()
+    at.button(key="b:image:tie_a").click().run()
+    at.button(key="b:image:tie_b").click().run()  # changed mind: the last click counts
+    assert _chosen(at, first["item_id"]) == ["A", "tie_b", None]
+    assert at.button(key="b:image:tie_b").proto.type == "primary"
+    assert at.button(key="b:image:tie_a").proto.type == "secondary"
     # submitting with a question open stores nothing
     at.button(key="submit").click().run()
     assert at.warning and _votes(store.path) == []
-    at.radio[2].set_value("both_bad").run()
-    assert [r.value for r in at.radio] == ["A", "tie_b", "both_bad"]
+    at.button(key="b:multimodal:both_bad").click().run()
     at.button(key="submit").click().run()
     assert not at.exception and not at.error
     rows = _votes(store.path)
@@ -105,11 +113,12 @@ def test_rating_run_end_to_end_and_resume(study) -> None:
     # the next item, with fresh questions
     text = _all_text(at)
     assert f"Item 2 of {len(queue)}" in text and f"1 of {len(queue)} items done" in text
-    assert [r.value for r in at.radio] == [None, None, None]
+    assert _chosen(at, queue[1]["item_id"]) == [None, None, None]
+    assert not [b for b in at.button if b.key and b.key.startswith("b:") and b.proto.type == "primary"]
     # reload (a new browser session): the rater logs in again and resumes at item 2; nothing is duplicated
     at2 = _login(_app(), "alice", tokens["alice"])
     assert f"Item 2 of {len(queue)}" in _all_text(at2)
-    for key in ("sc:B", "sc:B", "sc:both_bad"):
+    for key in ("b:language:B", "b:image:B", "b:multimodal:both_bad"):
         at2.button(key=key).click().run()
     at2.button(key="submit").click().run()
     rows = _votes(store.path)
@@ -117,9 +126,10 @@ def test_rating_run_end_to_end_and_resume(study) -> None:
     assert [r[3] for r in rows[3:]] == ["B", "B", "both_bad"]
     assert "Item 3 of" in _all_text(at2)
     # Backspace's button clears the answers of the open item
-    at2.button(key="sc:A").click().run()
-    at2.button(key="sc:clear").click().run()
-    assert [r.value for r in at2.radio] == [None, None, None]
+    at2.button(key="b:language:A").click().run()
+    assert _chosen(at2, queue[2]["item_id"]) == ["A", None, None]
+    at2.button(key="clear").click().run()
+    assert _chosen(at2, queue[2]["item_id"]) == [None, None, None]
 
 
 def test_organiser_page_shows_progress_and_agreement(study) -> None:

@@ -95,27 +95,33 @@ def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path) -> None:
             page.get_by_label("Access token").fill(token)
             page.get_by_role("button", name="Start").click()
             page.get_by_text("Item 1 of").wait_for()
+            page.get_by_role("button", name="Submit").wait_for()  # the shortcut keys work once the page is whole
             assert page.get_by_text("alpha").count() == 0 and page.get_by_text("beta").count() == 0
             store = RatingStore(db)
             first = store.queue(1, "alice")[0]
-            checked = "document.querySelectorAll('input[type=radio]:checked').length === {}"
-            # item 1: two questions by the shortcut keys, the third by clicking its radio option, submit by click
-            page.keyboard.press("1")  # the first open question: A is better
-            page.wait_for_function(checked.format(1))
-            page.keyboard.press("4")  # the next: B is better
-            page.wait_for_function(checked.format(2))
-            page.get_by_role("radiogroup").nth(2).get_by_text("Both bad").click()
-            page.wait_for_function(checked.format(3))
+            chosen = "document.querySelectorAll('[data-testid=stBaseButton-primary]').length === {} + 1"  # + Submit
+            # item 1: two questions by their keys, the third by clicking its button, submit by clicking
+            page.keyboard.press("1")  # language coherence: A is better
+            page.wait_for_function(chosen.format(1))
+            page.keyboard.press("Shift+4")  # image quality: B is better
+            page.wait_for_function(chosen.format(2))
+            page.get_by_role("button", name="Both bad").nth(2).click()  # multimodal coherence
+            page.wait_for_function(chosen.format(3))
             page.get_by_role("button", name="Submit").click()
             page.get_by_text("Item 2 of").wait_for()
-            # item 2: keyboard only (a click on a radio keeps the focus in it, where shortcuts do not apply)
+            page.get_by_role("button", name="Submit").wait_for()
+            # item 2: keyboard only
             second = store.queue(1, "alice")[1]
-            for key in ("2", "3", "5"):
+            for n, key in enumerate(("2", "Shift+3", "Alt+5"), start=1):
                 page.keyboard.press(key)
-            page.wait_for_function(checked.format(3))
+                page.wait_for_function(chosen.format(n))
             page.keyboard.press("Enter")
             page.get_by_text("Item 3 of").wait_for()
             page.screenshot(path=str(tmp_path / "rating.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)  # what the browser showed
+            print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+            raise
         finally:
             browser.close()
     with sqlite3.connect(db) as conn:
