@@ -571,6 +571,8 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         raise ConfigError("--task and --models go together, e.g. --task vist --models minigpt5,sd2-ft")
     if by_folders and (args.run_a is None or args.run_b is None):
         raise ConfigError("give both --run-a and --run-b")
+    if args.items < 0 or args.check_every < 0:
+        raise ConfigError("--items and --check-every take a count >= 0 (0 = all items; 0 = no attention checks)")
     if by_models or by_folders:
         from mg5bench.human.runs import build_plan, find_run
 

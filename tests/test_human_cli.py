@@ -72,6 +72,10 @@ def test_annotate_errors_are_one_line(runs: Path, tmp_path: Path, capsys) -> Non
         (["--invite", "bob", "--task", "vist"], "--invite only creates a token"),
         (["--organiser"], "--organiser goes with --invite"),
         (["--invite", "../bob"], "is not valid"),
+        (["--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--items", "-1"],
+         "--items and --check-every take a count"),
+        (["--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--raters", "2",
+          "--overlap", "3"], "need raters >= 1 and 1 <= overlap <= raters"),
     ]  # fmt: skip
     for args, needle in cases:
         code, _, err = run_cli(capsys, "annotate", *args, "--db", db, "--no-serve")
@@ -93,6 +97,14 @@ def test_annotate_says_how_to_install_streamlit(runs: Path, tmp_path: Path, caps
     monkeypatch.setitem(sys.modules, "streamlit", None)  # what an environment without Streamlit looks like
     code, _, err = run_cli(capsys, *base)
     assert code == 2 and "pip install 'streamlit>=1.38'" in err
+
+
+def test_the_app_is_found_in_the_source_tree() -> None:
+    from conftest import REPO
+
+    from mg5bench.human import app_path
+
+    assert app_path() == REPO / "human_eval" / "app.py"
 
 
 def test_help_has_examples(capsys) -> None:
