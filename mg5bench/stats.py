@@ -29,3 +29,197 @@ def cluster_bootstrap(
             (float(np.quantile(arr, alpha)), float(np.quantile(arr, 1 - alpha))) if len(arr) else (float("nan"),) * 2
         )
     return out
+
+
+# --- paired statistics (ablations and the leaderboard, issue 13) ------------------------------------------------
+# Two runs scored on the same samples differ per sample, and samples of one story (or conversation) are correlated,
+# so every paired quantity below resamples or permutes whole clusters, with the same draw for both runs.
+
+
+def paired_cluster_bootstrap(
+    metric_a: Any, metric_b: Any, groups: list[str], resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile CIs of ``a - b`` for every key both metrics' ``statistic`` return. Both metrics hold the same
+    samples in the same order (``groups`` per sample); each replicate draws clusters with replacement once and
+    weighs both runs with that one draw, which is what makes the interval paired."""
+    reps = paired_bootstrap_replicates(metric_a, metric_b, groups, resamples, seed)
+    return {key: percentile_ci(d, level) for key, (_, _, d) in reps.items()}
+
+
+def paired_bootstrap_replicates(
+    metric_a: Any, metric_b: Any, groups: list[str], resamples: int = 1000, seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per key: the replicates of ``a``, of ``b`` and of ``a - b`` under shared cluster draws (NaN kept)."""
+    uniq, inv = np.unique(np.asarray(groups), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for _ in range(resamples):
+        w = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[inv].astype(np.float64)
+        sa, sb = metric_a.statistic(w), metric_b.statistic(w)
+        for key in sa.keys() & sb.keys():
+            ra, rb = out.setdefault(key, ([], []))
+            ra.append(sa[key])
+            rb.append(sb[key])
+    return {k: (np.asarray(a), np.asarray(b), np.asarray(a) - np.asarray(b)) for k, (a, b) in sorted(out.items())}
+
+
+def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap replicates, NaN replicates left out (NaNs if none is left)."""
+    arr = np.asarray(replicates, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    if not len(arr):
+        return (float("nan"), float("nan"))
+    alpha = (1 - level) / 2
+    return (float(np.quantile(arr, alpha)), float(np.quantile(arr, 1 - alpha)))
+
+
+def _two_sided(null: np.ndarray, observed: float) -> float:
+    """Two-sided permutation p-value as scipy.stats.permutation_test computes it: twice the smaller one-sided
+    share of the null distribution (the observed arrangement included) at or beyond ``observed``, at most 1. A
+    relative tolerance counts values equal up to rounding as ties."""
+    gamma = abs(observed) * 1e-12 + 1e-300
+    less = float(np.mean(null <= observed + gamma))
+    greater = float(np.mean(null >= observed - gamma))
+    return min(1.0, 2 * min(less, greater))
+
+
+def sign_patterns(n: int) -> np.ndarray:
+    """All 2^n sign vectors (rows) of length n; row 0 is all +1 (the observed arrangement)."""
+    codes = np.arange(2**n, dtype=np.int64)[:, None] >> np.arange(n, dtype=np.int64)
+    return 1.0 - 2.0 * (codes & 1)
+
+
+def sign_flip_test(
+    cluster_values: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    exact_max: int = 16,
+    permutations: int = 9999,
+    seed: int = 0,
+) -> float:
+    """Two-sided p-value of the paired cluster-level sign-flip (permutation) test.
+
+    ``cluster_values`` holds one paired difference d_c per cluster (a story's or conversation's difference
+    between the two runs) and the statistic is the weighted mean T = sum(w_c d_c) / sum(w_c). Under H0 the two
+    runs are exchangeable within each cluster, so each d_c is as likely to have either sign; the null
+    distribution flips every sign pattern: all 2^C of them (exact) when C <= ``exact_max``, else ``permutations``
+    seeded random patterns plus the observed one (so p >= 1 / (permutations + 1)). With weights w_c = the
+    cluster's sample count and d_c its mean difference, T is the per-sample mean difference; scipy's
+    ``permutation_test(..., permutation_type='samples')`` on the cluster values gives the same exact p-value."""
+    d = np.asarray(cluster_values, dtype=np.float64)
+    w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=np.float64)
+    ok = ~np.isnan(d) & (w > 0)
+    d, w = d[ok], w[ok]
+    if not len(d):
+        return float("nan")
+    wd = w * d / w.sum()
+    observed = float(wd.sum())
+    if len(d) <= exact_max:
+        signs = sign_patterns(len(d))
+    else:
+        rng = np.random.default_rng(seed)
+        signs = np.vstack([np.ones(len(d)), rng.choice([-1.0, 1.0], size=(permutations, len(d)))])
+    return _two_sided(signs @ wd, observed)
+
+
+def cluster_swap_test(
+    statistic: Any, n_clusters: int, *, exact_max: int = 12, permutations: int = 999, seed: int = 0
+) -> float:
+    """Two-sided p-value of the paired cluster permutation test for any statistic of two runs, e.g. a set
+    distance such as FID whose value is not a mean of per-sample parts.
+
+    ``statistic(swap)`` returns a - b after exchanging the two runs' outputs in every cluster where the boolean
+    ``swap[c]`` is true (``swap`` all false = the observed difference). Swapping every cluster exchanges the runs,
+    so the null distribution is symmetric: T(~swap) = -T(swap), and only half the patterns are computed. Exact
+    over all 2^C patterns when C <= ``exact_max``, else ``permutations`` seeded random patterns plus the
+    observed one."""
+    if n_clusters < 1:
+        return float("nan")
+    observed = float(statistic(np.zeros(n_clusters, dtype=bool)))
+    if np.isnan(observed):
+        return float("nan")
+    if n_clusters <= exact_max:
+        codes = np.arange(2 ** (n_clusters - 1), dtype=np.int64)[:, None] >> np.arange(n_clusters, dtype=np.int64)
+        half = np.array([float(statistic((c & 1).astype(bool))) for c in codes])
+        null = np.concatenate([half, -half])  # the complements (last cluster swapped) mirror the first half
+    else:
+        rng = np.random.default_rng(seed)
+        draws = rng.random((permutations, n_clusters)) < 0.5
+        null = np.concatenate([[observed], [float(statistic(s)) for s in draws]])
+    null = null[~np.isnan(null)]
+    return _two_sided(null, observed)
+
+
+def cluster_means(values: np.ndarray, groups: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(cluster names in sorted order, each cluster's mean of the non-NaN values, how many values it has)."""
+    v = np.asarray(values, dtype=np.float64)
+    g = np.asarray(groups)
+    ok = ~np.isnan(v)
+    uniq, inv = np.unique(g, return_inverse=True)
+    counts = np.bincount(inv[ok], minlength=len(uniq)).astype(np.float64)
+    sums = np.bincount(inv[ok], weights=v[ok], minlength=len(uniq))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return [str(u) for u in uniq], means, counts
+
+
+def paired_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    groups: list[str],
+    *,
+    weighting: str = "sample",
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    exact_max: int = 16,
+    permutations: int = 9999,
+) -> dict[str, Any]:
+    """The paired difference mean(a) - mean(b) of per-sample values with its cluster-bootstrap CI and the
+    sign-flip p-value (``sign_flip_test``). NaN marks a sample the metric does not apply to (left out of both).
+
+    ``weighting``: ``sample`` = the mean over samples (CLIP scores, scene accuracy); ``cluster`` = the mean over
+    clusters of each cluster's mean (the official MMDialog text averages)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or len(a) != len(groups):
+        raise ValueError(f"paired values need equal lengths, got {len(a)}, {len(b)} and {len(groups)} groups")
+    if weighting not in ("sample", "cluster"):
+        raise ValueError(f"weighting must be 'sample' or 'cluster', got {weighting!r}")
+    both = ~np.isnan(a) & ~np.isnan(b)
+    a, b = np.where(both, a, np.nan), np.where(both, b, np.nan)
+    _, ma, counts = cluster_means(a, groups)
+    _, mb, _ = cluster_means(b, groups)
+    w = counts if weighting == "sample" else (counts > 0).astype(np.float64)
+    d = ma - mb
+    keep = w > 0
+    if not keep.any():
+        return {"diff": float("nan"), "ci": (float("nan"),) * 2, "p": float("nan"), "n": 0, "clusters": 0}
+    diff = float((w[keep] * d[keep]).sum() / w[keep].sum())
+    rng = np.random.default_rng(seed)
+    idx = np.flatnonzero(keep)
+    reps = np.empty(resamples)
+    for r in range(resamples):
+        k = np.bincount(rng.integers(0, len(idx), len(idx)), minlength=len(idx)).astype(np.float64)
+        ww = k * w[idx]
+        reps[r] = (ww * d[idx]).sum() / ww.sum()
+    p = sign_flip_test(d[keep], w[keep], exact_max=exact_max, permutations=permutations, seed=seed)
+    return {"diff": diff, "ci": percentile_ci(reps, level), "p": p, "n": int(both.sum()), "clusters": int(keep.sum())}
+
+
+def spearman_bootstrap(
+    x_reps: np.ndarray, y_reps: np.ndarray, x: np.ndarray, y: np.ndarray, level: float = 0.95
+) -> dict[str, Any]:
+    """Spearman's rho between two metrics across models, with a percentile CI from paired bootstrap replicates.
+
+    ``x``, ``y``: one value per model; ``x_reps``, ``y_reps``: (replicates, models) values under shared cluster
+    draws (every model scored on the same samples, so one draw resamples the same stories for all)."""
+    from scipy.stats import spearmanr
+
+    rho = float(spearmanr(x, y).statistic)
+    reps = []
+    for xr, yr in zip(np.asarray(x_reps), np.asarray(y_reps), strict=True):
+        ok = ~np.isnan(xr) & ~np.isnan(yr)
+        if ok.sum() >= 3 and np.ptp(xr[ok]) > 0 and np.ptp(yr[ok]) > 0:
+            reps.append(float(spearmanr(xr[ok], yr[ok]).statistic))
+    lo, hi = percentile_ci(np.asarray(reps), level) if reps else (float("nan"), float("nan"))
+    return {"rho": rho, "ci": (lo, hi), "n_models": len(x), "replicates": len(reps)}
