@@ -124,30 +124,45 @@ def sign_flip_test(
 
 def cluster_swap_test(
     statistic: Any, n_clusters: int, *, exact_max: int = 12, permutations: int = 999, seed: int = 0
-) -> float:
-    """Two-sided p-value of the paired cluster permutation test for any statistic of two runs, e.g. a set
+) -> Any:
+    """Two-sided p-value(s) of the paired cluster permutation test for any statistic of two runs, e.g. a set
     distance such as FID whose value is not a mean of per-sample parts.
 
-    ``statistic(swap)`` returns a - b after exchanging the two runs' outputs in every cluster where the boolean
-    ``swap[c]`` is true (``swap`` all false = the observed difference). Swapping every cluster exchanges the runs,
-    so the null distribution is symmetric: T(~swap) = -T(swap), and only half the patterns are computed. Exact
-    over all 2^C patterns when C <= ``exact_max``, else ``permutations`` seeded random patterns plus the
-    observed one."""
+    ``statistic(swap)`` returns a - b (a float, or a dict of floats for several keys at once, giving a dict of
+    p-values) after exchanging the two runs' outputs in every cluster where the boolean ``swap[c]`` is true
+    (``swap`` all false = the observed difference). Swapping every cluster exchanges the runs, so the null
+    distribution is symmetric: T(~swap) = -T(swap), and only half the patterns are computed. Exact over all 2^C
+    patterns when C <= ``exact_max``, else ``permutations`` seeded random patterns plus the observed one."""
     if n_clusters < 1:
         return float("nan")
-    observed = float(statistic(np.zeros(n_clusters, dtype=bool)))
-    if np.isnan(observed):
-        return float("nan")
+    observed = statistic(np.zeros(n_clusters, dtype=bool))
+    single = not isinstance(observed, dict)
+    obs = {"": observed} if single else dict(observed)
     if n_clusters <= exact_max:
         codes = np.arange(2 ** (n_clusters - 1), dtype=np.int64)[:, None] >> np.arange(n_clusters, dtype=np.int64)
-        half = np.array([float(statistic((c & 1).astype(bool))) for c in codes])
-        null = np.concatenate([half, -half])  # the complements (last cluster swapped) mirror the first half
+        patterns = [(c & 1).astype(bool) for c in codes]
+        mirror = True  # the complements (last cluster swapped) are the negated first half
     else:
         rng = np.random.default_rng(seed)
-        draws = rng.random((permutations, n_clusters)) < 0.5
-        null = np.concatenate([[observed], [float(statistic(s)) for s in draws]])
-    null = null[~np.isnan(null)]
-    return _two_sided(null, observed)
+        patterns = list(rng.random((permutations, n_clusters)) < 0.5)
+        mirror = False
+    nulls: dict[str, list[float]] = {k: [] for k in obs}
+    if not mirror:
+        for k, v in obs.items():
+            nulls[k].append(float(v))
+    for swap in patterns:
+        value = statistic(swap)
+        for k, v in ({"": value} if single else value).items():
+            if k in nulls:
+                nulls[k].append(float(v))
+    out = {}
+    for k, values in nulls.items():
+        null = np.asarray(values)
+        null = np.concatenate([null, -null]) if mirror else null
+        null = null[~np.isnan(null)]
+        o = float(obs[k])
+        out[k] = float("nan") if np.isnan(o) or not len(null) else _two_sided(null, o)
+    return out[""] if single else out
 
 
 def cluster_means(values: np.ndarray, groups: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -1,0 +1,264 @@
+"""Ablation axes are data: a YAML table of variants (name, model, checkpoint, run settings), so a user adds an
+axis by writing a file, not code. The built-in axes are ``mg5bench/axes/*.yaml``; ``--axis-file`` reads any other.
+
+An axis file::
+
+    name: cfg                     # the axis name (the output folder starts with it)
+    title: Classifier-free guidance
+    description: one paragraph shown above the table
+    tasks: [vist]                 # tasks it applies to; the first is the default --task
+    model: minigpt5               # the model of every variant unless a variant names another
+    base: gs-3                    # the variant every other one is compared with
+    claim: cfg                    # optional: the paper claim it tests (the report's "paper vs ours")
+    variants:
+      - name: gs-1                # unique, file-name safe
+        label: guidance 1.0       # optional, for tables and plots
+        model: minigpt5           # optional
+        checkpoint: stage2-vist   # optional: a shipped checkpoint name, or a folder (relative to the current dir)
+        make: <command>           # optional: how to make the checkpoint when it is missing (printed then)
+        model_args: {k: v}        # optional: adapter arguments (--model-args)
+        generation: {guidance_scale: 1.0}   # optional: GenerationConfig fields (--guidance-scale, ...)
+        task_args: {context: text}          # optional: protocol options (--task-args)
+        seed: 0                   # optional: the run seed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mg5bench.errors import ConfigError, DataError
+from mg5bench.spec import GenerationConfig, RunSpec
+
+AXES_DIR = Path(__file__).resolve().parent.parent / "axes"
+AXIS_KEYS = ("name", "title", "description", "tasks", "model", "base", "claim", "variants")
+VARIANT_KEYS = ("name", "label", "model", "checkpoint", "make", "model_args", "generation", "task_args", "seed")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of an axis: what to run (model and settings) and how to make its checkpoint if it is missing."""
+
+    name: str
+    label: str
+    model: str
+    checkpoint: str | None = None
+    make: str | None = None
+    model_args: tuple[tuple[str, Any], ...] = ()
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    task_args: tuple[tuple[str, Any], ...] = ()
+    seed: int | None = None
+
+    def checkpoint_path(self) -> Path | None:
+        """The checkpoint folder: a bare name is a shipped checkpoint (reference_model/checkpoints/<name>), anything
+        else a path (relative to the current directory)."""
+        if self.checkpoint is None:
+            return None
+        if "/" not in self.checkpoint and "\\" not in self.checkpoint and not self.checkpoint.startswith("~"):
+            from mg5bench.adapters.common import shipped_checkpoints
+
+            return shipped_checkpoints() / self.checkpoint
+        return Path(self.checkpoint).expanduser().resolve()
+
+    def spec(self, task: str, split: str, data: str | None, limit: int | None, seed: int) -> RunSpec:
+        """The run this variant stands for (the checkpoint goes to the adapter as ``checkpoint=<absolute path>``)."""
+        args = dict(self.model_args)
+        path = self.checkpoint_path()
+        if path is not None:
+            args["checkpoint"] = str(path)
+        return RunSpec(task=task, model=self.model, split=split, data=data, limit=limit,
+                       seed=self.seed if self.seed is not None else seed, generation=self.generation,
+                       model_args=args, task_args=dict(self.task_args))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "model": self.model,
+            "checkpoint": self.checkpoint,
+            "model_args": dict(self.model_args),
+            "generation": {k: v for k, v in self.generation.to_dict().items() if v is not None},
+            "task_args": dict(self.task_args),
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A parsed axis file (see the module docstring)."""
+
+    name: str
+    title: str
+    description: str
+    tasks: tuple[str, ...]
+    base: str
+    variants: tuple[Variant, ...]
+    path: str
+    claim: str | None = None
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise ConfigError(f"axis {self.name}: no variant {name!r}; variants: {', '.join(self.names())}")
+
+    def names(self) -> list[str]:
+        return [v.name for v in self.variants]
+
+    def task_for(self, task: str | None) -> str:
+        """The task to run: ``task`` (checked against the axis's tasks) or the axis's first task."""
+        if task is None:
+            return self.tasks[0]
+        if task not in self.tasks:
+            raise ConfigError(f"axis {self.name} applies to {', '.join(self.tasks)}, not {task!r} (fix: --task "
+                              f"{self.tasks[0]}, or write an axis file for {task})")  # fmt: skip
+        return task
+
+    def missing_checkpoints(self) -> list[tuple[Variant, Path]]:
+        return [(v, p) for v in self.variants if (p := v.checkpoint_path()) is not None and not p.is_dir()]
+
+    def check_checkpoints(self) -> None:
+        """Fail before anything runs when a variant's checkpoint is missing, naming it and how to make it."""
+        missing = self.missing_checkpoints()
+        if not missing:
+            return
+        v, path = missing[0]
+        how = f"make it with: {v.make}" if v.make else "point the variant's checkpoint at an existing folder"
+        others = ", ".join(m.name for m, _ in missing[1:])
+        more = f" ({len(missing) - 1} more missing: {others})" if others else ""
+        raise ConfigError(f"axis {self.name}: variant {v.name} needs the checkpoint {path}, which is not there{more}; "
+                          f"{how}")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "tasks": list(self.tasks),
+            "base": self.base,
+            "claim": self.claim,
+            "variants": [v.to_dict() for v in self.variants],
+        }
+
+
+def list_axes() -> list[str]:
+    """The built-in axes (``mg5bench/axes/*.yaml``)."""
+    return sorted(p.stem for p in AXES_DIR.glob("*.yaml"))
+
+
+def axis_path(name_or_file: str | Path) -> Path:
+    """A built-in axis name or a YAML file path; unknown names list the built-in ones."""
+    p = Path(name_or_file)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    builtin = AXES_DIR / f"{name_or_file}.yaml"
+    if builtin.is_file():
+        return builtin
+    import difflib
+
+    close = difflib.get_close_matches(str(name_or_file), list_axes(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"unknown axis {str(name_or_file)!r}{hint} Built-in axes: {', '.join(list_axes())} "
+                      "(or pass your own with --axis-file FILE.yaml)")  # fmt: skip
+
+
+def _pairs(value: Any, path: str, rec: str, key: str) -> tuple[tuple[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise DataError(path, rec, f"{key} must be a mapping of names to values, got {type(value).__name__}",
+                        f"write e.g. {key}: {{name: value}}")  # fmt: skip
+    for k, v in value.items():
+        if isinstance(v, (dict, list)):
+            raise DataError(path, rec, f"{key}.{k} must be a scalar, got {type(v).__name__}")
+    return tuple(sorted((str(k), v) for k, v in value.items()))
+
+
+def parse_axis(data: Any, path: str) -> Axis:
+    """Check an axis document (every problem is one line naming the file, the variant and the fix)."""
+    if not isinstance(data, Mapping):
+        raise DataError(path, None, "an axis file is a YAML mapping", "see mg5bench/axes/cfg.yaml for the layout")
+    unknown = sorted(set(data) - set(AXIS_KEYS))
+    if unknown:
+        raise DataError(path, None, f"unknown key(s) {unknown}", f"known keys: {', '.join(AXIS_KEYS)}")
+    for key in ("name", "variants"):
+        if not data.get(key):
+            raise DataError(path, None, f"missing {key!r}", "see mg5bench/axes/cfg.yaml for the layout")
+    name = str(data["name"])
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise DataError(path, None, f"axis name {name!r} must be letters, digits, '-', '_' or '.'")
+    tasks = data.get("tasks") or ["vist"]
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if not isinstance(tasks, Sequence) or not all(isinstance(t, str) for t in tasks):
+        raise DataError(path, None, "tasks must be a list of task names", "e.g. tasks: [vist]")
+    default_model = data.get("model")
+    raw = data["variants"]
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise DataError(path, None, "variants must be a list of mappings", "see mg5bench/axes/cfg.yaml")
+    variants: list[Variant] = []
+    for i, v in enumerate(raw):
+        rec = f"variant {i + 1}"
+        if not isinstance(v, Mapping):
+            raise DataError(path, rec, "a variant is a mapping with at least a name")
+        if v.get("name"):
+            rec = f"variant {v['name']!r}"
+        bad = sorted(set(v) - set(VARIANT_KEYS))
+        if bad:
+            raise DataError(path, rec, f"unknown key(s) {bad}", f"known keys: {', '.join(VARIANT_KEYS)}")
+        vname = str(v.get("name") or "")
+        if not vname or not vname.replace("-", "").replace("_", "").replace(".", "").replace("+", "").isalnum():
+            raise DataError(path, rec, f"variant name {vname!r} must be letters, digits, '-', '_', '.' or '+'")
+        model = v.get("model", default_model)
+        if not model:
+            raise DataError(path, rec, "no model", "give the axis a 'model' or the variant a 'model'")
+        gen = v.get("generation") or {}
+        if not isinstance(gen, Mapping):
+            raise DataError(path, rec, "generation must be a mapping", "e.g. generation: {guidance_scale: 1.5}")
+        try:
+            generation = GenerationConfig.from_dict(dict(gen))
+        except ConfigError as e:
+            raise DataError(path, rec, str(e)) from None
+        if "checkpoint" in (v.get("model_args") or {}) and v.get("checkpoint"):
+            raise DataError(path, rec, "checkpoint given twice (checkpoint and model_args.checkpoint)", "keep one")
+        seed = v.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise DataError(path, rec, f"seed must be an integer, got {seed!r}")
+        variants.append(Variant(
+            name=vname, label=str(v.get("label") or vname), model=str(model),
+            checkpoint=str(v["checkpoint"]) if v.get("checkpoint") else None,
+            make=" ".join(str(v["make"]).split()) if v.get("make") else None,
+            model_args=_pairs(v.get("model_args"), path, rec, "model_args"), generation=generation,
+            task_args=_pairs(v.get("task_args"), path, rec, "task_args"), seed=seed,
+        ))  # fmt: skip
+    names = [v.name for v in variants]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(path, None, f"duplicate variant name(s) {dup}", "give every variant its own name")
+    base = str(data.get("base") or names[0])
+    if base not in names:
+        raise DataError(path, None, f"base {base!r} is not one of the variants ({', '.join(names)})")
+    if len(variants) < 2:
+        raise DataError(path, None, "an axis needs the base and at least one other variant")
+    return Axis(name=name, title=str(data.get("title") or name), description=" ".join(str(data.get("description",
+                "")).split()), tasks=tuple(tasks), base=base, variants=tuple(variants), path=path,
+                claim=str(data["claim"]) if data.get("claim") else None)  # fmt: skip
+
+
+def load_axis(name_or_file: str | Path) -> Axis:
+    """A built-in axis by name (``cfg``, ``stages``, ...) or an axis YAML file."""
+    import yaml
+
+    from mg5bench.data.io import read_text_utf8
+
+    path = axis_path(name_or_file)
+    text = read_text_utf8(Path(path), "axis file")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise DataError(str(path), where, f"malformed YAML: {getattr(e, 'problem', e)}") from None
+    return parse_axis(data, str(path))
