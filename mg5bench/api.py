@@ -1,4 +1,11 @@
-"""The Python API that the CLI is a thin layer over."""
+"""The Python API that the CLI is a thin layer over: the stages of the flow (``run`` generates and scores,
+``score`` rescores a stored run or scores a predictions file, ``train`` trains a baseline), the data commands, and
+what the CLI prints (``names``, ``table``). The CLI imports nothing else from mg5bench.
+
+    from mg5bench import api
+    res = api.run(api.RunSpec(task="vist", model="minigpt5", split="val", limit=50))
+    print(api.table(api.score(res.folder, resamples=200).report))
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,20 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mg5bench.data.io import Problems, atomic_write_json, atomic_write_text
 from mg5bench.errors import ConfigError, DataError
-from mg5bench.tasks import SampleSet, TaskConfig, build_samples, get_task
+from mg5bench.spec import GenerationConfig, RunSpec
+from mg5bench.tasks import SampleSet, build_samples, get_task
+
+if TYPE_CHECKING:
+    from mg5bench.runner import RunResult
+    from mg5bench.scoring import ScoreResult
+
+__all__ = ["GenerationConfig", "RunSpec", "convert_vist_sis", "default_checkpoints", "default_split",
+           "export_samples", "names", "parse_kv", "run", "score", "score_predictions", "synth", "table", "train",
+           "validate"]  # fmt: skip
 
 
 def synth(
@@ -79,34 +95,17 @@ class ValidationReport:
         }
 
 
-def _present_splits(cfg: TaskConfig, root: Path) -> list[str]:
-    if cfg.format == "cc3m":
-        return sorted(p.stem.removeprefix("cc3m_") for p in root.glob("cc3m_*.tsv"))
-    if cfg.format == "vist":
-        return sorted(p.name.removesuffix("_cleaned.json") for p in root.glob("*_cleaned.json"))
-    return sorted(p.parent.name for p in root.glob("*/*_conversations.txt") if p.name.startswith(p.parent.name))
-
-
 def validate(
     path: str, task: str, *, split: str | None = None, task_args: Mapping[str, Any] | None = None
 ) -> ValidationReport:
     """Read every split (or the one given) of a data folder, collecting all problems."""
-    from mg5bench.tasks import resolve_data
+    from mg5bench.tasks import present_splits, resolve_data, resolve_split
 
     cfg = get_task(task, task_args or {})
     source = resolve_data(cfg, path, progress=False)
-    splits = [split] if split else _present_splits(cfg, source.root)
+    splits = [resolve_split(cfg, source, split)] if split else present_splits(cfg, source.root)
     if not splits:
-        raise DataError(
-            str(source.root),
-            None,
-            f"no {cfg.format} data files found",
-            {
-                "cc3m": "expected cc3m_<split>.tsv",
-                "vist": "expected <split>_cleaned.json + <split>_image_mapping.json",
-                "mmdialog": "expected <split>/<split>_conversations.txt",
-            }[cfg.format],
-        )
+        resolve_split(cfg, source, None)  # raises: no data files of this format here
     report = ValidationReport(task=cfg.name, root=str(source.root))
     for s in splits:
         try:
@@ -135,60 +134,98 @@ def convert_vist_sis(
     return _convert(Path(src_json), Path(images_dir), Path(dst), split, problems=Problems(skip_bad=skip_bad))
 
 
-def run(spec: Any, out: Path = Path("runs"), **kwargs: Any) -> Any:
-    """Generate what the store lacks for ``spec`` and score it (``mg5bench.runner.run``; keyword arguments:
-    force, batch_size, device, evaluator, metrics, resamples, cache_dir, progress)."""
+def run(spec: RunSpec, out: Path = Path("runs"), **options: Any) -> RunResult:
+    """Generate what the store lacks for ``spec`` and score it (``mg5bench.runner.run``; options: force,
+    batch_size, device, evaluator, metrics, resamples, cache_dir, progress)."""
     from mg5bench.runner import run as _run
 
-    return _run(spec, out, **kwargs)
+    return _run(spec, out, **options)
 
 
-def score_run(folder: Path, **kwargs: Any) -> Any:
-    """Score a stored run folder without loading its model (``mg5bench.scoring.score_run``; keyword arguments:
-    limit, evaluator, metrics, inception, resamples, seed, device, cache_dir, progress, force)."""
-    from mg5bench.scoring import score_run as _score_run
+def score(run_folder: Path, **options: Any) -> ScoreResult:
+    """Score a stored run folder without loading its model; the scoring is stored under ``<run>/scores/`` and
+    reused (``mg5bench.scoring.score_run``; options: limit, evaluator, metrics, inception, resamples, seed,
+    device, cache_dir, progress, force)."""
+    from mg5bench.scoring import score_run
 
-    return _score_run(Path(folder), **kwargs)
+    return score_run(Path(run_folder), **options)
 
 
-def score_predictions(task: str, predictions: Path, out: Path | None, *, device: str = "auto", **kwargs: Any) -> Any:
-    """Score a predictions file (``mg5bench.scoring.score``) on ``device`` (auto = CUDA when available)."""
+def score_predictions(
+    task: str, predictions: Path, out: Path | None, *, device: str = "auto", **options: Any
+) -> dict[str, Any]:
+    """Score a predictions file (``mg5bench.scoring.score``) on ``device`` (auto = CUDA when available); returns
+    the metrics.json content."""
     from mg5bench.devices import resolve_device
-    from mg5bench.scoring import score
+    from mg5bench.scoring import score as _score
 
-    return score(task, predictions, out, device=resolve_device(device), **kwargs)
+    return _score(task, predictions, out, device=resolve_device(device), **options)
 
 
 def train(
-    what: str,
+    trainer: str,
     task: str,
     out: Path,
     steps: int,
     *,
-    data: str | None = None,
-    base: Path | None = None,
-    batch: int = 32,
-    lr: float = 3e-4,
-    seed: int = 0,
-    task_args: Mapping[str, Any] | None = None,
-    unet: str = "cross-kv",
     device: str = "auto",
+    task_args: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Train a baseline (``sd2-ft`` or ``divter``) on the task's train split on ``device``; returns its summary."""
+    """Train a baseline (``mg5bench ls trainers``) on the task's train split on ``device``; returns its summary.
+    ``options`` are the trainer's keyword arguments (data, base, batch, lr, seed, and e.g. sd2-ft's unet); one it
+    does not take is an error naming the ones it does, and None means "the trainer's default"."""
+    import inspect
+
+    from mg5bench.catalog import TRAINERS
     from mg5bench.devices import resolve_device
 
-    dev = resolve_device(device)
-    if what == "divter":
-        from mg5bench.divter import train_divter
+    fn = TRAINERS.get(trainer)
+    given = {k: v for k, v in options.items() if v is not None}
+    takes = [p for p in inspect.signature(fn).parameters if p not in ("task", "out", "steps", "device")]
+    unknown = sorted(set(given) - set(takes))
+    if unknown:
+        raise ConfigError(f"trainer {trainer!r} does not take {', '.join(unknown)}; it takes: {', '.join(takes)}")
+    return fn(task, out, steps, task_args=dict(task_args or {}), device=resolve_device(device), **given)  # type: ignore[no-any-return]
 
-        return train_divter(task, out, steps, data=data, backbones=base, batch=batch, lr=lr, seed=seed,
-                            task_args=dict(task_args or {}), device=dev)  # fmt: skip
-    if what == "sd2-ft":
-        from mg5bench.finetune import train_sd2ft
 
-        return train_sd2ft(task, out, steps, data=data, base=base, batch=batch, lr=lr, seed=seed,
-                           task_args=dict(task_args or {}), unet=unet, device=dev)  # fmt: skip
-    raise ConfigError(f"unknown trainer {what!r}; choose sd2-ft or divter")
+def names(kind: str) -> list[tuple[str, str]]:
+    """(name, description) of every registered task, model, metric, evaluator or trainer, sorted."""
+    from mg5bench import catalog
+    from mg5bench.tasks import task_registry
+
+    registries = {"tasks": task_registry(), "models": catalog.MODELS, "metrics": catalog.METRICS,
+                  "evaluators": catalog.EVALUATORS, "trainers": catalog.TRAINERS}  # fmt: skip
+    if kind not in registries:
+        raise ConfigError(f"unknown kind {kind!r}; choose {', '.join(registries)}")
+    reg = registries[kind]
+    return [(n, reg.entry(n).description) for n in reg.names()]
+
+
+def default_checkpoints(model: str) -> dict[str, tuple[str, bool]]:
+    """Task format -> (default checkpoint folder relative to the shipped checkpoints, whether it is there)."""
+    from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.catalog import MODELS
+
+    root = shipped_checkpoints()
+    return {task: (rel, (root / rel).is_dir()) for task, rel in MODELS.get(model).default_checkpoints.items()}
+
+
+def default_split(task: str, data: str | None = None, task_args: Mapping[str, Any] | None = None) -> str:
+    """The split a command reads when none is given: the task card's default, or the data folder's only split."""
+    from mg5bench.tasks import resolve_data, resolve_split
+
+    cfg = get_task(task, task_args or {})
+    if data is None:
+        return cfg.default_split
+    return resolve_split(cfg, resolve_data(cfg, data, progress=False), None)
+
+
+def table(report: Mapping[str, Any]) -> str:
+    """The printed metric table of a scoring's report (``mg5bench.report.format_table``)."""
+    from mg5bench.report import format_table
+
+    return format_table(report)
 
 
 def parse_kv(text: str | None, what: str) -> dict[str, str]:

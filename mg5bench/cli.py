@@ -45,8 +45,34 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--task-args",
         metavar="K=V,...",
-        help="protocol overrides, e.g. round_range=last,context=text (vist) or first_media_only=false",
+        help="protocol overrides, e.g. round_range=last,context=text (vist) or first_media_only=false (default: "
+        "the task card's protocol)",
     )
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: shown)")
+    p.add_argument("--verbose", action="store_true", help="also show the libraries' warnings and their nested "
+                   "'Loading weights' / 'Writing model shards' bars (default: silenced)")  # fmt: skip
+
+
+EVALUATOR_HELP = ("embedded | open_clip:<model>:<weights> | open_clip:local-dir:<folder> | hf-clip:<folder> (default: "
+                  "embedded on the synthetic world; required on other data, where 'embedded' must be named and is "
+                  "flagged); see 'mg5bench ls evaluators'")  # fmt: skip
+
+
+def _silence_libraries() -> None:
+    """Normal runs print mg5bench's own progress and results only: no library warnings, no nested 'Loading weights'
+    or 'Loading pipeline components' bars (``--verbose`` keeps them). Set before any library is imported; bars that
+    mg5bench draws pass ``disable=`` explicitly, which tqdm's TQDM_DISABLE default does not override."""
+    import os
+    import warnings
+
+    for key in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+        os.environ.setdefault(key, "1")
+    for key in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
+        os.environ.setdefault(key, "error")
+    warnings.filterwarnings("ignore", module=r"^(?!mg5bench|reference_model)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,14 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_score.add_argument("--predictions", type=Path, help="predictions file (JSON lines)")
     p_score.add_argument("--out", type=Path, help="predictions file: folder for metrics.json and per_sample.jsonl")
     p_score.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
-    p_score.add_argument("--evaluator", default="embedded", help="embedded (default) | open_clip:<name>:<weights> | "
-                         "open_clip:local-dir:<folder> | hf-clip:<folder>")  # fmt: skip
+    p_score.add_argument("--evaluator", help=EVALUATOR_HELP)
     p_score.add_argument("--inception", help="torch-fidelity Inception-v3 weights file (enables inception_score)")
     p_score.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p_score.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p_score.add_argument("--device", default="auto", help=f"where the evaluator runs: {DEVICE_HELP} (default auto)")
-    p_score.add_argument("--force", action="store_true", help="RUN_FOLDER: recompute a scoring that is stored")
-    p_score.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_score.add_argument("--force", action="store_true", help="RUN_FOLDER: recompute a scoring that is stored "
+                         "(default: print it)")  # fmt: skip
+    _add_output_flags(p_score)
     _add_task_args(p_score)
 
     p_run = sub.add_parser(
@@ -118,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         "  torchrun --nproc-per-node 2 -m mg5bench run --task vist --model minigpt5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p_run.add_argument("--task", required=True, help="cc3m, vist or mmdialog (see 'mg5bench ls tasks')")
-    p_run.add_argument("--model", required=True, help="see 'mg5bench ls models'")
+    p_run.add_argument("--task", required=True, help="cc3m, vist or mmdialog (required; see 'mg5bench ls tasks')")
+    p_run.add_argument("--model", required=True, help="required; see 'mg5bench ls models'")
     p_run.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
-    p_run.add_argument("--split", help="split (default: the task card's default_split)")
+    p_run.add_argument("--split", help="split (default: the task card's default_split, or the data folder's only "
+                       "split)")  # fmt: skip
     p_run.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"first N samples (default {DEFAULT_LIMIT}; 0 = all)"
     )
@@ -129,27 +156,33 @@ def build_parser() -> argparse.ArgumentParser:
                        "its id (default 0)")  # fmt: skip
     gen = p_run.add_argument_group("generation settings (default: the model's own, resolved and recorded in run.json; "
                                    "a setting the model does not use is an error)")  # fmt: skip
-    gen.add_argument("--guidance-scale", type=float, help="classifier-free guidance scale of the image decoder")
-    gen.add_argument("--num-inference-steps", type=int, help="diffusion sampling steps (not training steps)")
-    gen.add_argument("--max-new-tokens", type=int, help="length limit of generated text")
-    gen.add_argument("--temperature", type=float, help="text sampling temperature")
-    gen.add_argument("--top-p", type=float, help="text nucleus-sampling mass")
-    gen.add_argument("--repetition-penalty", type=float, help="text repetition penalty")
-    gen.add_argument("--do-sample", type=_bool, metavar="true|false", help="sample text (true) or decode greedily")
+    own = "default: the model's own"
+    gen.add_argument("--guidance-scale", type=float, help=f"classifier-free guidance scale of the image decoder "
+                     f"({own}: minigpt5 its checkpoint's, the T2I baselines 3)")  # fmt: skip
+    gen.add_argument("--num-inference-steps", type=int, help=f"diffusion sampling steps, not training steps ({own}: "
+                     "minigpt5 its checkpoint's, the T2I baselines 25)")  # fmt: skip
+    gen.add_argument("--max-new-tokens", type=int, help=f"length limit of generated text ({own}: minigpt5 its "
+                     "checkpoint's, divter the length it was trained with, two-stage 24 on dialogs)")  # fmt: skip
+    gen.add_argument("--temperature", type=float, help=f"text sampling temperature ({own}: minigpt5 its checkpoint's)")
+    gen.add_argument("--top-p", type=float, help=f"text nucleus-sampling mass ({own}: minigpt5 its checkpoint's)")
+    gen.add_argument("--repetition-penalty", type=float, help=f"text repetition penalty ({own}: minigpt5 its "
+                     "checkpoint's)")  # fmt: skip
+    gen.add_argument("--do-sample", type=_bool, metavar="true|false", help=f"sample text (true) or decode greedily "
+                     f"({own}: minigpt5 true, as the official code)")  # fmt: skip
     p_run.add_argument("--model-args", metavar="K=V,...", help="adapter arguments, e.g. checkpoint=... or path=... "
-                       "(see 'mg5bench ls models')")  # fmt: skip
+                       "(default: none, the shipped checkpoint; see 'mg5bench ls models')")  # fmt: skip
     p_run.add_argument("--batch-size", type=int, help="samples per model call (default: the model's). Part of the "
                        "generation key: batched kernels round differently for different batch compositions, so "
                        "outputs are reproducible (any --limit, resume, process count) at one batch size")  # fmt: skip
     p_run.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto); the device type is part of "
                        "the generation key")  # fmt: skip
     p_run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
-    p_run.add_argument("--force", action="store_true", help="delete the stored run (generations, scores) and redo it")
-    p_run.add_argument("--evaluator", default="embedded", help="scoring: the evaluator (default embedded; see "
-                       "'mg5bench score --help'); not part of the generation key")  # fmt: skip
+    p_run.add_argument("--force", action="store_true", help="delete the stored run (generations, scores) and redo it "
+                       "(default: reuse what is stored)")  # fmt: skip
+    p_run.add_argument("--evaluator", help=f"scoring, not part of the generation key: {EVALUATOR_HELP}")
     p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
     p_run.add_argument("--resamples", type=int, default=1000, help="scoring: bootstrap resamples (default 1000)")
-    p_run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_output_flags(p_run)
     _add_task_args(p_run)
 
     p_train = sub.add_parser(
@@ -164,10 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  mg5bench train sd2-ft --task mmdialog --out runs/sd2-ft-mmdialog --steps 600 --base /models/tiny-t2i",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p_train.add_argument("what", choices=["sd2-ft", "divter"])
-    p_train.add_argument("--task", required=True)
+    p_train.add_argument("what", metavar="TRAINER", help="sd2-ft or divter (see 'mg5bench ls trainers')")
+    p_train.add_argument("--task", required=True, help="cc3m, vist or mmdialog (required)")
     p_train.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
-    p_train.add_argument("--out", type=Path, required=True)
+    p_train.add_argument("--out", type=Path, required=True, help="output folder (required; rerun to resume)")
     p_train.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p_train.add_argument(
         "--base",
@@ -177,17 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument(
         "--unet",
         choices=["cross-kv", "all"],
-        default="cross-kv",
-        help="sd2-ft: train the UNet's cross-attention k/v only (packs to ~1 MB) or all of it",
+        help="sd2-ft: train the UNet's cross-attention k/v only (packs to ~1 MB) or all of it (default cross-kv)",
     )
-    p_train.add_argument("--batch", type=int, default=32)
-    p_train.add_argument("--lr", type=float, default=3e-4)
-    p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--batch", type=int, help="batch size (default 32)")
+    p_train.add_argument("--lr", type=float, help="learning rate (default: sd2-ft 3e-4, divter 1e-3)")
+    p_train.add_argument("--seed", type=int, help="seed (default 0)")
     p_train.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     _add_task_args(p_train)
+    _add_output_flags(p_train)
 
-    p_ls = sub.add_parser("ls", help="list registered tasks, models or metrics")
-    p_ls.add_argument("what", choices=["tasks", "models", "metrics"])
+    p_ls = sub.add_parser("ls", help="list registered tasks, models, metrics, evaluators or trainers")
+    p_ls.add_argument("what", choices=["tasks", "models", "metrics", "evaluators", "trainers"])
 
     p_data = sub.add_parser(
         "data",
@@ -253,35 +286,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    if args.what == "tasks":
-        from mg5bench.tasks import task_registry
+    from mg5bench import api
 
-        reg = task_registry()
-    else:
-        from mg5bench.catalog import METRICS, MODELS
-
-        reg = MODELS if args.what == "models" else METRICS
-    if not len(reg):
+    entries = api.names(args.what)
+    if not entries:
         print(f"no {args.what} registered yet")
         return 0
-    width = max(len(n) for n in reg.names())
-    for name in reg.names():
-        print(f"{name:<{width}}  {reg.entry(name).description}")
+    width = max(len(n) for n, _ in entries)
+    for name, description in entries:
+        print(f"{name:<{width}}  {description}")
         if args.what == "models":
-            print(_default_checkpoints_line(reg.get(name), width))
+            print(_default_checkpoints_line(api.default_checkpoints(name), width))
     return 0
 
 
-def _default_checkpoints_line(adapter: object, width: int) -> str:
-    """'  vist: stage2-vist (shipped) ...' for an adapter class; models without checkpoints say so."""
-    from mg5bench.adapters.common import shipped_checkpoints
-
-    defaults = getattr(adapter, "default_checkpoints", {})
+def _default_checkpoints_line(defaults: dict[str, tuple[str, bool]], width: int) -> str:
+    """'    default checkpoints (reference_model/checkpoints/): vist=stage2-vist, ...'; none needed says so."""
     if not defaults:
         return f"{'':<{width}}    default checkpoints: none needed"
-    root = shipped_checkpoints()
-    parts = [f"{task}={rel}" + ("" if (root / rel).is_dir() else " (MISSING)") for task, rel in defaults.items()]
-    return f"{'':<{width}}    default checkpoints ({root.parent.name}/{root.name}/): " + ", ".join(parts)
+    parts = [f"{task}={rel}" + ("" if there else " (MISSING)") for task, (rel, there) in defaults.items()]
+    return f"{'':<{width}}    default checkpoints (reference_model/checkpoints/): " + ", ".join(parts)
 
 
 def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -352,19 +376,18 @@ def _metric_list(text: str | None) -> list[str] | None:
 def _cmd_score(args: argparse.Namespace) -> int:
     from mg5bench import api
     from mg5bench.errors import ConfigError
-    from mg5bench.scoring import format_table
 
     if args.run is not None:
         given = [f"--{n}" for n in ("task", "data", "split", "predictions", "out") if getattr(args, n) is not None]
         if given or args.task_args:
             raise ConfigError(f"score RUN_FOLDER takes its task, data and split from run.json and stores the scores "
                               f"under RUN_FOLDER/scores/: drop {', '.join(given or ['--task-args'])}")  # fmt: skip
-        res = api.score_run(
+        res = api.score(
             args.run, limit=args.limit, evaluator=args.evaluator, metrics=_metric_list(args.metrics),
             inception=args.inception, resamples=args.resamples, seed=args.seed, device=args.device,
             progress=not args.quiet, force=args.force,
         )  # fmt: skip
-        print(format_table(res.report))
+        print(api.table(res.report))
         how = "stored earlier; printed without recomputing" if res.reused else f"{res.report['seconds']:.1f} s"
         print(f"scores: {res.folder} ({how}; no sample generated)")
         return 0
@@ -378,7 +401,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         evaluator=args.evaluator, inception=args.inception, task_args=api.parse_kv(args.task_args, "--task-args"),
         resamples=args.resamples, seed=args.seed, progress=not args.quiet, device=args.device,
     )  # fmt: skip
-    print(format_table(report))
+    print(api.table(report))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'per_sample.jsonl'}")
     return 0
 
@@ -389,6 +412,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     info = api.train(
         args.what, args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
         seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"), unet=args.unet, device=args.device,
+        progress=not args.quiet,
     )  # fmt: skip
     print(json.dumps(info, indent=2))
     if args.what == "divter":
@@ -401,26 +425,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from mg5bench import api
-    from mg5bench.scoring import format_table
-    from mg5bench.spec import GenerationConfig, RunSpec
 
-    gen = GenerationConfig(
+    task_args = api.parse_kv(args.task_args, "--task-args")
+    gen = api.GenerationConfig(
         guidance_scale=args.guidance_scale, num_inference_steps=args.num_inference_steps,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
         repetition_penalty=args.repetition_penalty, do_sample=args.do_sample,
     )  # fmt: skip
-    spec = RunSpec(
-        task=args.task, model=args.model, split=args.split or _default_split(args.task, args.task_args),
+    spec = api.RunSpec(
+        task=args.task, model=args.model, split=args.split or api.default_split(args.task, args.data, task_args),
         data=args.data, limit=args.limit or None, seed=args.seed, generation=gen,
-        model_args=api.parse_kv(args.model_args, "--model-args"),
-        task_args=api.parse_kv(args.task_args, "--task-args"),
+        model_args=api.parse_kv(args.model_args, "--model-args"), task_args=task_args,
     )  # fmt: skip
     res = api.run(spec, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
                   evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
                   progress=not args.quiet)  # fmt: skip
     if res.report is None:
         return 0
-    print(format_table(res.report))
+    print(api.table(res.report))
     settings = " ".join(f"{k}={v}" for k, v in res.info["generation"].items() if v is not None)
     print(f"settings: {settings or '(none)'} batch_size={res.info['batch_size']} device={res.info['device']['device']}")
     t = res.timing
@@ -436,9 +458,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _default_split(task: str, task_args: str | None) -> str:
     from mg5bench import api
-    from mg5bench.tasks import get_task
 
-    return get_task(task, api.parse_kv(task_args, "--task-args")).default_split
+    return api.default_split(task, None, api.parse_kv(task_args, "--task-args"))
 
 
 def _count(v: object) -> str:
@@ -683,6 +704,8 @@ def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "verbose", False):
+        _silence_libraries()
     try:
         if args.command == "ls":
             return _cmd_ls(args)

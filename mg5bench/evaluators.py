@@ -1,6 +1,7 @@
-"""Feature backbones for the metrics, chosen with ``--evaluator``.
+"""Feature backbones for the metrics, chosen with ``--evaluator`` (schemes registered in ``mg5bench.catalog``).
 
-- ``embedded`` (default): the world CLIP shipped in ``mg5bench/assets/world_clip`` (open_clip local-dir).
+- ``embedded`` (the default on the synthetic world; refused on other data unless named, see
+  ``resolve_evaluator``): the world CLIP shipped in ``mg5bench/assets/world_clip`` (open_clip local-dir).
 - ``open_clip:<model name>:<weights file>``: any open_clip architecture with local weights
   (e.g. ``open_clip:ViT-L-14:/models/open_clip_pytorch_model.bin``), with open_clip's preprocessing.
 - ``open_clip:local-dir:<folder>``: a folder with ``open_clip_config.json`` + weights.
@@ -14,30 +15,21 @@ Every evaluator reports its name, weights sha256 and preprocessing, which go int
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from mg5bench.errors import ConfigError
+from mg5bench.hashing import sha256_file
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "assets" / "world_clip"
-
-
-@lru_cache(maxsize=64)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file (memoised on path, size and mtime)."""
-    st = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+EMBEDDED_LABEL = "embedded:world-clip"
+EMBEDDED_ON_REAL_DATA = (
+    "WARNING: scored with the embedded evaluator (a 48-pixel CLIP of coloured shapes) on data that is not the "
+    "synthetic world: CLIP, FID and KID values say little about these images; use --evaluator open_clip:..."
+)
 
 
 def _load_rgb(image: Any) -> Any:
@@ -100,6 +92,11 @@ class ClipEvaluator:
                 out.append(self._text_batch(list(texts[i : i + batch_size])).float().cpu())
         feats = torch.cat(out) if out else torch.zeros(0, self.dim)
         return torch.nn.functional.normalize(feats, dim=-1)
+
+    @property
+    def logit_scale(self) -> float:
+        """CLIP's learned temperature (exp of the logit scale): MM-Relevance reports its logit units with it."""
+        return float(self.model.logit_scale.detach().exp())
 
     def info(self) -> dict[str, Any]:
         return {
@@ -237,38 +234,70 @@ class HFClipEvaluator(ClipEvaluator):
         return sum(len(self.processor.tokenizer(t)["input_ids"]) > self.context_length for t in texts)
 
 
-def _source(spec: str) -> tuple[str, str, str | None, Path]:
-    """``--evaluator`` spec -> (kind, label, open_clip model name or folder, weights file), checked without
-    loading anything: enough to name and hash the evaluator (``evaluator_identity``)."""
-    if spec == "embedded":
-        if not (EMBEDDED_DIR / "open_clip_config.json").is_file():
-            raise ConfigError(f"the embedded evaluator is missing from {EMBEDDED_DIR}; reinstall mg5bench")
-        return "open_clip", "embedded:world-clip", f"local-dir:{EMBEDDED_DIR}", _weights_in(EMBEDDED_DIR)
-    if spec.startswith("open_clip:"):
-        rest = spec.removeprefix("open_clip:")
-        if rest.startswith("local-dir:"):
-            folder = Path(rest.removeprefix("local-dir:"))
-            if not (folder / "open_clip_config.json").is_file():
-                raise ConfigError(f"{folder}: not an open_clip folder (needs open_clip_config.json + weights)")
-            return "open_clip", f"open_clip:local-dir:{folder.name}", rest, _weights_in(folder)
-        name, sep, weights = rest.partition(":")
-        if not sep:
-            raise ConfigError(f"--evaluator {spec!r}: use open_clip:<model name>:<weights file>")
-        if not weights or not Path(weights).is_file():
-            raise ConfigError(
-                f"open_clip evaluator {name!r} needs a local weights file: "
-                f"--evaluator open_clip:{name}:/path/to/weights (hub tags do not work offline)"
-            )
-        return "open_clip", f"open_clip:{name}", name, Path(weights)
-    if spec.startswith("hf-clip:"):
-        path = Path(spec.removeprefix("hf-clip:"))
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"{path}: not a Hugging Face CLIPModel folder (config.json missing)")
-        return "hf-clip", f"hf-clip:{path.name}", str(path), _weights_in(path)
-    raise ConfigError(
-        f"unknown evaluator {spec!r}; use 'embedded', 'open_clip:<name>:<weights>', "
-        "'open_clip:local-dir:<folder>' or 'hf-clip:<folder>'"
-    )
+@dataclass(frozen=True)
+class EvaluatorSource:
+    """An ``--evaluator`` spec checked without loading anything: enough to name and hash it (score keys), and how
+    to build it. ``open_clip_model`` is an open_clip model name or ``local-dir:<folder>``; ``hf_folder`` a
+    Hugging Face CLIPModel folder."""
+
+    label: str
+    weights: Path
+    open_clip_model: str | None = None
+    hf_folder: str | None = None
+
+    def load(self, device: str) -> ClipEvaluator:
+        if self.hf_folder is not None:
+            return HFClipEvaluator(self.hf_folder, device)
+        assert self.open_clip_model is not None
+        if self.open_clip_model.startswith("local-dir:"):
+            return OpenClipEvaluator(self.open_clip_model, None, self.label, device)
+        return OpenClipEvaluator(self.open_clip_model, str(self.weights), self.label, device)
+
+
+def embedded_source(rest: str = "") -> EvaluatorSource:
+    """``embedded``: the world CLIP shipped in mg5bench/assets/world_clip."""
+    if rest:
+        raise ConfigError(f"--evaluator embedded takes no arguments, got 'embedded:{rest}'")
+    if not (EMBEDDED_DIR / "open_clip_config.json").is_file():
+        raise ConfigError(f"the embedded evaluator is missing from {EMBEDDED_DIR}; reinstall mg5bench")
+    return EvaluatorSource(EMBEDDED_LABEL, _weights_in(EMBEDDED_DIR), open_clip_model=f"local-dir:{EMBEDDED_DIR}")
+
+
+def open_clip_source(rest: str) -> EvaluatorSource:
+    """``open_clip:<model name>:<weights file>`` or ``open_clip:local-dir:<folder>``."""
+    if rest.startswith("local-dir:"):
+        folder = Path(rest.removeprefix("local-dir:"))
+        if not (folder / "open_clip_config.json").is_file():
+            raise ConfigError(f"{folder}: not an open_clip folder (needs open_clip_config.json + weights)")
+        return EvaluatorSource(f"open_clip:local-dir:{folder.name}", _weights_in(folder), open_clip_model=rest)
+    name, sep, weights = rest.partition(":")
+    if not sep:
+        raise ConfigError(f"--evaluator 'open_clip:{rest}': use open_clip:<model name>:<weights file>")
+    if not weights or not Path(weights).is_file():
+        raise ConfigError(
+            f"open_clip evaluator {name!r} needs a local weights file: "
+            f"--evaluator open_clip:{name}:/path/to/weights (hub tags do not work offline)"
+        )
+    return EvaluatorSource(f"open_clip:{name}", Path(weights), open_clip_model=name)
+
+
+def hf_clip_source(rest: str) -> EvaluatorSource:
+    """``hf-clip:<folder>``: a Hugging Face CLIPModel folder with its processor files."""
+    path = Path(rest)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{path}: not a Hugging Face CLIPModel folder (config.json missing)")
+    return EvaluatorSource(f"hf-clip:{path.name}", _weights_in(path), hf_folder=str(path))
+
+
+def evaluator_source(spec: str) -> EvaluatorSource:
+    """``--evaluator`` spec -> its source, through the catalog (schemes: ``mg5bench ls evaluators``)."""
+    from mg5bench.catalog import EVALUATORS
+
+    scheme, _, rest = spec.partition(":")
+    if scheme not in EVALUATORS:
+        forms = "; ".join(EVALUATORS.entry(n).description for n in EVALUATORS.names())
+        raise ConfigError(f"unknown evaluator {spec!r}; use {forms}")
+    return EVALUATORS.get(scheme)(rest)  # type: ignore[no-any-return]
 
 
 def _weights_in(folder: Path) -> Path:
@@ -280,19 +309,32 @@ def _weights_in(folder: Path) -> Path:
 
 def evaluator_identity(spec: str = "embedded") -> dict[str, str]:
     """Name and weights sha256 of the evaluator ``spec`` names, without loading it (for score keys)."""
-    _, label, _, weights = _source(spec)
-    return {"name": label, "weights_sha256": sha256_file(weights)}
+    source = evaluator_source(spec)
+    return {"name": source.label, "weights_sha256": sha256_file(source.weights)}
+
+
+def resolve_evaluator(spec: str | None, synthetic: bool) -> tuple[str, list[str]]:
+    """The evaluator to score with and the warnings that must stay in the table. Not given (None): the embedded
+    world CLIP on the synthetic world; on other data that is refused, because a 48-pixel CLIP of coloured shapes
+    scores real photographs meaninglessly; naming it (``--evaluator embedded``) uses it anyway, with a warning."""
+    if spec is None:
+        if synthetic:
+            return "embedded", []
+        raise ConfigError(
+            "this data is not the synthetic world: the default evaluator (the embedded 48-pixel CLIP of coloured "
+            "shapes) would score it meaninglessly; pass a real CLIP, e.g. --evaluator "
+            "open_clip:ViT-L-14-quickgelu:/models/clip-vit-l-14-openai.bin (or hf-clip:<folder>), or --evaluator "
+            "embedded to use it anyway"
+        )
+    if not synthetic and evaluator_source(spec).label == EMBEDDED_LABEL:
+        return spec, [EMBEDDED_ON_REAL_DATA]
+    return spec, []
 
 
 @lru_cache(maxsize=8)
 def load_evaluator(spec: str = "embedded", device: str = "cpu") -> ClipEvaluator:
     """Build (once per process and device) the evaluator named by ``spec``; see the module docstring."""
-    kind, label, model, weights = _source(spec)
-    if kind == "hf-clip":
-        return HFClipEvaluator(str(model), device)
-    if model is not None and model.startswith("local-dir:"):
-        return OpenClipEvaluator(model, None, label, device)
-    return OpenClipEvaluator(str(model), str(weights), label, device)
+    return evaluator_source(spec).load(device)
 
 
 INCEPTION_HELP = (

@@ -43,8 +43,11 @@ def resolve_target(target: str | Callable[[], Any]) -> Any:
 class Registry(Generic[T]):
     """Named, lazily loaded objects of one kind (tasks, models, metrics)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, names_classes: bool = False) -> None:
+        """``names_classes``: a loaded class gets its registered name as its ``name`` attribute, so the name is
+        written once (in the catalog) and the class still knows it (error messages, run records)."""
         self.kind = kind
+        self.names_classes = names_classes
         self._entries: dict[str, Entry] = {}
         self._loaded: dict[str, T] = {}
 
@@ -85,7 +88,10 @@ class Registry(Generic[T]):
         """Load (once) and return the object registered as ``name``."""
         entry = self.entry(name)
         if name not in self._loaded:
-            self._loaded[name] = resolve_target(entry.target)
+            obj = resolve_target(entry.target)
+            if self.names_classes and isinstance(obj, type):
+                obj.name = name  # type: ignore[attr-defined]
+            self._loaded[name] = obj
         return self._loaded[name]
 
     def _unknown_message(self, name: str) -> str:

@@ -22,7 +22,6 @@ OMP_NUM_THREADS says otherwise).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import time
@@ -31,24 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mg5bench.adapters.base import Adapter
 from mg5bench.errors import ConfigError
-from mg5bench.spec import GenerationConfig, RunSpec, content_hash
+from mg5bench.hashing import content_hash
+from mg5bench.seeding import sample_generator
+from mg5bench.spec import GenerationConfig, RunSpec
 from mg5bench.store import RunStore, stored_prefix
 from mg5bench.types import Sample
 
 RUNNER_VERSION = 2
-
-
-def sample_seed(seed: int, sample_id: str) -> int:
-    """The seed of one sample's torch.Generator: a hash of (run seed, sample id)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()[:8], "little") & (2**63 - 1)
-
-
-def sample_generator(seed: int, sample_id: str, device: str = "cpu") -> Any:
-    """One sample's torch.Generator on ``device`` (its random stream is device-specific)."""
-    import torch
-
-    return torch.Generator(device).manual_seed(sample_seed(seed, sample_id))
 
 
 def batch_groups(n_selected: int, n_total: int, batch_size: int) -> list[range]:
@@ -80,7 +70,7 @@ class Prepared:
     spec: RunSpec
     task: Any  # TaskConfig
     sset: Any  # SampleSet (the whole split)
-    adapter: Any
+    adapter: Adapter
     generation: GenerationConfig  # as the adapter resolved it
     batch_size: int
     device: str
@@ -127,13 +117,7 @@ def _sum_over_ranks(value: int, world: int, device: str) -> int:
     return int(t.item())
 
 
-def load_adapter_class(name: str) -> Any:
-    from mg5bench.catalog import MODELS
-
-    return MODELS.get(name)
-
-
-def generation_key(spec: RunSpec, task: Any, sset: Any, adapter: Any, generation: GenerationConfig,
+def generation_key(spec: RunSpec, task: Any, sset: Any, adapter: Adapter, generation: GenerationConfig,
                    batch_size: int, device: str) -> dict[str, Any]:  # fmt: skip
     """What the run folder's hash covers: exactly what can change a sample's output (see the module docstring).
     On the CPU that includes the intra-op thread count: CPU kernels split their reductions by thread, so the
@@ -143,7 +127,7 @@ def generation_key(spec: RunSpec, task: Any, sset: Any, adapter: Any, generation
 
     from mg5bench.devices import device_type
 
-    pure = bool(getattr(adapter, "pure", False))
+    pure = adapter.pure
     cpu = device_type(device) == "cpu"
     return {
         "runner": RUNNER_VERSION,
@@ -190,7 +174,9 @@ def prepare(
 
     cfg = get_task(spec.task, dict(spec.task_args))
     sset = build_samples(cfg, spec.data, spec.split, cache_dir=cache_dir, progress=progress)
-    cls = load_adapter_class(spec.model)
+    from mg5bench.catalog import MODELS
+
+    cls: type[Adapter] = MODELS.get(spec.model)
     adapter = cls(cfg, dict(spec.model_args))
     adapter.device = device
     generation = adapter.resolve(spec.generation)
@@ -268,14 +254,13 @@ def run_info(p: Prepared, store: RunStore, previous: Mapping[str, Any] | None, n
     }
 
 
-def _check_scoring(p: Prepared, evaluator: str, metrics: Sequence[str] | None) -> None:
-    from mg5bench.catalog import METRICS
-    from mg5bench.evaluators import evaluator_identity
+def _check_scoring(p: Prepared, evaluator: str | None, metrics: Sequence[str] | None) -> None:
+    """Fail on a scoring option (evaluator, metric names) before generating anything, not after."""
+    from mg5bench.evaluators import evaluator_identity, resolve_evaluator
     from mg5bench.scoring import resolve_metrics
 
-    evaluator_identity(evaluator)
-    for name in resolve_metrics(p.task, p.sset.source.synthetic, metrics)[0]:
-        METRICS.get(name)
+    evaluator_identity(resolve_evaluator(evaluator, p.sset.source.synthetic)[0])
+    resolve_metrics(p.task, p.sset.source.synthetic, metrics)
 
 
 def run(
@@ -285,7 +270,7 @@ def run(
     force: bool = False,
     batch_size: int | None = None,
     device: str = "auto",
-    evaluator: str = "embedded",
+    evaluator: str | None = None,
     metrics: Sequence[str] | None = None,
     resamples: int = 1000,
     cache_dir: Path | None = None,
@@ -328,9 +313,7 @@ def run(
                    position=rank)  # fmt: skip
         adapter = p.adapter
         t0 = time.perf_counter()
-        load = getattr(adapter, "load", None)
-        if load is not None:
-            load()
+        adapter.load()
         model_seconds += time.perf_counter() - t0
         try:
             for r in todo:

@@ -9,7 +9,6 @@ ground-truth features are cached on disk by (data fingerprint, preprocessing, ev
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -23,6 +22,8 @@ import numpy as np
 
 from mg5bench.data.io import atomic_write_json, atomic_write_text, check_image
 from mg5bench.errors import ConfigError, DataError
+from mg5bench.evaluators import resolve_evaluator
+from mg5bench.hashing import sha256_bytes, sha256_file
 from mg5bench.metrics import FeatureBank, Metric, MetricContext, ScoreItem, make_metric
 from mg5bench.metrics.clip import VOKEN_STRING
 from mg5bench.metrics.mmrel import clean_text_minigpt5
@@ -98,9 +99,7 @@ def make_item(sample: Sample, output: Sequence[Segment]) -> ScoreItem:
 
 
 def _feature_cache_path(cache_dir: Path, evaluator: Any, fingerprint: str, split: str) -> Path:
-    key = hashlib.sha256(
-        json.dumps([evaluator.weights_sha256, evaluator.preprocessing, fingerprint, split]).encode()
-    ).hexdigest()[:24]
+    key = sha256_bytes(json.dumps([evaluator.weights_sha256, evaluator.preprocessing, fingerprint, split]))[:24]
     return cache_dir / "features" / f"{key}.safetensors"
 
 
@@ -162,7 +161,7 @@ def build_bank(
         texts.update(v for k, v in it.gt_elements + it.gen_elements if k == "text" and v.strip())
     order = sorted(texts)
     tfeats = evaluator.encode_texts(order).numpy()
-    scale = float(evaluator.model.logit_scale.detach().exp()) if hasattr(evaluator, "model") else 100.0
+    scale = evaluator.logit_scale
     dist = None
     if inception is not None:  # FID / KID on Inception-v3 pool features instead of the evaluator's
         paths = gt_paths + gen_paths
@@ -180,14 +179,19 @@ def _clean(x: float) -> float | None:
 
 
 def resolve_metrics(cfg: Any, synthetic: bool, metrics: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    """The metric names to compute (the task card's list unless given) and notes on what was left out."""
+    """The metric names to compute (the task card's list unless given; unknown names fail here, before anything
+    is computed) and notes on what was left out: a metric that ``needs_scenes`` is dropped on real data, or
+    refused if it was asked for by name."""
+    from mg5bench.metrics import metric_class
+
     names = list(metrics) if metrics else list(cfg.metrics)
     notes: list[str] = []
-    if "scene_accuracy" in names and not synthetic:
-        if metrics:
-            raise ConfigError("scene_accuracy needs the synthetic world's scene records; this data has none")
-        names.remove("scene_accuracy")
-        notes.append("scene_accuracy skipped: real data has no scene records")
+    for name in list(names):
+        if metric_class(name).needs_scenes and not synthetic:
+            if metrics:
+                raise ConfigError(f"{name} needs the synthetic world's scene records; this data has none")
+            names.remove(name)
+            notes.append(f"{name} skipped: real data has no scene records")
     return names, notes
 
 
@@ -199,7 +203,7 @@ def score(
     data: str | None = None,
     split: str | None = None,
     metrics: Sequence[str] | None = None,
-    evaluator: str = "embedded",
+    evaluator: str | None = None,
     inception: str | None = None,
     task_args: Mapping[str, Any] | None = None,
     resamples: int = 1000,
@@ -210,17 +214,19 @@ def score(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Score a predictions file (one line per sample) and write ``out/metrics.json`` and ``out/per_sample.jsonl``
-    atomically. Returns the metrics.json content."""
+    atomically. Returns the metrics.json content. ``evaluator`` None: the embedded one on the synthetic world,
+    refused elsewhere (``evaluators.resolve_evaluator``)."""
     cfg = get_task(task, task_args or {})
     if sset is None:
         sset = build_samples(cfg, data, split, progress=progress)
     preds = load_predictions(Path(predictions), {s.id for s in sset.samples})
     info = {
         "path": str(predictions),
-        "sha256": hashlib.sha256(Path(predictions).read_bytes()).hexdigest(),
+        "sha256": sha256_file(predictions),
     }
     names, notes = resolve_metrics(cfg, sset.source.synthetic, metrics)
-    return score_outputs(cfg, sset, preds, info, out, names=names, notes=notes, evaluator=evaluator,
+    evaluator, warnings = resolve_evaluator(evaluator, sset.source.synthetic)
+    return score_outputs(cfg, sset, preds, info, out, names=names, notes=[*warnings, *notes], evaluator=evaluator,
                          inception=inception, resamples=resamples, seed=seed, cache_dir=cache_dir,
                          progress=progress, device=device)  # fmt: skip
 
@@ -281,13 +287,11 @@ def score_outputs(
             }
             if metric.flag:
                 entry["flag"] = metric.flag
-            ci_note = getattr(metric, "ci_note", None)
-            if ci_note and key == metric.name:
-                entry["ci_note"] = ci_note
-            warning = getattr(metric, "warning", None)
-            if warning and key == metric.name:
-                entry["warning"] = warning
-            if hasattr(metric, "counts") and key == metric.name:
+            if key == metric.name:
+                if metric.ci_note:
+                    entry["ci_note"] = metric.ci_note
+                if metric.warning:
+                    entry["warning"] = metric.warning
                 entry.update(metric.counts())
             if key.endswith(".std"):
                 entry["ci_low"] = entry["ci_high"] = None
@@ -358,7 +362,7 @@ def score_run(
     folder: Path,
     *,
     limit: int | None = None,
-    evaluator: str = "embedded",
+    evaluator: str | None = None,
     metrics: Sequence[str] | None = None,
     inception: str | None = None,
     resamples: int = 1000,
@@ -378,8 +382,8 @@ def score_run(
     for, run.json ``samples.complete_for``, else the stored prefix; 0 = every sample of the split). Every one of
     them must be stored."""
     from mg5bench.devices import device_type, resolve_device
-    from mg5bench.evaluators import evaluator_identity, sha256_file
-    from mg5bench.spec import content_hash
+    from mg5bench.evaluators import evaluator_identity
+    from mg5bench.hashing import content_hash
     from mg5bench.store import RunStore, stored_prefix
 
     store = RunStore(Path(folder))
@@ -407,6 +411,8 @@ def score_run(
                         f"--limit {have}")  # fmt: skip
     sub = dataclasses.replace(sset, samples=sset.samples[:n])
     names, notes = resolve_metrics(cfg, sset.source.synthetic, metrics)
+    evaluator, warnings = resolve_evaluator(evaluator, sset.source.synthetic)
+    notes = [*warnings, *notes]
     dev = resolve_device(device)
     ev_id = evaluator_identity(evaluator)
     if inception is not None and not Path(inception).is_file():
@@ -422,7 +428,7 @@ def score_run(
         "resamples": resamples,
         "bootstrap_seed": seed,
         "n_samples": n,
-        "ids_sha256": hashlib.sha256("\n".join(selected).encode()).hexdigest(),
+        "ids_sha256": sha256_bytes("\n".join(selected)),
         "device_type": device_type(dev),
     }
     out = store.scores / f"{_slug(ev_id['name'])}-r{resamples}-n{n}-{content_hash(key)}"
@@ -432,7 +438,7 @@ def score_run(
     outputs = [{"id": sid, "output": records[sid]["output"]} for sid in selected]  # not meta (timings, rank)
     lines = "".join(json.dumps(o, sort_keys=True) + "\n" for o in outputs).encode()
     pinfo = {"run": str(store.root), "run_hash": info.get("folder_hash"),
-             "records_sha256": hashlib.sha256(lines).hexdigest()}  # fmt: skip
+             "records_sha256": sha256_bytes(lines)}  # fmt: skip
     report = score_outputs(cfg, sub, preds, pinfo, out, names=names, notes=notes, evaluator=evaluator,
                            inception=inception, resamples=resamples, seed=seed, cache_dir=cache_dir,
                            progress=progress, device=dev, extra={"score_key": key})  # fmt: skip
@@ -457,25 +463,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def format_table(report: Mapping[str, Any]) -> str:
-    """A plain-text table of the metrics with CIs, N and flags."""
-    rows = [("metric", "value", "95% CI", "n", "")]
-    for key, m in report["metrics"].items():
-        v = m["value"]
-        value = "n/a" if v is None else f"{v:.4f}"
-        ci = "" if m["ci_low"] is None else f"[{m['ci_low']:.4f}, {m['ci_high']:.4f}]"
-        arrow = "^" if m["higher_is_better"] else "v"
-        note = "FLAG " if "flag" in m else ""
-        note += "WARN " + m["warning"] if "warning" in m else ""
-        rows.append((f"{key} {arrow}", value, ci, str(m["n"]), note.strip()))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + ("  " + r[4] if r[4] else "") for r in rows]
-    ev = report["evaluator"]
-    lines.append(f"evaluator: {ev['name']} (sha256 {ev['weights_sha256'][:12]}); bootstrap "
-                 f"{report['bootstrap']['resamples']}x by {report['bootstrap']['cluster']}")  # fmt: skip
-    if report["predictions"]["n_missing"]:
-        lines.append(f"{report['predictions']['n_missing']} sample(s) had no prediction line: scored as empty outputs")
-    lines += report.get("notes", [])
-    return "\n".join(lines)

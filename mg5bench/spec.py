@@ -7,22 +7,13 @@ checkpoint hash, data fingerprint, task version), never in environment variables
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mg5bench.errors import ConfigError
-
-
-def canonical_json(obj: Any) -> str:
-    """Deterministic JSON (sorted keys, no whitespace) for hashing."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-
-
-def content_hash(obj: Any, length: int = 12) -> str:
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+from mg5bench.hashing import content_hash
 
 
 def _check_keys(cls: type, data: Mapping[str, Any]) -> None:

@@ -8,7 +8,6 @@ Protocol switches (VIST ``round_range`` and ``context``, MMDialog history window
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from mg5bench.data.io import Problems
 from mg5bench.errors import ConfigError, DataError
+from mg5bench.hashing import data_fingerprint
 from mg5bench.registry import Registry
 from mg5bench.types import Sample, Segment
 
@@ -221,6 +221,45 @@ def resolve_data(
     return DataSource(str(path), path.resolve(), find_world_root(path))
 
 
+SPLIT_FILES = {
+    "cc3m": "cc3m_<split>.tsv",
+    "vist": "<split>_cleaned.json + <split>_image_mapping.json",
+    "mmdialog": "<split>/<split>_conversations.txt",
+}
+
+
+def present_splits(task: TaskConfig, root: Path) -> list[str]:
+    """The splits a data folder holds, from its file names (``SPLIT_FILES``)."""
+    root = Path(root)
+    if task.format == "cc3m":
+        return sorted(p.stem.removeprefix("cc3m_") for p in root.glob("cc3m_*.tsv"))
+    if task.format == "vist":
+        return sorted(p.name.removesuffix("_cleaned.json") for p in root.glob("*_cleaned.json"))
+    return sorted(p.parent.name for p in root.glob("*/*_conversations.txt") if p.name.startswith(p.parent.name))
+
+
+def resolve_split(task: TaskConfig, source: DataSource, split: str | None) -> str:
+    """The split to read: the one asked for if the folder has it; none asked for: the task card's default, or the
+    folder's only split (a folder of official samples often has just ``val``). Anything else is an error that
+    names the splits the folder has."""
+    present = present_splits(task, source.root)
+    if not present:
+        raise DataError(str(source.root), None, f"no {task.format} data files found",
+                        f"expected {SPLIT_FILES[task.format]}; pass the folder that holds them")  # fmt: skip
+    if split is None:
+        if task.default_split in present or len(present) > 1:
+            split = task.default_split
+        else:
+            return present[0]
+    if split not in present:
+        where = "the embedded world" if source.spec == "synth" else source.spec if source.synthetic else source.root
+        which = "the task card's default split " if split == task.default_split else "split "
+        suggest = task.default_split if task.default_split in present else present[0]
+        raise ConfigError(f"{task.name}: {which}{split!r} is not in {where}; it has {', '.join(present)} "
+                          f"(pass --split {suggest})")  # fmt: skip
+    return split
+
+
 # ---------------------------------------------------------------------------------------------
 # sample builders
 
@@ -251,17 +290,6 @@ class SampleSet:
         }
 
 
-def _fingerprint(files: list[Path], images: list[Path]) -> str:
-    """Annotation bytes + referenced image names and sizes (content hashing every image is slow)."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
-    for img in sorted({str(p) for p in images}):
-        p = Path(img)
-        h.update(p.name.encode() + b"\0" + str(p.stat().st_size).encode())
-    return h.hexdigest()[:16]
-
-
 def _scenes(source: DataSource) -> dict[str, dict[str, Any]]:
     from mg5bench.data.world import load_scenes
 
@@ -284,16 +312,17 @@ def build_samples(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> SampleSet:
-    """Read the split and build the task's samples, in a stable order with stable ids."""
+    """Read the split (``resolve_split``: None = the card's default, or the folder's only split) and build the
+    task's samples, in a stable order with stable ids."""
     source = resolve_data(task, data, cache_dir=cache_dir, progress=progress)
-    split = split or task.default_split
+    split = resolve_split(task, source, split)
     problems = Problems(skip_bad=skip_bad)
     builder = {"cc3m": _build_cc3m, "vist": _build_vist, "mmdialog": _build_mmdialog}[task.format]
     samples, files, images, n_records = builder(task, source, split, problems, check_images)
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):  # pragma: no cover - readers reject duplicate record ids
         raise ConfigError("duplicate sample ids; this is a bug in mg5bench, please report it")
-    return SampleSet(task, source, split, samples, problems, _fingerprint(files, images), n_records)
+    return SampleSet(task, source, split, samples, problems, data_fingerprint(files, images), n_records)
 
 
 def _build_cc3m(task, source, split, problems, check_images):  # type: ignore[no-untyped-def]

@@ -23,9 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from tqdm.auto import tqdm
 
+    from mg5bench.data.oracle import accuracy
     from mg5bench.data.world import WorldConfig, ensure_world, load_scenes
-    from mg5bench.eval_reference import _score
-    from mg5bench.runner import sample_generator
+    from mg5bench.seeding import sample_generator
     from reference_model.data import SYSTEM_CC3M, SYSTEM_VIST, VIST_GEN, cc3m_examples
     from reference_model.modeling import load_checkpoint
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
             gens = [sample_generator(args.seed, e.task) for e in chunk]
             res = model.generate([[fmt(e.caption)] for e in chunk], gens, force_generation=True)
             made += [next((s["image"] for s in r if "image" in s), None) for r in res]
-        out[name] = {k: round(v, 3) for k, v in _score(made, targets).items()}
+        out[name] = {k: round(v, 3) for k, v in accuracy(made, targets).items()}
     print(json.dumps({"checkpoint": str(args.checkpoint), "seed": args.seed, "results": out}, indent=2))
 
 

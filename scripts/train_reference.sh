@@ -65,8 +65,8 @@ $PY -m reference_model.export "$RUNS" "$DEST" --keep-backbones \
 $PY - "$RUNS" "$DEST" "$B" <<'PY'
 import sys
 from pathlib import Path
-from mg5bench.divter import export_divter
-from mg5bench.finetune import pack_sd2ft
+from mg5bench.training.divter import export_divter
+from mg5bench.training.finetune import pack_sd2ft
 runs, dest, b = map(Path, sys.argv[1:])
 for task in ("vist", "mmdialog", "cc3m"):
     export_divter(runs / f"divter-{task}", dest / f"divter-{task}", b)
@@ -76,6 +76,6 @@ PY
 for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
-  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.eval_reference "$DEST/$ckpt" --task "$task" --n 40 \
+  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.cards.reference "$DEST/$ckpt" --task "$task" --n 40 \
     --card "$ckpt"
 done

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from mg5bench.adapters.minigpt5 import cc3m_source, mmdialog_source, vist_source
+from mg5bench.adapters.minigpt5 import cc3m_source, interleave, mmdialog_source, vist_source
 from mg5bench.errors import ConfigError
 from mg5bench.tasks import build_samples, get_task
+
+
+def test_interleave_puts_each_image_at_its_placeholder() -> None:
+    assert interleave("a<Img><ImageHere></Img>b", ["I"]) == ["a", "I", "b"]
+    with pytest.raises(ValueError, match="1 placeholders but 0 images"):
+        interleave("a<Img><ImageHere></Img>b", [])
 
 
 def test_vist_prompt_matches_the_official_gen_source(small_world: Path) -> None:

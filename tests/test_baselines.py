@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mg5bench.divter import context_text, parse_response, response_text
+from mg5bench.adapters.divter import context_text, parse_response, response_text
 from mg5bench.errors import ConfigError
 from mg5bench.types import Sample, Segment
 
@@ -75,7 +75,7 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
         DivterAdapter(get_task("vist"), {"checkpoint": str(out)}).resolve(GenerationConfig(temperature=0.5))
     short = DivterAdapter(get_task("mmdialog"), {"checkpoint": str(out)})
     assert short.resolve(GenerationConfig(max_new_tokens=1)).max_new_tokens == 1
-    from mg5bench.divter import Divter as _Divter
+    from mg5bench.adapters.divter import Divter as _Divter
 
     written = _Divter(out).write(["###Human: hello ###Assistant:"], 1)
     assert len(written[0][0].split()) <= 1 and written[0][1] is None  # one token: no room for a description
@@ -84,7 +84,7 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
     from reference_model.tiny_parts import save_tiny_random_parts
 
     save_tiny_random_parts(other, ["a red circle ."], seed=1)
-    from mg5bench.divter import Divter
+    from mg5bench.adapters.divter import Divter
 
     with pytest.raises(ConfigError, match="retrain"):
         Divter(out, other)
@@ -101,7 +101,7 @@ def test_two_stage_prompt_is_the_described_state_plus_the_instruction(backbones:
     sset = build_samples(get_task("vist"), str(small_world), "val", progress=False)
     sample = next(s for s in sset.samples if any(seg.is_image for seg in s.context))
     adapter = TwoStage(get_task("vist"), {"backbones": str(backbones)})
-    from mg5bench.divter import Parts
+    from mg5bench.adapters.backbones import Parts
 
     parts = Parts(backbones)
     last = [seg.value for seg in sample.context if seg.is_image][-1]

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from mg5bench.errors import ConfigError
+from mg5bench.hashing import canonical_json, content_hash
 from mg5bench.registry import Registry
-from mg5bench.spec import GenerationConfig, RunSpec, canonical_json, content_hash
+from mg5bench.spec import GenerationConfig, RunSpec
 from mg5bench.types import Sample, Segment
 
 

@@ -1,14 +1,18 @@
-"""mg5bench.eval_reference on a freshly trained (two steps) tiny checkpoint: runs end to end, scores
-every sample against its scene record, and is reproducible."""
+"""mg5bench.cards.reference on a freshly trained (one step) tiny checkpoint: generated and scored through the
+runner, every sample scored against its scene record per step, reused on re-evaluation; the card keeps its
+hand-written sections; the deprecated ``python -m mg5bench.eval_reference`` still forwards."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from mg5bench.cards.reference import evaluate
 from mg5bench.data.oracle import ATTRIBUTES
-from mg5bench.eval_reference import _interleave, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -24,40 +28,68 @@ def ckpt(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "s1"
 
 
-def test_interleave() -> None:
-    assert _interleave("a<Img><ImageHere></Img>b", ["I"]) == ["a", "I", "b"]
-    with pytest.raises(ValueError):
-        _interleave("a<Img><ImageHere></Img>b", [])
+@pytest.fixture(scope="module")
+def result(ckpt: Path, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    runs = tmp_path_factory.mktemp("cardruns")
+    return evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5, runs=runs, progress=False)
 
 
-def test_vist_evaluation_scores_every_step(ckpt: Path, small_world: Path) -> None:
-    res = evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=3)
-    again = evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5)
+def test_vist_evaluation_scores_every_step_through_the_runner(result: dict, ckpt: Path, small_world: Path) -> None:
     for key in ("minigpt5", "t2i_caption_only"):
-        assert res[key]["n"] == 5 and 0.0 <= res[key]["exact"] <= res[key]["image_rate"] <= 1.0
-        assert all(0.0 <= res[key][a] <= 1.0 for a in ATTRIBUTES)
-    assert all(res[f"minigpt5_step{k}"]["n"] == 1 for k in range(5))
-    assert res["minigpt5"] == again["minigpt5"] and res["t2i_caption_only"] == again["t2i_caption_only"]
+        assert result[key]["n"] == 5 and 0.0 <= result[key]["exact"] <= result[key]["image_rate"] <= 1.0
+        assert all(0.0 <= result[key][a] <= 1.0 for a in ATTRIBUTES)
+    assert all(result[f"minigpt5_step{k}"]["n"] == 1 and result[f"t2i_step{k}"]["n"] == 1 for k in range(5))
+    steps = [result[f"minigpt5_step{k}"] for k in range(5)]
+    for a in (*ATTRIBUTES, "exact"):  # the overall row is the mean of the five steps (one sample each)
+        assert result["minigpt5"][a] == pytest.approx(sum(s[a] for s in steps) / 5)
+    # what the card reports is what `mg5bench run` stored and scored: same folder, same per-sample rows
+    run = json.loads((Path(result["runs"]["minigpt5"]) / "run.json").read_text())
+    assert run["spec"]["model"] == "minigpt5" and run["samples"]["complete_for"] == 5
+    assert run["generation"]["num_inference_steps"] == 2 == result["steps"]
+    base = json.loads((Path(result["runs"]["t2i"]) / "run.json").read_text())
+    assert base["spec"]["model"] == "sd2" and base["generation"]["guidance_scale"] == result["guidance_scale"]
+    # a re-evaluation generates nothing: the stored runs and scorings are reused, the figures are identical
+    again = evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5,
+                     runs=Path(result["runs"]["minigpt5"]).parents[2], progress=False)  # fmt: skip
+    assert {k: v for k, v in again.items() if not k.startswith("_")} == {
+        k: v for k, v in result.items() if not k.startswith("_")
+    }
 
 
-def test_model_card(ckpt: Path, small_world: Path) -> None:
+def test_model_card_keeps_hand_written_sections(result: dict, ckpt: Path) -> None:
     from PIL import Image
 
-    from mg5bench.eval_reference import write_card
+    from mg5bench.cards.reference import write_card
 
-    res = evaluate(ckpt, "vist", n=1, world=small_world, steps=2)
-    card = write_card(ckpt, res, "tiny test", "python -m mg5bench.eval_reference X")
+    card = write_card(ckpt, result, "tiny test", "python -m mg5bench.cards.reference X")
     text = card.read_text()
     assert "| MiniGPT-5 (this checkpoint) (n=5) |" in text and "caption-only T2I backbone" in text
-    assert f"{res['minigpt5']['exact']:.3f}" in text and (ckpt / "eval_val.json").exists()
-    side = max(Image.open(res["_images"]["targets"][0]).size[0], 16)  # world images 48 px, generated 16 px
+    assert f"{result['minigpt5']['exact']:.3f}" in text and (ckpt / "eval_val.json").exists()
+    side = max(Image.open(result["_images"]["targets"][0]).size[0], 16)  # world images 48 px, generated 16 px
     assert Image.open(ckpt / "samples.png").size == (5 * 2 * side, 3 * 2 * side)  # targets, MiniGPT-5, T2I rows
+    # analysis written by hand below (and above) the generated section survives a re-evaluation
+    card.write_text("Intro by hand.\n\n" + text + "\n## Why it is behind\n\nHand-written analysis.\n")
+    changed = {**result, "seed": 7}
+    text = write_card(ckpt, changed, "tiny test", "python -m mg5bench.cards.reference Y").read_text()
+    assert text.startswith("Intro by hand.") and text.rstrip().endswith("Hand-written analysis.")
+    assert "seed 7)" in text and "seed 0)" not in text and text.count("## Oracle scene accuracy") == 1
+    # a card written before the markers existed: its generated sections are replaced, its own ones kept
+    legacy = "# old\n\nStage: ...\n\n## Oracle scene accuracy on the val split (vist, seed 0)\n\n| old |\n\n" \
+             "## Ablation\n\nWhat this ablation changes.\n"  # fmt: skip
+    card.write_text(legacy)
+    text = write_card(ckpt, result, "tiny test", "cmd").read_text()
+    assert "| old |" not in text and text.rstrip().endswith("What this ablation changes.")
+    assert text.index("mg5bench:generated end") < text.index("## Ablation")
+
+
+def test_deprecated_module_forwards(ckpt: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "mg5bench.eval_reference", "--help"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert "--card" in out.stdout and "--runs" in out.stdout and "mg5bench.cards.reference" in out.stderr
 
 
 def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
-    import json
-
-    from mg5bench.eval_reference import write_backbones_card
+    from mg5bench.cards.reference import write_backbones_card
     from reference_model.t2i import T2IConfig
 
     run = tmp_path / "t2i"

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from mg5bench.errors import ConfigError
-from mg5bench.evaluators import EMBEDDED_DIR, InceptionFeatures, load_evaluator, sha256_file
+from mg5bench.evaluators import EMBEDDED_DIR, InceptionFeatures, load_evaluator
+from mg5bench.hashing import sha256_file
 
 
 def _images(n: int = 4) -> list[Image.Image]:

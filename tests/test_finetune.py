@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mg5bench.finetune import sd2ft_text, training_pairs
+from mg5bench.adapters.sd2 import sd2ft_text
+from mg5bench.training.finetune import training_pairs
 from mg5bench.types import Sample, Segment
 
 T, I = Segment.text, Segment.image  # noqa: E741
@@ -62,7 +63,7 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     new = CLIPTextModel.from_pretrained(out / "pipeline" / "text_encoder").get_input_embeddings().weight
     assert new.shape[0] == old.shape[0] + info["new_words"]
     # cross-kv (the default): only the UNet's cross-attention k/v moved; the packed delta rebuilds the pipeline
-    from mg5bench.finetune import load_sd2ft
+    from mg5bench.adapters.sd2 import load_sd2ft
     from reference_model.t2i import cross_kv_names, load_pipeline
 
     tuned, base_pipe, packed = load_pipeline(out / "pipeline"), load_pipeline(base), load_sd2ft(out / "packed")

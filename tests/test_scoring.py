@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mg5bench.errors import ConfigError
 from mg5bench.scoring import score
 from mg5bench.tasks import build_samples, get_task
 
@@ -154,9 +155,18 @@ def test_mmdialog_copy_and_official_samples(small_world: Path, samples_dir: Path
     # real data: scene_accuracy from the card is skipped with a note, not faked
     real = build_samples(get_task("mmdialog"), str(samples_dir / "MMDialog"), "test", progress=False)
     p2 = write_preds(tmp_path / "p2.jsonl", [{"id": s.id, "output": [{"text": "lovely photo"}]} for s in real.samples])
-    rep2 = score("mmdialog", p2, None, data=str(samples_dir / "MMDialog"), split="test", resamples=20, progress=False)
-    assert "scene_accuracy" not in rep2["metrics"] and rep2["notes"]
+    real_data = {"data": str(samples_dir / "MMDialog"), "split": "test", "resamples": 20, "progress": False}
+    # the embedded evaluator (a 48-pixel CLIP of coloured shapes) is not chosen silently for real data ...
+    with pytest.raises(ConfigError, match=r"not the synthetic world.*--evaluator open_clip:"):
+        score("mmdialog", p2, None, **real_data)
+    # ... and when named, it is used with a warning that stays in the report and the printed table
+    rep2 = score("mmdialog", p2, None, evaluator="embedded", **real_data)
+    assert "scene_accuracy" not in rep2["metrics"]
+    assert "scene_accuracy skipped: real data has no scene records" in rep2["notes"]
     assert rep2["metrics"]["clip_i"]["value"] == 0.0 and rep2["metrics"]["clip_i.image_rate"]["value"] == 0.0
+    from mg5bench.report import format_table
+
+    assert "WARNING: scored with the embedded evaluator" in format_table(rep2)
 
 
 def mg5(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mg5bench.adapters.common import shipped_checkpoints
-from mg5bench.evaluators import sha256_file
+from mg5bench.hashing import sha256_file
 
 ROOT = shipped_checkpoints()
 STAGES = sorted(p.name for p in ROOT.iterdir() if (p / "state.json").exists()) if ROOT.is_dir() else []
@@ -115,8 +115,8 @@ BASELINES = sorted(p.name for p in ROOT.iterdir() if p.name.startswith(("divter-
 def test_shipped_baselines_load_on_the_shipped_backbones(name: str) -> None:
     """Each baseline records the sha256 of the parts it was trained on; loading checks it (a retrained backbone
     would make them refuse, not silently mismatch)."""
-    from mg5bench.divter import Divter
-    from mg5bench.finetune import load_sd2ft
+    from mg5bench.adapters.divter import Divter
+    from mg5bench.adapters.sd2 import load_sd2ft
 
     if name.startswith("divter-"):
         model = Divter(ROOT / name)

@@ -1,13 +1,15 @@
 """The adapter interface: every model family turns samples into interleaved outputs the same way.
 
-    adapter = AdapterClass(task, model_args)     # loads weights; unknown model args are an error
+    adapter = AdapterClass(task, model_args)     # checks its arguments (unknown ones are an error), loads nothing
     adapter.identity()                           # what it is (checkpoint path + sha256, preset ...): hashed into
                                                  # the run folder name, so a changed checkpoint never reuses a run
     adapter.resolve(GenerationConfig(...))       # the settings it will use, every default filled in (no None
                                                  # left for a setting it uses); a setting it does not use is an
                                                  # error. The result is hashed into the run key and recorded.
     adapter.device = "cuda:0"                    # set by the runner before load / generate (default "cpu")
+    adapter.load()                               # weights onto the device (once; a no-op for gt and blank)
     adapter.generate(samples, resolved config, generators) -> [[("text", str) | ("image", PIL.Image | path)], ...]
+    adapter.close()                              # release the model
 
 One ``torch.Generator`` per sample (on the run's device), seeded by the runner from (run seed, sample id): an
 adapter must draw all of a sample's randomness from its own generator. Batched kernels are not invariant to
@@ -17,13 +19,11 @@ do not depend on order, resume, --limit or process count, but do depend on the b
 
 from __future__ import annotations
 
-import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from mg5bench.errors import ConfigError
-from mg5bench.evaluators import sha256_file as file_sha256
 from mg5bench.spec import GenerationConfig, generation_flag
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
@@ -31,21 +31,12 @@ from mg5bench.types import Sample
 Output = list[tuple[str, Any]]
 
 
-def folder_sha256(path: Path, patterns: Sequence[str] = ("*.safetensors", "*.json", "*.txt", "*.model")) -> str:
-    """Content hash of a checkpoint folder's weight and config files (sorted relative paths + bytes)."""
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted({f for p in patterns for f in path.rglob(p) if f.is_file() and f.name != "README.md"})
-    for f in files:
-        h.update(str(f.relative_to(path)).encode() + b"\0" + file_sha256(f).encode())
-    return h.hexdigest()
+class Adapter(ABC):
+    """The contract every model family implements (see the module docstring). Subclasses set ``args``, ``uses``,
+    ``defaults``, ``batch_size`` and ``default_checkpoints``, and implement ``generate``; ``name`` comes from the
+    catalog (``mg5bench.catalog``, the one place a model's name is written) when the class is looked up there."""
 
-
-class Adapter:
-    """Base class: subclasses set ``name``, ``description``, ``tasks``, ``args`` and implement ``generate``."""
-
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # assigned by the catalog on lookup
     tasks: ClassVar[tuple[str, ...]] = ("cc3m", "vist", "mmdialog")
     args: ClassVar[Mapping[str, str]] = {}  # accepted --model-args and what they mean
     # the GenerationConfig fields this model reads, and their documented defaults (see ``resolve``)
@@ -55,7 +46,6 @@ class Adapter:
     # True when an output depends on the sample alone (no batched kernels, no randomness: gt, blank): the batch
     # size and the device type are then left out of the run key
     pure: ClassVar[bool] = False
-    device: str = "cpu"  # set by the runner before load() / generate()
     # task format -> default checkpoint folder, relative to reference_model/checkpoints ("" = none needed)
     default_checkpoints: ClassVar[Mapping[str, str]] = {}
 
@@ -68,6 +58,7 @@ class Adapter:
             raise ConfigError(f"model {self.name!r} does not support task format {task.format!r}")
         self.task = task
         self.model_args = dict(model_args)
+        self.device = "cpu"  # set by the runner before load() / generate()
 
     def identity(self) -> dict[str, Any]:
         """What determines this model's outputs besides the sample, config and generator."""
@@ -96,10 +87,13 @@ class Adapter:
             raise ConfigError(f"model {self.name!r} has no default for {missing}; this is a bug in mg5bench")
         return out
 
-    def generate(
-        self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]
-    ) -> list[Output]:  # pragma: no cover - interface
-        raise NotImplementedError
+    def load(self) -> None:  # noqa: B027 - optional hook, empty on purpose
+        """Load weights onto ``self.device`` (called once before the first ``generate``; a model with nothing to
+        load keeps this no-op). Kept out of ``__init__`` so that resolving a run never loads a model."""
 
-    def close(self) -> None:
-        """Release resources (optional)."""
+    @abstractmethod
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        """One output (ordered text and image segments) per sample, all randomness from ``generators[i]``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, empty on purpose
+        """Release what ``load`` took (optional)."""

@@ -12,8 +12,6 @@ from mg5bench.types import Sample
 
 
 class GroundTruth(Adapter):
-    name = "gt"
-    description = "returns the ground-truth target (the upper bound)"
     pure = True
 
     def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
@@ -21,8 +19,6 @@ class GroundTruth(Adapter):
 
 
 class Blank(Adapter):
-    name = "blank"
-    description = "returns empty text and a blank white image (the lower bound)"
     pure = True
     args: ClassVar[dict[str, str]] = {
         "size": "side of the blank image in pixels (default: the target image's size, else 512)"

@@ -14,14 +14,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mg5bench.adapters.base import Adapter, Output, file_sha256, folder_sha256
+from mg5bench.adapters.base import Adapter, Output
 from mg5bench.adapters.common import require_folder, shipped_checkpoints
 from mg5bench.errors import ConfigError
+from mg5bench.hashing import sha256_file, sha256_folder
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample, Segment
 
 IMG = "<Img><ImageHere></Img>"
+
+
+def interleave(source: str, images: Sequence[Any]) -> list[Any]:
+    """Source text with ``<Img><ImageHere></Img>`` placeholders + its images -> ``[str, image, str, ...]``: the
+    input ``MiniGPT5.generate`` takes (the official loaders put each image where its placeholder is)."""
+    parts = source.split(IMG)
+    if len(parts) != len(images) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholders but {len(images)} images")
+    out: list[Any] = [parts[0]]
+    for im, text in zip(images, parts[1:], strict=True):
+        out += [im, text]
+    return out
 
 
 def vist_source(sample: Sample) -> tuple[str, list[str]]:
@@ -78,8 +91,6 @@ def cc3m_source(sample: Sample) -> tuple[str, list[str]]:
 
 
 class MiniGPT5Adapter(Adapter):
-    name = "minigpt5"
-    description = "reference MiniGPT-5 (generative vokens + CFG); default: the shipped tiny checkpoint per task"
     args: ClassVar[dict[str, str]] = {
         "checkpoint": "checkpoint folder (default: reference_model/checkpoints/<stage1|stage2-vist|stage2-mmdialog>)",
         "official": "an official MiniGPT-5 Lightning checkpoint (converted onto the paper preset)",
@@ -108,7 +119,7 @@ class MiniGPT5Adapter(Adapter):
             self.source = Path(model_args["official"]).expanduser().resolve()
             if not self.source.is_file():
                 raise ConfigError(f"official checkpoint not found: {self.source}")
-            self.sha = file_sha256(self.source)
+            self.sha = sha256_file(self.source)
         else:
             default = shipped_checkpoints() / self.default_checkpoints[task.format]
             self.source = require_folder(Path(model_args.get("checkpoint", default)), "MiniGPT-5 checkpoint",
@@ -116,14 +127,14 @@ class MiniGPT5Adapter(Adapter):
             cfg_path = self.source / "minigpt5_config.json"
             if not cfg_path.exists():
                 raise ConfigError(f"{self.source}: not a MiniGPT-5 checkpoint (no minigpt5_config.json)")
-            self.sha = folder_sha256(self.source) + ":" + self._parts_hash()
+            self.sha = sha256_folder(self.source) + ":" + self._parts_hash()
 
     def _parts_hash(self) -> str:
         """The frozen parts named by the checkpoint's config also determine outputs."""
         from reference_model.config import MiniGPT5Config
 
         cfg = MiniGPT5Config.load(self.source)
-        return ",".join(folder_sha256(Path(p))[:16] for p in (cfg.lm_path, cfg.t2i_path, cfg.vision_path))
+        return ",".join(sha256_folder(Path(p))[:16] for p in (cfg.lm_path, cfg.t2i_path, cfg.vision_path))
 
     def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:
         """All decoding and sampling settings; greedy decoding (--do-sample false) reads no temperature / top-p."""
@@ -191,13 +202,11 @@ class MiniGPT5Adapter(Adapter):
     def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
         from PIL import Image
 
-        from mg5bench.eval_reference import _interleave
-
         self.load()
         inputs = []
         for s in samples:
             src, paths = self.source_of(s)
-            inputs.append(_interleave(src, [Image.open(p).convert("RGB") for p in paths]))
+            inputs.append(interleave(src, [Image.open(p).convert("RGB") for p in paths]))
         # every setting explicit (resolved by ``resolve``): the model's own config fallbacks are never reached
         text_kw = {k: v for k, v in (("max_new_tokens", config.max_new_tokens), ("temperature", config.temperature),
                                      ("top_p", config.top_p), ("repetition_penalty", config.repetition_penalty),

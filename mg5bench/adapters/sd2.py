@@ -1,6 +1,11 @@
 """``sd2``: the text-to-image backbone given only a caption (the paper's SD 2 baseline; not fine-tuned).
 Any diffusers StableDiffusionPipeline folder works (``--model-args path=...``, e.g. a real SD-2.1-base);
-the default is the shipped tiny backbone of the embedded world."""
+the default is the shipped tiny backbone of the embedded world.
+
+``sd2-ft``: the same backbone fine-tuned on the task's training text (``mg5bench train sd2-ft``, in
+``mg5bench.training.finetune``). What the trainer and this adapter must agree on lives here, below both: the text
+a sample is prompted with (``sd2ft_text``, also the training text) and the packed delta format (``load_sd2ft``).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,59 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mg5bench.adapters.base import Adapter, Output, folder_sha256
+from mg5bench.adapters.base import Adapter, Output
 from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
+from mg5bench.errors import ConfigError
+from mg5bench.hashing import sha256_folder
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
 
 
+def context_setting(task: TaskConfig) -> str:
+    """The task's ``context`` protocol option (VIST: text | image | text+image); tasks without it: text+image."""
+    return str(dict(task.protocol).get("context", "text+image"))
+
+
+def sd2ft_text(sample: Sample, task_format: str, context: str = "text+image") -> str:
+    """The text sd2-ft sees for a sample at test time: the caption-only prompt, or for VIST with context=text the
+    story text so far."""
+    if task_format == "vist" and context == "text":
+        return " ".join(s.value for s in sample.context if s.is_text)
+    return caption_prompt(sample)
+
+
+def load_sd2ft(folder: Path) -> Any:
+    """A packed sd2-ft folder (``sd2ft.json`` + ``sd2ft_delta.safetensors``, see
+    ``mg5bench.training.finetune.pack_sd2ft``) -> a StableDiffusionPipeline (float32): the base with the delta
+    applied. The base must be the one it was trained from (sha256 checked)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from reference_model import t2i
+
+    folder = Path(folder)
+    meta = json.loads((folder / "sd2ft.json").read_text())
+    base = (folder / meta["base"]).resolve()
+    if not base.is_dir() or sha256_folder(base) != meta["base_sha256"]:
+        raise ConfigError(f"{folder}: its base pipeline {base} is missing or changed (sha256 differs from "
+                          f"{meta['base_sha256'][:12]}); retrain: mg5bench train sd2-ft")  # fmt: skip
+    pipe = t2i.load_pipeline(base)
+    cfg = t2i.T2IConfig.from_json((folder / "t2i_config.json").read_text())
+    delta = {k: v.float() for k, v in load_file(str(folder / "sd2ft_delta.safetensors")).items()}
+    text = t2i.build_text_encoder(cfg)
+    text.load_state_dict({k.removeprefix("text_encoder."): v for k, v in delta.items() if k.startswith("text_")})
+    unet_part = {k.removeprefix("unet."): v for k, v in delta.items() if k.startswith("unet.")}
+    if set(unet_part) != t2i.cross_kv_names(pipe.unet):
+        raise ConfigError(f"{folder}: the delta does not match the base UNet's cross-attention layers")
+    pipe.unet.load_state_dict(unet_part, strict=False)
+    pipe.text_encoder = text.eval()
+    pipe.tokenizer = t2i.make_tokenizer(cfg.vocab, cfg.max_text_len)
+    return pipe
+
+
 class SD2(Adapter):
-    name = "sd2"
-    description = "text-to-image backbone, caption only (VIST: the step caption; MMDialog: the last text turn)"
     args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder (default: the shipped tiny backbone)",
             "size": "output side in pixels (default: the pipeline's native size)"}  # fmt: skip
     uses = ("guidance_scale", "num_inference_steps")
@@ -32,7 +80,7 @@ class SD2(Adapter):
         self.pipe: Any = None
 
     def identity(self) -> dict[str, Any]:
-        return {"adapter": self.name, "path": str(self.path), "sha256": folder_sha256(self.path),
+        return {"adapter": self.name, "path": str(self.path), "sha256": sha256_folder(self.path),
                 "model_args": self.model_args}  # fmt: skip
 
     def load_pipe(self) -> Any:
@@ -62,25 +110,19 @@ class SD2(Adapter):
 
 class SD2FT(SD2):
     """``sd2-ft``: the backbone fine-tuned on the task's training text (``mg5bench train sd2-ft``), prompted with the
-    same text it was trained on (``mg5bench.finetune.sd2ft_text``). ``path`` is a pipeline folder or a packed
+    same text it was trained on (``sd2ft_text``). ``path`` is a pipeline folder or a packed
     fine-tune (``sd2ft.json``: base + delta). On CC3M the tiny backbone was itself trained on the CC3M train
     captions, so its default is the backbone (fine-tuning would only continue the same training)."""
 
-    name = "sd2-ft"
-    description = "text-to-image backbone fine-tuned on the task's training text (mg5bench train sd2-ft)"
     args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder or a packed sd2-ft folder (default: "
                                       "the shipped sd2-ft-<task>)", "size": SD2.args["size"]}  # fmt: skip
     default_checkpoints: ClassVar[dict[str, str]] = {"cc3m": "backbones/t2i", "vist": "sd2-ft-vist",
                                                      "mmdialog": "sd2-ft-mmdialog"}  # fmt: skip
 
     def load_pipe(self) -> Any:
-        from mg5bench.finetune import load_sd2ft
-
         if (self.path / "sd2ft.json").exists():
             return load_sd2ft(self.path)  # through load_pipeline: float32, no progress bar
         return super().load_pipe()
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
-        from mg5bench.finetune import context_setting, sd2ft_text
-
         return [sd2ft_text(s, self.task.format, context_setting(self.task)) for s in samples]

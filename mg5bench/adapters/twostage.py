@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mg5bench.adapters.base import Adapter, Output, folder_sha256
+from mg5bench.adapters.backbones import Parts
+from mg5bench.adapters.base import Adapter, Output
 from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
 from mg5bench.adapters.minigpt5 import IMG, mmdialog_source
+from mg5bench.hashing import sha256_folder
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
 
 
 class TwoStage(Adapter):
-    name = "two-stage"
-    description = "vision-LM (MiniGPT-4 style) writes the scene text, the text-to-image backbone renders it"
     args: ClassVar[dict[str, str]] = {"backbones": "folder with lm/, vision/, t2i/ (default: the shipped backbones)"}
     uses = ("guidance_scale", "num_inference_steps")  # + max_new_tokens on a dialog task (the reply's length)
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25, max_new_tokens=24)
@@ -45,7 +45,7 @@ class TwoStage(Adapter):
         return (*self.uses, "max_new_tokens") if self.task.format == "mmdialog" else self.uses
 
     def identity(self) -> dict[str, Any]:
-        return {"adapter": self.name, "path": str(self.path), "sha256": folder_sha256(self.path),
+        return {"adapter": self.name, "path": str(self.path), "sha256": sha256_folder(self.path),
                 "model_args": self.model_args}  # fmt: skip
 
     def scene_text(self, sample: Sample, caption_of: dict[str, str]) -> str:
@@ -89,13 +89,14 @@ class TwoStage(Adapter):
         )
         return [tok.decode(o, skip_special_tokens=True).split("###")[0].strip() for o in out]
 
+    def load(self) -> None:
+        if self.parts is None:
+            self.parts = Parts(self.path, self.device)
+
     def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
         import torch
 
-        from mg5bench.divter import Parts
-
-        if self.parts is None:
-            self.parts = Parts(self.path, self.device)
+        self.load()
         paths = [[s.value for s in sample.context if s.is_image][-1:] for sample in samples]
         flat = [p for ps in paths for p in ps]
         caption_of = dict(zip(flat, self.parts.captions(flat), strict=True))

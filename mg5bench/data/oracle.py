@@ -139,3 +139,22 @@ def scene_matches(scene: dict[str, Any], image: Any, settings: OracleSettings = 
     """True when the image shows exactly the scene's objects (discrete attributes)."""
     detected = parse_image(image, settings)
     return sorted(object_key(o) for o in detected) == sorted(object_key(o) for o in scene["objects"])
+
+
+def accuracy(images: Sequence[Any], scenes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Oracle accuracy of images (PIL or arrays; None = not produced) against their scene records: ``n``,
+    ``image_rate``, each attribute (per object, averaged per image) and ``exact``. A missing image counts as wrong
+    on everything (the denominators are all images), as the ``scene_accuracy`` metric counts it. For scripts that
+    call a model directly (e.g. ``scripts/probe_prompts.py``); ``mg5bench run`` scores through that metric."""
+    correct = dict.fromkeys(ATTRIBUTES, 0.0)
+    exact = produced = 0
+    for im, scene in zip(images, scenes, strict=True):
+        if im is None:
+            continue
+        produced += 1
+        res = compare_scene(scene["objects"], parse_image(np.asarray(im)))
+        exact += res["exact"]
+        for a in ATTRIBUTES:
+            correct[a] += res["correct"][a] / max(res["n_objects"], 1)
+    n = max(len(scenes), 1)
+    return {"n": len(scenes), "image_rate": produced / n, **{a: correct[a] / n for a in ATTRIBUTES}, "exact": exact / n}

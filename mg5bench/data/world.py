@@ -8,7 +8,6 @@ and stories can make objects appear and disappear.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -424,13 +423,11 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[s
     return manifest
 
 
-def tree_fingerprint(root: Path, exclude: tuple[str, ...] = ("world.json",)) -> str:
-    """sha256 over every file's relative path and bytes, in sorted order."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and p.name not in exclude):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+def tree_fingerprint(root: Path) -> str:
+    """The world's fingerprint (world.json): every file but world.json itself (``hashing.sha256_tree``)."""
+    from mg5bench.hashing import sha256_tree
+
+    return sha256_tree(root, exclude=("world.json",))
 
 
 def default_cache_dir() -> Path:

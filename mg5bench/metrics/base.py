@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -92,18 +92,43 @@ class FeatureBank:
         return self.texts[text]
 
 
+@dataclass(frozen=True)
+class MetricContext:
+    """What a metric may need to know about the run beyond the samples (``Metric.from_context``)."""
+
+    task_format: str
+    inception: Any = None  # InceptionFeatures when real Inception weights were given
+    device: str = "cpu"  # where a metric's own model (e.g. the sentence encoder) runs
+
+
 class Metric:
-    """Base class. Subclasses set ``name``, ``higher_is_better``, ``variant``, ``description``."""
+    """Base class. Subclasses set ``name`` (the key of their main result; the catalog checks it against the
+    registered name), ``higher_is_better``, ``variant``, and implement ``statistic``. What the scorer asks of a
+    metric besides its values is declared here, with defaults, so nothing is probed:
+
+    - ``needs_scenes``: it reads the synthetic world's scene records (left out on real data);
+    - ``flag``: a warning that travels with every number (the official ``*_minigpt5`` variants);
+    - ``ci_note``: how to read its interval (printed when the interval does not contain the point estimate);
+    - ``warning``: a caveat about this particular result (e.g. FID at small N), or None;
+    - ``counts()``: extra counts recorded beside the main result (e.g. FID's real and generated N).
+    """
 
     name: str = ""
     higher_is_better: bool = True
     variant: str = "default"
     description: str = ""
-    flag: str | None = None  # a warning that travels with the number (compat variants)
-    needs_scenes: bool = False
+    flag: str | None = None
+    needs_scenes: ClassVar[bool] = False
+    ci_note: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.reset()
+
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **kwargs: Any) -> Metric:
+        """Build one for a scoring: ``kwargs`` are the catalog entry's arguments (e.g. BLEU's order); a metric
+        that needs the task, the Inception network or the device overrides this."""
+        return cls(**kwargs)
 
     def reset(self) -> None:
         self.items: list[ScoreItem] = []
@@ -127,6 +152,15 @@ class Metric:
 
     def n(self) -> dict[str, int]:
         return {self.name: len(self.items)}
+
+    @property
+    def warning(self) -> str | None:
+        """A caveat about this result (after ``update``), recorded and printed beside it; None when there is none."""
+        return None
+
+    def counts(self) -> dict[str, int]:
+        """Extra counts recorded beside the main result in metrics.json (none by default)."""
+        return {}
 
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mg5bench.metrics.base import FeatureBank, Metric, ScoreItem, weighted_mean
+from mg5bench.metrics.base import FeatureBank, Metric, MetricContext, ScoreItem, weighted_mean
 
 VOKEN_STRING = "".join(f"[IMG{i}]" for i in range(8)) + " ###"
 
@@ -92,6 +92,11 @@ class ClipTMiniGPT5(Metric):
     def __init__(self, task_format: str = "vist") -> None:
         self.task_format = task_format
         super().__init__()
+
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **kwargs: object) -> Metric:
+        """The official behaviour differs by task (the voken string is VIST's text), so it needs the format."""
+        return cls(ctx.task_format)
 
     def reset(self) -> None:
         super().reset()

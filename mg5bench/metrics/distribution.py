@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.metrics.base import FeatureBank, Metric, ScoreItem
+from mg5bench.metrics.base import FeatureBank, Metric, MetricContext, ScoreItem
 
-FID_MIN_N = 2048
+FID_MIN_N = 2048  # below this FID is biased upward: compare only at equal N
+MEANINGFUL_MIN_N = 50  # below this a set distance says next to nothing: flagged as not meaningful
 
 
 def _passthrough(dim: int) -> Any:
@@ -84,6 +85,14 @@ class _FeatureSets(Metric):
             "n_fake": sum(f is not None for f in self.fake),
         }
 
+    @property
+    def warning(self) -> str | None:
+        """Under ~50 images per set a distance between two feature distributions is not meaningful."""
+        n = min(self.counts().values()) if self.items else 0
+        if n < MEANINGFUL_MIN_N:
+            return f"N={n} < {MEANINGFUL_MIN_N} images: not meaningful (a set distance needs many images)"
+        return None
+
 
 class FID(_FeatureSets):
     name = "fid"
@@ -98,6 +107,8 @@ class FID(_FeatureSets):
     @property
     def warning(self) -> str | None:
         n = min(self.counts().values()) if self.items else 0
+        if n < MEANINGFUL_MIN_N:
+            return super().warning
         if n < FID_MIN_N:
             return f"N={n} < {FID_MIN_N}: FID is biased upward at small N; compare only at equal N and read KID"
         return None
@@ -223,6 +234,16 @@ class InceptionScore(Metric):
     def __init__(self, inception: Any, splits: int = 10, seed: int = 0) -> None:
         self.inception, self.splits, self.seed = inception, splits, seed
         super().__init__()
+
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **kwargs: Any) -> Metric:
+        """Only with real Inception-v3 weights (``--inception``): the evaluator's features have no classes."""
+        if ctx.inception is None:
+            from mg5bench.errors import ConfigError
+            from mg5bench.evaluators import INCEPTION_HELP
+
+            raise ConfigError(f"inception_score needs real Inception-v3 weights. {INCEPTION_HELP}")
+        return cls(ctx.inception, **kwargs)
 
     def reset(self) -> None:
         super().reset()

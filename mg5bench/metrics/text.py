@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.metrics.base import FeatureBank, Metric, ScoreItem, group_weighted_mean
+from mg5bench.metrics.base import FeatureBank, Metric, MetricContext, ScoreItem, group_weighted_mean
 from mg5bench.metrics.mmrel import clean_text_minigpt5
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -150,6 +150,11 @@ class SBert(_TextMetric):
     def __init__(self, device: str = "cpu") -> None:
         super().__init__()
         self.device = device
+
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **kwargs: Any) -> Metric:
+        """The sentence encoder runs where the scoring runs."""
+        return cls(ctx.device, **kwargs)
 
     def update(self, items: Sequence[ScoreItem], bank: FeatureBank) -> None:
         pairs = [(clean_text_minigpt5(i.gt_text), clean_text_minigpt5(i.gen_text)) for i in items]

@@ -4,8 +4,8 @@ It is the default feature backbone for CLIP scores, FID and KID when no real wei
 It is trained on scenes drawn from its own random stream (``TRAIN_SEED``), never on the world splits
 that generators train on, so the suite does not grade a model with its own encoder.
 
-    python -m mg5bench.world_clip train --out mg5bench/assets/world_clip --steps 3000
-    python -m mg5bench.world_clip eval mg5bench/assets/world_clip
+    python -m mg5bench.training.world_clip train --out mg5bench/assets/world_clip --steps 3000
+    python -m mg5bench.training.world_clip eval mg5bench/assets/world_clip
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ASSET_DIR = Path(__file__).resolve().parent / "assets" / "world_clip"
+ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "world_clip"
 TRAIN_SEED = 90_001  # the evaluator's own scene stream; generators use the world splits (seed 0)
 MODEL_CFG: dict[str, Any] = {
     "embed_dim": 64,
@@ -220,7 +220,7 @@ def write_card(folder: Path, info: dict[str, Any], evals: dict[str, Any]) -> Non
         "nothing.",
         "",
         "## Training",
-        "- command: `python -m mg5bench.world_clip train --out mg5bench/assets/world_clip "
+        "- command: `python -m mg5bench.training.world_clip train --out mg5bench/assets/world_clip "
         f"--steps {info['steps']} --batch {info['batch']} --lr {info['lr']} --seed {info['seed']}`",
         f"- steps {info['steps']}, batch {info['batch']}, AdamW lr {info['lr']} (warmup + cosine), seed {info['seed']}",
         f"- wall time here: {info['wall_time_s']} s on {info['threads']} CPU threads (sharing the machine with"
@@ -239,7 +239,7 @@ def write_card(folder: Path, info: dict[str, Any], evals: dict[str, Any]) -> Non
         for d in ("text_to_image", "image_to_text"):
             p = r[f"{d}_per_attribute"]
             lines.append(f"| {name} | {d} | {p['shape']:.3f} | {p['colour']:.3f} | {p['size']:.3f} | {p['cell']:.3f} |")
-    lines += ["", "Reproduce the table: `python -m mg5bench.world_clip eval mg5bench/assets/world_clip`.", ""]
+    lines += ["", "Reproduce the table: `python -m mg5bench.training.world_clip eval mg5bench/assets/world_clip`.", ""]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines))
     (folder / "training.json").write_text(json.dumps({"training": info, "retrieval": evals}, indent=2) + "\n")
 

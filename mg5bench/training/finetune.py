@@ -13,7 +13,8 @@ tokenizer lacks get new text-encoder rows. Resumable (rerun the same command).
 
 The default fine-tune (``unet="cross-kv"``, after Custom Diffusion, Kumari et al. 2023) trains the text encoder
 and the UNet's cross-attention key/value projections only, so ``pack_sd2ft`` can ship the result as the changed
-tensors (~1 MB, float16) plus the base's sha256; ``load_sd2ft`` rebuilds the pipeline from base + delta.
+tensors (~1 MB, float16) plus the base's sha256; ``mg5bench.adapters.sd2.load_sd2ft`` rebuilds the pipeline from
+base + delta. The prompt text (``sd2ft_text``) lives there too, so training and generation read one definition.
 ``unet="all"`` fine-tunes the whole UNet (a full pipeline folder to ship).
 """
 
@@ -26,23 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mg5bench.adapters.common import caption_prompt
+from mg5bench.adapters.sd2 import context_setting, sd2ft_text
 from mg5bench.errors import ConfigError
-from mg5bench.tasks import TaskConfig
+from mg5bench.hashing import sha256_folder
 from mg5bench.types import Sample
-
-
-def context_setting(task: TaskConfig) -> str:
-    """The task's ``context`` protocol option (VIST: text | image | text+image); tasks without it: text+image."""
-    return str(dict(task.protocol).get("context", "text+image"))
-
-
-def sd2ft_text(sample: Sample, task_format: str, context: str = "text+image") -> str:
-    """The text sd2-ft sees for a sample at test time: the caption-only prompt, or for VIST with context=text the
-    story text so far."""
-    if task_format == "vist" and context == "text":
-        return " ".join(s.value for s in sample.context if s.is_text)
-    return caption_prompt(sample)
 
 
 def training_pairs(samples: Sequence[Sample], task_format: str, context: str = "text+image") -> list[tuple[str, Path]]:
@@ -106,7 +94,6 @@ def pack_sd2ft(run: Path, dest: Path) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
 
-    from mg5bench.adapters.base import folder_sha256
     from reference_model import t2i
 
     run = Path(run)
@@ -127,37 +114,9 @@ def pack_sd2ft(run: Path, dest: Path) -> dict[str, Any]:
     save_file({k: v.to(torch.float16).contiguous() for k, v in sd.items()}, str(tmp / "sd2ft_delta.safetensors"))
     shutil.copy(run / "t2i_config.json", tmp / "t2i_config.json")
     meta = {**{k: info[k] for k in ("task", "pairs", "new_words", "steps", "final_loss", "data_fingerprint")},
-            "base": os.path.relpath(base, dest.resolve()), "base_sha256": folder_sha256(base),
+            "base": os.path.relpath(base, dest.resolve()), "base_sha256": sha256_folder(base),
             "tensors": len(sd)}  # fmt: skip
     (tmp / "sd2ft.json").write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return meta
-
-
-def load_sd2ft(folder: Path) -> Any:
-    """A packed sd2-ft folder -> a StableDiffusionPipeline (float32): the base with the delta applied. The base must
-    be the one it was trained from (sha256 checked)."""
-    from safetensors.torch import load_file
-
-    from mg5bench.adapters.base import folder_sha256
-    from reference_model import t2i
-
-    folder = Path(folder)
-    meta = json.loads((folder / "sd2ft.json").read_text())
-    base = (folder / meta["base"]).resolve()
-    if not base.is_dir() or folder_sha256(base) != meta["base_sha256"]:
-        raise ConfigError(f"{folder}: its base pipeline {base} is missing or changed (sha256 differs from "
-                          f"{meta['base_sha256'][:12]}); retrain: mg5bench train sd2-ft")  # fmt: skip
-    pipe = t2i.load_pipeline(base)
-    cfg = t2i.T2IConfig.from_json((folder / "t2i_config.json").read_text())
-    delta = {k: v.float() for k, v in load_file(str(folder / "sd2ft_delta.safetensors")).items()}
-    text = t2i.build_text_encoder(cfg)
-    text.load_state_dict({k.removeprefix("text_encoder."): v for k, v in delta.items() if k.startswith("text_")})
-    unet_part = {k.removeprefix("unet."): v for k, v in delta.items() if k.startswith("unet.")}
-    if set(unet_part) != t2i.cross_kv_names(pipe.unet):
-        raise ConfigError(f"{folder}: the delta does not match the base UNet's cross-attention layers")
-    pipe.unet.load_state_dict(unet_part, strict=False)
-    pipe.text_encoder = text.eval()
-    pipe.tokenizer = t2i.make_tokenizer(cfg.vocab, cfg.max_text_len)
-    return pipe

@@ -1,0 +1,237 @@
+"""Model card of a reference MiniGPT-5 checkpoint: oracle scene accuracy on the embedded world's val split, per
+attribute and (VIST) per story step, next to the caption-only text-to-image backbone (``sd2`` on the checkpoint's
+own T2I), both generated and scored through ``mg5bench.api`` exactly as ``mg5bench run`` would.
+
+    python -m mg5bench.cards.reference reference_model/checkpoints/stage2-vist --task vist --n 40 [--card stage2-vist]
+
+``--n``: stories (VIST), conversations (MMDialog) or captions (CC3M), the first n of the val split; every sample of
+them is generated from the task's protocol (VIST: the official ``-gen`` source, the story so far and the step
+caption; the backbone sees the step caption only) with its own torch.Generator seeded from (seed, sample id).
+Generations and scores are stored under ``--runs`` (default runs/cards) and reused by a re-evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mg5bench.cards.common import ORACLE_COLUMNS, first_groups, oracle_table, summarise, table_rows, write_card_text
+
+ENTRY = "python -m mg5bench.cards.reference"
+GENERATED_HEADINGS = ("## Oracle scene accuracy on the val split",)
+
+
+def _images(run: Any, ids: list[str]) -> list[Any]:
+    """The first generated image of each sample (None when it produced none), as PIL images."""
+    from PIL import Image
+
+    from mg5bench.store import RunStore
+
+    records = RunStore(run.folder).done()
+    out = []
+    for sid in ids:
+        path = next((seg["image"] for seg in records[sid]["output"] if "image" in seg), None)
+        out.append(None if path is None else Image.open(Path(run.folder) / path).convert("RGB"))
+    return out
+
+
+def evaluate(
+    ckpt: Path, task: str = "vist", n: int = 40, seed: int = 0, batch: int | None = None, world: Path | None = None,
+    guidance: float | None = None, steps: int | None = None, baseline: bool = True, runs: Path = Path("runs/cards"),
+    progress: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Generate (what is not stored yet) and score the first ``n`` stories / conversations / captions of the val
+    split with the checkpoint and, with ``baseline``, with the caption-only T2I; returns the card's figures.
+    ``batch``: the runner's batch size (default: the model's); ``world``: a world folder (default: the embedded
+    world)."""
+    from mg5bench import api
+    from mg5bench.store import RunStore
+    from mg5bench.tasks import build_samples, get_task
+    from reference_model.config import MiniGPT5Config
+
+    ckpt = Path(ckpt)
+    data = str(world) if world is not None else None
+    cfg = get_task(task)
+    samples = build_samples(cfg, data, "val", progress=progress).samples
+    limit = first_groups(samples, n)
+    samples = samples[:limit]
+    options = {"batch_size": batch, "metrics": ["scene_accuracy"], "progress": progress}
+    spec = api.RunSpec(task=task, model="minigpt5", split="val", data=data, limit=limit, seed=seed,
+                       generation=api.GenerationConfig(guidance_scale=guidance, num_inference_steps=steps),
+                       model_args={"checkpoint": str(ckpt.resolve())})  # fmt: skip
+    mine = api.run(spec, runs, **options)
+    used = mine.info["generation"]
+    table = oracle_table(mine, samples)
+    ids = [s.id for s in samples if s.id in table]
+    records = RunStore(mine.folder).done()
+    result: dict[str, Any] = {
+        "checkpoint": str(ckpt),
+        "task": task,
+        "split": "val",
+        "seed": seed,
+        "guidance_scale": used["guidance_scale"],
+        "steps": used["num_inference_steps"],
+        "minigpt5": summarise(table),
+        "minigpt5_seconds": round(sum(r["timing"]["model_s_rank0"] for r in mine.info["runs"]), 1),
+        "examples": [{"name": s.id, "text": " ".join(seg["text"] for seg in records[s.id]["output"] if "text" in seg)}
+                     for s in samples[:5]],
+        "runs": {"minigpt5": str(mine.folder)},
+    }  # fmt: skip
+    result["_images"] = {"minigpt5": _images(mine, ids[:10]),
+                         "targets": [next(s.target_images[0] for s in samples if s.id == i) for i in ids[:10]],
+                         "names": ids[:10]}  # fmt: skip
+    steps_of = {s.id: s.meta.get("step") for s in samples}
+    if task == "vist":
+        for k in range(5):
+            result[f"minigpt5_step{k}"] = summarise(table, [i for i in ids if steps_of[i] == k])
+    if baseline:
+        t2i = MiniGPT5Config.load(ckpt).t2i_path
+        gen = api.GenerationConfig(guidance_scale=used["guidance_scale"],
+                                   num_inference_steps=used["num_inference_steps"])  # fmt: skip
+        base_spec = api.RunSpec(task=task, model="sd2", split="val", data=data, limit=limit, seed=seed, generation=gen,
+                                model_args={"path": str(Path(t2i).resolve())})  # fmt: skip
+        base = api.run(base_spec, runs, **options)
+        base_table = oracle_table(base, samples)
+        result["t2i_caption_only"] = summarise(base_table)
+        result["runs"]["t2i"] = str(base.folder)
+        result["_images"]["t2i"] = _images(base, ids[:10])
+        if task == "vist":
+            for k in range(5):
+                result[f"t2i_step{k}"] = summarise(base_table, [i for i in ids if steps_of[i] == k])
+    return result
+
+
+def sample_strip(result: dict[str, Any], path: Path, scale: int = 2) -> None:
+    """A PNG with the targets (top), MiniGPT-5's images (middle) and the caption-only T2I's (bottom)."""
+    from PIL import Image
+
+    imgs = result["_images"]
+    rows = [[Image.open(p).convert("RGB") for p in imgs["targets"]], imgs["minigpt5"], imgs.get("t2i", [])]
+    rows = [r for r in rows if r]
+    size = max(im.size[0] for r in rows for im in r if im is not None)
+    canvas = Image.new("RGB", (size * len(rows[0]) * scale, size * len(rows) * scale), (255, 255, 255))
+    for y, row in enumerate(rows):
+        for x, im in enumerate(row):
+            if im is not None:
+                canvas.paste(
+                    im.resize((size * scale, size * scale), Image.NEAREST), (x * size * scale, y * size * scale)
+                )
+    canvas.save(path)
+
+
+def _lineage(ckpt: Path, state: dict[str, Any]) -> str:
+    """One line naming the parent (stage-1) checkpoint: shipped beside this one, or only recorded by sha256."""
+    parent = state.get("parent")
+    if not parent:
+        return "Parent: none (stage 1, or the single-stage ablation: stage 2 from the backbones)."
+    name = Path(parent["path"]).name
+    where = ("shipped beside this one" if (ckpt.parent / name / "trainable.safetensors").exists() else
+             "not shipped (size budget); scripts/train_reference.sh retrains it")  # fmt: skip
+    return f"Parent: `{name}` (sha256 {parent['sha256'][:16]}...), {where}."
+
+
+def write_card(ckpt: Path, result: dict[str, Any], title: str, command: str) -> Path:
+    """README.md model card of a checkpoint: command, steps, wall time, final losses, oracle accuracy next to the
+    caption-only T2I, a sample strip (samples.png); also writes eval_val.json. Only the generated section of an
+    existing README.md is replaced: the analysis written around it is kept."""
+    ckpt = Path(ckpt)
+    state = json.loads((ckpt / "state.json").read_text())
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    (ckpt / "eval_val.json").write_text(json.dumps(public, indent=2) + "\n")
+    sample_strip(result, ckpt / "samples.png")
+    cols = list(ORACLE_COLUMNS)
+    lines = [f"# {title}", "", f"Stage: {state['stage']} on {state['task']}; {state['steps']} steps; "
+             f"{state['train_examples']} training examples (data fingerprint {state['data_fingerprint']}); "
+             f"{state['processes']} process(es); wall time of the last call {state['wall_s_this_call']} s.", "",
+             "Train command:", "", f"    {state['command']}", "", "Evaluation command:", "", f"    {command}", "",
+             _lineage(ckpt, state), "",
+             f"Final training losses (mean of the last 100 steps): `{json.dumps(state['final_losses'])}`", "",
+             f"Last validation losses: `{json.dumps(state['val_log'][-1] if state['val_log'] else {})}`", "",
+             f"{GENERATED_HEADINGS[0]} ({result['task']}, guidance {result['guidance_scale']}, "
+             f"{result['steps']} steps, seed {result['seed']})", "",
+             "Generated and scored as `mg5bench run` does (`scene_accuracy`); the caption-only row is `mg5bench run "
+             "--model sd2` on this checkpoint's T2I (VIST: the step caption; MMDialog: the last text turn).", "",
+             "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]  # fmt: skip
+    keys = [("MiniGPT-5 (this checkpoint)", "minigpt5"), ("caption-only T2I backbone", "t2i_caption_only")]
+    if result["task"] == "vist":
+        keys += [(f"MiniGPT-5, step {k}", f"minigpt5_step{k}") for k in range(5)]
+        keys += [(f"T2I, step {k}", f"t2i_step{k}") for k in range(5)]
+    lines += table_rows(result, keys)
+    lines += ["", "Samples (`samples.png`): top = targets, middle = this checkpoint, bottom = caption-only T2I.", "",
+              "Generated text of the first samples:", ""]  # fmt: skip
+    lines += [f"- `{e['name']}`: {e['text']!r}" for e in result["examples"]]
+    return write_card_text(ckpt / "README.md", "\n".join(lines), ENTRY, GENERATED_HEADINGS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The card evaluation from the command line (the arguments of the former ``mg5bench.eval_reference``)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--task", choices=["vist", "mmdialog", "cc3m"], default="vist", help="default vist")
+    ap.add_argument("--n", type=int, default=40, help="stories / conversations / captions (default 40)")
+    ap.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    ap.add_argument("--guidance-scale", type=float, default=None, help="default: the checkpoint's")
+    ap.add_argument("--num-inference-steps", type=int, default=None, help="diffusion steps (default: the checkpoint's)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the caption-only T2I")
+    ap.add_argument("--out", type=Path, help="also write the result JSON here")
+    ap.add_argument("--card", metavar="TITLE", help="write README.md (keeping its hand-written sections), "
+                    "eval_val.json and samples.png into the checkpoint")  # fmt: skip
+    ap.add_argument("--runs", type=Path, default=Path("runs/cards"), help="where the runs are stored (default "
+                    "runs/cards)")  # fmt: skip
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    res = evaluate(args.checkpoint, args.task, args.n, args.seed, guidance=args.guidance_scale,
+                   steps=args.num_inference_steps, baseline=not args.no_baseline, runs=args.runs,
+                   progress=not args.quiet)  # fmt: skip
+    text = json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.card:
+        cmd = f"{ENTRY} " + " ".join(argv if argv is not None else sys.argv[1:])
+        print(write_card(args.checkpoint, res, args.card, cmd))
+
+
+def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | None = None,
+                         vision_info: dict[str, Any] | None = None, notes: str = "") -> Path:  # fmt: skip
+    """README.md of the shipped backbones: the T2I accuracy curve (oracle, level-1 val captions), the VAE,
+    the LM and the vision path, with the commands that made them."""
+    from mg5bench.cards.common import write_card_text
+
+    folder = Path(folder)
+    curve = [json.loads(x) for x in (t2i_run / "curve.jsonl").read_text().splitlines() if x.strip()]
+    vae = json.loads((t2i_run / "vae_info.json").read_text()) if (t2i_run / "vae_info.json").exists() else {}
+    cfg = json.loads((t2i_run / "t2i_config.json").read_text())
+    cols = ["colour", "shape", "size", "cell", "exact"]
+    lines = ["# Backbones of the embedded world", "",
+             "Trained on the synthetic world's train split (level 1, seed 0, 48 px). Retrain with "
+             "`scripts/train_t2i.sh runs/t2i 6000 1000 32` and `python -m reference_model.train backbones ...` "
+             "(see `scripts/train_reference.sh`; the shipped UNet came from a chain of warm starts, see Notes).", "",
+             "## t2i/ — latent diffusion (StableDiffusionPipeline folder)", "",
+             f"VAE: {vae.get('steps')} steps, {vae.get('wall_s')} s here, weighted MSE {vae.get('final_mse')}, "
+             f"scaling factor {vae.get('scaling_factor')}. UNet channels {cfg['unet_channels']}, "
+             f"{cfg['unet_layers_per_block']} layer per block, cross-attention at every level "
+             f"({cfg['cross_attention_everywhere']}), text encoder {cfg['text_layers']} layers x {cfg['text_hidden']}, "
+             f"EMA {cfg['ema_decay']}, Min-SNR {cfg['snr_gamma']}, caption drop {cfg['cfg_drop']}.", "",
+             "Oracle accuracy on 200 level-1 val captions (guidance 3, 25 DDIM steps, one generator per caption); "
+             "target: colour >= 0.95, shape >= 0.85, size >= 0.9, cell >= 0.85, exact >= 0.6.", "",
+             "| UNet step | " + " | ".join(cols) + " | eval s | run |", "|---" * (len(cols) + 3) + "|"]  # fmt: skip
+    for row in curve:
+        lines.append(f"| {row['train_step']} | " + " | ".join(f"{row[c]:.3f}" for c in cols)
+                     + f" | {row['seconds']} | {row.get('run', '')} |")  # fmt: skip
+    if lm_info:
+        lines += ["", "## lm/ — LLaMA-architecture LM + byte-level BPE", "", f"`{json.dumps(lm_info)}`"]
+    if vision_info:
+        lines += ["", "## vision/ — encoder + Q-Former + projection", "", f"`{json.dumps(vision_info)}`"]
+    if notes:
+        lines += ["", "## Notes", "", notes]
+    headings = ("## t2i/", "## lm/", "## vision/", *(("## Notes",) if notes else ()))
+    return write_card_text(folder / "README.md", "\n".join(lines), "mg5bench.cards.reference.write_backbones_card",
+                           headings)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
