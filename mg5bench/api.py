@@ -239,3 +239,40 @@ def parse_kv(text: str | None, what: str) -> dict[str, str]:
             raise ConfigError(f"{what}: expected key=value pairs separated by commas, got {part!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+# --- ablations and reports (issue 13) ----------------------------------------------------------------------------
+
+
+def ablate(axis: str | Path, **options: Any) -> Any:
+    """Expand a base run along an axis and compare every variant with it (``mg5bench.ablation.ablate``; keyword
+    arguments: task, split, data, limit, seed, out, metrics, evaluator, resamples, permutations, batch_size, device,
+    cache_dir, generate, force, progress). Returns an AblationResult (folder, report, reused, generated)."""
+    from mg5bench.ablation import ablate as _ablate
+
+    return _ablate(axis, **options)
+
+
+def ablation_axes() -> list[tuple[str, str]]:
+    """The built-in axes as (name, title)."""
+    from mg5bench.ablation import list_axes, load_axis
+
+    return [(name, load_axis(name).title) for name in list_axes()]
+
+
+def format_ablation(report: Mapping[str, Any]) -> str:
+    """The printed ablation table (per headline result: value, paired difference [CI], p)."""
+    from mg5bench.ablation import format_report
+
+    return format_report(dict(report))
+
+
+def report(runs: Path = Path("runs"), out: Path = Path("reports"), **options: Any) -> Any:
+    """Build the leaderboard from stored results (``mg5bench.leaderboard.build_report``; keyword arguments: ratings,
+    limit, evaluator, resamples, device, cache_dir, gallery, contact, contact_sheets, rebuild, plan, progress)."""
+    from mg5bench.leaderboard import build_report
+
+    return build_report(Path(runs), Path(out), **options)
+
+
+# --- end of the ablations and reports block ----------------------------------------------------------------------

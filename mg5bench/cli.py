@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_sis.add_argument("--split", help="split name (default: from the file name, e.g. val.story-in-sequence)")
     p_sis.add_argument("--skip-bad", action="store_true", help="skip malformed annotations (listed in the report)")
     _add_human_parsers(sub)  # human evaluation block, below
+    _add_ablation_report_parsers(sub)  # ablations and reports block, below
     return parser
 
 
@@ -701,6 +702,146 @@ def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 # --- end of the human evaluation block --------------------------------------------------------------------------
 
 
+# --- ablations and reports (issue 13): `mg5bench ablate`, `mg5bench report` ---------------------------------------
+# Self-contained block: the parsers use the standard library only; the handlers import mg5bench.api lazily.
+
+ABLATE_EXAMPLES = """\
+examples:
+  mg5bench ablate cfg --task vist                     # guidance sweep + the model trained without CFG
+  mg5bench ablate stages                              # two-stage vs single-stage training
+  mg5bench ablate context --limit 50                  # text / image / image+text context, GILL's last-step protocol
+  mg5bench ablate vokens                              # one-line error: the 4/16-voken checkpoints, how to train them
+  mg5bench ablate --axis-file my_axis.yaml            # your own axis (copy mg5bench/axes/cfg.yaml)
+  mg5bench ablate cfg --no-generate                   # only what is stored; a missing run is an error
+  mg5bench ablate --list
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  mg5bench report                                     # runs/ -> reports/leaderboard.{md,csv,html}
+  mg5bench report --runs runs/ --out reports/ --ratings ratings.sqlite
+  mg5bench report --rebuild                           # generate what the plan lacks, then build (make_reports.sh)
+  mg5bench report --limit 50 --no-contact-sheets
+"""
+
+
+def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    a = sub.add_parser(
+        "ablate",
+        help="expand a base run along an axis (cfg, stages, caption-loss, vokens, context, baselines) and compare",
+        description="Expand one base run along an axis (a YAML table of variants: mg5bench/axes/<axis>.yaml or "
+        "--axis-file), generate only the runs the store lacks (one at a time; a stored run is never regenerated), and "
+        "print for every variant against the base the paired difference on the same samples with its 95%% "
+        "cluster-bootstrap CI (stories / conversations resampled, one draw for both runs) and a two-sided paired "
+        "cluster permutation p-value (sign flips of per-story mean differences; for FID, KID and the image rate the "
+        "two runs' outputs swapped within stories). Writes ablation.json, ablation.csv and ablation.png under "
+        "OUT/ablations/<axis>-<task>-<hash>/; a second call with the same arguments prints them without "
+        "computing anything. A variant whose checkpoint is missing stops the axis before anything runs, naming the "
+        "checkpoint and the command that makes it.",
+        epilog=ABLATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a.add_argument("axis", nargs="?", help="a built-in axis (see --list) or a YAML file")
+    a.add_argument("--axis-file", type=Path, help="an axis YAML file (instead of a built-in AXIS)")
+    a.add_argument("--list", action="store_true", help="list the built-in axes and exit")
+    a.add_argument("--task", help="task (default: the axis's first task, e.g. vist)")
+    a.add_argument("--split", help="split (default: the task card's default_split)")
+    a.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
+    a.add_argument("--limit", type=int, default=100, help="samples of the base run compared (default 100)")
+    a.add_argument("--seed", type=int, default=0, help="run seed of every variant unless the axis sets one (default 0)")
+    a.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
+    a.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
+    a.add_argument("--evaluator", help="the evaluator (default: embedded on the synthetic world; see 'mg5bench score "
+                   "--help')")  # fmt: skip
+    a.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    a.add_argument("--permutations", type=int, default=999, help="random arrangements of the swap test when there "
+                   "are more than 12 clusters (default 999)")  # fmt: skip
+    a.add_argument("--batch-size", type=int, help="generation batch size (default: each model's)")
+    a.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
+    a.add_argument("--no-generate", action="store_true", help="never generate: a missing run is an error")
+    a.add_argument("--force", action="store_true", help="recompute the comparison (never the generations)")
+    a.add_argument("--json", action="store_true", help="print ablation.json instead of the table")
+    a.add_argument("--quiet", action="store_true", help="no progress bars")
+    a.add_argument("--verbose", action="store_true", help="also show the libraries' warnings")
+
+    r = sub.add_parser(
+        "report",
+        help="build the leaderboard (Markdown, CSV, self-contained HTML) from stored runs",
+        description="Build the leaderboard from stored results, never generating: per task, every run under --runs "
+        "scored on the same first N samples (a stored scoring is reused; a missing one is computed from the stored "
+        "outputs), with value, 95%% CI and N per cell and the best per column marked; the ablations under "
+        "RUNS/ablations/; the metric meta-evaluation (Spearman of CLIP-I, CLIP-T, FID, KID with the oracle's scene "
+        "accuracy across VIST variants, bootstrap CI); the paper's claims beside ours; human ratings with --ratings. "
+        "Writes leaderboard.md, leaderboard.csv, ablations.csv, leaderboard.html (plots and a sample gallery "
+        "embedded, sortable columns), figures/ and report.json into --out, and contact_sheet.png into every run "
+        "folder. The same runs give the same bytes. --rebuild first generates what the plan (mg5bench/leaderboard/"
+        "plan.yaml: every model on every task, then the ablations) lacks.",
+        epilog=REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
+    r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: ./reports)")
+    r.add_argument("--ratings", type=Path, help="a rating database from 'mg5bench annotate' (default: none)")
+    r.add_argument("--limit", type=int, help="samples per table (default: each task's most common completed --limit; "
+                   "with --rebuild the plan's)")  # fmt: skip
+    r.add_argument("--rebuild", action="store_true", help="first generate what the plan lacks (stored runs reused)")
+    r.add_argument("--plan", type=Path, help="a plan YAML for --rebuild (default: mg5bench/leaderboard/plan.yaml)")
+    r.add_argument("--evaluator", help="the evaluator (default: embedded on the synthetic world)")
+    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--gallery", type=int, default=5, help="samples in each task's HTML gallery (default 5; 0 = none)")
+    r.add_argument("--contact-samples", type=int, default=20, help="samples per contact sheet (default 20)")
+    r.add_argument("--no-contact-sheets", action="store_true", help="do not write contact_sheet.png into run folders")
+    r.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--verbose", action="store_true", help="also show the libraries' warnings")
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from mg5bench import api
+    from mg5bench.errors import ConfigError
+
+    if args.list:
+        for name, title in api.ablation_axes():
+            print(f"{name:<14} {title}")
+        return 0
+    if (args.axis is None) == (args.axis_file is None):
+        raise ConfigError("give one axis: a built-in AXIS (mg5bench ablate --list) or --axis-file FILE.yaml")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    res = api.ablate(
+        args.axis_file or args.axis, task=args.task, split=args.split, data=args.data, limit=args.limit,
+        seed=args.seed, out=args.out, metrics=metrics, evaluator=args.evaluator, resamples=args.resamples,
+        permutations=args.permutations, batch_size=args.batch_size, device=args.device,
+        generate=not args.no_generate, force=args.force, progress=not args.quiet,
+    )  # fmt: skip
+    print(json.dumps(res.report, indent=2) if args.json else api.format_ablation(res.report))
+    made = ", ".join(f"{k} {v}" for k, v in res.generated.items() if v) or "nothing"
+    how = "stored earlier, printed without computing" if res.reused else "computed"
+    print(f"ablation: {res.folder} ({how}; generated: {made}; {res.seconds:.1f} s)")
+    print(f"plot: {res.folder / 'ablation.png'}  table: {res.folder / 'ablation.csv'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mg5bench import api
+
+    res = api.report(
+        args.runs, args.out, ratings=args.ratings, limit=args.limit, evaluator=args.evaluator,
+        resamples=args.resamples, device=args.device, gallery=args.gallery, contact=args.contact_samples,
+        contact_sheets=not args.no_contact_sheets, rebuild=args.rebuild, plan=args.plan, progress=not args.quiet,
+    )  # fmt: skip
+    print(f"report: {res.tables} table(s) over {res.runs_used} run(s)")
+    for f in res.files:
+        print(f"  wrote {f}")
+    for x in res.left_out:
+        print(f"left out: {x}")
+    for e in res.plan_errors:
+        print(f"not run: {e}")
+    return 0
+
+
+# --- end of the ablations and reports block -----------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -721,6 +862,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_annotate(args)
         if args.command == "human":
             return _cmd_human(args, parser)
+        if args.command == "ablate":  # ablations and reports block
+            return _cmd_ablate(args)
+        if args.command == "report":
+            return _cmd_report(args)
         parser.print_help()
         return 2
     except Mg5Error as e:

@@ -1,0 +1,196 @@
+"""Finding what the runs folder holds: every run folder (``<runs>/<task>/<model>/<folder>/run.json``), how many of
+its samples are stored, its scoring on the samples the leaderboard uses (read back when stored, else computed from
+the stored outputs: scoring only, never a generation), a readable label, and which run is a model's default."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BOUNDS = ("gt", "blank")  # the upper and lower bound rows: shown, never "best"
+
+
+@dataclass
+class RunRecord:
+    """One run folder as the report sees it."""
+
+    folder: Path
+    rel: str  # the folder relative to the runs root (what the report prints)
+    info: dict[str, Any]
+    task: str
+    model: str
+    split: str
+    stored_prefix: int
+    complete_for: int
+    label: str = ""
+    default: bool = False  # the run 'mg5bench run --task T --model M' makes (no settings given)
+    score: dict[str, Any] | None = None  # metrics.json of the scoring the table uses
+    score_folder: Path | None = None
+    ids_sha256: str = ""
+    skipped: str = ""  # why this run is not in a table
+
+    @property
+    def checkpoint(self) -> str:
+        src = str(self.info.get("key", {}).get("model", {}).get("source") or "")
+        return Path(src).name if src else ""
+
+    @property
+    def sha256(self) -> str:
+        return str(self.info.get("key", {}).get("model", {}).get("sha256") or "")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What may tell two runs of one model apart: checkpoint, generation settings, protocol options, seed."""
+        spec = self.info.get("spec", {})
+        out: dict[str, Any] = {"ckpt": self.checkpoint}
+        out.update({k: v for k, v in (self.info.get("generation") or {}).items() if v is not None})
+        out.update({f"{k}": v for k, v in sorted((spec.get("task_args") or {}).items())})
+        out["seed"] = spec.get("seed", 0)
+        return out
+
+
+def find_runs(runs: Path) -> list[RunRecord]:
+    """Every run folder under ``runs`` (sorted by task, model, folder name; ablation folders are not runs)."""
+    from mg5bench.store import RunStore
+
+    out = []
+    for run_json in sorted(Path(runs).glob("*/*/*/run.json")):
+        folder = run_json.parent
+        if folder.parts[-3] == "ablations":
+            continue
+        try:
+            info = json.loads(run_json.read_text())
+        except ValueError:
+            continue
+        spec = info.get("spec", {})
+        samples = info.get("samples", {})
+        store = RunStore(folder)
+        shards = list(folder.glob("samples.rank*.jsonl"))
+        prefix = int(samples.get("stored_prefix", 0)) if not shards else 0
+        if not store.samples.exists():
+            prefix = 0
+        out.append(RunRecord(folder=folder, rel=str(folder.relative_to(runs)), info=info, task=spec.get("task", ""),
+                             model=spec.get("model", ""), split=spec.get("split", ""), stored_prefix=prefix,
+                             complete_for=int(samples.get("complete_for", 0))))  # fmt: skip
+    return out
+
+
+def choose_limit(records: Sequence[RunRecord]) -> int:
+    """The number of samples a task's table uses when none is given: the most common completed --limit among its
+    runs (ties: the larger), so that every row is over the same samples."""
+    counts = Counter(r.complete_for for r in records if r.complete_for > 0)
+    if not counts:
+        return 0
+    best = max(counts.values())
+    return max(n for n, c in counts.items() if c == best)
+
+
+def label_runs(records: Sequence[RunRecord]) -> None:
+    """Label each run by its model and the settings that differ among that model's runs in the same table."""
+    by_model: dict[str, list[RunRecord]] = {}
+    for r in records:
+        by_model.setdefault(r.model, []).append(r)
+    for runs in by_model.values():
+        keys = sorted({k for r in runs for k in r.settings})
+        varying = [k for k in keys if len({json.dumps(r.settings.get(k), sort_keys=True) for r in runs}) > 1]
+        for r in runs:
+            s = r.settings
+            parts = []
+            for k in varying:
+                v = s.get(k)
+                if k == "ckpt":
+                    parts.append(str(v))
+                elif k == "guidance_scale":
+                    parts.append(f"gs {v:g}")
+                else:
+                    parts.append(f"{k}={v}")
+            r.label = r.model + (f" ({', '.join(parts)})" if parts else "")
+
+
+def mark_defaults(records: Sequence[RunRecord], out: Path, n: int, cache_dir: Path | None = None) -> None:
+    """Mark the run each model's plain 'mg5bench run --task T --model M' makes: its folder is resolved without
+    loading the model (``runner.prepare``); a model whose adapter cannot be resolved here is left unmarked."""
+    from mg5bench.errors import Mg5Error
+    from mg5bench.runner import prepare
+    from mg5bench.spec import RunSpec
+
+    seen: dict[tuple[str, str, str], Path | None] = {}
+    for r in records:
+        key = (r.task, r.model, r.split)
+        if key not in seen:
+            data = r.info.get("spec", {}).get("data")
+            try:
+                p = prepare(RunSpec(task=r.task, model=r.model, split=r.split, data=data, limit=n or None), out,
+                            device="cpu", cache_dir=cache_dir, progress=False)  # fmt: skip
+                seen[key] = p.folder.resolve()
+            except (Mg5Error, OSError):
+                seen[key] = None
+        r.default = seen[key] == r.folder.resolve()
+
+
+def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None, resamples: int, device: str,
+                  cache_dir: Path | None, progress: bool) -> None:  # fmt: skip
+    """Attach to each run the scoring of its first ``n`` samples with the task's default metrics (read back when
+    stored; computed from the stored outputs otherwise). A run with fewer than ``n`` stored samples is skipped and
+    says so."""
+    from mg5bench.errors import Mg5Error
+    from mg5bench.scoring import score_run
+
+    for r in records:
+        if r.stored_prefix < n:
+            r.skipped = f"{r.stored_prefix} of the {n} samples stored"
+            continue
+        try:
+            res = score_run(r.folder, limit=n, evaluator=evaluator, resamples=resamples, device=device,
+                            cache_dir=cache_dir, progress=progress)  # fmt: skip
+        except Mg5Error as e:
+            r.skipped = f"not scored: {e}"
+            continue
+        r.score, r.score_folder = res.report, res.folder
+        r.ids_sha256 = str(res.key.get("ids_sha256", ""))
+
+
+@dataclass
+class TaskTable:
+    """The rows of one leaderboard table: runs of one task scored on the same samples."""
+
+    task: str
+    split: str
+    n: int
+    protocol: dict[str, Any]
+    rows: list[RunRecord] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        proto = ", ".join(f"{k}={v}" for k, v in self.protocol.items())
+        return f"{self.task} {self.split}, first {self.n} samples ({proto})" if proto else (
+            f"{self.task} {self.split}, first {self.n} samples")  # fmt: skip
+
+
+MODEL_ORDER = ("minigpt5", "sd2-ft", "sd2", "divter", "two-stage", "gt", "blank")
+
+
+def row_order(r: RunRecord) -> tuple[Any, ...]:
+    """Models in a fixed order (MiniGPT-5 first, the bounds last), a model's default run before its variants."""
+    return (r.model in BOUNDS, MODEL_ORDER.index(r.model) if r.model in MODEL_ORDER else 99, r.model, not r.default,
+            r.label, r.rel)  # fmt: skip
+
+
+def group_tables(records: Sequence[RunRecord], n: int) -> list[TaskTable]:
+    """Runs scored on the same samples (same ids) form one table; the main table (the most rows) comes first."""
+    groups: dict[str, list[RunRecord]] = {}
+    for r in records:
+        if r.score is not None:
+            groups.setdefault(r.ids_sha256, []).append(r)
+    tables = []
+    for rows in groups.values():
+        rows.sort(key=row_order)
+        proto = (rows[0].score or {}).get("task", {}).get("protocol") or {}
+        note = {"round_range": "last"} if proto.get("round_range") == "last" else {}
+        tables.append(TaskTable(rows[0].task, rows[0].split, n, note, rows))
+    tables.sort(key=lambda t: (-len(t.rows), json.dumps(t.protocol)))
+    return tables

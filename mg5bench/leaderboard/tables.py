@@ -1,0 +1,165 @@
+"""The leaderboard tables (pandas): per table, rows = runs, columns = the task's headline results from the metric
+schema; each cell the value with its 95% CI and N; the best value per column marked (the bounds gt and blank are
+never "best"). Markdown and CSV are formatted with fixed precision, so the same runs give the same bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mg5bench.leaderboard.collect import BOUNDS, TaskTable
+
+SCHEMA_FILE = Path(__file__).resolve().parent / "metric_schema.yaml"
+NOT_APPLICABLE = "n/a"
+
+
+@lru_cache(maxsize=1)
+def metric_schema() -> dict[str, dict[str, Any]]:
+    """metric_schema.yaml: per result key its display name, direction, units, description and compat flag."""
+    import yaml
+
+    data = yaml.safe_load(SCHEMA_FILE.read_text())
+    for key, entry in data.items():
+        entry.setdefault("compat", False)
+        if entry.get("direction") not in ("higher", "lower"):
+            raise ValueError(f"{SCHEMA_FILE}: {key}: direction must be higher or lower")
+    return data
+
+
+def display(key: str) -> str:
+    entry = metric_schema().get(key)
+    name = entry["display"] if entry else key
+    return name + (" †" if entry and entry["compat"] else "")
+
+
+def columns_for(table: TaskTable) -> list[str]:
+    """The headline results of the task that every row's scoring has, then any official-compat result present."""
+    from mg5bench.ablation.compare import headline_keys
+
+    scored = [r.score for r in table.rows if r.score]
+    if not scored:
+        return []
+    names = list(scored[0]["task"].get("metrics") or [])
+    keys = [k for k in headline_keys(scored[0]["task"]["format"], names) if all(k in s["metrics"] for s in scored)]
+    compat = sorted(k for k in scored[0]["metrics"] if metric_schema().get(k, {}).get("compat")
+                    and all(k in s["metrics"] for s in scored))  # fmt: skip
+    return keys + [k for k in compat if k not in keys]
+
+
+def cell_value(entry: Mapping[str, Any] | None, key: str) -> Any:
+    """A metrics.json entry's value, or None where the result does not apply (e.g. KID's std when every subset is
+    the whole set)."""
+    if entry is None or entry.get("value") is None or entry.get("not_applicable"):
+        return None
+    return float(entry["value"])
+
+
+def frame(table: TaskTable) -> Any:
+    """A long DataFrame: one row per (run, result) with value, CI, N, direction, best and compat."""
+    import pandas as pd
+
+    cols = columns_for(table)
+    recs = []
+    for order, r in enumerate(table.rows):
+        for key in cols:
+            e = r.score["metrics"].get(key) if r.score else None
+            schema = metric_schema().get(key, {})
+            higher = bool(e["higher_is_better"]) if e else schema.get("direction", "higher") == "higher"
+            recs.append({
+                "task": table.task, "split": table.split, "n_samples": table.n,
+                "protocol": ",".join(f"{k}={v}" for k, v in table.protocol.items()), "order": order,
+                "model": r.model, "label": r.label, "default_run": r.default, "run": r.rel,
+                "checkpoint": r.checkpoint, "checkpoint_sha256": r.sha256, "metric": key, "display": display(key),
+                "value": cell_value(e, key),
+                "ci_low": None if not e or e.get("ci_low") is None else float(e["ci_low"]),
+                "ci_high": None if not e or e.get("ci_high") is None else float(e["ci_high"]),
+                "n": None if not e else int(e["n"]), "higher_is_better": higher,
+                "compat": bool(schema.get("compat", False)), "bound": r.model in BOUNDS,
+                "warning": (e or {}).get("warning", ""),
+            })  # fmt: skip
+    df = pd.DataFrame.from_records(recs)
+    if df.empty:
+        return df
+    df["best"] = False
+    for _, sub in df.groupby("metric", sort=False):
+        cand = sub[~sub["bound"] & sub["value"].notna()]
+        if cand.empty:
+            continue
+        target = cand["value"].max() if bool(cand["higher_is_better"].iloc[0]) else cand["value"].min()
+        df.loc[cand.index[(cand["value"] - target).abs() <= 1e-12], "best"] = True
+    return df
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and x != x):
+        return NOT_APPLICABLE
+    text = f"{x:.{digits}f}"
+    return f"{0:.{digits}f}" if text == f"-{0:.{digits}f}" else text
+
+
+def digits_for(key: str) -> int:
+    return 2 if key.split(".")[0] in ("fid", "fid_per_story_minigpt5", "inception_score") else 3
+
+
+def cell_text(row: Mapping[str, Any], html: bool = False) -> str:
+    d = digits_for(row["metric"])
+    v = fmt(row["value"], d)
+    if row["value"] is None:
+        return v
+    ci = "" if row["ci_low"] is None else f" [{fmt(row['ci_low'], d)}, {fmt(row['ci_high'], d)}]"
+    best = row["best"]
+    if html:
+        v = f"<b>{v}</b>" if best else v
+        return f"{v}<span class='ci'>{ci}</span>"
+    return (f"**{v}**" if best else v) + ci
+
+
+def markdown_table(table: TaskTable, df: Any) -> str:
+    """One Markdown table: rows = runs, cells 'value [CI]', the best per column in bold, N in its own column when it
+    is the same across a row's results (else per cell)."""
+    cols = columns_for(table)
+    head = ["model", "n"] + [f"{display(k)} {'↑' if _higher(df, k) else '↓'}" for k in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for order in sorted(set(df["order"])):
+        sub = df[df["order"] == order].set_index("metric")
+        first = sub.iloc[0]
+        label = first["label"] + (" *(bound)*" if first["bound"] else "")
+        ns = sorted({int(x) for x in sub["n"].dropna()})
+        cells = [cell_text(sub.loc[k].to_dict() | {"metric": k}) for k in cols]
+        lines.append("| " + " | ".join([label, "/".join(map(str, ns)), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def _higher(df: Any, key: str) -> bool:
+    sub = df[df["metric"] == key]
+    return bool(sub["higher_is_better"].iloc[0]) if len(sub) else True
+
+
+CSV_COLUMNS = ("task", "split", "n_samples", "protocol", "model", "label", "default_run", "run", "checkpoint",
+               "checkpoint_sha256", "metric", "display", "value", "ci_low", "ci_high", "n", "higher_is_better", "best",
+               "compat", "bound")  # fmt: skip
+
+
+def csv_text(frames: Sequence[Any]) -> str:
+    """All tables as one long CSV (fixed float format, fixed column order)."""
+    import pandas as pd
+
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return ",".join(CSV_COLUMNS) + "\n"
+    df = pd.concat(frames, ignore_index=True)[list(CSV_COLUMNS)]
+    return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def schema_markdown(keys: Sequence[str]) -> str:
+    lines = ["| column | direction | units | what it is |", "|---|---|---|---|"]
+    for k in keys:
+        e = metric_schema().get(k)
+        if not e:
+            continue
+        compat = " (official-compat variant, flagged)" if e["compat"] else ""
+        what = e["description"] + compat
+        lines.append(f"| {display(k)} (`{k}`) | {e['direction']} is better | {e['units']} | {what} |")
+    return "\n".join(lines)
