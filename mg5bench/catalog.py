@@ -53,6 +53,18 @@ for _name, _target, _desc, _args in (
 ):  # fmt: skip
     METRICS.register(_name, f"mg5bench.metrics.{_target}", _desc, **_args)
 
+# --- metric conventions (issue 13): official ROUGE-L, CLIPScore convention -----------------------------------------
+for _name, _target, _desc in (
+    ("rouge_l_minigpt5", "conventions:RougeLMiniGPT5",
+     "official ROUGE-L, flagged: the rouge package (case-sensitive, its own tokenizer), not rouge-score"),
+    ("clip_score_i", "conventions:ClipScoreI",
+     "CLIP-I as a CLIPScore: 100 x max(cos, 0) (torchmetrics / Hessel); missing image = 0, the floor"),
+    ("clip_score_t", "conventions:ClipScoreT",
+     "CLIP-T as a CLIPScore: 100 x max(cos, 0) (torchmetrics / Hessel); missing image = 0, the floor"),
+):  # fmt: skip
+    METRICS.register(_name, f"mg5bench.metrics.{_target}", _desc)
+# --- end of the metric conventions block ----------------------------------------------------------------------------
+
 for _name, _target, _desc in (
     ("embedded", "mg5bench.evaluators:embedded_source",
      "embedded: the small CLIP trained on the synthetic world (default there; refused on other data unless named)"),

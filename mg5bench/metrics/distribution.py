@@ -88,6 +88,9 @@ class _FeatureSets(Metric):
     @property
     def warning(self) -> str | None:
         """Under ~50 images per set a distance between two feature distributions is not meaningful."""
+        if self.items and self.counts()["n_fake"] == 0:
+            return ("no generated image: every output lacks an image, so there is no generated set and the distance "
+                    "is undefined (read the image rate)")  # fmt: skip
         n = min(self.counts().values()) if self.items else 0
         if n < MEANINGFUL_MIN_N:
             return f"N={n} < {MEANINGFUL_MIN_N} images: not meaningful (a set distance needs many images)"
@@ -107,7 +110,7 @@ class FID(_FeatureSets):
     @property
     def warning(self) -> str | None:
         n = min(self.counts().values()) if self.items else 0
-        if n < MEANINGFUL_MIN_N:
+        if n < MEANINGFUL_MIN_N or (self.items and self.counts()["n_fake"] == 0):
             return super().warning
         if n < FID_MIN_N:
             return f"N={n} < {FID_MIN_N}: FID is biased upward at small N; compare only at equal N and read KID"
@@ -148,7 +151,10 @@ class KID(_FeatureSets):
             mean, std = kid.compute()
         finally:
             torch.random.set_rng_state(state)
-        return {self.name: float(mean), f"{self.name}.std": float(std)}
+        # with N <= the subset size every subset is the whole set: the std over subsets is 0 by construction, not a
+        # spread, so it is reported as not applicable (NaN, printed n/a); docs/metrics.md
+        whole = size >= len(real) and size >= len(fake)
+        return {self.name: float(mean), f"{self.name}.std": float("nan") if whole else float(std)}
 
     def statistic(self, weights: np.ndarray) -> dict[str, float]:
         """Full-sample unbiased MMD^2 with items counted ``weights`` times (bootstrap replicates)."""
