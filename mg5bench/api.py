@@ -222,8 +222,8 @@ def default_split(task: str, data: str | None = None, task_args: Mapping[str, An
 
 
 def table(report: Mapping[str, Any]) -> str:
-    """The printed metric table of a scoring's report (``mg5bench.report.format_table``)."""
-    from mg5bench.report import format_table
+    """The printed metric table of a scoring's report (``mg5bench.table.format_table``)."""
+    from mg5bench.table import format_table
 
     return format_table(report)
 

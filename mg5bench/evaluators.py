@@ -62,9 +62,6 @@ class ClipEvaluator:
     def _text_batch(self, texts: list[str]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def count_truncated(self, texts: Sequence[str]) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def encode_images_raw(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False) -> Any:
         """(N, d) unnormalised image embeddings of PIL images or paths, in batches."""
         import torch
@@ -183,12 +180,6 @@ class OpenClipEvaluator(ClipEvaluator):
     def _text_batch(self, texts: list[str]) -> Any:
         return self.model.encode_text(self.tokenizer(texts).to(self.device))  # (B, d)
 
-    def count_truncated(self, texts: Sequence[str]) -> int:
-        enc = getattr(self.tokenizer, "encode", None)
-        if enc is None:
-            return 0
-        return sum(len(enc(t)) + 2 > self.context_length for t in texts)
-
 
 class HFClipEvaluator(ClipEvaluator):
     def __init__(self, folder: str, device: str = "cpu") -> None:
@@ -229,9 +220,6 @@ class HFClipEvaluator(ClipEvaluator):
             texts, padding=True, truncation=True, max_length=self.context_length, return_tensors="pt"
         )
         return self._tensor(self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()}))
-
-    def count_truncated(self, texts: Sequence[str]) -> int:
-        return sum(len(self.processor.tokenizer(t)["input_ids"]) > self.context_length for t in texts)
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,50 @@ def test_convert_vist_sis_cli(samples_dir: Path, tmp_path: Path) -> None:
     assert [s["caption"] for s in converted["40470"]] == [s["caption"] for s in stories["40470"]]
     proc = mg5("data", "validate", str(dst), "--task", "vist")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_split_the_folder_lacks_names_the_splits_it_has(samples_dir: Path, small_world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    # not a file name the user never typed: the split asked for, where, and the splits there are
+    proc = mg5("data", "export", "--task", "vist", "--data", str(samples_dir / "VIST"), "--split", "test", "--out",
+               str(out))  # fmt: skip
+    assert_one_line_error(proc, "'test' is not in", "it has val", "--split val")
+    assert "_cleaned.json" not in proc.stderr
+    proc = mg5("data", "export", "--task", "cc3m", "--data", str(small_world), "--split", "tset", "--out", str(out))
+    assert_one_line_error(proc, "split 'tset' is not in", "it has test, train, val", "--split test")
+    assert "cc3m_tset.tsv" not in proc.stderr
+    # no --split on a folder with one split (official samples: val only, the card says test): that split is read
+    proc = mg5("data", "export", "--task", "vist", "--data", str(samples_dir / "VIST"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "of val to" in proc.stdout and len(out.read_text().splitlines()) == 5
+    # several splits, none the default: listed, not guessed
+    two = tmp_path / "CC3M"
+    shutil.copytree(samples_dir / "CC3M", two)
+    shutil.copy(two / "cc3m_val.tsv", two / "cc3m_dev.tsv")
+    proc = mg5("data", "export", "--task", "cc3m", "--data", str(two), "--out", str(out))
+    assert_one_line_error(proc, "default split 'test' is not in", "it has dev, val")
+
+
+def test_every_run_option_says_its_default() -> None:
+    import argparse
+
+    from mg5bench.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [a for a in commands.choices["run"]._actions if a.option_strings and a.dest != "help"]
+    assert len(options) > 20
+    said = [a.option_strings[0] for a in options if "default" in (a.help or "") or "required" in (a.help or "")]
+    assert said == [a.option_strings[0] for a in options]
+
+
+def test_normal_runs_silence_library_output_verbose_shows_it(small_world: Path, tmp_path: Path) -> None:
+    """The T2I pipeline's nested 'Loading pipeline components' / 'Loading weights' bars and library warnings are
+    not printed on a normal run (mg5bench's own progress is); --verbose shows them."""
+    args = ["run", "--task", "cc3m", "--model", "sd2", "--data", str(small_world), "--split", "val", "--limit", "1",
+            "--num-inference-steps", "1", "--resamples", "5", "--metrics", "clip_i"]  # fmt: skip
+    quiet = mg5(*args, "--out", str(tmp_path / "a"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "sd2 cc3m" in quiet.stderr and "Loading" not in quiet.stderr and "Warning" not in quiet.stderr
+    verbose = mg5(*args, "--out", str(tmp_path / "b"), "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "Loading" in verbose.stderr

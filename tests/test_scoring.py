@@ -164,7 +164,7 @@ def test_mmdialog_copy_and_official_samples(small_world: Path, samples_dir: Path
     assert "scene_accuracy" not in rep2["metrics"]
     assert "scene_accuracy skipped: real data has no scene records" in rep2["notes"]
     assert rep2["metrics"]["clip_i"]["value"] == 0.0 and rep2["metrics"]["clip_i.image_rate"]["value"] == 0.0
-    from mg5bench.report import format_table
+    from mg5bench.table import format_table
 
     assert "WARNING: scored with the embedded evaluator" in format_table(rep2)
 

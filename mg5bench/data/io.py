@@ -38,10 +38,6 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
-def atomic_write_jsonl(path: str | os.PathLike[str], rows: list[Any]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
 def read_text_utf8(path: Path, what: str = "file") -> str:
     """Read a whole file as strict UTF-8; a missing file or a bad byte is a DataError."""
     if not path.exists():

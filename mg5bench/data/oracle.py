@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from mg5bench.data.scenes import BACKGROUND, GRID, PALETTE, object_key
+from mg5bench.data.scenes import BACKGROUND, GRID, PALETTE
 
 ATTRIBUTES: tuple[str, ...] = ("shape", "colour", "size", "cell")
 _NAMES = list(PALETTE)
@@ -133,12 +133,6 @@ def compare_scene(intended: Sequence[dict[str, Any]], detected: Sequence[dict[st
         "correct": correct,
         "exact": bool(matched_all and n_d == n_i),
     }
-
-
-def scene_matches(scene: dict[str, Any], image: Any, settings: OracleSettings = OracleSettings()) -> bool:
-    """True when the image shows exactly the scene's objects (discrete attributes)."""
-    detected = parse_image(image, settings)
-    return sorted(object_key(o) for o in detected) == sorted(object_key(o) for o in scene["objects"])
 
 
 def accuracy(images: Sequence[Any], scenes: Sequence[dict[str, Any]]) -> dict[str, Any]:

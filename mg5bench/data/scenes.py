@@ -26,11 +26,6 @@ COLOURS: tuple[str, ...] = tuple(PALETTE)
 SIZES: tuple[str, ...] = ("small", "big")
 BACKGROUND: tuple[int, int, int] = (200, 200, 200)
 GRID = 3
-CELL_NAMES: tuple[str, ...] = (
-    "top left", "top", "top right",
-    "left", "middle", "right",
-    "bottom left", "bottom", "bottom right",
-)  # fmt: skip
 # How a caption says "in cell c".
 CELL_PHRASES: tuple[str, ...] = (
     "at the top left", "at the top", "at the top right",

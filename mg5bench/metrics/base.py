@@ -81,9 +81,6 @@ class FeatureBank:
     def distribution_raw(self, path: str) -> np.ndarray:
         return self.distribution_images[path]
 
-    def image_raw(self, path: str) -> np.ndarray:
-        return self.images[path]
-
     def image(self, path: str) -> np.ndarray:
         v = self.images[path]
         return v / max(float(np.linalg.norm(v)), 1e-12)
@@ -116,7 +113,6 @@ class Metric:
     name: str = ""
     higher_is_better: bool = True
     variant: str = "default"
-    description: str = ""
     flag: str | None = None
     needs_scenes: ClassVar[bool] = False
     ci_note: ClassVar[str | None] = None

@@ -68,7 +68,6 @@ class _PairCosine(Metric):
 class ClipI(_PairCosine):
     name = "clip_i"
     variant = "cosine; missing image = 0"
-    description = "image-image cosine, ground truth vs generated"
 
     def _reference(self, item: ScoreItem, bank: FeatureBank) -> np.ndarray | None:
         return bank.image(item.gt_image) if item.gt_image else None
@@ -77,7 +76,6 @@ class ClipI(_PairCosine):
 class ClipT(_PairCosine):
     name = "clip_t"
     variant = "cosine with the ground-truth caption; missing image = 0"
-    description = "caption-image cosine"
 
     def _reference(self, item: ScoreItem, bank: FeatureBank) -> np.ndarray | None:
         return bank.text(item.caption) if item.caption else None
@@ -87,7 +85,6 @@ class ClipTMiniGPT5(Metric):
     name = "clip_t_minigpt5"
     variant = "official metric.py: VIST text = voken string; images missing = dropped"
     flag = "compat: on VIST this compares images with '[IMG0]...[IMG7] ###', not a caption (meaningless)"
-    description = "official CLIP-T, bug for bug"
 
     def __init__(self, task_format: str = "vist") -> None:
         self.task_format = task_format

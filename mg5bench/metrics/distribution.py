@@ -101,7 +101,6 @@ class FID(_FeatureSets):
     name = "fid"
     higher_is_better = False
     variant = "torchmetrics FrechetInceptionDistance on evaluator image embeddings (float64)"
-    description = "Frechet distance between real and generated feature Gaussians"
 
     def statistic(self, weights: np.ndarray) -> dict[str, float]:
         real, fake = self._sets(weights)
@@ -125,7 +124,6 @@ class KID(_FeatureSets):
     name = "kid"
     higher_is_better = False
     variant = "torchmetrics KernelInceptionDistance, poly degree 3, gamma 1/d, coef 1, 100 subsets, seed 0"
-    description = "unbiased squared MMD with a polynomial kernel (raw units, not x1000)"
 
     def __init__(self, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> None:
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
@@ -194,7 +192,6 @@ class FIDPerStoryMiniGPT5(_FeatureSets):
     flag = (
         "compat: rank-deficient covariances (<= 5 samples per story); dominated by noise, not a distribution distance"
     )
-    description = "official per-story FID"
 
     def reset(self) -> None:
         super().reset()
@@ -235,7 +232,6 @@ class InceptionScore(Metric):
     name = "inception_score"
     higher_is_better = True
     variant = "torchmetrics InceptionScore, 10 splits, seed 0, torch-fidelity Inception-v3 logits"
-    description = "exp(E KL(p(y|x) || p(y))) over generated images"
 
     def __init__(self, inception: Any, splits: int = 10, seed: int = 0) -> None:
         self.inception, self.splits, self.seed = inception, splits, seed

