@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 from reference_model.data import Example, cc3m_examples, mmdialog_examples, vist_examples, voken_string
 from reference_model.lm import world_texts
 from reference_model.modeling import MiniGPT5
 from reference_model.train import ImageCache, TrainConfig, train_stage
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

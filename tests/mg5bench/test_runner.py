@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from conftest import REPO
 
 from mg5bench.adapters.bounds import GroundTruth
 from mg5bench.adapters.sd2 import SD2
@@ -25,8 +26,6 @@ from mg5bench.errors import ConfigError
 from mg5bench.runner import batch_groups, run
 from mg5bench.scoring import score_run
 from mg5bench.spec import GenerationConfig, RunSpec
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class CountingGT(GroundTruth):
