@@ -132,6 +132,12 @@ def _weighting(diff: float, a: np.ndarray, b: np.ndarray, groups: list[str]) -> 
     return None
 
 
+def _produced(values: Sequence[Any], items: Sequence[ScoreItem]) -> list[float | None]:
+    """Per sample: 1 if an image was generated, 0 if not, None where the metric does not apply (its image rate)."""
+    return [None if v is None else (1.0 if it.gen_image is not None else 0.0) for v, it in zip(values, items,
+                                                                                             strict=True)]  # fmt: skip
+
+
 def _sign_flip(diff: float, other: Sequence[Any] | None, base: Sequence[Any] | None, groups: list[str],
                seed: int) -> tuple[float | None, str] | None:  # fmt: skip
     """The sign-flip p-value of per-sample values, weighted as the metric averages them; None when neither
@@ -206,7 +212,12 @@ def compare(
             out[key] = entry
             if (keys is not None and key not in keys) or np.isnan(diff):
                 continue
-            flip = _sign_flip(diff, po.get(key), pb.get(key), groups, seed) if key in pb and key in po else None
+            if key in pb and key in po:
+                flip = _sign_flip(diff, po[key], pb[key], groups, seed)
+            elif key.endswith(".image_rate") and name in pb and name in po:  # produced (1) or not (0) per sample
+                flip = _sign_flip(diff, _produced(po[name], other_items), _produced(pb[name], base_items), groups, seed)
+            else:
+                flip = None
             if flip is None:
                 swap_keys.append(key)
             else:

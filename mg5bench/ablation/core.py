@@ -376,5 +376,5 @@ def write_outputs(folder: Path, report: dict[str, Any]) -> None:
     from mg5bench.ablation.plot import plot_png
 
     atomic_write_text(folder / "ablation.csv", to_csv(report))
-    atomic_write_bytes(folder / "ablation.png", plot_png(report))
+    atomic_write_bytes(folder / "ablation.png", plot_png(report, table_rows(report)))
     atomic_write_json(folder / "ablation.json", report)

@@ -22,15 +22,13 @@ def figure_png(fig: Any, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def plot_png(report: dict[str, Any]) -> bytes:
+def plot_png(report: dict[str, Any], rows: list[dict[str, Any]]) -> bytes:
+    """``rows``: the flat table rows (``core.table_rows``) of the ablation ``report``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mg5bench.ablation.core import table_rows
-
-    rows = table_rows(report)
     keys = [k for k in report["headline"] if any(r["metric"] == k for r in rows)]
     ncols = min(3, max(1, len(keys)))
     nrows = max(1, math.ceil(len(keys) / ncols))

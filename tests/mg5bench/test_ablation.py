@@ -1,0 +1,204 @@
+"""mg5bench ablate on the small synthetic world with a fake adapter whose outputs are known (the ground-truth image,
+a blank image or no image at chosen steps), so the paired differences, CIs and p-values are known by hand; reuse
+without generation on the second call; the one-line errors (missing checkpoint with its training command, a bad
+axis file, a run missing under --no-generate)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+from scipy.stats import permutation_test
+
+from mg5bench.adapters.base import Adapter, Output
+from mg5bench.catalog import MODELS
+from mg5bench.errors import ConfigError, DataError
+from mg5bench.spec import GenerationConfig
+from mg5bench.types import Sample
+
+LIMIT = 20  # 4 stories of 5 steps
+ODD = 2 / 5  # steps 1 and 3 of every story
+
+
+class Known(Adapter):
+    """mode=gt: the target image; blank-odd: a white image at odd steps; none-odd: no image at odd steps."""
+
+    pure = True
+    args: ClassVar[dict[str, str]] = {"mode": "gt | blank-odd | none-odd"}
+    calls: ClassVar[list[int]] = []
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        from PIL import Image
+
+        type(self).calls.append(len(samples))
+        mode = self.model_args.get("mode", "gt")
+        outs: list[Output] = []
+        for s in samples:
+            odd = int(s.meta["step"]) % 2 == 1
+            if odd and mode == "blank-odd":
+                outs.append([("image", Image.new("RGB", (48, 48), (255, 255, 255)))])
+            elif odd and mode == "none-odd":
+                outs.append([("text", "")])
+            else:
+                outs.append([("image", s.target_images[0])])
+        return outs
+
+
+@pytest.fixture(scope="module")
+def known() -> Iterator[None]:
+    MODELS.register("known", lambda: Known, "test adapter with known outputs", overwrite=True)
+    Known.calls.clear()
+    yield
+
+
+AXIS = (
+    "name: known\ntitle: known outputs\ntasks: [vist]\nmodel: known\nbase: all-gt\nvariants:\n"
+    "  - name: all-gt\n    model_args: {mode: gt}\n"
+    "  - name: blank-odd\n    model_args: {mode: blank-odd}\n"
+    "  - name: none-odd\n    model_args: {mode: none-odd}\n"
+    "  - name: last\n    model_args: {mode: gt}\n    task_args: {round_range: last}\n"
+)
+
+
+def _ablate(axis: Path, world: Path, out: Path, **kw: Any) -> Any:
+    from mg5bench.ablation import ablate
+
+    opts = {"task": "vist", "split": "test", "data": str(world), "limit": LIMIT, "out": out, "resamples": 50,
+            "permutations": 99, "device": "cpu", "progress": False}  # fmt: skip
+    return ablate(axis, **{**opts, **kw})
+
+
+@pytest.fixture(scope="module")
+def ablated(known: None, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, int]:
+    """One ablation over the known axis (generated once): its result, the axis file and the generate calls made."""
+    root = tmp_path_factory.mktemp("ablate")
+    axis = root / "known.yaml"
+    axis.write_text(AXIS)
+    with pytest.raises(DataError, match=r"not all stored.*run without --no-generate"):
+        _ablate(axis, small_world, root / "runs", generate=False)  # nothing stored yet: named, nothing generated
+    assert Known.calls == []
+    res = _ablate(axis, small_world, root / "runs")
+    return res, axis, len(Known.calls)
+
+
+def _scipy_p(cluster_means: np.ndarray) -> float:
+    return float(permutation_test((cluster_means, np.zeros_like(cluster_means)), lambda a, b, axis: np.mean(
+        a - b, axis=axis), permutation_type="samples", n_resamples=np.inf, vectorized=True).pvalue)  # fmt: skip
+
+
+def test_known_outputs_give_the_expected_paired_differences(ablated: tuple[Any, Path, int]) -> None:
+    res = ablated[0]
+    rows = {r["variant"]: r for r in res.report["rows"]}
+    assert rows["all-gt"]["base"] and rows["all-gt"]["own"]["scene_accuracy"]["value"] == 1.0
+    blank = rows["blank-odd"]["compare"]
+    none = rows["none-odd"]["compare"]
+    # every story loses its two odd steps: scene accuracy 1 -> 0 there, the same in each story, so the cluster
+    # bootstrap interval is the point itself and the exact sign-flip p is scipy's over 4 equal cluster differences
+    for cmp in (blank, none):
+        e = cmp["scene_accuracy"]
+        assert e["base"] == 1.0 and e["diff"] == pytest.approx(-ODD)
+        assert e["diff_ci"] == pytest.approx([-ODD, -ODD])
+        assert e["p"] == pytest.approx(_scipy_p(np.full(4, -ODD))) == pytest.approx(2 / 16)
+        assert e["test"].startswith("sign-flip over 4 clusters")
+    # no image at odd steps: image rate and CLIP-I (1 for the target image, 0 for a missing one) both fall by 2/5
+    assert none["clip_i.image_rate"]["diff"] == pytest.approx(-ODD)
+    assert none["clip_i"]["diff"] == pytest.approx(-ODD)
+    assert blank["clip_i.image_rate"]["diff"] == 0.0 and blank["clip_i.image_rate"]["p"] == 1.0
+    # a drawn white image scores its (negative) cosine with the target: below the missing image's 0
+    assert blank["clip_i"]["value"] < none["clip_i"]["value"]
+    # set-level results: the swap test, and the point values are the scorer's own (metrics.json of each run)
+    folders = {r["variant"]: Path(r["run"]) for r in res.report["rows"]}
+    scored = {v: json.loads(next((f / "scores").glob("*/metrics.json")).read_text())["metrics"] for v, f in
+              folders.items()}  # fmt: skip
+    for key in ("fid", "kid", "clip_t"):
+        assert blank[key]["base"] == pytest.approx(scored["all-gt"][key]["value"], abs=1e-9)
+        assert blank[key]["value"] == pytest.approx(scored["blank-odd"][key]["value"], abs=1e-9)
+    assert blank["fid"]["test"].startswith("cluster swap (exact arrangements of 4 clusters)")
+    assert blank["fid"]["diff"] > 0 and blank["fid"]["p"] == pytest.approx(2 / 16)
+    # outputs: table, CSV with one row per variant and headline result, deterministic PNG plot
+    csv = (res.folder / "ablation.csv").read_text().splitlines()
+    assert csv[0].startswith("variant,label,metric,n,value")
+    assert len(csv) == 1 + 4 * len(res.report["headline"])
+    assert (res.folder / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_call_reuses_everything(ablated: tuple[Any, Path, int], small_world: Path) -> None:
+    first, axis, n_calls = ablated
+    assert n_calls > 0 and not first.reused and set(first.generated) == {"all-gt", "blank-odd", "none-odd", "last"}
+    png = (first.folder / "ablation.png").read_bytes()
+    out = first.folder.parent.parent
+    second = _ablate(axis, small_world, out, generate=False)
+    assert second.reused and second.folder == first.folder and not second.generated
+    assert len(Known.calls) == n_calls  # no generate call
+    assert second.report == json.loads((first.folder / "ablation.json").read_text())
+    # recomputing the comparison gives the same bytes
+    again = _ablate(axis, small_world, out, generate=False, force=True)
+    assert not again.reused and (again.folder / "ablation.png").read_bytes() == png
+    assert (again.folder / "ablation.csv").read_bytes() == (first.folder / "ablation.csv").read_bytes()
+
+
+def test_a_variant_over_other_samples_is_paired_on_the_shared_ones(ablated: tuple[Any, Path, int]) -> None:
+    """GILL's last-step protocol generates only step 5 of each story: it is paired with the base there."""
+    last = next(r for r in ablated[0].report["rows"] if r["variant"] == "last")
+    assert last["n_run"] == 4 and last["n_paired"] == 4  # the last steps of the base's 4 stories
+    assert last["compare"]["scene_accuracy"]["diff"] == 0.0
+    assert "4 of the base's 20 samples" in last["paired_on"]
+
+
+def test_missing_checkpoint_is_one_line_with_the_training_command(tmp_path: Path) -> None:
+    from mg5bench.ablation import ablate
+
+    with pytest.raises(ConfigError) as e:
+        ablate("vokens", out=tmp_path, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "stage2-vist-vokens4" in msg and "which is not there" in msg and "1 more missing: vokens-16" in msg
+    assert "python -m reference_model.train stage1" in msg and "--num-vokens 4" in msg
+    assert "python -m reference_model.train stage2 --task vist --init runs/reference/stage1-vokens4" in msg
+    assert not (tmp_path / "ablations").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("name: x\nvariants: [{name: a, model: gt}, {name: b, model: gt, guidance: 2}]\n",
+         r"x.yaml: variant 'b': unknown key\(s\) \['guidance'\]"),
+        ("name: x\nvariants: [{name: a, model: gt}, {name: a, model: gt}]\n", r"duplicate variant name\(s\) \['a'\]"),
+        ("name: x\nbase: c\nvariants: [{name: a, model: gt}, {name: b, model: gt}]\n", "base 'c' is not one of"),
+        ("name: x\nvariants: [{name: a, model: gt}, {name: b, model: gt, generation: {guidance_scale: -1}}]\n",
+         "variant 'b': guidance_scale must be >= 0"),
+        ("name: x\nvariants: [{name: a}, {name: b}]\n", "variant 'a': no model"),
+        ("name: x\nvariants: [{name: a, model: gt}]\n", "at least one other variant"),
+        ("name: [x\n", "malformed YAML"),
+    ],
+)  # fmt: skip
+def test_bad_axis_files_are_one_line_errors(tmp_path: Path, text: str, match: str) -> None:
+    from mg5bench.ablation import load_axis
+
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(DataError, match=match) as e:
+        load_axis(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_builtin_axes_parse_and_resolve() -> None:
+    from mg5bench.ablation import list_axes, load_axis
+
+    assert {"cfg", "stages", "caption-loss", "vokens", "context", "baselines"} <= set(list_axes())
+    cfg = load_axis("cfg")
+    assert cfg.base == "gs-3" and [v.generation.guidance_scale for v in cfg.variants[:5]] == [1.0, 1.5, 3.0, 5.0, 7.5]
+    no_cfg = cfg.variant("no-cfg")
+    assert no_cfg.checkpoint_path() is not None and no_cfg.checkpoint_path().name == "stage2-vist-no-cfg"
+    spec = no_cfg.spec("vist", "test", None, 10, 0)
+    assert dict(spec.model_args)["checkpoint"].endswith("reference_model/checkpoints/stage2-vist-no-cfg")
+    ctx = load_axis("context")
+    assert dict(ctx.variant("gill-last").task_args) == {"round_range": "last"}
+    with pytest.raises(ConfigError, match="unknown axis 'cgf'; did you mean 'cfg'"):
+        load_axis("cgf")
+    with pytest.raises(ConfigError, match="applies to vist, not 'cc3m'"):
+        cfg.task_for("cc3m")
