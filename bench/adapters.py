@@ -29,21 +29,19 @@ def _fmt(m: dict | None) -> str:
 
 
 def main() -> None:
-    from mg5bench.catalog import MODELS
-    from mg5bench.runner import run
-    from mg5bench.spec import RunSpec
+    from mg5bench import api
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-adapters"))
     ap.add_argument("--tasks", default="vist,mmdialog,cc3m")
-    ap.add_argument("--models", default=",".join(MODELS.names()))
+    ap.add_argument("--models", default=",".join(name for name, _ in api.names("models")))
     args = ap.parse_args()
     results: dict[tuple[str, str], dict] = {}
     for task in args.tasks.split(","):
         for model in args.models.split(","):
             t0 = time.perf_counter()
-            res = run(RunSpec(task=task, model=model, split="val", limit=args.limit), args.out, progress=True)
+            res = api.run(api.RunSpec(task=task, model=model, split="val", limit=args.limit), args.out, progress=True)
             results[task, model] = res.report["metrics"]
             print(f"{task}/{model}: {time.perf_counter() - t0:.1f} s ({'reused' if res.reused else 'generated'})")
     for task in args.tasks.split(","):

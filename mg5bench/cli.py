@@ -7,9 +7,10 @@ Keep module-level imports to the standard library: ``mg5bench --help`` must not 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mg5bench import __version__
@@ -61,18 +62,35 @@ EVALUATOR_HELP = ("embedded | open_clip:<model>:<weights> | open_clip:local-dir:
                   "flagged); see 'mg5bench ls evaluators'")  # fmt: skip
 
 
-def _silence_libraries() -> None:
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+             "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _quiet_libraries(enabled: bool) -> Iterator[None]:
     """Normal runs print mg5bench's own progress and results only: no library warnings, no nested 'Loading weights'
     or 'Loading pipeline components' bars (``--verbose`` keeps them). Set before any library is imported; bars that
-    mg5bench draws pass ``disable=`` explicitly, which tqdm's TQDM_DISABLE default does not override."""
+    mg5bench draws pass ``disable=`` explicitly, which tqdm's TQDM_DISABLE default does not override. The
+    environment and warning filters are restored afterwards, so ``main()`` called in-process leaves no trace."""
     import os
     import warnings
 
-    for key in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
-        os.environ.setdefault(key, "1")
-    for key in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
-        os.environ.setdefault(key, "error")
-    warnings.filterwarnings("ignore", module=r"^(?!mg5bench|reference_model)")
+    if not enabled:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in QUIET_ENV}
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"^(?!mg5bench|reference_model)")
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -845,35 +863,38 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "verbose", False):
-        _silence_libraries()
     try:
-        if args.command == "ls":
-            return _cmd_ls(args)
-        if args.command == "data":
-            return _cmd_data(args, parser)
-        if args.command == "score":
-            return _cmd_score(args)
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "train":
-            return _cmd_train(args)
-        if args.command == "annotate":  # human evaluation block
-            return _cmd_annotate(args)
-        if args.command == "human":
-            return _cmd_human(args, parser)
-        if args.command == "ablate":  # ablations and reports block
-            return _cmd_ablate(args)
-        if args.command == "report":
-            return _cmd_report(args)
-        parser.print_help()
-        return 2
+        with _quiet_libraries(not getattr(args, "verbose", False)):
+            return _dispatch(args, parser)
     except Mg5Error as e:
         print(f"mg5bench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mg5bench: interrupted", file=sys.stderr)
         return 130
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "ls":
+        return _cmd_ls(args)
+    if args.command == "data":
+        return _cmd_data(args, parser)
+    if args.command == "score":
+        return _cmd_score(args)
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "train":
+        return _cmd_train(args)
+    if args.command == "annotate":  # human evaluation block
+        return _cmd_annotate(args)
+    if args.command == "human":
+        return _cmd_human(args, parser)
+    if args.command == "ablate":  # ablations and reports block
+        return _cmd_ablate(args)
+    if args.command == "report":
+        return _cmd_report(args)
+    parser.print_help()
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

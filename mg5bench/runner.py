@@ -36,6 +36,7 @@ from mg5bench.hashing import content_hash
 from mg5bench.seeding import sample_generator
 from mg5bench.spec import GenerationConfig, RunSpec
 from mg5bench.store import RunStore, stored_prefix
+from mg5bench.tasks import SampleSet, TaskConfig
 from mg5bench.types import Sample
 
 RUNNER_VERSION = 2
@@ -68,8 +69,8 @@ class Prepared:
     """A run resolved before any generation: what the runner and ``mg5bench run`` print from."""
 
     spec: RunSpec
-    task: Any  # TaskConfig
-    sset: Any  # SampleSet (the whole split)
+    task: TaskConfig
+    sset: SampleSet  # the whole split
     adapter: Adapter
     generation: GenerationConfig  # as the adapter resolved it
     batch_size: int
@@ -117,7 +118,7 @@ def _sum_over_ranks(value: int, world: int, device: str) -> int:
     return int(t.item())
 
 
-def generation_key(spec: RunSpec, task: Any, sset: Any, adapter: Adapter, generation: GenerationConfig,
+def generation_key(spec: RunSpec, task: TaskConfig, sset: SampleSet, adapter: Adapter, generation: GenerationConfig,
                    batch_size: int, device: str) -> dict[str, Any]:  # fmt: skip
     """What the run folder's hash covers: exactly what can change a sample's output (see the module docstring).
     On the CPU that includes the intra-op thread count: CPU kernels split their reductions by thread, so the

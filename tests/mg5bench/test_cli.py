@@ -224,3 +224,11 @@ def test_normal_runs_silence_library_output_verbose_shows_it(small_world: Path, 
     verbose = mg5(*args, "--out", str(tmp_path / "b"), "--verbose")
     assert verbose.returncode == 0, verbose.stderr
     assert "Loading" in verbose.stderr
+    # main() called in-process silences for its own duration only: nothing leaks into the caller's environment
+    import os
+
+    from mg5bench.cli import QUIET_ENV, main
+
+    before = {k: os.environ.get(k) for k in QUIET_ENV}
+    assert main(["ls", "trainers"]) == 0
+    assert {k: os.environ.get(k) for k in QUIET_ENV} == before

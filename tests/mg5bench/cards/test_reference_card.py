@@ -102,3 +102,22 @@ def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
     text = write_backbones_card(tmp_path / "card", run, {"steps": 600}).read_text()
     assert "| 1000 | 0.685 | 0.625 | 0.835 | 0.070 | 0.030 | 84.3 |" in text
     assert "| 2000 | 0.900 | 0.800 | 0.900 | 0.500 | 0.300 | 80.0 |" in text and '{"steps": 600}' in text
+
+
+def test_t2i_card_scores_the_backbone_through_the_runner(ckpt: Path, small_world: Path, tmp_path: Path) -> None:
+    from mg5bench.cards.t2i import evaluate as evaluate_t2i
+    from reference_model.config import MiniGPT5Config
+
+    res = evaluate_t2i(Path(MiniGPT5Config.load(ckpt).t2i_path), n=3, steps=1, world=small_world, runs=tmp_path)
+    assert res["n"] == 3 and res["steps"] == 1 and 0.0 <= res["exact"] <= res["image_rate"] == 1.0
+    run = json.loads((Path(res["run"]) / "run.json").read_text())
+    assert run["spec"]["model"] == "sd2" and run["spec"]["task"] == "cc3m" and run["samples"]["complete_for"] == 3
+
+
+def test_baseline_cards_describe_the_shipped_checkpoints() -> None:
+    from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.cards.baselines import how_trained
+
+    root = shipped_checkpoints()
+    assert how_trained(root / "divter-vist", "divter", "vist").startswith("`mg5bench train divter --task vist")
+    assert "delta over" in how_trained(root / "sd2-ft-vist", "sd2-ft", "vist")
