@@ -59,7 +59,7 @@ def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Pat
             run(RunSpec(task=task, model=model, split=split, limit=int(opts["limit"])), runs, device=device,
                 evaluator=evaluator, cache_dir=cache_dir, progress=progress)  # fmt: skip
     for a in plan.get("ablations", []):
-        limit = int(plan["tasks"][a["task"]]["limit"])
+        limit = int(a.get("limit") or plan.get("tasks", {}).get(a["task"], {}).get("limit", 100))
         if progress:
             print(f"[rebuild] ablation {a['axis']} on {a['task']} (first {limit} samples)", flush=True)
         try:

@@ -47,6 +47,7 @@ class RunRecord:
         """What may tell two runs of one model apart: checkpoint, generation settings, protocol options, seed."""
         spec = self.info.get("spec", {})
         out: dict[str, Any] = {"ckpt": self.checkpoint}
+        out.update({k: v for k, v in sorted((spec.get("model_args") or {}).items()) if k != "checkpoint"})
         out.update({k: v for k, v in (self.info.get("generation") or {}).items() if v is not None})
         out.update({f"{k}": v for k, v in sorted((spec.get("task_args") or {}).items())})
         out["seed"] = spec.get("seed", 0)

@@ -83,12 +83,12 @@ def leaderboard_table(table: Any, df: Any) -> str:
     for order in sorted(set(df["order"])):
         sub = df[df["order"] == order].set_index("metric")
         first = sub.iloc[0]
-        ns = "/".join(str(int(x)) for x in sorted(set(sub["n"].dropna())))
+        ns = str(int(first["n_samples"]))
         cls = " class='bound'" if first["bound"] else ""
         cells = [f"<td data-v='{esc(first['label'])}' title='{esc(first['run'])}'>{esc(first['label'])}</td>",
                  f"<td class='num' data-v='{esc(ns)}'>{esc(ns)}</td>"]  # fmt: skip
         for k in cols:
-            row = sub.loc[k].to_dict() | {"metric": k}
+            row = sub.loc[k].to_dict() | {"metric": k, "n_table": int(first["n_samples"])}
             v = "" if row["value"] is None or row["value"] != row["value"] else f"{row['value']:.6g}"
             shade = " best" if row["best"] else ""
             cells.append(f"<td class='num{shade}' data-v='{v}'>{cell_text(row, html=True)}</td>")

@@ -110,15 +110,16 @@ def cell_text(row: Mapping[str, Any], html: bool = False) -> str:
         return v
     ci = "" if row["ci_low"] is None else f" [{fmt(row['ci_low'], d)}, {fmt(row['ci_high'], d)}]"
     best = row["best"]
+    n = "" if row.get("n") is None or row.get("n_table") in (None, row["n"]) else f" (n={int(row['n'])})"
     if html:
         v = f"<b>{v}</b>" if best else v
-        return f"{v}<span class='ci'>{ci}</span>"
-    return (f"**{v}**" if best else v) + ci
+        return f"{v}<span class='ci'>{ci}{n}</span>"
+    return (f"**{v}**" if best else v) + ci + n
 
 
 def markdown_table(table: TaskTable, df: Any) -> str:
-    """One Markdown table: rows = runs, cells 'value [CI]', the best per column in bold, N in its own column when it
-    is the same across a row's results (else per cell)."""
+    """One Markdown table: rows = runs, cells 'value [CI]', the best per column in bold; n = the samples scored, and
+    a cell over fewer (e.g. FID over the samples that produced an image) says its own n."""
     cols = columns_for(table)
     head = ["model", "n"] + [f"{display(k)} {'↑' if _higher(df, k) else '↓'}" for k in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
@@ -126,9 +127,9 @@ def markdown_table(table: TaskTable, df: Any) -> str:
         sub = df[df["order"] == order].set_index("metric")
         first = sub.iloc[0]
         label = first["label"] + (" *(bound)*" if first["bound"] else "")
-        ns = sorted({int(x) for x in sub["n"].dropna()})
-        cells = [cell_text(sub.loc[k].to_dict() | {"metric": k}) for k in cols]
-        lines.append("| " + " | ".join([label, "/".join(map(str, ns)), *cells]) + " |")
+        n = int(first["n_samples"])
+        cells = [cell_text(sub.loc[k].to_dict() | {"metric": k, "n_table": n}) for k in cols]
+        lines.append("| " + " | ".join([label, str(n), *cells]) + " |")
     return "\n".join(lines)
 
 

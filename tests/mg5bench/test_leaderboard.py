@@ -1,0 +1,140 @@
+"""mg5bench report on a fixture runs folder (the gt and blank bounds and a known-output model on the small world):
+the expected table (cells from each run's metrics.json, best per column among non-bounds), CSV, the
+byte-identical rebuild, contact sheets, the meta-evaluation against scipy, and the sections that say what is
+missing (no ratings, an axis not run)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_ablation import Known
+
+from mg5bench.catalog import MODELS
+from mg5bench.runner import run
+from mg5bench.spec import RunSpec
+
+LIMIT = 10
+
+
+@pytest.fixture(scope="module")
+def runs(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    MODELS.register("known", lambda: Known, "test adapter with known outputs", overwrite=True)
+    root = tmp_path_factory.mktemp("report") / "runs"
+    for model, args in (("gt", {}), ("blank", {}), ("known", {"mode": "blank-odd"}), ("known", {"mode": "none-odd"}),
+                        ("known", {"mode": "gt"})):  # fmt: skip
+        spec = RunSpec(task="vist", model=model, split="test", data=str(small_world), limit=LIMIT, model_args=args)
+        run(spec, root, device="cpu", resamples=50, progress=False)
+    return root
+
+
+def _build(runs: Path, out: Path, **kw: Any) -> Any:
+    from mg5bench.leaderboard import build_report
+
+    return build_report(runs, out, resamples=50, device="cpu", gallery=2, contact=3, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(runs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    out = tmp_path_factory.mktemp("reports")
+    return out, _build(runs, out)
+
+
+def _metrics(runs: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for f in sorted(runs.glob("vist/*/*/scores/*/metrics.json")):
+        run_folder = f.parents[2]
+        info = json.loads((run_folder / "run.json").read_text())
+        key = info["spec"]["model"] + ":" + info["spec"]["model_args"].get("mode", "")
+        out[key] = json.loads(f.read_text())["metrics"]
+    return out
+
+
+def test_the_table_holds_each_runs_scored_values(runs: Path, built: tuple[Path, Any]) -> None:
+    import pandas as pd
+
+    out, res = built
+    assert res.tables == 1 and res.runs_used == 5 and not res.left_out
+    df = pd.read_csv(out / "leaderboard.csv")
+    assert set(df["metric"]) >= {"clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy"}
+    m = _metrics(runs)
+    for _, row in df.iterrows():
+        key = row["model"] + ":" + (row["label"].split("mode=")[1].rstrip(")") if "mode=" in row["label"] else "")
+        expected = m[key][row["metric"]]
+        assert row["value"] == pytest.approx(expected["value"], rel=1e-5, abs=1e-9)
+        assert row["n"] == expected["n"] and row["n_samples"] == LIMIT
+    # best per column among the non-bounds: the gt-mode known model everywhere (it draws the targets)
+    best = df[df["best"]]
+    assert set(best["bound"]) == {False}
+    scene = df[df["metric"] == "scene_accuracy"].set_index("label")["value"]
+    assert scene["gt"] == 1.0 and scene["blank"] == 0.0 and scene["known (mode=blank-odd)"] == pytest.approx(0.6)
+    assert df[(df["metric"] == "scene_accuracy") & df["best"]]["label"].tolist() == ["known (mode=gt)"]
+    # the image rate sits right after CLIP-I in the Markdown table; cells are "value [lo, hi]", the best in bold
+    md = (out / "leaderboard.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| model | n | CLIP-I"))
+    assert header.split(" | ")[3].startswith("image rate")
+    gt_row = next(line for line in md.splitlines() if line.startswith("| gt *(bound)*"))
+    e = m["gt:"]["scene_accuracy"]
+    assert f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" in gt_row and "**" not in gt_row
+    known_row = next(line for line in md.splitlines() if line.startswith("| known (mode=gt)"))
+    assert "**1.000**" in known_row
+    assert "No ratings database was given" in md and "## Checkpoints used" in md
+
+
+def test_rebuilding_from_the_same_runs_gives_the_same_bytes(runs: Path, built: tuple[Path, Any]) -> None:
+    out, _ = built
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert {Path("leaderboard.md"), Path("leaderboard.csv"), Path("leaderboard.html")} <= set(before)
+    _build(runs, out)
+    after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after.keys() == before.keys()
+    for name, data in before.items():
+        assert after[name] == data, name
+
+
+def test_contact_sheets_and_html(runs: Path, built: tuple[Path, Any]) -> None:
+    from PIL import Image
+
+    out, _ = built
+    sheets = sorted(runs.glob("vist/*/*/contact_sheet.png"))
+    assert len(sheets) == 5
+    with Image.open(sheets[0]) as im:
+        assert im.width > 3 * 144 and im.height > 3 * 144  # 3 samples, images enlarged to 144 px
+    html = (out / "leaderboard.html").read_text()
+    assert "<table class='sortable'>" in html and "data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html and "src='/" not in html  # self-contained
+    assert html.count("class='gallery'") == 1
+
+
+def test_meta_evaluation_is_scipys_spearman(runs: Path, built: tuple[Path, Any]) -> None:
+    from scipy.stats import spearmanr
+
+    out, _ = built
+    meta = json.loads((out / "report.json").read_text())["meta_evaluation"]
+    assert len(meta["variants"]) == 3  # the bounds are left out
+    vals = meta["values"]
+    names = meta["variants"]
+    for metric in ("clip_i", "fid"):
+        rho = spearmanr([vals[n][metric] for n in names], [vals[n]["scene_accuracy"] for n in names]).statistic
+        assert meta["rho"][f"{metric}~scene_accuracy"]["rho"] == pytest.approx(rho)
+
+
+def test_an_ablation_and_a_missing_axis_appear(runs: Path, small_world: Path, tmp_path: Path) -> None:
+    from test_ablation import AXIS, _ablate
+
+    axis = tmp_path / "known.yaml"
+    axis.write_text(AXIS.split("  - name: last")[0])
+    _ablate(axis, small_world, runs, limit=LIMIT)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("tasks: {}\nmodels: []\nablations:\n  - {axis: vokens, task: vist, limit: 10}\n")
+    res = _build(runs, tmp_path / "out", rebuild=True, plan=plan, contact_sheets=False)
+    md = (res.out / "leaderboard.md").read_text()
+    assert "### known: known outputs (vist)" in md and "![ablation-known-vist](figures/ablation-known-vist.png)" in md
+    assert res.plan_errors and "stage2-vist-vokens4" in res.plan_errors[0]
+    assert "### not run: vokens (vist)" in md and "--num-vokens 4" in md
+    assert "| 16 generative vokens work better than 8 | not checked | vokens: vokens-16 vs base |" in md
+    rows = list(io.StringIO((res.out / "ablations.csv").read_text()))
+    assert rows[0].startswith("axis,task,variant,label,metric") and all(r.startswith("known,vist,") for r in rows[1:])
