@@ -182,8 +182,8 @@ def train(
 
     fn = TRAINERS.get(trainer)
     given = {k: v for k, v in options.items() if v is not None}
-    takes = [p for p in inspect.signature(fn).parameters if p not in ("task", "out", "steps", "device")]
-    unknown = sorted(set(given) - set(takes))
+    takes = [p for p in inspect.signature(fn).parameters if p not in ("task", "out", "steps", "device", "progress")]
+    unknown = sorted(set(given) - {*takes, "progress"})
     if unknown:
         raise ConfigError(f"trainer {trainer!r} does not take {', '.join(unknown)}; it takes: {', '.join(takes)}")
     return fn(task, out, steps, task_args=dict(task_args or {}), device=resolve_device(device), **given)  # type: ignore[no-any-return]
