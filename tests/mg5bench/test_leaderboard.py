@@ -1,12 +1,17 @@
 """mg5bench report on a fixture runs folder (the gt and blank bounds and a known-output model on the small world):
 the expected table (cells from each run's metrics.json, best per column among non-bounds), CSV, the
-byte-identical rebuild, contact sheets, the meta-evaluation against scipy, and the sections that say what is
-missing (no ratings, an axis not run)."""
+byte-identical rebuild, contact sheets, the meta-evaluation against scipy, the sections that say what is
+missing (no ratings, an axis not run), and the HTML page in a real headless Chromium: it opens from a file without
+console errors or failed requests, its embedded images decode, and a click on a column header sorts the rows.
+
+The browser test needs Debian's chromium and the `playwright` package (`bash scripts/setup_browser_test.sh`
+installs both) and is skipped with a message where either is missing; Playwright drives the system Chromium."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +143,48 @@ def test_an_ablation_and_a_missing_axis_appear(runs: Path, small_world: Path, tm
     assert "| 16 generative vokens work better than 8 | not checked | vokens: vokens-16 vs base |" in md
     rows = list(io.StringIO((res.out / "ablations.csv").read_text()))
     assert rows[0].startswith("axis,task,variant,label,metric") and all(r.startswith("known,vist,") for r in rows[1:])
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_report_page_renders_and_sorts_in_chromium(built: tuple[Path, Any], tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine: run 'bash scripts/setup_browser_test.sh' (apt chromium + playwright)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: pip install -e '.[e2e]' (or run "
+        "scripts/setup_browser_test.sh)"
+    )  # fmt: skip
+    out, _ = built
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+            page.goto((out / "leaderboard.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+            # every image (plots, gallery) decoded from its embedded data
+            broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+                                   ".length")  # fmt: skip
+            assert broken == 0 and page.evaluate("document.images.length") > 5
+            table = page.locator("table.sortable").first
+            header = [h.strip() for h in table.locator("th").all_inner_texts()]
+            col = next(i for i, h in enumerate(header) if h.startswith("scene exact"))
+
+            def column() -> list[float]:
+                cells = table.locator(f"tbody tr td:nth-child({col + 1})")
+                return [float(v) for v in cells.evaluate_all("cs => cs.map(c => c.dataset.v)")]
+
+            table.locator("th").nth(col).click()
+            assert column() == sorted(column())
+            table.locator("th").nth(col).click()
+            values = column()
+            assert values == sorted(values, reverse=True) and values[0] == 1.0
+            page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
