@@ -115,22 +115,24 @@ def label_runs(records: Sequence[RunRecord]) -> None:
 def mark_defaults(records: Sequence[RunRecord], out: Path, n: int, cache_dir: Path | None = None) -> None:
     """Mark the run each model's plain 'mg5bench run --task T --model M' makes: its folder is resolved without
     loading the model (``runner.prepare``); a model whose adapter cannot be resolved here is left unmarked."""
+    from mg5bench.ablation.core import shared_samples
     from mg5bench.errors import Mg5Error
     from mg5bench.runner import prepare
     from mg5bench.spec import RunSpec
 
     seen: dict[tuple[str, str, str], Path | None] = {}
-    for r in records:
-        key = (r.task, r.model, r.split)
-        if key not in seen:
-            data = r.info.get("spec", {}).get("data")
-            try:
-                p = prepare(RunSpec(task=r.task, model=r.model, split=r.split, data=data, limit=n or None), out,
-                            device="cpu", cache_dir=cache_dir, progress=False)  # fmt: skip
-                seen[key] = p.folder.resolve()
-            except (Mg5Error, OSError):
-                seen[key] = None
-        r.default = seen[key] == r.folder.resolve()
+    with shared_samples():
+        for r in records:
+            key = (r.task, r.model, r.split)
+            if key not in seen:
+                data = r.info.get("spec", {}).get("data")
+                try:
+                    p = prepare(RunSpec(task=r.task, model=r.model, split=r.split, data=data, limit=n or None), out,
+                                device="cpu", cache_dir=cache_dir, progress=False)  # fmt: skip
+                    seen[key] = p.folder.resolve()
+                except (Mg5Error, OSError):
+                    seen[key] = None
+            r.default = seen[key] == r.folder.resolve()
 
 
 def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None, resamples: int, device: str,
@@ -140,14 +142,21 @@ def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None
     says so."""
     from mg5bench.errors import Mg5Error
     from mg5bench.scoring import score_run
+    from mg5bench.tasks import build_samples, get_task
 
+    ssets: dict[str, Any] = {}
     for r in records:
         if r.stored_prefix < n:
             r.skipped = f"{r.stored_prefix} of the {n} samples stored"
             continue
+        spec = r.info.get("spec", {})
+        key = json.dumps([r.task, r.split, spec.get("data"), sorted((spec.get("task_args") or {}).items())])
         try:
+            if key not in ssets:  # runs of one task and protocol share their samples: read the data once
+                ssets[key] = build_samples(get_task(r.task, spec.get("task_args") or {}), spec.get("data"), r.split,
+                                           cache_dir=cache_dir, progress=False)  # fmt: skip
             res = score_run(r.folder, limit=n, evaluator=evaluator, resamples=resamples, device=device,
-                            cache_dir=cache_dir, progress=progress)  # fmt: skip
+                            cache_dir=cache_dir, progress=progress, sset=ssets[key])  # fmt: skip
         except Mg5Error as e:
             r.skipped = f"not scored: {e}"
             continue
