@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the real-browser test of the rating app (tests/test_human_browser.py) needs: Debian's chromium
+# Installs what the real-browser test of the rating app (tests/mg5bench/human/test_human_browser.py) needs: Debian's chromium
 # and the playwright package (which drives that chromium; Playwright's own browser download is not used).
 # Without them the test is skipped with a message; CI installs only '.[dev]'.
 set -euo pipefail
