@@ -73,27 +73,6 @@ def preprocess(images: list[Any], size: int) -> torch.Tensor:
     return (x - mean) / std
 
 
-def sincos_2d(dim: int, grid: int) -> torch.Tensor:
-    """MAE's fixed 2-D sine-cosine position embedding, (grid * grid, dim), row-major like the patch order.
-
-    The tiny encoder starts from it instead of BLIP-2's near-zero random init: with a 0.02-scale position
-    embedding the trained encoder's tokens did not carry where they were, so the Q-Former (which pools the
-    tokens by attention, blind to their order) lost the object's place. Measured with a linear probe on 500
-    CC3M val images: cell from the Q-Former outputs 0.11 (chance) although the flattened patch tokens gave 1.0,
-    and greedy captions named the position at chance. The embedding stays trainable."""
-    if dim % 4:
-        raise ValueError(f"sincos_2d needs a width divisible by 4, got {dim}")
-    quarter = dim // 4
-    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)  # (D/4,)
-    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
-                            indexing="ij")  # fmt: skip
-    out = []
-    for coord in (ys.flatten(), xs.flatten()):
-        ang = coord[:, None] * omega[None]  # (grid^2, D/4)
-        out += [ang.sin(), ang.cos()]
-    return torch.cat(out, 1).float()  # (grid^2, D)
-
-
 class VisionPath(nn.Module):
     """Encoder + Q-Former + projection: (B, 3, S, S) -> (B, Q, d_llm)."""
 
@@ -132,10 +111,6 @@ class VisionPath(nn.Module):
                 use_qformer_text_input=True,  # BLIP-2's text feed-forward (ITC/ITM/ITG pretraining)
             )
         )  # fmt: skip
-        with torch.no_grad():  # fixed-pattern start for the learned position embedding (see sincos_2d)
-            grid = cfg.image_size // cfg.patch_size
-            pos = torch.cat([torch.zeros(1, cfg.hidden), sincos_2d(cfg.hidden, grid)])  # (1 + grid^2, D)
-            enc.embeddings.position_embedding.copy_(pos[None])
         queries = torch.randn(1, cfg.num_queries, cfg.qformer_hidden) * 0.02
         return cls(enc, qf, queries, nn.Linear(cfg.qformer_hidden, cfg.lm_hidden))
 

@@ -110,19 +110,3 @@ def test_blip2_pretraining_phase_then_the_projection_alone(tmp_path: Path) -> No
         c = pre.itg_states(img.roll(1, 0), ids, mask)
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6) and not torch.allclose(a[:, 4:], b[:, 4:])
     assert not torch.allclose(a[:, :1], c[:, :1])  # the text reads the image through the queries
-
-
-def test_fresh_position_embedding_is_the_2d_sincos_pattern() -> None:
-    """Row r*grid+c of the patch part: first half depends on the row only, second half on the column only;
-    every patch position is distinct; the class position is zero."""
-    from reference_model.vision import sincos_2d
-
-    pe = sincos_2d(16, 6)
-    assert pe.shape == (36, 16) and float(pe.abs().max()) <= 1.0
-    rows, cols = pe.view(6, 6, 16)[..., :8], pe.view(6, 6, 16)[..., 8:]
-    assert torch.allclose(rows, rows[:, :1].expand_as(rows)) and torch.allclose(cols, cols[:1].expand_as(cols))
-    assert len({tuple(r.tolist()) for r in pe}) == 36
-    assert torch.allclose(pe[7, 0], torch.tensor(np.sin(1.0), dtype=torch.float32))  # row 1, frequency 1
-    v = VisionPath.build(VisionConfig(lm_hidden=32, hidden=32, qformer_hidden=32, num_queries=4))
-    emb = v.encoder.embeddings.position_embedding[0]
-    assert torch.equal(emb[0], torch.zeros(32)) and torch.allclose(emb[1:], sincos_2d(32, 6))
