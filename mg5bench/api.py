@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mg5bench.data.io import Problems, atomic_write_json, atomic_write_text
+from mg5bench.data.io import Problems, atomic_write_json, atomic_write_text, check_output_file, check_output_folder
 from mg5bench.errors import ConfigError, DataError
 from mg5bench.spec import GenerationConfig, RunSpec
 from mg5bench.tasks import SampleSet, build_samples, get_task
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from mg5bench.runner import RunResult
     from mg5bench.scoring import ScoreResult
 
-__all__ = ["GenerationConfig", "RunSpec", "convert_vist_sis", "default_checkpoints", "default_split",
+__all__ = ["GenerationConfig", "RunSpec", "check_output_file", "check_output_folder", "convert_vist_sis",
+           "default_checkpoints", "default_split",
            "export_samples", "names", "parse_kv", "run", "score", "score_predictions", "synth", "table", "train",
            "validate"]  # fmt: skip
 
@@ -38,15 +39,22 @@ def synth(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
-    """Build a synthetic world into ``out`` (or the user cache, reused if already there)."""
-    from mg5bench.data.world import WorldConfig, build_world, ensure_world
+    """Build a synthetic world into ``out`` (or the user cache, reused if already there). ``out`` holding this
+    very world already (verified against its manifest) is reused too; one left incomplete by an interrupted
+    build is cleared and built again."""
+    from mg5bench.data.world import WorldConfig, build_world, ensure_world, is_world
+    from mg5bench.tasks import check_world
 
     cfg = WorldConfig(seed=seed, level=level, size=size)
     if out is None:
         root = ensure_world(cfg, cache_dir, progress=progress)
     else:
         root = Path(out)
-        build_world(cfg, root, progress=progress)
+        same = is_world(root) and json.loads((root / "world.json").read_text()).get("world") == cfg.to_dict()
+        if same:
+            check_world(root, cache_dir)
+        else:
+            build_world(cfg, root, progress=progress, cache_dir=cache_dir)
     return root, json.loads((root / "world.json").read_text())
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from mg5bench import __version__
 from mg5bench.devices import DEVICE_HELP
@@ -31,6 +33,53 @@ examples:
 """
 
 DEFAULT_LIMIT = 200
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line on stderr and exit status 2, like every other error (argparse's default
+    prints the usage block first); subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` (a count, a size, a number of steps)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {'a positive integer' if low == 1 else f'>= {low}'}, got {text}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _finite(low: float, *, strict: bool = False, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite float >= ``low`` (> with ``strict``; <= ``high`` if given); NaN and inf refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < low or (strict and value == low) or (high is not None and value > high):
+            where = f"{'>' if strict else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {where}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+COUNT, POSITIVE = _int_at_least(0), _int_at_least(1)
+NONNEGATIVE_REAL, POSITIVE_REAL, UNIT = _finite(0), _finite(0, strict=True), _finite(0, strict=True, high=1)
 
 
 def _bool(text: str) -> bool:
@@ -94,7 +143,7 @@ def _quiet_libraries(enabled: bool) -> Iterator[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mg5bench",
         description="Evaluate and benchmark interleaved image-and-text generation (MiniGPT-5 and baselines).",
         epilog=EXAMPLES,
@@ -125,18 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_score.add_argument("run", nargs="?", type=Path, metavar="RUN_FOLDER",
                          help="a folder from 'mg5bench run' (its run.json gives task, data and split)")  # fmt: skip
-    p_score.add_argument("--limit", type=int, help="RUN_FOLDER: score the first N samples (default: the largest "
+    p_score.add_argument("--limit", type=COUNT, help="RUN_FOLDER: score the first N samples (default: the largest "
                          "--limit the run was completed for; 0 = the whole split, if generated)")  # fmt: skip
     p_score.add_argument("--task", help="predictions file: the task (cc3m, vist, mmdialog)")
     p_score.add_argument("--data", help="predictions file: real data folder or synth:... (default: the embedded world)")
     p_score.add_argument("--split", help="predictions file: split (default: the task card's default_split)")
     p_score.add_argument("--predictions", type=Path, help="predictions file (JSON lines)")
     p_score.add_argument("--out", type=Path, help="predictions file: folder for metrics.json and per_sample.jsonl")
+    p_score.add_argument("--media-root", type=Path, action="append", metavar="FOLDER",
+                         help="predictions file: a folder its image paths may point into, besides the file's "
+                         "own folder and the data folder (repeatable; default: none; others are refused)")  # fmt: skip
     p_score.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
     p_score.add_argument("--evaluator", help=EVALUATOR_HELP)
     p_score.add_argument("--inception", help="torch-fidelity Inception-v3 weights file (enables inception_score)")
-    p_score.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p_score.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p_score.add_argument("--resamples", type=COUNT, default=1000, help="bootstrap resamples (default 1000; "
+                         "0 = no intervals)")  # fmt: skip
+    p_score.add_argument("--seed", type=COUNT, default=0, help="bootstrap seed (default 0)")
     p_score.add_argument("--device", default="auto", help=f"where the evaluator runs: {DEVICE_HELP} (default auto)")
     p_score.add_argument("--force", action="store_true", help="RUN_FOLDER: recompute a scoring that is stored "
                          "(default: print it)")  # fmt: skip
@@ -168,28 +221,33 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--split", help="split (default: the task card's default_split, or the data folder's only "
                        "split)")  # fmt: skip
     p_run.add_argument(
-        "--limit", type=int, default=DEFAULT_LIMIT, help=f"first N samples (default {DEFAULT_LIMIT}; 0 = all)"
+        "--limit",
+        type=COUNT,
+        default=DEFAULT_LIMIT,
+        help=f"first N samples (default {DEFAULT_LIMIT}; 0 = all)",
     )
     p_run.add_argument("--seed", type=int, default=0, help="run seed; each sample's generator is seeded from it and "
                        "its id (default 0)")  # fmt: skip
     gen = p_run.add_argument_group("generation settings (default: the model's own, resolved and recorded in run.json; "
                                    "a setting the model does not use is an error)")  # fmt: skip
     own = "default: the model's own"
-    gen.add_argument("--guidance-scale", type=float, help=f"classifier-free guidance scale of the image decoder "
-                     f"({own}: minigpt5 its checkpoint's, the T2I baselines 3)")  # fmt: skip
-    gen.add_argument("--num-inference-steps", type=int, help=f"diffusion sampling steps, not training steps ({own}: "
-                     "minigpt5 its checkpoint's, the T2I baselines 25)")  # fmt: skip
-    gen.add_argument("--max-new-tokens", type=int, help=f"length limit of generated text ({own}: minigpt5 its "
+    gen.add_argument("--guidance-scale", type=NONNEGATIVE_REAL, help=f"classifier-free guidance scale of the image "
+                     f"decoder ({own}: minigpt5 its checkpoint's, the T2I baselines 3)")  # fmt: skip
+    gen.add_argument("--num-inference-steps", type=POSITIVE, help=f"diffusion sampling steps, not training steps "
+                     f"({own}: minigpt5 its checkpoint's, the T2I baselines 25)")  # fmt: skip
+    gen.add_argument("--max-new-tokens", type=POSITIVE, help=f"length limit of generated text ({own}: minigpt5 its "
                      "checkpoint's, divter the length it was trained with, two-stage 24 on dialogs)")  # fmt: skip
-    gen.add_argument("--temperature", type=float, help=f"text sampling temperature ({own}: minigpt5 its checkpoint's)")
-    gen.add_argument("--top-p", type=float, help=f"text nucleus-sampling mass ({own}: minigpt5 its checkpoint's)")
-    gen.add_argument("--repetition-penalty", type=float, help=f"text repetition penalty ({own}: minigpt5 its "
+    gen.add_argument(
+        "--temperature", type=POSITIVE_REAL, help=f"text sampling temperature ({own}: minigpt5 its checkpoint's)"
+    )
+    gen.add_argument("--top-p", type=UNIT, help=f"text nucleus-sampling mass ({own}: minigpt5 its checkpoint's)")
+    gen.add_argument("--repetition-penalty", type=POSITIVE_REAL, help=f"text repetition penalty ({own}: minigpt5 its "
                      "checkpoint's)")  # fmt: skip
     gen.add_argument("--do-sample", type=_bool, metavar="true|false", help=f"sample text (true) or decode greedily "
                      f"({own}: minigpt5 true, as the official code)")  # fmt: skip
     p_run.add_argument("--model-args", metavar="K=V,...", help="adapter arguments, e.g. checkpoint=... or path=... "
                        "(default: none, the shipped checkpoint; see 'mg5bench ls models')")  # fmt: skip
-    p_run.add_argument("--batch-size", type=int, help="samples per model call (default: the model's). Part of the "
+    p_run.add_argument("--batch-size", type=POSITIVE, help="samples per model call (default: the model's). Part of the "
                        "generation key: batched kernels round differently for different batch compositions, so "
                        "outputs are reproducible (any --limit, resume, process count) at one batch size")  # fmt: skip
     p_run.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto); the device type is part of "
@@ -199,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: reuse what is stored)")  # fmt: skip
     p_run.add_argument("--evaluator", help=f"scoring, not part of the generation key: {EVALUATOR_HELP}")
     p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
-    p_run.add_argument("--resamples", type=int, default=1000, help="scoring: bootstrap resamples (default 1000)")
+    p_run.add_argument("--resamples", type=COUNT, default=1000, help="scoring: bootstrap resamples (default "
+                       "1000; 0 = no intervals)")  # fmt: skip
+    p_run.add_argument("--no-wait", action="store_true", help="if another 'mg5bench run' is generating the "
+                       "same run folder, exit with an error instead of waiting (default: wait for it)")  # fmt: skip
     _add_output_flags(p_run)
     _add_task_args(p_run)
 
@@ -219,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--task", required=True, help="cc3m, vist or mmdialog (required)")
     p_train.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
     p_train.add_argument("--out", type=Path, required=True, help="output folder (required; rerun to resume)")
-    p_train.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    p_train.add_argument("--steps", type=POSITIVE, default=600, help="training steps (default 600)")
     p_train.add_argument(
         "--base",
         type=Path,
@@ -230,9 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["cross-kv", "all"],
         help="sd2-ft: train the UNet's cross-attention k/v only (packs to ~1 MB) or all of it (default cross-kv)",
     )
-    p_train.add_argument("--batch", type=int, help="batch size (default 32)")
-    p_train.add_argument("--lr", type=float, help="learning rate (default: sd2-ft 3e-4, divter 1e-3)")
-    p_train.add_argument("--seed", type=int, help="seed (default 0)")
+    p_train.add_argument("--batch", type=POSITIVE, help="batch size (default 32)")
+    p_train.add_argument("--lr", type=POSITIVE_REAL, help="learning rate (default: sd2-ft 3e-4, divter 1e-3)")
+    p_train.add_argument("--seed", type=COUNT, help="seed (default 0)")
     p_train.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     _add_task_args(p_train)
     _add_output_flags(p_train)
@@ -257,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_synth.add_argument("--out", type=Path, help="folder to write (must be new or empty)")
     p_synth.add_argument("--size", choices=["small", "default"], default="default")
     p_synth.add_argument("--level", type=int, choices=[1, 2], default=1, help="1: one object; 2: two")
-    p_synth.add_argument("--seed", type=int, default=0)
+    p_synth.add_argument("--seed", type=COUNT, default=0, help="world seed (default 0)")
     p_synth.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
     p_synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -357,6 +418,7 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print("ok: no problems found" if report.ok else f"{total} problem(s) found")
         return 0 if report.ok else 2
     if args.data_command == "export":
+        api.check_output_file(args.out)
         sset = api.export_samples(
             args.task, args.out, data=args.data, split=args.split,
             task_args=api.parse_kv(args.task_args, "--task-args"), skip_bad=args.skip_bad,
@@ -371,6 +433,7 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(f"skipped: {e}", file=sys.stderr)
         return 0
     if args.data_command == "convert" and args.convert_kind == "vist-sis":
+        api.check_output_folder(args.dst, "DST")
         report = api.convert_vist_sis(
             args.src_json, args.images_dir, args.dst, split=args.split, skip_bad=args.skip_bad
         )
@@ -397,7 +460,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from mg5bench.errors import ConfigError
 
     if args.run is not None:
-        given = [f"--{n}" for n in ("task", "data", "split", "predictions", "out") if getattr(args, n) is not None]
+        given = [f"--{n.replace('_', '-')}" for n in ("task", "data", "split", "predictions", "out", "media_root")
+                 if getattr(args, n) is not None]  # fmt: skip
         if given or args.task_args:
             raise ConfigError(f"score RUN_FOLDER takes its task, data and split from run.json and stores the scores "
                               f"under RUN_FOLDER/scores/: drop {', '.join(given or ['--task-args'])}")  # fmt: skip
@@ -419,6 +483,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         args.task, args.predictions, args.out, data=args.data, split=args.split, metrics=_metric_list(args.metrics),
         evaluator=args.evaluator, inception=args.inception, task_args=api.parse_kv(args.task_args, "--task-args"),
         resamples=args.resamples, seed=args.seed, progress=not args.quiet, device=args.device,
+        media_roots=args.media_root or (),
     )  # fmt: skip
     print(api.table(report))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'per_sample.jsonl'}")
@@ -428,6 +493,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from mg5bench import api
 
+    api.check_output_folder(args.out)
     info = api.train(
         args.what, args.task, args.out, args.steps, data=args.data, base=args.base, batch=args.batch, lr=args.lr,
         seed=args.seed, task_args=api.parse_kv(args.task_args, "--task-args"), unet=args.unet, device=args.device,
@@ -445,6 +511,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from mg5bench import api
 
+    api.check_output_folder(args.out)  # before the data is even read
     task_args = api.parse_kv(args.task_args, "--task-args")
     gen = api.GenerationConfig(
         guidance_scale=args.guidance_scale, num_inference_steps=args.num_inference_steps,
@@ -458,7 +525,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     res = api.run(spec, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
                   evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
-                  progress=not args.quiet)  # fmt: skip
+                  progress=not args.quiet, wait=not args.no_wait)  # fmt: skip
     if res.report is None:
         return 0
     print(api.table(res.report))
@@ -868,6 +935,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dispatch(args, parser)
     except Mg5Error as e:
         print(f"mg5bench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the machine, not the input: a disk that filled up, a folder that vanished
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mg5bench: error: {where}{e.strerror or e} (fix: free space or choose a folder you can write to, then "
+              "rerun the same command: finished work is kept)", file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         print("mg5bench: interrupted", file=sys.stderr)

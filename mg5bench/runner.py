@@ -35,11 +35,11 @@ from mg5bench.errors import ConfigError
 from mg5bench.hashing import content_hash
 from mg5bench.seeding import sample_generator
 from mg5bench.spec import GenerationConfig, RunSpec
-from mg5bench.store import RunStore, stored_prefix
+from mg5bench.store import RunLock, RunStore, stored_prefix
 from mg5bench.tasks import SampleSet, TaskConfig
 from mg5bench.types import Sample
 
-RUNNER_VERSION = 2
+RUNNER_VERSION = 3  # 3: data fingerprints hash image contents (2: names and sizes)
 
 
 def batch_groups(n_selected: int, n_total: int, batch_size: int) -> list[range]:
@@ -276,27 +276,67 @@ def run(
     resamples: int = 1000,
     cache_dir: Path | None = None,
     progress: bool = True,
+    wait: bool = True,
     after_sample: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Generate what the store lacks for the first ``spec.limit`` samples, then score them (a stored scoring with
-    the same settings is reused). ``after_sample(n)`` is a test hook called after each stored sample with the
-    number of this rank's samples stored so far (it may raise to simulate a crash)."""
+    the same settings is reused). The run folder is locked for the whole call (``RunLock``): a second run of the
+    same key waits for the first (``wait=False``: a one-line error instead) and then finds its work stored.
+    ``after_sample(n)`` is a test hook called after each stored sample with the number of this rank's samples
+    stored so far (it may raise to simulate a crash)."""
+    from mg5bench.data.io import check_output_folder
+    from mg5bench.scoring import check_resamples
+
+    check_resamples(resamples)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    check_output_folder(out)
+    rank, world, dev = _dist(device)
+    p = prepare(spec, out, batch_size=batch_size, device=dev, cache_dir=cache_dir, progress=progress and rank == 0)
+    _check_scoring(p, evaluator, metrics)  # a typo in a scoring option fails now, not after the generation
+    lock = RunLock(p.folder)
+    ok, failure = 1, None
+    if rank == 0:
+        try:
+            lock.acquire(wait=wait)
+        except Exception as e:  # every rank must learn that rank 0 could not lock, then raise
+            ok, failure = 0, e
+    if _sum_over_ranks(ok, world, dev) != world:
+        if failure is not None:
+            raise failure
+        raise ConfigError(f"{p.folder}: rank 0 could not lock the run folder; see its error")
+    try:
+        return _run_locked(p, spec, rank, world, dev, force=force, evaluator=evaluator, metrics=metrics,
+                           resamples=resamples, cache_dir=cache_dir, progress=progress,
+                           after_sample=after_sample)  # fmt: skip
+    finally:
+        lock.release()
+
+
+def _run_locked(p: Prepared, spec: RunSpec, rank: int, world: int, dev: str, *, force: bool,
+                evaluator: str | None, metrics: Sequence[str] | None, resamples: int, cache_dir: Path | None,
+                progress: bool, after_sample: Callable[[int], None] | None) -> RunResult:  # fmt: skip
     from tqdm.auto import tqdm
 
     from mg5bench.scoring import score_run
 
     t_start = time.perf_counter()
-    rank, world, dev = _dist(device)
-    p = prepare(spec, out, batch_size=batch_size, device=dev, cache_dir=cache_dir, progress=progress and rank == 0)
-    _check_scoring(p, evaluator, metrics)  # a typo in a scoring option fails now, not after the generation
     store = RunStore(p.folder)
-    if force and rank == 0 and p.folder.exists():
-        shutil.rmtree(p.folder)
-    _barrier(world)
     samples = p.sset.samples
     ids = [s.id for s in samples]
+    if rank == 0:
+        if force:  # everything but the lock we hold
+            for child in p.folder.iterdir():
+                if child.name == ".lock":
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        store.recover(ids)  # bad lines quarantined, samples whose image is missing dropped: generated again
+    _barrier(world)
     n_sel = min(spec.limit or len(ids), len(ids))
-    previous = store.read_info() if store.run_json.is_file() else None
+    previous = _previous_info(store) if rank == 0 else None
     done = store.stored_ids()
     if rank == 0:
         store.images.mkdir(parents=True, exist_ok=True)
@@ -309,7 +349,6 @@ def run(
     t_gen = time.perf_counter()
     if todo:
         store.images.mkdir(parents=True, exist_ok=True)
-        store.open_shard(rank)
         bar = tqdm(total=n_missing, desc=f"{spec.model} {spec.task}", unit="sample", disable=not progress,
                    position=rank)  # fmt: skip
         adapter = p.adapter
@@ -366,3 +405,18 @@ def run(
     timing["total_s"] = round(time.perf_counter() - t_start, 3)
     return RunResult(p.folder, scored.report, generated_all == 0 and scored.reused, info, n_sel, generated_all,
                      scored.folder, scored.reused, timing)  # fmt: skip
+
+
+def _previous_info(store: RunStore) -> dict[str, Any] | None:
+    """run.json as stored, to carry its history over; a damaged one is replaced (the samples are what counts)."""
+    from mg5bench.errors import DataError
+
+    if not store.run_json.is_file():
+        return None
+    try:
+        return store.read_info()
+    except DataError as e:
+        from mg5bench.notes import note
+
+        note(f"{e}; it is written again from this run (its history of earlier calls is lost, no sample is)")
+        return None

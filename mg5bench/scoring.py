@@ -30,14 +30,18 @@ from mg5bench.metrics.mmrel import clean_text_minigpt5
 from mg5bench.tasks import SampleSet, build_samples, get_task
 from mg5bench.types import Sample, Segment
 
+MEDIA_FIX = "put the images under the predictions file's folder (or pass --media-root FOLDER) and use paths inside it"
 
-def load_predictions(path: Path, known_ids: set[str]) -> dict[str, list[Segment]]:
-    """Parse and check a predictions file; every problem is a one-line DataError."""
+
+def load_predictions(path: Path, known_ids: set[str], media_roots: Sequence[Path] = ()) -> dict[str, list[Segment]]:
+    """Parse and check a predictions file; every problem is a one-line DataError. Image paths must resolve
+    (symlinks followed) inside the file's folder or one of ``media_roots``."""
     from mg5bench.data.io import read_text_utf8
 
     path = Path(path)
     text = read_text_utf8(path, "predictions file")
     base = path.resolve().parent
+    roots = [base, *(Path(r).resolve() for r in media_roots)]
     out: dict[str, list[Segment]] = {}
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -49,8 +53,12 @@ def load_predictions(path: Path, known_ids: set[str]) -> dict[str, list[Segment]
             raise DataError(
                 str(path), rec, f"malformed JSON: {e.msg} at column {e.colno}", "one JSON object per line"
             ) from None
-        if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("output", []), list):
-            raise DataError(str(path), rec, "expected an object {'id': ..., 'output': [segments]}")
+        except RecursionError:
+            raise DataError(str(path), rec, "JSON is nested too deeply", "one flat JSON object per line") from None
+        if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("output"), list):
+            got = "no 'output'" if isinstance(obj, dict) and "id" in obj and "output" not in obj else "another shape"
+            raise DataError(str(path), rec, f"expected an object {{'id': ..., 'output': [segments]}}, got {got}",
+                            "give every line its id and its output list (an empty list for no output)")  # fmt: skip
         sid = str(obj["id"])
         rec = f"line {n} (id {sid})"
         if sid not in known_ids:
@@ -59,12 +67,15 @@ def load_predictions(path: Path, known_ids: set[str]) -> dict[str, list[Segment]
                             f"ids look like {', '.join(close)}; check --task, --split and --data")  # fmt: skip
         if sid in out:
             raise DataError(str(path), rec, "duplicate id", "give one line per sample")
-        out[sid] = output_segments(obj.get("output", []), base, path, rec)
+        out[sid] = output_segments(obj["output"], base, path, rec, roots)
     return out
 
 
-def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str) -> list[Segment]:
-    """One prediction's segments, image paths resolved against ``base`` and checked (errors name path + rec)."""
+def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str,
+                    roots: Sequence[Path] | None = None) -> list[Segment]:  # fmt: skip
+    """One prediction's segments, image paths resolved against ``base`` and checked (errors name path + rec).
+    With ``roots``, an image must resolve inside one of them (symlinks followed); the refusal is the same words
+    whether or not the file outside exists, so a predictions file cannot probe the disk."""
     segs = []
     for seg in output:
         try:
@@ -73,11 +84,22 @@ def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str) -> 
             raise DataError(str(path), rec, str(e)) from None
         if s.is_image:
             img = Path(s.value)
-            img = img if img.is_absolute() else base / img
+            img = (img if img.is_absolute() else base / img).resolve()
+            if roots is not None and not any(img.is_relative_to(r) for r in roots):
+                raise DataError(str(path), rec, f"image path {s.value!r} is outside the predictions folder "
+                                "and the --media-root folders", MEDIA_FIX)  # fmt: skip
             check_image(img, path, rec)
-            s = Segment.image(str(img.resolve()), s.role)
+            s = Segment.image(str(img), s.role)
         segs.append(s)
     return segs
+
+
+def check_resamples(resamples: int, seed: int = 0) -> None:
+    """Before any work: bootstrap resamples 0 (no intervals) or a positive count, and a seed numpy accepts."""
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
+        raise ConfigError(f"--resamples must be 0 (no intervals) or a positive integer, got {resamples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed (the bootstrap's) must be a non-negative integer, got {seed!r}")
 
 
 def make_item(sample: Sample, output: Sequence[Segment]) -> ScoreItem:
@@ -103,35 +125,58 @@ def _feature_cache_path(cache_dir: Path, evaluator: Any, fingerprint: str, split
     return cache_dir / "features" / f"{key}.safetensors"
 
 
+def _read_feature_cache(cache_file: Path, dim: int) -> dict[str, np.ndarray]:
+    """The cached features by path; a cache that fails to load or check (torn, wrong shape, not finite) is
+    deleted with a one-line note and recomputed: a cache is never a reason to fail, nor to trust a wrong number."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    try:
+        with safe_open(str(cache_file), "np") as f:
+            cached_paths = json.loads((f.metadata() or {})["paths"])
+        arr = load_file(str(cache_file))["features"]
+        if arr.ndim != 2 or arr.shape != (len(cached_paths), dim) or not np.isfinite(arr).all():
+            raise ValueError(f"features of shape {arr.shape} for {len(cached_paths)} images of dimension {dim}")
+        return {str(p): arr[i] for i, p in enumerate(cached_paths)}
+    except Exception as e:  # whatever is wrong with a cache file, it is rebuilt
+        from mg5bench.notes import note
+
+        note(f"{cache_file}: feature cache unreadable ({type(e).__name__}: {str(e)[:80]}); deleted, the "
+             "ground-truth features are computed again")  # fmt: skip
+        cache_file.unlink(missing_ok=True)
+        return {}
+
+
 def encode_images_cached(
     evaluator: Any, paths: list[str], cache_file: Path | None, progress: bool
 ) -> tuple[dict[str, np.ndarray], int]:
-    """Raw features for ``paths``; with ``cache_file``, reuse and extend an on-disk cache.
-    Returns (features by path, number of images actually encoded)."""
-    from safetensors.numpy import load_file, save_file
+    """Raw features for ``paths``; with ``cache_file``, reuse and extend an on-disk cache (written atomically; a
+    cache that cannot be written only costs time). Returns (features by path, number of images actually encoded)."""
+    import os
+
+    from safetensors.numpy import save_file
 
     feats: dict[str, np.ndarray] = {}
     if cache_file is not None and cache_file.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(cache_file), "np") as f:
-            cached_paths = json.loads(f.metadata()["paths"])
-        arr = load_file(str(cache_file))["features"]
-        feats = {p: arr[i] for i, p in enumerate(cached_paths)}
+        feats = _read_feature_cache(cache_file, int(evaluator.dim))
     todo = [p for p in dict.fromkeys(paths) if p not in feats]
     if todo:
         new = evaluator.encode_images_raw(todo, progress=progress).numpy()
         feats.update(zip(todo, new, strict=True))
         if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
             keys = sorted(feats)
-            tmp = cache_file.with_suffix(f".{time.time_ns()}.tmp")
-            save_file(
-                {"features": np.stack([feats[k] for k in keys])},
-                str(tmp),
-                metadata={"paths": json.dumps(keys)},
-            )
-            tmp.replace(cache_file)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.{time.time_ns()}.tmp")
+            try:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                save_file({"features": np.stack([feats[k] for k in keys])}, str(tmp),
+                          metadata={"paths": json.dumps(keys)})  # fmt: skip
+                tmp.replace(cache_file)
+            except Exception as e:  # disk full, read-only cache: only costs time later
+                from mg5bench.notes import note
+
+                tmp.unlink(missing_ok=True)
+                note(f"{cache_file}: feature cache not written ({getattr(e, 'strerror', None) or e}); scoring goes "
+                     "on without it")  # fmt: skip
     return feats, len(todo)
 
 
@@ -212,14 +257,21 @@ def score(
     progress: bool = True,
     sset: SampleSet | None = None,
     device: str = "cpu",
+    media_roots: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Score a predictions file (one line per sample) and write ``out/metrics.json`` and ``out/per_sample.jsonl``
     atomically. Returns the metrics.json content. ``evaluator`` None: the embedded one on the synthetic world,
-    refused elsewhere (``evaluators.resolve_evaluator``)."""
+    refused elsewhere (``evaluators.resolve_evaluator``). Image paths must lie inside the predictions file's
+    folder, one of ``media_roots`` or the data folder (``load_predictions``)."""
+    from mg5bench.data.io import check_output_folder
+
+    check_resamples(resamples, seed)
+    if out is not None:
+        check_output_folder(out)  # before any work: an unwritable --out must not cost the whole scoring
     cfg = get_task(task, task_args or {})
     if sset is None:
-        sset = build_samples(cfg, data, split, progress=progress)
-    preds = load_predictions(Path(predictions), {s.id for s in sset.samples})
+        sset = build_samples(cfg, data, split, cache_dir=cache_dir, progress=progress)
+    preds = load_predictions(Path(predictions), {s.id for s in sset.samples}, [*media_roots, sset.source.root])
     info = {
         "path": str(predictions),
         "sha256": sha256_file(predictions),
@@ -386,6 +438,7 @@ def score_run(
     from mg5bench.hashing import content_hash
     from mg5bench.store import RunStore, stored_prefix
 
+    check_resamples(resamples, seed)
     store = RunStore(Path(folder))
     info = store.read_info()
     spec = info["spec"]
@@ -393,6 +446,10 @@ def score_run(
     if sset is None:
         sset = build_samples(cfg, spec.get("data"), spec["split"], cache_dir=cache_dir, progress=progress)
     want = info["key"]["data_fingerprint"]
+    if sset.fingerprint != want and int(info.get("runner", 0)) < 3:
+        raise DataError(str(store.run_json), None, "this run was generated by an older mg5bench, whose data "
+                        "fingerprint covered image names and sizes, not contents", "rerun its 'mg5bench run' "
+                        "command: it generates into a new folder keyed by the data's content")  # fmt: skip
     if sset.fingerprint != want:
         raise DataError(str(store.run_json), None, f"the data changed since this run was generated (fingerprint "
                         f"{want} then, {sset.fingerprint} now)", "score it on the data it was generated from, or "
@@ -434,7 +491,13 @@ def score_run(
     out = store.scores / f"{_slug(ev_id['name'])}-r{resamples}-n{n}-{content_hash(key)}"
     if (out / "metrics.json").is_file() and not force:
         return ScoreResult(out, json.loads((out / "metrics.json").read_text()), True, key)
-    preds = {sid: output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}") for sid in selected}
+    roots = [store.root.resolve(), sset.source.root]  # the run's images/, and ground truth the gt model points at
+    try:
+        preds = {sid: output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}", roots)
+                 for sid in selected}  # fmt: skip
+    except DataError as e:
+        fix = "rerun the same 'mg5bench run' command: it regenerates a sample whose image is missing or unreadable"
+        raise DataError(e.path, e.record, e.problem, fix) from None
     outputs = [{"id": sid, "output": records[sid]["output"]} for sid in selected]  # not meta (timings, rank)
     lines = "".join(json.dumps(o, sort_keys=True) + "\n" for o in outputs).encode()
     pinfo = {"run": str(store.root), "run_hash": info.get("folder_hash"),

@@ -4,6 +4,8 @@
     samples.jsonl         one line per generated sample {"id", "output": [segments], "meta"}, in sample order
     images/               the generated images (paths in samples.jsonl are relative to the run folder)
     scores/<name>-<hash>/ one folder per scoring: metrics.json + per_sample.jsonl (see ``scoring.score_run``)
+    .lock                 held (flock) by the ``mg5bench run`` working on the folder; names its pid and host
+    quarantine.jsonl      lines that failed validation on resume, with where they were and why (if any)
 
 The key covers only what changes a sample's output (model, resolved generation settings, batch size, task,
 data, seed, device type), never the limit or anything about scoring: a larger ``--limit`` adds samples to the
@@ -11,22 +13,26 @@ same folder and any number of scorings sit beside one set of generations.
 
 While generating, every finished sample is appended as one JSON line to ``samples.rank<r>.jsonl`` (flushed and
 fsynced; one file per process so ranks never interleave writes) and its images are written atomically to
-``images/``. A crash loses at most the sample being written; a torn last line is ignored when reading and cut
-off before that rank appends again. ``finalize`` merges everything into ``samples.jsonl`` (atomically) in sample
-order and removes the shards. A stored sample is never rewritten.
+``images/``. A crash loses at most the sample being written. On resume (``recover``, under the lock) every line
+of every file is validated: a torn, malformed or otherwise invalid line, or a sample whose image is missing, is
+moved to ``quarantine.jsonl`` (one note names it) and its sample generated again; nothing valid is dropped.
+``finalize`` merges everything into ``samples.jsonl`` (atomically) in sample order and removes the shards it
+merged, never one that changed since it was read. A stored sample is never rewritten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from mg5bench.errors import DataError
+from mg5bench.errors import ConfigError, DataError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -39,10 +45,149 @@ def safe_name(sample_id: str) -> str:
     return f"{stem}-{hashlib.sha256(sample_id.encode()).hexdigest()[:8]}"
 
 
-def _complete_lines(path: Path) -> list[str]:
-    """The complete (newline-terminated) lines of a JSON-lines file; a torn last line is left out."""
+def _records(path: Path) -> tuple[list[tuple[int, bytes]], bytes]:
+    """(line number, bytes) of the complete lines of a JSON-lines file, and the torn tail ('' if none)."""
     data = path.read_bytes()
-    return data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines()
+    cut = data.rfind(b"\n") + 1
+    lines = [(n, line) for n, line in enumerate(data[:cut].split(b"\n")[:-1], start=1)]
+    return lines, data[cut:]
+
+
+def check_record(line: bytes, ids: set[str] | None = None) -> tuple[dict[str, Any] | None, str]:
+    """A stored sample line -> (record, "") or (None, what is wrong with it): UTF-8 JSON object with a string
+    ``id`` (of the split, when ``ids`` is given) and an ``output`` list of valid segments."""
+    from mg5bench.types import Segment
+
+    try:
+        rec = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return None, f"not UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1})"
+    except json.JSONDecodeError as e:
+        return None, f"malformed JSON: {e.msg} at column {e.colno}"
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    if not isinstance(rec, dict):
+        return None, f"not a JSON object ({type(rec).__name__})"
+    if not isinstance(rec.get("id"), str):
+        return None, "no string 'id'"
+    if ids is not None and rec["id"] not in ids:
+        return None, f"id {rec['id']!r} is not a sample of this run's split"
+    if not isinstance(rec.get("output"), list):
+        return None, "no 'output' list"
+    try:
+        for seg in rec["output"]:
+            Segment.from_json(seg)
+    except ConfigError as e:
+        return None, f"bad segment: {e}"
+    return rec, ""
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's live process
+        return True
+    return True
+
+
+class RunLock:
+    """``<run>/.lock``: an exclusive ``flock`` held while one ``mg5bench run`` works on the folder, with the
+    holder's pid, host and start time written in it for the messages. The kernel drops the flock when the holder
+    dies (even by kill -9), so a lock left by a dead process is stale by construction: it is taken over with a
+    note. Where flock is not supported (some network file systems) the recorded pid decides, on the same host."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / ".lock"
+        self.fd: int | None = None
+
+    def holder(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError, RecursionError):
+            return {}
+
+    @staticmethod
+    def describe(h: Mapping[str, Any]) -> str:
+        if not h:
+            return "another process"
+        return f"pid {h.get('pid')} on host {h.get('host')} (since {h.get('started')})"
+
+    def _try(self, fd: int) -> bool:
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        except OSError:  # no flock here (ENOLCK, EOPNOTSUPP): the recorded pid decides
+            h = self.holder()
+            if not h.get("pid") or h.get("pid") == os.getpid():
+                return True
+            return h.get("host") == _host() and not _pid_alive(int(h["pid"]))
+
+    def acquire(self, wait: bool = True, poll: float = 0.25) -> None:
+        """Take the lock; held by a live process: wait for it (a one-line note first) or, with ``wait=False``, a
+        one-line ConfigError naming the holder and the fix."""
+        from mg5bench.notes import note
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        noted = False
+        try:
+            while not self._try(fd):
+                h = self.holder()
+                if not wait:
+                    raise ConfigError(f"{self.folder}: another 'mg5bench run' is generating this run ("
+                                      f"{self.describe(h)}, lock file {self.path}); wait for it to finish and rerun "
+                                      "the same command (without --no-wait it waits)")  # fmt: skip
+                if not noted:
+                    note(f"{self.folder}: another 'mg5bench run' is generating this run ({self.describe(h)}); "
+                         "waiting for it to finish (what it stores is reused)")  # fmt: skip
+                    noted = True
+                time.sleep(poll)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        stale = self.holder()
+        if stale.get("pid") and stale.get("pid") != os.getpid():
+            note(f"{self.path}: took over a stale lock left by {self.describe(stale)}, which is gone")
+        info = {"pid": os.getpid(), "host": _host(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        os.fsync(fd)
+
+    def release(self) -> None:
+        """Empty the file (a clean exit leaves no holder named) and drop the flock. The file stays: removing it
+        would let a waiter hold a lock on a file that is gone."""
+        if self.fd is None:
+            return
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, 0)
+        with contextlib.suppress(OSError):
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class RunStore:
@@ -54,6 +199,8 @@ class RunStore:
         self.scores = self.root / "scores"
         self.run_json = self.root / "run.json"
         self.samples = self.root / "samples.jsonl"
+        self.quarantine = self.root / "quarantine.jsonl"
+        self._read: dict[Path, tuple[int, int, int]] = {}  # shard -> (size, mtime_ns, inode) when last read
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -63,34 +210,101 @@ class RunStore:
             fix = "pass a folder printed by 'mg5bench run', e.g. runs/vist/minigpt5/<settings>-<hash>"
             raise DataError(str(self.root), None, "not a run folder (no run.json)", fix)
         try:
-            return json.loads(self.run_json.read_text())
-        except ValueError as e:
-            raise DataError(str(self.run_json), None, f"malformed JSON: {e}", "rerun the same 'mg5bench run'") from None
+            info = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as e:
+            raise DataError(str(self.run_json), None, f"malformed JSON: {str(e)[:80]}",
+                            "rerun the same 'mg5bench run' (its samples are kept)") from None  # fmt: skip
+        if not isinstance(info, dict) or not isinstance(info.get("spec"), dict) or "key" not in info:
+            raise DataError(str(self.run_json), None, "not a run description (no spec or key)",
+                            "rerun the same 'mg5bench run' (its samples are kept)")  # fmt: skip
+        return info
 
     def shard_path(self, rank: int) -> Path:
         return self.root / f"samples.rank{rank}.jsonl"
 
-    def done(self) -> dict[str, dict[str, Any]]:
-        """Every stored sample (merged file and any shards), by id. The first record of an id wins: a stored
-        sample is never replaced."""
-        out: dict[str, dict[str, Any]] = {}
+    def _files(self) -> list[Path]:
         paths = sorted(self.root.glob("samples.rank*.jsonl"))
-        if self.samples.exists():
-            paths.insert(0, self.samples)
-        for path in paths:
-            for n, line in enumerate(_complete_lines(path), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError as e:
-                    fix = "delete the line (its sample is regenerated) or rerun with --force"
-                    raise DataError(str(path), f"line {n}", f"malformed JSON: {e}", fix) from None
-                out.setdefault(str(rec["id"]), rec)
+        return [self.samples, *paths] if self.samples.exists() else paths
+
+    def done(self) -> dict[str, dict[str, Any]]:
+        """Every stored sample (merged file and any shards), by id, read without changing anything: a line that
+        fails ``check_record`` (torn by a crash, or damaged) is not a stored sample. The first record of an id
+        wins: a stored sample is never replaced."""
+        out: dict[str, dict[str, Any]] = {}
+        self._read = {}
+        for path in self._files():
+            try:
+                st = path.stat()
+                lines, _ = _records(path)
+            except FileNotFoundError:  # merged away by a finishing run meanwhile
+                continue
+            self._read[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            for _, line in lines:
+                rec, _problem = check_record(line)
+                if rec is not None:
+                    out.setdefault(rec["id"], rec)
         return out
 
     def stored_ids(self) -> set[str]:
         return set(self.done())
+
+    def _image_missing(self, rec: Mapping[str, Any]) -> str:
+        for seg in rec["output"]:
+            if "image" in seg:
+                p = Path(seg["image"])
+                if not (p if p.is_absolute() else self.root / p).is_file():
+                    return f"its image {seg['image']} is missing"
+        return ""
+
+    def recover(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Under the run's lock, before generating: validate every line of every file; move each bad line (torn,
+        malformed, not a sample of ``ids``, an invalid segment, or a sample whose image is missing) to
+        quarantine.jsonl with its file, line number and problem, rewrite that file without it (atomically) and
+        say so in one note. Their samples count as not stored, so they are generated again. Returns the stored
+        samples by id."""
+        from mg5bench.notes import note
+
+        known = set(ids)
+        out: dict[str, dict[str, Any]] = {}
+        moved: list[dict[str, Any]] = []
+        rewrite: dict[Path, list[bytes]] = {}
+        for path in self._files():
+            lines, torn = _records(path)
+            keep: list[bytes] = []
+            bad = 0
+            for n, line in lines:
+                rec, problem = check_record(line, known)
+                if rec is not None:
+                    problem = self._image_missing(rec)
+                if problem:
+                    bad += 1
+                    moved.append({"file": path.name, "line": n, "problem": problem,
+                                  "text": line.decode("utf-8", errors="replace")})  # fmt: skip
+                    continue
+                keep.append(line + b"\n")
+                if rec is not None:
+                    out.setdefault(rec["id"], rec)
+            if torn:
+                bad += 1
+                moved.append({"file": path.name, "line": len(lines) + 1, "problem": "torn last line (a write cut "
+                              "short)", "text": torn.decode("utf-8", errors="replace")})  # fmt: skip
+            if bad:
+                rewrite[path] = keep
+        if moved:
+            with open(self.quarantine, "a", encoding="utf-8") as f:
+                for m in moved:
+                    f.write(json.dumps({**m, "moved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            for path, keep in rewrite.items():
+                atomic_write_bytes(path, b"".join(keep))
+            where = ", ".join(sorted({f"{m['file']} line {m['line']}" for m in moved})[:3])
+            more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
+            note(f"{self.root}: {len(moved)} stored line(s) failed validation ({where}{more}: {moved[0]['problem']}); "
+                 f"moved to {self.quarantine}, their samples are generated again")  # fmt: skip
+        for tmp in self.images.glob(".*.tmp") if self.images.is_dir() else ():
+            tmp.unlink(missing_ok=True)  # an image write cut short by a crash (never renamed into place)
+        return out
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -104,34 +318,43 @@ class RunStore:
         atomic_write_bytes(path, buf.getvalue())
         return path
 
-    def open_shard(self, rank: int) -> None:
-        """Before this rank appends: cut a torn last line (a write cut short by a crash) off its own shard."""
-        path = self.shard_path(rank)
-        if path.exists():
-            data = path.read_bytes()
-            good = data.rfind(b"\n") + 1
-            if good != len(data):
-                with open(path, "r+b") as f:
-                    f.truncate(good)
-
     def append(self, rank: int, record: Mapping[str, Any]) -> None:
-        """Append one finished sample to this rank's shard (flush + fsync: it survives a crash)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.shard_path(rank), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append one finished sample to this rank's shard (flush + fsync: it survives a crash). A failed write
+        (disk full) is a one-line error; the torn line it may leave is quarantined on the next run."""
+        from mg5bench.data.io import write_error
+
+        path = self.shard_path(rank)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise write_error(path, e) from None
 
     def finalize(self, order: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Merge the merged file and the shards into samples.jsonl in ``order`` (the split's sample order;
-        atomic), then remove the shards. Returns the stored records by id."""
+        atomic), then remove each shard that is unchanged since it was read (one that grew meanwhile keeps its
+        new lines for the next merge). Call it holding the run's lock. Returns the stored records by id."""
         done = self.done()
+        read = dict(self._read)
+        listed = set(order)
         order = [i for i in order if i in done]
-        if len(order) != len(done):  # pragma: no cover - ids outside the split cannot be generated
-            raise DataError(str(self.root), None, "holds samples that are not in this split", "rerun with --force")
+        extra = sorted(set(done) - listed)
+        if extra:
+            fix = "rerun the same 'mg5bench run' command: it moves such lines to quarantine.jsonl"
+            raise DataError(str(self.root), f"id {extra[0]}", "a stored sample is not in this split", fix)
         atomic_write_text(self.samples, "".join(json.dumps(done[i], ensure_ascii=False) + "\n" for i in order))
-        for shard in self.root.glob("samples.rank*.jsonl"):
-            shard.unlink()
+        for shard, seen in read.items():
+            if shard == self.samples:
+                continue
+            try:
+                st = shard.stat()
+            except FileNotFoundError:
+                continue
+            if (st.st_size, st.st_mtime_ns, st.st_ino) == seen:
+                shard.unlink()
         return done
 
     def write_info(self, info: Mapping[str, Any]) -> None:

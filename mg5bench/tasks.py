@@ -20,6 +20,7 @@ from mg5bench.registry import Registry
 from mg5bench.types import Sample, Segment
 
 FORMATS = ("cc3m", "vist", "mmdialog")
+VIST_STEPS = 5  # a VIST story is five photos and five sentences (tasks/vist/README.md); the protocols assume it
 # Options each format understands, with their allowed values (a tuple) or type.
 PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
     "cc3m": {},
@@ -204,7 +205,7 @@ def resolve_data(
     A path may be a world folder (from ``mg5bench data synth --out``) or a folder in the real
     format (e.g. the one holding ``val_cleaned.json``).
     """
-    from mg5bench.data.world import FOLDERS, WorldConfig, ensure_world, find_world_root
+    from mg5bench.data.world import FOLDERS, WorldConfig, ensure_world, find_world_root, incomplete_world
 
     if data is None or data == "synth" or data.startswith("synth:"):
         cfg = WorldConfig.parse(data or "synth")
@@ -215,10 +216,36 @@ def resolve_data(
         raise DataError(str(path), None, "data folder not found", "pass an existing folder, or omit --data")
     if not path.is_dir():
         raise DataError(str(path), None, "--data must be a folder", "pass the folder that holds the data files")
+    partial = incomplete_world(path)
+    if partial is not None:
+        raise DataError(str(partial), None, "an interrupted 'mg5bench data synth' left this world incomplete (its "
+                        "INCOMPLETE file says so)", f"rerun 'mg5bench data synth --out {partial}' with the same "
+                        "settings (it starts over), or delete the folder")  # fmt: skip
+    world = find_world_root(path)
+    if world is not None:
+        check_world(world, cache_dir)
     sub = path / FOLDERS[task.format]
-    if sub.is_dir() and find_world_root(path) == path.resolve():
+    if sub.is_dir() and world == path.resolve():
         return DataSource(str(path), sub.resolve(), path.resolve())
-    return DataSource(str(path), path.resolve(), find_world_root(path))
+    return DataSource(str(path), path.resolve(), world)
+
+
+def check_world(root: Path, cache_dir: Path | None = None) -> None:
+    """A world folder given as --data must match its manifest: a damaged world (an image replaced, a file cut)
+    would give silently wrong scene accuracy. A one-line error names the first difference and the fix."""
+    import json
+
+    from mg5bench.data.world import MANIFEST, describe_problems, verify_world
+
+    problems = verify_world(root, cache_dir)
+    if problems:
+        try:
+            w = json.loads((root / "world.json").read_text())["world"]
+            cmd = f"mg5bench data synth --out NEW_FOLDER --size {w['size']} --level {w['level']} --seed {w['seed']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            cmd = "mg5bench data synth --out NEW_FOLDER"
+        raise DataError(str(root), None, f"this world differs from its manifest {MANIFEST}: "
+                        f"{describe_problems(problems)}", f"build it again: {cmd}")  # fmt: skip
 
 
 SPLIT_FILES = {
@@ -322,7 +349,8 @@ def build_samples(
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):  # pragma: no cover - readers reject duplicate record ids
         raise ConfigError("duplicate sample ids; this is a bug in mg5bench, please report it")
-    return SampleSet(task, source, split, samples, problems, data_fingerprint(files, images), n_records)
+    fingerprint = data_fingerprint(files, images, cache_dir)
+    return SampleSet(task, source, split, samples, problems, fingerprint, n_records)
 
 
 def _build_cc3m(task, source, split, problems, check_images):  # type: ignore[no-untyped-def]
@@ -341,7 +369,7 @@ def _build_cc3m(task, source, split, problems, check_images):  # type: ignore[no
 def _build_vist(task, source, split, problems, check_images):  # type: ignore[no-untyped-def]
     from mg5bench.data.vist import read_vist, vist_files
 
-    stories = read_vist(source.root, split, problems=problems, check_images=check_images)
+    stories = read_vist(source.root, split, problems=problems, check_images=check_images, steps=VIST_STEPS)
     scenes = _scenes(source)
     use_text = task.option("context") in ("text", "text+image")
     use_image = task.option("context") in ("image", "text+image")

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from mg5bench.adapters.base import Adapter, Output
+from mg5bench.adapters.common import int_arg
 from mg5bench.spec import GenerationConfig
+from mg5bench.tasks import TaskConfig
 from mg5bench.types import Sample
 
 
@@ -21,8 +23,12 @@ class GroundTruth(Adapter):
 class Blank(Adapter):
     pure = True
     args: ClassVar[dict[str, str]] = {
-        "size": "side of the blank image in pixels (default: the target image's size, else 512)"
+        "size": "side of the blank image in pixels, 1-4096 (default: the target image's size, else 512)"
     }
+
+    def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
+        super().__init__(task, model_args)
+        self.size = int_arg(model_args, "size", 1, 4096)
 
     def identity(self) -> dict[str, Any]:
         return {"adapter": self.name, "model_args": self.model_args, "colour": [255, 255, 255]}
@@ -32,7 +38,7 @@ class Blank(Adapter):
 
         outs: list[Output] = []
         for sample in samples:
-            size = self.model_args.get("size")
+            size = self.size
             if size is None and sample.target_images:
                 with Image.open(sample.target_images[0]) as im:
                     size = im.size[0]

@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 
 from mg5bench.adapters.backbones import Parts
 from mg5bench.adapters.base import Adapter, Output
-from mg5bench.adapters.common import require_folder, shipped_checkpoints
+from mg5bench.adapters.common import (
+    CROSS_TASK,
+    CROSS_TASK_HELP,
+    check_backbones,
+    check_trained_task,
+    read_json,
+    require_folder,
+    shipped_checkpoints,
+)
+from mg5bench.checkpoints import check_safetensors
 from mg5bench.errors import ConfigError
 from mg5bench.hashing import sha256_folder
 from mg5bench.spec import GenerationConfig
@@ -128,6 +137,7 @@ class DivterAdapter(Adapter):
     args: ClassVar[dict[str, str]] = {
         "checkpoint": "a folder from 'mg5bench train divter' (default: the shipped divter-<task>)",
         "backbones": "backbones folder with lm/, vision/, t2i/ (default: the one the checkpoint records)",
+        CROSS_TASK: CROSS_TASK_HELP,
     }
     uses = ("guidance_scale", "num_inference_steps", "max_new_tokens")
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)  # max_new_tokens: the checkpoint's
@@ -140,6 +150,11 @@ class DivterAdapter(Adapter):
         self.path = require_folder(Path(model_args.get("checkpoint", default)), "Divter checkpoint", "checkpoint")
         self.backbones = Path(model_args["backbones"]).expanduser() if "backbones" in model_args else None
         self.model: Any = None
+        cfg = read_json(self.path / "divter_config.json", "the Divter checkpoint (train one: mg5bench train divter)")
+        check_trained_task(cfg.get("task"), task, self.path, self.model_args)
+        check_backbones(self.backbones or self.path / str(cfg.get("backbones", "")), owner=self.path)
+        check_safetensors(self.path / "adapter_model.safetensors", prefixes=("base_model.",),
+                          fix="copy the checkpoint again, or retrain it: mg5bench train divter")  # fmt: skip
 
     def documented_defaults(self) -> GenerationConfig:
         """guidance 3, 25 steps; the reply + description length the LoRA was trained with (divter_config.json)."""

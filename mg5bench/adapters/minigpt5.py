@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mg5bench.adapters.base import Adapter, Output
-from mg5bench.adapters.common import require_folder, shipped_checkpoints
+from mg5bench.adapters.common import (
+    CROSS_TASK,
+    CROSS_TASK_HELP,
+    bool_arg,
+    check_trained_task,
+    read_json,
+    require_folder,
+    shipped_checkpoints,
+)
+from mg5bench.checkpoints import check_folder, check_safetensors
 from mg5bench.errors import ConfigError
 from mg5bench.hashing import sha256_file, sha256_folder
 from mg5bench.spec import GenerationConfig
@@ -99,6 +108,7 @@ class MiniGPT5Adapter(Adapter):
         "t2i": "local SD-2.1-base folder (paper preset)",
         "vision": "local vision-path folder (paper preset)",
         "force_generation": "true: boost [IMG0] until it is generated (official option, off by default)",
+        CROSS_TASK: CROSS_TASK_HELP,
     }
     uses = ("guidance_scale", "num_inference_steps", "max_new_tokens", "temperature", "top_p", "repetition_penalty",
             "do_sample")  # fmt: skip
@@ -112,7 +122,9 @@ class MiniGPT5Adapter(Adapter):
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
         self.model: Any = None
+        self.force_generation = bool_arg(model_args, "force_generation")
         if "official" in model_args:
+            self.model_args.pop(CROSS_TASK, None)  # an official checkpoint does not record its task
             for k in ("lm", "t2i", "vision"):
                 if k not in model_args:
                     raise ConfigError(f"--model-args official=... needs {k}=<local folder> for the paper preset")
@@ -127,14 +139,32 @@ class MiniGPT5Adapter(Adapter):
             cfg_path = self.source / "minigpt5_config.json"
             if not cfg_path.exists():
                 raise ConfigError(f"{self.source}: not a MiniGPT-5 checkpoint (no minigpt5_config.json)")
+            self._check_checkpoint()
             self.sha = sha256_folder(self.source) + ":" + self._parts_hash()
 
+    def _check_checkpoint(self) -> None:
+        """Before anything loads: the checkpoint was trained for this task (or ``cross_task=true``), its
+        trainable weights are whole and hold what the loader expects, and its frozen parts are there."""
+        read_json(self.source / "minigpt5_config.json", "the MiniGPT-5 checkpoint")
+        state = read_json(self.source / "state.json", "the MiniGPT-5 checkpoint")
+        check_trained_task(state.get("task"), self.task, self.source, self.model_args)
+        stage2 = str(state.get("stage", "")).removeprefix("stage") == "2"
+        fix = "copy the checkpoint again, or retrain it (scripts/train_reference.sh)"
+        check_safetensors(self.source / "trainable.safetensors", required=("tokens.embed", "tokens.head"),
+                          prefixes=("mapper.", *(("lora.",) if stage2 else ())), fix=fix)  # fmt: skip
+
     def _parts_hash(self) -> str:
-        """The frozen parts named by the checkpoint's config also determine outputs."""
+        """The frozen parts named by the checkpoint's config also determine outputs; each must be there, whole."""
         from reference_model.config import MiniGPT5Config
 
         cfg = MiniGPT5Config.load(self.source)
-        return ",".join(sha256_folder(Path(p))[:16] for p in (cfg.lm_path, cfg.t2i_path, cfg.vision_path))
+        parts = (("lm_path", cfg.lm_path), ("t2i_path", cfg.t2i_path), ("vision_path", cfg.vision_path))
+        for field, p in parts:
+            if not Path(p).is_dir():
+                raise ConfigError(f"{self.source}: its {field} {p} (minigpt5_config.json) is missing; put the "
+                                  "backbones back (reference_model/checkpoints/backbones) or fix the path")  # fmt: skip
+            check_folder(p, "copy the backbones again (reference_model/checkpoints/backbones)")
+        return ",".join(sha256_folder(Path(p))[:16] for _, p in parts)
 
     def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:
         """All decoding and sampling settings; greedy decoding (--do-sample false) reads no temperature / top-p."""
@@ -211,9 +241,9 @@ class MiniGPT5Adapter(Adapter):
         text_kw = {k: v for k, v in (("max_new_tokens", config.max_new_tokens), ("temperature", config.temperature),
                                      ("top_p", config.top_p), ("repetition_penalty", config.repetition_penalty),
                                      ("do_sample", config.do_sample)) if v is not None}  # fmt: skip
-        force = str(self.model_args.get("force_generation", "false")).lower() in ("1", "true", "yes")
         outs = self.model.generate(inputs, list(generators), guidance_scale=config.guidance_scale,
-                                   num_inference_steps=config.num_inference_steps, force_generation=force,
+                                   num_inference_steps=config.num_inference_steps,
+                                   force_generation=self.force_generation,
                                    **text_kw)  # fmt: skip
         result: list[Output] = []
         for segs in outs:

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mg5bench.adapters.base import Adapter, Output
-from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
+from mg5bench.adapters.common import (
+    CROSS_TASK,
+    CROSS_TASK_HELP,
+    caption_prompt,
+    check_trained_task,
+    int_arg,
+    read_json,
+    require_folder,
+    shipped_checkpoints,
+)
+from mg5bench.checkpoints import check_folder, check_safetensors
 from mg5bench.errors import ConfigError
 from mg5bench.hashing import sha256_folder
 from mg5bench.spec import GenerationConfig
@@ -67,7 +77,7 @@ def load_sd2ft(folder: Path) -> Any:
 
 class SD2(Adapter):
     args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder (default: the shipped tiny backbone)",
-            "size": "output side in pixels (default: the pipeline's native size)"}  # fmt: skip
+            "size": "output side in pixels, a multiple of 8 up to 4096 (default: the pipeline's own)"}  # fmt: skip
     uses = ("guidance_scale", "num_inference_steps")
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
     batch_size = 20  # divides 100: the usual --limit values cut no batch group
@@ -77,7 +87,15 @@ class SD2(Adapter):
         super().__init__(task, model_args)
         default = shipped_checkpoints() / self.default_checkpoints[task.format]
         self.path = require_folder(Path(model_args.get("path", default)), "text-to-image pipeline")
+        self.size = int_arg(model_args, "size", 8, 4096)
+        if self.size is not None and self.size % 8:
+            raise ConfigError(f"--model-args size must be a multiple of 8 (the autoencoder's stride), got {self.size}")
         self.pipe: Any = None
+        self.check_files()
+
+    def check_files(self) -> None:
+        """Every safetensors file of the pipeline, checked before anything loads (``mg5bench.checkpoints``)."""
+        check_folder(self.path)
 
     def identity(self) -> dict[str, Any]:
         return {"adapter": self.name, "path": str(self.path), "sha256": sha256_folder(self.path),
@@ -99,7 +117,7 @@ class SD2(Adapter):
         import torch
 
         self.load()
-        size = int(self.model_args.get("size", self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor))
+        size = self.size or int(self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor)
         with torch.inference_mode():
             images = self.pipe(self.prompts(samples), generator=list(generators), height=size, width=size,
                                guidance_scale=config.guidance_scale, num_inference_steps=config.num_inference_steps,
@@ -115,9 +133,27 @@ class SD2FT(SD2):
     captions, so its default is the backbone (fine-tuning would only continue the same training)."""
 
     args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder or a packed sd2-ft folder (default: "
-                                      "the shipped sd2-ft-<task>)", "size": SD2.args["size"]}  # fmt: skip
+                                      "the shipped sd2-ft-<task>)", "size": SD2.args["size"],
+                                      CROSS_TASK: CROSS_TASK_HELP}  # fmt: skip
     default_checkpoints: ClassVar[dict[str, str]] = {"cc3m": "backbones/t2i", "vist": "sd2-ft-vist",
                                                      "mmdialog": "sd2-ft-mmdialog"}  # fmt: skip
+
+    def check_files(self) -> None:
+        """A packed fine-tune: trained for this task (``cross_task``), its base there and its delta whole."""
+        if not (self.path / "sd2ft.json").exists():
+            self.model_args.pop(CROSS_TASK, None)
+            return super().check_files()
+        meta = read_json(self.path / "sd2ft.json", "the sd2-ft checkpoint")
+        check_trained_task(meta.get("task"), self.task, self.path, self.model_args)
+        base = (self.path / str(meta.get("base", ""))).resolve()
+        if not base.is_dir():
+            raise ConfigError(f"{self.path}: its base pipeline {base} is missing; put the backbones back (reference_"
+                              "model/checkpoints/backbones/t2i) or retrain: mg5bench train sd2-ft")  # fmt: skip
+        check_folder(base)
+        count = meta.get("tensors") if isinstance(meta.get("tensors"), int) else None
+        check_safetensors(self.path / "sd2ft_delta.safetensors", prefixes=("text_encoder.", "unet."), count=count,
+                          fix="copy the checkpoint again, or retrain it: mg5bench train sd2-ft")  # fmt: skip
+        return None
 
     def load_pipe(self) -> Any:
         if (self.path / "sd2ft.json").exists():

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from mg5bench.adapters.backbones import Parts
 from mg5bench.adapters.base import Adapter, Output
-from mg5bench.adapters.common import caption_prompt, require_folder, shipped_checkpoints
+from mg5bench.adapters.common import caption_prompt, check_backbones, require_folder, shipped_checkpoints
 from mg5bench.adapters.minigpt5 import IMG, mmdialog_source
 from mg5bench.hashing import sha256_folder
 from mg5bench.spec import GenerationConfig
@@ -37,7 +37,8 @@ class TwoStage(Adapter):
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
         default = shipped_checkpoints() / "backbones"
-        self.path = require_folder(Path(model_args.get("backbones", default)), "backbones folder", "backbones")
+        self.path = check_backbones(require_folder(Path(model_args.get("backbones", default)), "backbones folder",
+                                                   "backbones"))  # fmt: skip
         self.parts: Any = None
 
     def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:

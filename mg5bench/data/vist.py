@@ -76,10 +76,11 @@ def show_id(value: str) -> str:
 
 
 def read_vist(
-    root: Path, split: str, *, problems: Problems | None = None, check_images: bool = True
+    root: Path, split: str, *, problems: Problems | None = None, check_images: bool = True, steps: int | None = None
 ) -> list[VistStory]:
-    """Read one split in file order. File-level problems raise; a story with any bad step goes
-    through ``problems`` (raise by default, or skipped whole and listed with ``skip_bad``)."""
+    """Read one split in file order. File-level problems raise; a story with any bad step (or, with ``steps``,
+    another number of steps) goes through ``problems`` (raise by default, or skipped whole and listed with
+    ``skip_bad``)."""
     problems = problems if problems is not None else Problems()
     root = Path(root)
     cleaned_path, mapping_path = vist_files(root, split)
@@ -101,7 +102,7 @@ def read_vist(
         )
     ambiguous = set(mapping.conflicts())
     stories = []
-    for story_id, steps in cleaned.items():
+    for story_id, story_steps in cleaned.items():
         if story_id in cleaned.duplicates:
             times = len(cleaned.duplicates[story_id])
             problems.report(
@@ -114,9 +115,13 @@ def read_vist(
             )
             continue
         try:
-            stories.append(
-                _read_story(root, (cleaned_path, mapping_path), story_id, steps, mapping, ambiguous, check_images)
-            )
+            story = _read_story(root, (cleaned_path, mapping_path), story_id, story_steps, mapping, ambiguous,
+                                check_images)  # fmt: skip
+            if steps is not None and len(story.steps) != steps:
+                raise DataError(str(cleaned_path), f"story {show_id(story_id)}", f"{len(story.steps)} steps, "
+                                f"but a VIST story has {steps} (the task's protocol counts on it)",
+                                f"give the story all {steps} steps, or leave it out (--skip-bad lists it)")  # fmt: skip
+            stories.append(story)
         except DataError as e:
             problems.report(e)
     return stories

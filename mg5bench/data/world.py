@@ -8,11 +8,13 @@ and stories can make objects appear and disappear.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
 import tempfile
+import time
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,6 +67,8 @@ class WorldConfig:
     version: int = WORLD_VERSION
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"world seed must be a non-negative integer, got {self.seed!r}")
         if self.level not in (1, 2):
             raise ConfigError(f"world level must be 1 or 2, got {self.level!r}")
         if self.size not in SIZE_PRESETS:
@@ -342,16 +346,60 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="record", disable=not enabled, leave=False)
 
 
-def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Write the whole world into ``out`` (which must not exist or be empty); return its manifest."""
+MANIFEST = "files.sha256"  # every file's sha256, in `sha256sum -c` format: what a world is verified against
+INCOMPLETE = "INCOMPLETE"  # present while a world is being written; an interrupted build leaves it behind
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's live process
+        return True
+    return True
+
+
+def _clear(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Write the whole world into ``out`` (new, empty, or left incomplete by an interrupted build, which is cleared);
+    return its manifest. While it is written ``out/INCOMPLETE`` says so, and world.json is written last: an
+    interrupted build is recognisable and never used as data."""
     from mg5bench.data.cc3m import write_cc3m
+    from mg5bench.data.io import atomic_write_json, atomic_write_text, check_output_folder
     from mg5bench.data.mmdialog import write_mmdialog
     from mg5bench.data.vist import write_vist
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder; pass a new folder to write the world into")
+    marker = out / INCOMPLETE
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty; choose a new folder or remove it first")
-    out.mkdir(parents=True, exist_ok=True)
+        if not marker.is_file():
+            raise ConfigError(f"{out} is not empty; choose a new folder or remove it first")
+        from mg5bench.notes import note
+
+        note(f"{out}: an interrupted build left it incomplete ({INCOMPLETE}); clearing it and building again")
+        _clear(out)
+    check_output_folder(out, "the world folder")
+    what = (
+        "mg5bench data synth is writing this world; if no process is, it was interrupted: rerun the same "
+        "command (it starts over) or delete the folder"
+    )
+    atomic_write_json(marker, {"pid": os.getpid(), "host": _host(), "world": cfg.to_dict(), "what": what})
     w = _Writer(out, cfg)
     counts = cfg.counts()
     total = sum(sum(per_split.values()) for per_split in counts.values())  # images, stories, conversations
@@ -410,36 +458,120 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True) -> dict[s
         write_mmdialog(out / "MMDialog", split, convs)
         stats["mmdialog"][split] = {"conversations": len(convs), "images": n_images}
     bar.close()
-    scenes_text = "".join(json.dumps(s, sort_keys=True) + "\n" for s in w.scenes)
-    (out / "scenes.jsonl").write_text(scenes_text)
+    atomic_write_text(out / "scenes.jsonl", "".join(json.dumps(s, sort_keys=True) + "\n" for s in w.scenes))
+    entries = _hash_files(out, cache_dir)
+    atomic_write_text(out / MANIFEST, _manifest_text(entries))
     manifest = {
         "world": cfg.to_dict(),
         "counts": stats,
         "n_images": len(w.scenes),
-        "fingerprint": tree_fingerprint(out),
+        "fingerprint": _tree_fingerprint(entries),
+        "files": len(entries),
         "complete": True,
     }
-    (out / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "world.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    marker.unlink()
     return manifest
 
 
+def _world_files(root: Path) -> list[Path]:
+    skip = ("world.json", MANIFEST, INCOMPLETE)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in skip)  # sha256_tree's order
+
+
+def _hash_files(root: Path, cache_dir: Path | None) -> list[tuple[str, str]]:
+    """(relative POSIX path, sha256) of every file of a world but world.json, the manifest and the marker."""
+    from mg5bench.hashing import HashCache
+
+    files = _world_files(root)
+    digests = HashCache(cache_dir).many(files)
+    return [(p.relative_to(root).as_posix(), digests[str(p)]) for p in files]
+
+
+def _manifest_text(entries: list[tuple[str, str]]) -> str:
+    return "".join(f"{sha}  {rel}\n" for rel, sha in entries)
+
+
+def _tree_fingerprint(entries: list[tuple[str, str]]) -> str:
+    """``hashing.sha256_tree`` of the world (every file but world.json), from the per-file hashes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    from pathlib import PurePosixPath
+
+    for rel, sha in sorted(entries, key=lambda e: PurePosixPath(e[0]).parts):  # sha256_tree's order
+        h.update(rel.encode() + b"\0")
+        h.update(bytes.fromhex(sha))
+    return h.hexdigest()
+
+
 def tree_fingerprint(root: Path) -> str:
-    """The world's fingerprint (world.json): every file but world.json itself (``hashing.sha256_tree``)."""
+    """The world's fingerprint (world.json): every file but world.json and the manifest (``hashing.sha256_tree``)."""
     from mg5bench.hashing import sha256_tree
 
-    return sha256_tree(root, exclude=("world.json",))
+    return sha256_tree(root, exclude=("world.json", MANIFEST, INCOMPLETE))
+
+
+def verify_world(root: Path, cache_dir: Path | None = None) -> list[str]:
+    """What differs between a world folder and its manifest (``files.sha256``): missing or changed files, or a
+    manifest that does not match world.json's fingerprint. Empty when intact. Files are hashed through the
+    ``HashCache``, so an unchanged world costs a stat per file. A world built before manifests existed is checked
+    against world.json's whole-tree fingerprint once and its manifest written."""
+    from mg5bench.hashing import HashCache
+
+    root = Path(root)
+    try:
+        meta = json.loads((root / "world.json").read_text())
+        want = str(meta["fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        return [f"world.json is unreadable ({str(e)[:60]})"]
+    path = root / MANIFEST
+    if not path.is_file():
+        entries = _hash_files(root, cache_dir)
+        if _tree_fingerprint(entries) != want:
+            return ["its files differ from the fingerprint recorded in world.json"]
+        from mg5bench.data.io import atomic_write_text
+
+        with contextlib.suppress(OSError):  # a read-only world is still verified next time, the slow way
+            atomic_write_text(path, _manifest_text(entries))
+        return []
+    entries, problems = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        sha, sep, rel = line.partition("  ")
+        if not sep or len(sha) != 64 or not rel:
+            return [f"{MANIFEST} line {n} is malformed"]
+        entries.append((rel, sha))
+    if _tree_fingerprint(entries) != want:
+        return [f"{MANIFEST} does not match the fingerprint in world.json"]
+    cache = HashCache(cache_dir)
+    for rel, sha in entries:
+        try:
+            if cache.sha256(root / rel) != sha:
+                problems.append(f"{rel} changed")
+        except FileNotFoundError:
+            problems.append(f"{rel} is missing")
+        except OSError as e:
+            problems.append(f"{rel} is unreadable ({e.strerror})")
+    cache.save()
+    return problems
+
+
+def describe_problems(problems: list[str]) -> str:
+    more = f" and {len(problems) - 1} more file(s)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
 
 
 def default_cache_dir() -> Path:
-    from platformdirs import user_cache_dir
+    from mg5bench.hashing import user_cache_dir
 
-    return Path(user_cache_dir("mg5bench"))
+    return user_cache_dir()
 
 
 def is_world(root: Path) -> bool:
-    """A finished world folder: ``world.json`` is written last, so its presence means complete."""
-    meta = Path(root) / "world.json"
-    if not meta.is_file():
+    """A finished world folder: ``world.json`` (written last) says complete and no ``INCOMPLETE`` marker is left."""
+    root = Path(root)
+    meta = root / "world.json"
+    if not meta.is_file() or (root / INCOMPLETE).exists():
         return False
     try:
         return bool(json.loads(meta.read_text()).get("complete"))
@@ -447,19 +579,50 @@ def is_world(root: Path) -> bool:
         return False
 
 
+def incomplete_world(path: Path) -> Path | None:
+    """The folder (``path`` or up to two parents) that an interrupted build left with an ``INCOMPLETE`` marker."""
+    path = Path(path).resolve()
+    for candidate in (path, *list(path.parents)[:2]):
+        if (candidate / INCOMPLETE).is_file():
+            return candidate
+    return None
+
+
+def _remove_stale_builds(parent: Path, dirname: str) -> None:
+    """Temporary build folders of ``dirname`` left by a build that was killed (its process is gone)."""
+    for tmp in parent.glob(f".{dirname}.*"):
+        try:
+            info = json.loads((tmp / INCOMPLETE).read_text()) if (tmp / INCOMPLETE).is_file() else {}
+        except (OSError, ValueError):
+            info = {}
+        dead = info.get("host") == _host() and not _pid_alive(int(info.get("pid", 0)) or -1)
+        if tmp.is_dir() and (dead or tmp.name.startswith(f".{dirname}.old-")):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_world(cfg: WorldConfig | None = None, cache_dir: Path | None = None, *, progress: bool = True) -> Path:
-    """The cached world for ``cfg``, built on first use (in a temp folder, then renamed atomically)."""
+    """The cached world for ``cfg``: built on first use (in a temp folder, then renamed atomically), verified
+    against its manifest on every use, and rebuilt with a one-line note when damaged."""
     cfg = cfg or WorldConfig()
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = base / "worlds" / cfg.dirname
     if is_world(target):
-        return target
+        problems = verify_world(target, base)
+        if not problems:
+            return target
+        from mg5bench.notes import note
+
+        note(f"{target}: the cached world is damaged ({describe_problems(problems)}); rebuilding it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(target.parent, cfg.dirname)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.dirname}.", dir=target.parent))
     try:
-        build_world(cfg, tmp, progress=progress)
-        if target.exists() and not is_world(target):
-            shutil.rmtree(target)  # a stale, half-written folder from an older crash
+        build_world(cfg, tmp, progress=progress, cache_dir=base)
+        if target.exists():  # damaged, or half-written by an older mg5bench: moved aside, then removed
+            trash = target.with_name(f".{cfg.dirname}.old-{os.getpid()}-{time.time_ns()}")
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(target, trash)
+                shutil.rmtree(trash, ignore_errors=True)
         try:
             os.rename(tmp, target)
         except OSError:

@@ -61,18 +61,25 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
     assert any(float(v.abs().sum()) > 0 for k, v in lora.items() if "lora_B" in k)  # lora_B starts at 0: it trained
     gen = GenerationConfig(num_inference_steps=2, guidance_scale=2.0)
     for task in ("mmdialog", "vist", "cc3m"):
+        # trained on mmdialog: another task is refused unless asked for (cross_task, not part of the key)
+        cross = {} if task == "mmdialog" else {"cross_task": "true"}
         spec = RunSpec(task=task, model="divter", split="val", data=str(small_world), limit=2,
-                       model_args={"checkpoint": str(out)}, generation=gen)  # fmt: skip
+                       model_args={"checkpoint": str(out), **cross}, generation=gen)  # fmt: skip
+        if cross:
+            with pytest.raises(ConfigError, match=f"trained for the mmdialog task, not {task}.*cross_task=true"):
+                run(dataclasses.replace(spec, model_args=(("checkpoint", str(out)),)), tmp_path / "runs",
+                    progress=False)  # fmt: skip
         res = run(spec, tmp_path / "runs", resamples=10, progress=False, batch_size=2)
         assert res.report["metrics"], task
         assert res.info["key"]["model"]["backbones_sha256"] == cfg["backbones_sha256"]
+        assert "cross_task" not in res.info["key"]["model"]["model_args"]
         # --max-new-tokens is used (default: the length it was trained with), --temperature is refused
         assert res.info["generation"]["max_new_tokens"] == cfg["max_new_tokens"]
     from mg5bench.adapters.divter import DivterAdapter
     from mg5bench.tasks import get_task
 
     with pytest.raises(ConfigError, match=r"does not use --temperature; it uses: .*--max-new-tokens"):
-        DivterAdapter(get_task("vist"), {"checkpoint": str(out)}).resolve(GenerationConfig(temperature=0.5))
+        DivterAdapter(get_task("mmdialog"), {"checkpoint": str(out)}).resolve(GenerationConfig(temperature=0.5))
     short = DivterAdapter(get_task("mmdialog"), {"checkpoint": str(out)})
     assert short.resolve(GenerationConfig(max_new_tokens=1)).max_new_tokens == 1
     from mg5bench.adapters.divter import Divter as _Divter
