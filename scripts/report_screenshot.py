@@ -17,7 +17,7 @@ def main() -> None:
     ap.add_argument("--page", type=Path, default=Path("reports/leaderboard.html"))
     ap.add_argument("--out", type=Path, default=Path("docs/leaderboard-report.png"))
     ap.add_argument("--width", type=int, default=1300)
-    ap.add_argument("--height", type=int, default=1700, help="the top of the page that is captured")
+    ap.add_argument("--height", type=int, default=2200, help="how much of the page is captured, from the first table")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -29,11 +29,12 @@ def main() -> None:
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(args.page.resolve().as_uri())
         page.wait_for_load_state("load")
-        section = page.locator("h2").nth(2)  # the first task table, below "How to read it" and the checkpoints
-        section.scroll_into_view_if_needed()
-        page.evaluate("window.scrollBy(0, -10)")
+        # from the first task table (below "How to read it" and the checkpoints): the table, its plot, the gallery
+        box = page.locator("h2").nth(2).bounding_box()
+        top = int(box["y"]) - 8 if box else 0
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.out))
+        page.screenshot(path=str(args.out), full_page=True,
+                        clip={"x": 0, "y": top, "width": args.width, "height": args.height})  # fmt: skip
         browser.close()
     print(f"wrote {args.out}")
 

@@ -117,16 +117,16 @@ def environment() -> list[str]:
 
 
 def _verdict(entry: Mapping[str, Any] | None, expect: str) -> str:
-    """Whether a paired difference supports a claim: its CI excludes 0 in the claimed direction."""
+    """Whether a paired difference supports a claim: "yes" when its CI excludes 0 and its p-value is below 0.05 in
+    the direction the claim predicts, "opposite" when both say the other way, else "not resolved"."""
     if entry is None or entry.get("diff") is None or entry["diff_ci"][0] is None:
         return "n/a"
     lo, hi = entry["diff_ci"]
-    sign = 1 if entry["higher_is_better"] else -1
-    want = -1 if expect == "base better" else 1  # the sign of (variant - base) * direction the claim predicts
-    if sign * lo > 0 or sign * hi < 0:  # the CI excludes 0
-        good = (sign * entry["diff"] > 0) == (want > 0)
-        return "yes" if good else "opposite"
-    return "not resolved"
+    p = entry.get("p")
+    if not (lo > 0 or hi < 0) or (p is not None and p >= 0.05):
+        return "not resolved"
+    variant_better = (entry["diff"] > 0) == bool(entry["higher_is_better"])
+    return "yes" if variant_better == (expect == "variant better") else "opposite"
 
 
 CLAIM_KEYS = ("clip_i", "fid", "scene_accuracy", "scene_accuracy.colour")
@@ -311,6 +311,18 @@ def build_report(
         collect.score_records(recs, n, evaluator=evaluator, resamples=resamples, device=dev, cache_dir=cache_dir,
                               progress=progress)  # fmt: skip
         ts = collect.group_tables(recs, n)
+        # runs that completed a smaller --limit (e.g. GILL's last-step protocol, paired with the first stories):
+        # their own tables at that N, runs over the same samples together
+        by_n: dict[int, list[Any]] = {}
+        for r in recs:
+            if r.skipped and 0 < r.complete_for < n and r.stored_prefix >= r.complete_for:
+                by_n.setdefault(r.complete_for, []).append(r)
+        for n2, group in sorted(by_n.items(), reverse=True):
+            for r in group:
+                r.skipped = ""
+            collect.score_records(group, n2, evaluator=evaluator, resamples=resamples, device=dev,
+                                  cache_dir=cache_dir, progress=progress)  # fmt: skip
+            ts += collect.group_tables(group, n2)
         for t in ts:
             collect.label_runs(t.rows)
             collect.mark_defaults(t.rows, runs, n, cache_dir)
@@ -320,6 +332,7 @@ def build_report(
     used = [r for t in all_tables for r in t.rows]
     frames = [tables.frame(t) for t in all_tables]
     ablations = find_ablations(runs, limits)
+    plan_errors += _missing_axes(plan_data, ablations, plan_errors)
     main_vist = next((t for t in all_tables if t.task == "vist" and not t.protocol), None)
     meta_res: dict[str, Any] = {"note": "no VIST table"}
     scored = [r.score for r in used if r.score]
@@ -412,6 +425,26 @@ def build_report(
     return ReportResult(out, files, len(all_tables), len(used), left_out, plan_errors)
 
 
+def _missing_axes(plan: Mapping[str, Any], found: Sequence[Mapping[str, Any]], known: Sequence[str]) -> list[str]:
+    """The plan's axes with no stored ablation: why (a missing checkpoint and the command that makes it), or the
+    command that runs them, so the report says what it lacks with or without --rebuild."""
+    from mg5bench.ablation import load_axis
+    from mg5bench.errors import Mg5Error
+
+    have = {(a["axis"]["name"], a["task"]) for a in found}
+    out = []
+    for a in plan.get("ablations", []):
+        if (a["axis"], a["task"]) in have or any(e.startswith(f"{a['axis']} ({a['task']})") for e in known):
+            continue
+        try:
+            load_axis(a["axis"]).check_checkpoints()
+            why = f"not stored yet: run 'mg5bench ablate {a['axis']} --task {a['task']}' (or scripts/make_reports.sh)"
+        except Mg5Error as e:
+            why = str(e)
+        out.append(f"{a['axis']} ({a['task']}): {why}")
+    return out
+
+
 def _ev_spec(ev: Mapping[str, Any]) -> str:
     """The --evaluator spec of a scoring's evaluator entry (the embedded one by its name)."""
     name = str(ev.get("name", "embedded"))
@@ -430,14 +463,15 @@ def _prefix_csv(ablations: Sequence[Mapping[str, Any]], to_csv: Any) -> str:
 
 
 def _checkpoints_md(used: Sequence[Any], runs: Path) -> str:
-    seen: dict[tuple[str, str], set[str]] = {}
+    seen: dict[tuple[str, str, str], set[str]] = {}
     for r in used:
         if r.sha256:
-            seen.setdefault((r.model, r.checkpoint), set()).add(r.sha256)
-    lines = ["| model | checkpoint | sha256 (checkpoint folder : frozen parts) |", "|---|---|---|"]
-    for (model, ckpt), shas in sorted(seen.items()):
-        for sha in sorted(shas):
-            lines.append(f"| {model} | {ckpt or '-'} | `{sha}` |")
+            seen.setdefault((r.model, r.checkpoint, r.sha256), set()).add(r.task)
+    lines = ["Checkpoint folders relative to `reference_model/checkpoints/`; sha256 of the folder's weight and config "
+             "files (MiniGPT-5: `folder : frozen LM, T2I, vision parts`).", "",
+             "| model | checkpoint | tasks | sha256 |", "|---|---|---|---|"]  # fmt: skip
+    for (model, ckpt, sha), tasks in sorted(seen.items()):
+        lines.append(f"| {model} | {ckpt or '-'} | {', '.join(sorted(tasks))} | `{sha}` |")
     return "\n".join(lines)
 
 

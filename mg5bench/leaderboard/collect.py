@@ -35,8 +35,12 @@ class RunRecord:
 
     @property
     def checkpoint(self) -> str:
-        src = str(self.info.get("key", {}).get("model", {}).get("source") or "")
-        return Path(src).name if src else ""
+        """The checkpoint folder the run used: relative to reference_model/checkpoints/ when shipped."""
+        model = self.info.get("key", {}).get("model", {})
+        src = str(model.get("source") or model.get("path") or "")
+        if not src:
+            return ""
+        return src.rsplit("checkpoints/", 1)[1] if "checkpoints/" in src else Path(src).name
 
     @property
     def sha256(self) -> str:
@@ -49,7 +53,8 @@ class RunRecord:
         out: dict[str, Any] = {"ckpt": self.checkpoint}
         out.update({k: v for k, v in sorted((spec.get("model_args") or {}).items()) if k != "checkpoint"})
         out.update({k: v for k, v in (self.info.get("generation") or {}).items() if v is not None})
-        out.update({f"{k}": v for k, v in sorted((spec.get("task_args") or {}).items())})
+        protocol = self.info.get("key", {}).get("task", {}).get("protocol") or spec.get("task_args") or {}
+        out.update({str(k): v for k, v in sorted(protocol.items())})
         out["seed"] = spec.get("seed", 0)
         return out
 

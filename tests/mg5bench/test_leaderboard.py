@@ -188,3 +188,21 @@ def test_the_report_page_renders_and_sorts_in_chromium(built: tuple[Path, Any], 
             browser.close()
     assert errors == []
     assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("diff", "ci", "p", "higher", "expect", "verdict"),
+    [
+        (-0.1, [-0.2, -0.05], 0.01, True, "base better", "yes"),  # the variant is worse, as claimed
+        (0.1, [0.05, 0.2], 0.01, True, "base better", "opposite"),
+        (5.0, [1.0, 9.0], 0.01, False, "base better", "yes"),  # FID up = worse
+        (-5.0, [-9.0, -1.0], 0.01, False, "base better", "opposite"),
+        (0.01, [-6.8, 6.7], 0.9, False, "base better", "not resolved"),  # the CI contains 0
+        (-0.07, [-0.13, -0.01], 0.07, True, "base better", "not resolved"),  # CI and p disagree
+        (0.2, [0.1, 0.3], 0.001, True, "variant better", "yes"),
+    ],
+)  # fmt: skip
+def test_claim_verdicts(diff: float, ci: list[float], p: float, higher: bool, expect: str, verdict: str) -> None:
+    from mg5bench.leaderboard.build import _verdict
+
+    assert _verdict({"diff": diff, "diff_ci": ci, "p": p, "higher_is_better": higher}, expect) == verdict
