@@ -345,7 +345,7 @@ class RunStore:
         if extra:
             fix = "rerun the same 'mg5bench run' command: it moves such lines to quarantine.jsonl"
             raise DataError(str(self.root), f"id {extra[0]}", "a stored sample is not in this split", fix)
-        atomic_write_text(self.samples, "".join(json.dumps(done[i], ensure_ascii=False) + "\n" for i in order))
+        self._write_merged("".join(json.dumps(done[i], ensure_ascii=False) + "\n" for i in order))
         for shard, seen in read.items():
             if shard == self.samples:
                 continue
@@ -356,6 +356,9 @@ class RunStore:
             if (st.st_size, st.st_mtime_ns, st.st_ino) == seen:
                 shard.unlink()
         return done
+
+    def _write_merged(self, text: str) -> None:
+        atomic_write_text(self.samples, text)
 
     def write_info(self, info: Mapping[str, Any]) -> None:
         atomic_write_json(self.run_json, dict(info))
