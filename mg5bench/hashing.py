@@ -136,8 +136,9 @@ class HashCache:
         return entries
 
     def sha256(self, path: str | Path) -> str:
-        """Content sha256 of ``path`` (a symlink is followed: its target's bytes and identity count)."""
-        full = os.path.abspath(path)
+        """Content sha256 of ``path`` (a symlink is followed: its target's bytes and identity count). An absolute
+        ``str`` is taken as it is (callers pass normalised paths; this runs once per file of a data set)."""
+        full = path if isinstance(path, str) and path.startswith("/") else os.path.abspath(path)
         folder, name = os.path.split(full)
         entries = self._entries(folder)
         key = _stat_key(os.stat(full))
@@ -214,7 +215,7 @@ def data_fingerprint(files: Sequence[Path], images: Sequence[str | Path], cache_
     unique = sorted({str(p) for p in images})
     digests = HashCache(cache_dir).many(unique)
     for img in unique:
-        h.update(Path(img).name.encode() + b"\0" + digests[img].encode())
+        h.update(os.path.basename(img).encode() + b"\0" + digests[img].encode())
     return h.hexdigest()[:16]
 
 

@@ -497,9 +497,7 @@ def _tree_fingerprint(entries: list[tuple[str, str]]) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    from pathlib import PurePosixPath
-
-    for rel, sha in sorted(entries, key=lambda e: PurePosixPath(e[0]).parts):  # sha256_tree's order
+    for rel, sha in sorted(entries, key=lambda e: e[0].split("/")):  # sha256_tree's order (by path parts)
         h.update(rel.encode() + b"\0")
         h.update(bytes.fromhex(sha))
     return h.hexdigest()
@@ -544,9 +542,10 @@ def verify_world(root: Path, cache_dir: Path | None = None) -> list[str]:
     if _tree_fingerprint(entries) != want:
         return [f"{MANIFEST} does not match the fingerprint in world.json"]
     cache = HashCache(cache_dir)
+    base = str(root.resolve())
     for rel, sha in entries:
         try:
-            if cache.sha256(root / rel) != sha:
+            if cache.sha256(os.path.join(base, rel)) != sha:
                 problems.append(f"{rel} changed")
         except FileNotFoundError:
             problems.append(f"{rel} is missing")
