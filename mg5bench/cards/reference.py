@@ -41,12 +41,12 @@ def _images(run: Any, ids: list[str]) -> list[Any]:
 def evaluate(
     ckpt: Path, task: str = "vist", n: int = 40, seed: int = 0, batch: int | None = None, world: Path | None = None,
     guidance: float | None = None, steps: int | None = None, baseline: bool = True, runs: Path = Path("runs/cards"),
-    progress: bool = True,
+    progress: bool = True, cross_task: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Generate (what is not stored yet) and score the first ``n`` stories / conversations / captions of the val
     split with the checkpoint and, with ``baseline``, with the caption-only T2I; returns the card's figures.
     ``batch``: the runner's batch size (default: the model's); ``world``: a world folder (default: the embedded
-    world)."""
+    world); ``cross_task``: evaluate a checkpoint trained for another task (refused otherwise)."""
     from mg5bench import api
     from mg5bench.store import RunStore
     from mg5bench.tasks import build_samples, get_task
@@ -61,7 +61,8 @@ def evaluate(
     options = {"batch_size": batch, "metrics": ["scene_accuracy"], "progress": progress}
     spec = api.RunSpec(task=task, model="minigpt5", split="val", data=data, limit=limit, seed=seed,
                        generation=api.GenerationConfig(guidance_scale=guidance, num_inference_steps=steps),
-                       model_args={"checkpoint": str(ckpt.resolve())})  # fmt: skip
+                       model_args={"checkpoint": str(ckpt.resolve()),
+                                   **({"cross_task": "true"} if cross_task else {})})  # fmt: skip
     mine = api.run(spec, runs, **options)
     used = mine.info["generation"]
     table = oracle_table(mine, samples)
@@ -182,10 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/cards"), help="where the runs are stored (default "
                     "runs/cards)")  # fmt: skip
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--cross-task", action="store_true", help="evaluate a checkpoint trained for another task")
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, args.task, args.n, args.seed, guidance=args.guidance_scale,
                    steps=args.num_inference_steps, baseline=not args.no_baseline, runs=args.runs,
-                   progress=not args.quiet)  # fmt: skip
+                   progress=not args.quiet, cross_task=args.cross_task)  # fmt: skip
     text = json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=2)
     print(text)
     if args.out:

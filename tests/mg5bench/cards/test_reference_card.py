@@ -31,7 +31,11 @@ def ckpt(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def result(ckpt: Path, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     runs = tmp_path_factory.mktemp("cardruns")
-    return evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5, runs=runs, progress=False)
+    # a stage-1 (CC3M) checkpoint on VIST: asked for explicitly (refused otherwise)
+    with pytest.raises(Exception, match="trained for the cc3m task, not vist"):
+        evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5, runs=runs, progress=False)
+    return evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5, runs=runs, progress=False,
+                    cross_task=True)  # fmt: skip
 
 
 def test_vist_evaluation_scores_every_step_through_the_runner(result: dict, ckpt: Path, small_world: Path) -> None:
@@ -50,7 +54,7 @@ def test_vist_evaluation_scores_every_step_through_the_runner(result: dict, ckpt
     assert base["spec"]["model"] == "sd2" and base["generation"]["guidance_scale"] == result["guidance_scale"]
     # a re-evaluation generates nothing: the stored runs and scorings are reused, the figures are identical
     again = evaluate(ckpt, "vist", n=1, world=small_world, steps=2, batch=5,
-                     runs=Path(result["runs"]["minigpt5"]).parents[2], progress=False)  # fmt: skip
+                     runs=Path(result["runs"]["minigpt5"]).parents[2], progress=False, cross_task=True)  # fmt: skip
     assert {k: v for k, v in again.items() if not k.startswith("_")} == {
         k: v for k, v in result.items() if not k.startswith("_")
     }
