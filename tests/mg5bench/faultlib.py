@@ -1,19 +1,24 @@
-"""What the fault-injection tests (test_faults.py) share with the subprocesses they kill: a slow pure model (the real
-``blank`` adapter, sleeping per sample so that a kill lands inside the generation), the run they make, and a
-command line for the child (``python faultlib.py run|score ...``), which touches ``<out>/started`` once it is past
-its imports, so that kill times are measured from the start of the real work."""
+"""What the fault-injection tests (test_faults.py) share with the processes they kill: a slow pure model (the real
+``blank`` adapter, sleeping per sample so that a kill lands inside the generation), the run they make, and the child
+processes themselves.
+
+Children are forked from a ``multiprocessing`` forkserver that has imported torch, open_clip, torchmetrics and the
+suite once (a fresh interpreter per child would spend seconds on imports, most of each test's time). The server
+never runs a torch operation, so no thread pool exists when it forks. A child sends its output to files in its
+folder, touches ``started`` once it is past set-up (kill times are measured from there) and writes ``result.json``
+when it finishes."""
 
 from __future__ import annotations
 
 import json
-import sys
+import multiprocessing
+import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
 SLOW = 0.04  # seconds per sample
+PRELOAD = ["faultlib", "torch", "open_clip", "torchmetrics.image.fid", "mg5bench.runner", "mg5bench.scoring"]
 
 
 def register() -> None:
@@ -46,47 +51,61 @@ def run(world: Path, out: Path, limit: int, cache: Path, **kw: Any) -> Any:
     return _run(spec(world, limit), out, cache_dir=cache, **{**RUN_OPTIONS, **kw})
 
 
-def child(argv: Sequence[str]) -> list[str]:
-    """The command line of a child process doing ``argv`` (see ``main``)."""
-    return [sys.executable, str(HERE / "faultlib.py"), *argv]
+class Child:
+    """A forked child process with the ``Popen`` methods the tests use (poll, send_signal, wait, kill)."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)  # takes effect when the server starts (once per test session)
+        self.proc = ctx.Process(target=target, args=args)
+        self.proc.start()
+
+    def poll(self) -> int | None:
+        return self.proc.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        if self.proc.pid is not None:
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.proc.join(timeout)
+        return self.proc.exitcode
+
+    def kill(self) -> None:
+        self.proc.kill()
 
 
-def _heavy_imports() -> None:
-    """Import what takes seconds before saying 'started': kill times then fall in the work itself."""
-    import open_clip  # noqa: F401
-    import torch  # noqa: F401
-    import torchmetrics.image.fid  # noqa: F401
+def _to_files(folder: Path, tag: str) -> None:
+    """The child's stdout and stderr go to ``<folder>/<tag>.out`` and ``.err`` (file descriptors 1 and 2)."""
+    import sys
 
-    import mg5bench.runner
-    import mg5bench.scoring  # noqa: F401
-
-
-def main(argv: Sequence[str]) -> int:
-    what, *rest = argv
-    if what == "run":  # run WORLD OUT LIMIT CACHE
-        world, out, limit, cache = Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3])
-        _heavy_imports()
-
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "started").touch()
-        t0 = time.monotonic()
-        res = run(world, out, limit, cache)
-        print(json.dumps({"generated": res.generated, "metrics": res.report["metrics"],
-                          "seconds": round(time.monotonic() - t0, 2)}))  # fmt: skip
-        return 0
-    if what == "score":  # score RUN_FOLDER RESAMPLES CACHE
-        _heavy_imports()
-        from mg5bench.scoring import score_run
-
-        folder, resamples, cache = Path(rest[0]), int(rest[1]), Path(rest[2])
-        (folder.parent / "started").touch()
-        t0 = time.monotonic()
-        res = score_run(folder, resamples=resamples, metrics=RUN_OPTIONS["metrics"], cache_dir=cache, progress=False)
-        print(json.dumps({"metrics": res.report["metrics"], "seconds": round(time.monotonic() - t0, 2)}))
-        return 0
-    raise SystemExit(f"unknown command {what!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for fd, name in ((1, "out"), (2, "err")):
+        f = os.open(folder / f"{tag}.{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(f, fd)
+        os.close(f)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own streams
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parents[1]))
-    raise SystemExit(main(sys.argv[1:]))
+def child_run(world: Path, out: Path, limit: int, cache: Path, tag: str = "child") -> None:
+    """In a child: the fault tests' run; ``<out>/<tag>.json`` gets what it generated and its metrics."""
+    _to_files(out, tag)
+    register()
+    (out / "started").touch()
+    t0 = time.monotonic()
+    res = run(world, out, limit, cache)
+    result = {"generated": res.generated, "metrics": res.report["metrics"], "seconds": round(time.monotonic() - t0, 2)}
+    (out / f"{tag}.json").write_text(json.dumps(result))
+
+
+def child_score(folder: Path, resamples: int, cache: Path) -> None:
+    """In a child: score a finished run folder (``scoring.score_run``)."""
+    from mg5bench.scoring import score_run
+
+    _to_files(folder.parent, "child")
+    (folder.parent / "started").touch()
+    t0 = time.monotonic()
+    res = score_run(folder, resamples=resamples, metrics=RUN_OPTIONS["metrics"], cache_dir=cache, progress=False)
+    result = {"metrics": res.report["metrics"], "seconds": round(time.monotonic() - t0, 2)}
+    (folder.parent / "child.json").write_text(json.dumps(result))

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _kill_at(
-    procs: list[subprocess.Popen[str]], started: list[Path], delays: list[float], budget: float = 120
-) -> list[str]:
+def _kill_at(procs: Sequence[Any], started: list[Path], delays: list[float], budget: float = 120) -> list[str]:
     """SIGKILL each child ``delays[i]`` seconds after its ``started`` file appears; returns per child 'killed' or
     'finished' (it was done before its kill time)."""
     t_started: list[float | None] = [None] * len(procs)
@@ -114,14 +113,12 @@ def reference(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 def test_kill_9_at_random_points_of_runs(small_world: Path, reference: dict[str, Any], tmp_path: Path) -> None:
     """Four runs killed at seeded random times (generating, merging or scoring); each rerun gives the reference
     metrics and keeps every sample stored before the kill."""
-    # after its imports a run takes about 2.3 s here: 1.6 s generating, then merging and scoring. Two kill times in
-    # the generation, two later (under load everything is later: the phases reached are printed)
+    # a forked child's run takes about 2.4 s here after 'started' (set-up, 1.6 s generating, merging, scoring): one
+    # kill time drawn in each quarter of that (under load everything comes later: the phases reached are printed)
     rng = random.Random(1600)
-    delays = [rng.uniform(0.05, 1.5), rng.uniform(0.05, 1.5), rng.uniform(1.5, 2.2), rng.uniform(1.8, 2.6)]
+    delays = [rng.uniform(0.575 * k, 0.575 * (k + 1)) for k in range(4)]
     outs = [tmp_path / f"k{i}" for i in range(len(delays))]
-    procs = [subprocess.Popen(faultlib.child(["run", str(small_world), str(o), str(LIMIT), str(o / "cache")]),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
-             for o in outs]  # fmt: skip
+    procs = [faultlib.Child(faultlib.child_run, small_world, o, LIMIT, o / "cache") for o in outs]
     fate = _kill_at(procs, [o / "started" for o in outs], delays)
     phases = []
     for out, f in zip(outs, fate, strict=True):
@@ -143,17 +140,15 @@ def test_kill_9_at_random_points_of_scorings(small_world: Path, reference: dict[
     base = faultlib.run(small_world, tmp_path / "base", LIMIT, tmp_path / "cache").folder
     want = score_run(base, resamples=300, metrics=faultlib.RUN_OPTIONS["metrics"], cache_dir=tmp_path / "cache",
                      progress=False).report["metrics"]  # fmt: skip
-    rng = random.Random(1601)  # a scoring takes about 0.8 s after its imports here
-    delays = [rng.uniform(0.0, 0.8) for _ in range(3)]
+    rng = random.Random(1601)  # a forked child's scoring takes about a second here: one kill time in each third
+    delays = [rng.uniform(0.3 * k, 0.3 * (k + 1)) for k in range(3)]
     runs = []
     for i in range(len(delays)):
         dst = tmp_path / f"s{i}" / base.name
         shutil.copytree(base, dst, ignore=shutil.ignore_patterns("scores"))
         runs.append(dst)
     generations = {r: {p: p.read_bytes() for p in r.rglob("*") if p.is_file()} for r in runs}
-    procs = [subprocess.Popen(faultlib.child(["score", str(r), "300", str(r.parent / "cache")]),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
-             for r in runs]  # fmt: skip
+    procs = [faultlib.Child(faultlib.child_score, r, 300, r.parent / "cache") for r in runs]
     fate = _kill_at(procs, [r.parent / "started" for r in runs], delays)
     left = [("features cached" if any((r.parent / "cache" / "features").glob("*")) else "nothing written")
             + (", per_sample written" if any(r.glob("scores/*/per_sample.jsonl")) else "") for r in runs]  # fmt: skip
@@ -229,15 +224,14 @@ def test_two_concurrent_identical_runs_do_the_work_once(small_world: Path, refer
                                                         tmp_path: Path) -> None:  # fmt: skip
     """Started together on one folder: one generates, the other waits on the lock (one note) and then finds every
     sample stored; both print the reference metrics."""
-    args = ["run", str(small_world), str(tmp_path), str(LIMIT), str(tmp_path / "cache")]
-    procs = [subprocess.Popen(faultlib.child(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=_env(), cwd=REPO) for _ in range(2)]  # fmt: skip
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    results = [json.loads(o.splitlines()[-1]) for o, _ in outs]
+    procs = [faultlib.Child(faultlib.child_run, small_world, tmp_path, LIMIT, tmp_path / "cache", f"c{i}")
+             for i in range(2)]  # fmt: skip
+    errs = [(tmp_path / f"c{i}.err") for i in range(2)]
+    assert [p.wait(300) for p in procs] == [0, 0], [e.read_text() for e in errs if e.exists()]
+    results = [json.loads((tmp_path / f"c{i}.json").read_text()) for i in range(2)]
     assert sorted(r["generated"] for r in results) == [0, LIMIT]
     assert all(r["metrics"] == reference for r in results)
-    waited = [e for _, e in outs if "is generating this run" in e]
+    waited = [e.read_text() for e in errs if "is generating this run" in e.read_text()]
     assert len(waited) == 1 and "waiting for it to finish" in waited[0]
 
 
