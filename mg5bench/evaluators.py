@@ -234,12 +234,20 @@ class EvaluatorSource:
     hf_folder: str | None = None
 
     def load(self, device: str) -> ClipEvaluator:
-        if self.hf_folder is not None:
-            return HFClipEvaluator(self.hf_folder, device)
-        assert self.open_clip_model is not None
-        if self.open_clip_model.startswith("local-dir:"):
-            return OpenClipEvaluator(self.open_clip_model, None, self.label, device)
-        return OpenClipEvaluator(self.open_clip_model, str(self.weights), self.label, device)
+        """Build the evaluator; weights a loader cannot read (a damaged .bin) are one line naming the file."""
+        import pickle
+
+        try:
+            if self.hf_folder is not None:
+                return HFClipEvaluator(self.hf_folder, device)
+            assert self.open_clip_model is not None
+            if self.open_clip_model.startswith("local-dir:"):
+                return OpenClipEvaluator(self.open_clip_model, None, self.label, device)
+            return OpenClipEvaluator(self.open_clip_model, str(self.weights), self.label, device)
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as e:
+            first = " ".join(str(e).split())[:160]
+            raise ConfigError(f"{self.weights}: the evaluator {self.label} cannot load its weights ({type(e).__name__}:"
+                              f" {first}); copy the weights again or check the model name") from None  # fmt: skip
 
 
 def embedded_source(rest: str = "") -> EvaluatorSource:
@@ -266,7 +274,7 @@ def open_clip_source(rest: str) -> EvaluatorSource:
             f"open_clip evaluator {name!r} needs a local weights file: "
             f"--evaluator open_clip:{name}:/path/to/weights (hub tags do not work offline)"
         )
-    return EvaluatorSource(f"open_clip:{name}", Path(weights), open_clip_model=name)
+    return EvaluatorSource(f"open_clip:{name}", _checked(Path(weights)), open_clip_model=name)
 
 
 def hf_clip_source(rest: str) -> EvaluatorSource:
@@ -292,6 +300,16 @@ def _weights_in(folder: Path) -> Path:
     weights = next(iter(sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))), None)
     if weights is None:
         raise ConfigError(f"{folder}: no weights file (.safetensors or .bin)")
+    return _checked(weights)
+
+
+def _checked(weights: Path) -> Path:
+    """A safetensors weights file is checked (header, sizes) before any loader sees it: a file cut short is one
+    line naming it, not a traceback from inside open_clip or transformers."""
+    if weights.suffix == ".safetensors":
+        from mg5bench.checkpoints import safetensors_header
+
+        safetensors_header(weights, "copy the evaluator's weights again")
     return weights
 
 
@@ -337,6 +355,8 @@ class InceptionFeatures:
     and 1008 logits for the Inception Score. Without the file, a clear error says how to get one."""
 
     def __init__(self, weights: str | Path, device: str = "cpu") -> None:
+        import pickle
+
         path = Path(weights)
         self.device = device
         if not path.is_file():
@@ -356,6 +376,10 @@ class InceptionFeatures:
             )
         except ModuleNotFoundError as e:  # torch-fidelity missing
             raise ConfigError(f"{INCEPTION_HELP} ({e})") from None
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as e:  # damaged file
+            first = " ".join(str(e).split())[:160]
+            raise ConfigError(f"{path}: the Inception weights cannot be loaded ({type(e).__name__}: {first}); "
+                              f"copy them again. {INCEPTION_HELP}") from None  # fmt: skip
         self.pool, self.logits = self.pool.to(device), self.logits.to(device)
         self.name = "inception-v3-compat (torch-fidelity)"
         self.weights_sha256 = sha256_file(path)

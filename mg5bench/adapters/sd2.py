@@ -94,7 +94,11 @@ class SD2(Adapter):
         self.check_files()
 
     def check_files(self) -> None:
-        """Every safetensors file of the pipeline, checked before anything loads (``mg5bench.checkpoints``)."""
+        """A diffusers pipeline folder (model_index.json) whose safetensors files are whole, checked before anything
+        loads (``mg5bench.checkpoints``)."""
+        if not (self.path / "model_index.json").is_file():
+            raise ConfigError(f"{self.path}: not a text-to-image pipeline folder (no model_index.json); pass a "
+                              "diffusers StableDiffusionPipeline folder with --model-args path=")  # fmt: skip
         check_folder(self.path)
 
     def identity(self) -> dict[str, Any]:

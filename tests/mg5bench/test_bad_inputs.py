@@ -148,6 +148,22 @@ def _incomplete_world(c: Ctx) -> tuple[list[str], list[str]]:  # was: an unmarke
         "left this world incomplete", "rerun 'mg5bench data synth --out"]  # fmt: skip
 
 
+def _truncated_evaluator(c: Ctx) -> tuple[list[str], list[str]]:
+    from mg5bench.evaluators import EMBEDDED_DIR
+
+    clip = c.copy(EMBEDDED_DIR, "clip")
+    w = clip / "open_clip_model.safetensors"
+    w.write_bytes(w.read_bytes()[:-1000])
+    argv = c.score(c.preds(), "--evaluator", f"open_clip:local-dir:{clip}")
+    return argv, ["open_clip_model.safetensors", "cut short", "copy the evaluator's weights again"]
+
+
+def _damaged_inception(c: Ctx) -> tuple[list[str], list[str]]:
+    (c.tmp / "inception.pth").write_bytes(b"PK\x03\x04 not a torch file")
+    argv = c.score(c.preds(), "--inception", str(c.tmp / "inception.pth"), "--metrics", "fid")
+    return argv, ["Inception"]  # without torch-fidelity: that it is missing; with it: the damaged file, named
+
+
 def _bad_run_json(c: Ctx) -> tuple[list[str], list[str]]:
     run = c.tmp / "run"
     run.mkdir()
@@ -213,6 +229,12 @@ CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
         ["--steps: must be a positive integer"],
     ),
     "truncated run.json (deeply nested)": _bad_run_json,
+    "evaluator weights cut short": _truncated_evaluator,
+    "damaged Inception weights": _damaged_inception,
+    "sd2 path that is not a pipeline": lambda c: (
+        c.run("--model-args", f"path={c.tmp}", model="sd2"),
+        ["no model_index.json"],
+    ),
     "score --out a file": lambda c: (c.score(c.preds(), out=Path("/etc/hostname")), ["is a file, not a folder"]),
     "score --out unwritable": lambda c: (c.score(c.preds(), out=Path(_unwritable(c))), ["cannot write in"]),
     "run --out a file": lambda c: (c.run("--out", "/etc/hostname"), ["--out /etc/hostname is a file"]),
