@@ -490,7 +490,15 @@ def score_run(
     }
     out = store.scores / f"{_slug(ev_id['name'])}-r{resamples}-n{n}-{content_hash(key)}"
     if (out / "metrics.json").is_file() and not force:
-        return ScoreResult(out, json.loads((out / "metrics.json").read_text()), True, key)
+        try:
+            return ScoreResult(out, json.loads((out / "metrics.json").read_text()), True, key)
+        except (ValueError, RecursionError):  # damaged: scored again (metrics.json is written last, atomically)
+            from mg5bench.notes import note
+
+            note(f"{out / 'metrics.json'}: unreadable; scoring again")
+    from mg5bench.data.io import check_output_folder
+
+    check_output_folder(out, "the run's scores folder")  # before the work: a read-only run folder fails now
     roots = [store.root.resolve(), sset.source.root]  # the run's images/, and ground truth the gt model points at
     try:
         preds = {sid: output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}", roots)
