@@ -171,13 +171,15 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
             verdicts.append(v)
             ci = "" if lo is None else f" [{lo:+.3f}, {hi:+.3f}]"
             cells.append(f"{e['diff']:+.3f}{ci} p {format_p(e['p'])} ({v})")
-        overall = ("yes" if verdicts and all(v == "yes" for v in verdicts) else "partly" if "yes" in verdicts
-                   else "opposite" if "opposite" in verdicts and "yes" not in verdicts else "no")  # fmt: skip
+        overall = ("mixed" if "yes" in verdicts and "opposite" in verdicts else
+                   "yes" if verdicts and all(v == "yes" for v in verdicts) else "partly" if "yes" in verdicts else
+                   "opposite" if "opposite" in verdicts else "not resolved")  # fmt: skip
         lines.append(f"| {c['claim']} | {pv} | {test} (variant - base) | " + " | ".join(cells) + f" | {overall} |")
         rows.append({"claim": c["id"], "verdict": overall, "cells": dict(zip(CLAIM_KEYS, cells, strict=True))})
     lines += ["", "A cell is the paired difference variant - base on the same samples with its 95% cluster-bootstrap "
-              "CI and paired permutation p-value; 'yes' when the CI excludes 0 in the direction the claim predicts, "
-              "'opposite' when it excludes 0 the other way, 'not resolved' when it contains 0."]  # fmt: skip
+              "CI and paired permutation p-value; 'yes' when the CI excludes 0 and p < 0.05 in the direction the claim "
+              "predicts, 'opposite' when both say the other way, 'not resolved' otherwise. Reproduced: 'yes' on every "
+              "result, 'partly' on some (the others not resolved), 'mixed' when results disagree."]  # fmt: skip
     return "\n".join(lines), rows
 
 
