@@ -462,6 +462,10 @@ def score_run(
     if n < 1:
         raise DataError(str(store.root), None, "no generated sample to score yet",
                         "finish the run first: rerun the same 'mg5bench run' command")  # fmt: skip
+    if n > have and store.invalid:
+        raise DataError(str(store.root), store.invalid[0].partition(":")[0], f"{len(store.invalid)} stored line(s) "
+                        f"failed validation ({store.invalid[0].partition(': ')[2]})", "rerun its 'mg5bench run' "
+                        "command: it moves them to quarantine.jsonl and generates their samples again")  # fmt: skip
     if n > have:
         raise DataError(str(store.root), None, f"{n} samples asked for, but the generations cover the first {have} "
                         f"of {len(ids)}", f"generate them first: rerun its 'mg5bench run' with --limit {n}, or score "

@@ -201,6 +201,7 @@ class RunStore:
         self.samples = self.root / "samples.jsonl"
         self.quarantine = self.root / "quarantine.jsonl"
         self._read: dict[Path, tuple[int, int, int]] = {}  # shard -> (size, mtime_ns, inode) when last read
+        self.invalid: list[str] = []  # what ``done`` left out: "<file> line <n>: <problem>"
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -232,6 +233,7 @@ class RunStore:
         wins: a stored sample is never replaced."""
         out: dict[str, dict[str, Any]] = {}
         self._read = {}
+        self.invalid = []
         for path in self._files():
             try:
                 st = path.stat()
@@ -239,10 +241,12 @@ class RunStore:
             except FileNotFoundError:  # merged away by a finishing run meanwhile
                 continue
             self._read[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
-            for _, line in lines:
-                rec, _problem = check_record(line)
+            for n, line in lines:
+                rec, problem = check_record(line)
                 if rec is not None:
                     out.setdefault(rec["id"], rec)
+                else:
+                    self.invalid.append(f"{path.name} line {n}: {problem}")
         return out
 
     def stored_ids(self) -> set[str]:

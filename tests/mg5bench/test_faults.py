@@ -212,6 +212,10 @@ def test_corrupt_and_torn_shard_lines_and_a_deleted_image(
     victim = json.loads(merged[10])["id"]
     merged[10] = b"\x00garbage\n"
     (folder / "samples.jsonl").write_bytes(b"".join(merged))
+    from mg5bench.scoring import score_run
+
+    with pytest.raises(DataError, match=r"samples.jsonl line 11: 1 stored line\(s\) failed validation .*rerun its"):
+        score_run(folder, resamples=20, metrics=["clip_i"], cache_dir=tmp_path / "cache", progress=False, force=True)
     (folder / "run.json").write_text("{")
     before = {k: v for k, v in _stored(folder).items() if k != victim}
     again = faultlib.run(small_world, tmp_path, LIMIT, tmp_path / "cache")
