@@ -128,7 +128,8 @@ class Axis:
         how = f"make it with: {v.make}" if v.make else "point the variant's checkpoint at an existing folder"
         others = ", ".join(m.name for m, _ in missing[1:])
         more = f" ({len(missing) - 1} more missing: {others})" if others else ""
-        raise ConfigError(f"axis {self.name}: variant {v.name} needs the checkpoint {path}, which is not there{more}; "
+        shown = _display_path(path)
+        raise ConfigError(f"axis {self.name}: variant {v.name} needs the checkpoint {shown}, which is not there{more}; "
                           f"{how}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,3 +263,12 @@ def load_axis(name_or_file: str | Path) -> Axis:
         where = f"line {mark.line + 1}" if mark is not None else None
         raise DataError(str(path), where, f"malformed YAML: {getattr(e, 'problem', e)}") from None
     return parse_axis(data, str(path))
+
+
+def _display_path(path: Path) -> str:
+    """A path as a user re-types it: relative to the working directory when inside it (a report or a message
+    never carries one machine's absolute paths), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
