@@ -245,7 +245,8 @@ def check_world(root: Path, cache_dir: Path | None = None) -> None:
         except (OSError, ValueError, KeyError, TypeError):
             cmd = "mg5bench data synth --out NEW_FOLDER"
         raise DataError(str(root), None, f"this world differs from its manifest {MANIFEST}: "
-                        f"{describe_problems(problems)}", f"build it again: {cmd}")  # fmt: skip
+                        f"{describe_problems(problems)}", f"build it again: {cmd} (or, to use the changed files as "
+                        "plain data without scene records, delete its world.json)")  # fmt: skip
 
 
 SPLIT_FILES = {
