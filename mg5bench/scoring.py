@@ -457,7 +457,8 @@ def score_run(
     ids = [s.id for s in sset.samples]
     records = store.done()
     have = stored_prefix(ids, set(records))
-    n = len(ids) if limit == 0 else (limit or int(info["samples"]["complete_for"]) or have)
+    complete_for = (info.get("samples") or {}).get("complete_for", 0)
+    n = len(ids) if limit == 0 else (limit or (complete_for if isinstance(complete_for, int) else 0) or have)
     n = min(n, len(ids))
     if n < 1:
         raise DataError(str(store.root), None, "no generated sample to score yet",

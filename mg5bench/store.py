@@ -215,8 +215,10 @@ class RunStore:
         except (ValueError, RecursionError) as e:
             raise DataError(str(self.run_json), None, f"malformed JSON: {str(e)[:80]}",
                             "rerun the same 'mg5bench run' (its samples are kept)") from None  # fmt: skip
-        if not isinstance(info, dict) or not isinstance(info.get("spec"), dict) or "key" not in info:
-            raise DataError(str(self.run_json), None, "not a run description (no spec or key)",
+        spec, key = (info.get("spec"), info.get("key")) if isinstance(info, dict) else (None, None)
+        ok = isinstance(spec, dict) and isinstance(key, dict) and isinstance(key.get("data_fingerprint"), str)
+        if not ok or not all(isinstance(spec.get(k), str) for k in ("task", "split")):
+            raise DataError(str(self.run_json), None, "not a run description (spec task/split or key missing)",
                             "rerun the same 'mg5bench run' (its samples are kept)")  # fmt: skip
         return info
 
