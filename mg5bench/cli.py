@@ -757,16 +757,6 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - not reached
 
 
-def _nan_to_none(obj: object) -> object:
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    return obj
-
-
 def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from mg5bench.human import stats
     from mg5bench.human.store import RatingStore
@@ -780,7 +770,9 @@ def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(f"wrote {n} votes to {args.out}")
         return 0
     rep = stats.report(store, study=args.study, resamples=args.resamples, seed=args.seed, exclude=not args.keep_all)
-    print(json.dumps(_nan_to_none(rep), indent=2) if args.json else stats.format_report(rep))
+    from mg5bench.data.io import nan_to_none
+
+    print(json.dumps(nan_to_none(rep), indent=2) if args.json else stats.format_report(rep))
     return 0
 
 

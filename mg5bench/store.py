@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text, host_name, pid_alive
 from mg5bench.errors import ConfigError, DataError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -82,22 +82,6 @@ def check_record(line: bytes, ids: set[str] | None = None) -> tuple[dict[str, An
     return rec, ""
 
 
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - another user's live process
-        return True
-    return True
-
-
 class RunLock:
     """``<run>/.lock``: an exclusive ``flock`` held while one ``mg5bench run`` works on the folder, with the
     holder's pid, host and start time written in it for the messages. The kernel drops the flock when the holder
@@ -134,7 +118,7 @@ class RunLock:
             h = self.holder()
             if not h.get("pid") or h.get("pid") == os.getpid():
                 return True
-            return h.get("host") == _host() and not _pid_alive(int(h["pid"]))
+            return h.get("host") == host_name() and not pid_alive(int(h["pid"]))
 
     def acquire(self, wait: bool = True, poll: float = 0.25) -> None:
         """Take the lock; held by a live process: wait for it (a one-line note first) or, with ``wait=False``, a
@@ -163,7 +147,7 @@ class RunLock:
         stale = self.holder()
         if stale.get("pid") and stale.get("pid") != os.getpid():
             note(f"{self.path}: took over a stale lock left by {self.describe(stale)}, which is gone")
-        info = {"pid": os.getpid(), "host": _host(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        info = {"pid": os.getpid(), "host": host_name(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         os.fsync(fd)

@@ -185,3 +185,32 @@ class Problems:
 
     def to_list(self) -> list[dict[str, str | None]]:
         return [e.to_dict() for e in self.items]
+
+
+def host_name() -> str:
+    """This machine's name, recorded in lock and marker files so a stale one can be told from a live one."""
+    import socket
+
+    return socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is still running (a lock or marker holder)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's live process
+        return True
+    return True
+
+
+def nan_to_none(obj: Any) -> Any:
+    """NaN floats -> None, recursively (JSON has no NaN; a not-applicable value is written as null)."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {str(k): nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [nan_to_none(v) for v in obj]
+    return obj

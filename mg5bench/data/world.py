@@ -350,22 +350,6 @@ MANIFEST = "files.sha256"  # every file's sha256, in `sha256sum -c` format: what
 INCOMPLETE = "INCOMPLETE"  # present while a world is being written; an interrupted build leaves it behind
 
 
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - someone else's live process
-        return True
-    return True
-
-
 def _clear(folder: Path) -> None:
     for child in folder.iterdir():
         if child.is_dir() and not child.is_symlink():
@@ -379,7 +363,7 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
     return its manifest. While it is written ``out/INCOMPLETE`` says so, and world.json is written last: an
     interrupted build is recognisable and never used as data."""
     from mg5bench.data.cc3m import write_cc3m
-    from mg5bench.data.io import atomic_write_json, atomic_write_text, check_output_folder
+    from mg5bench.data.io import atomic_write_json, atomic_write_text, check_output_folder, host_name
     from mg5bench.data.mmdialog import write_mmdialog
     from mg5bench.data.vist import write_vist
 
@@ -399,7 +383,7 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
         "mg5bench data synth is writing this world; if no process is, it was interrupted: rerun the same "
         "command (it starts over) or delete the folder"
     )
-    atomic_write_json(marker, {"pid": os.getpid(), "host": _host(), "world": cfg.to_dict(), "what": what})
+    atomic_write_json(marker, {"pid": os.getpid(), "host": host_name(), "world": cfg.to_dict(), "what": what})
     w = _Writer(out, cfg)
     counts = cfg.counts()
     total = sum(sum(per_split.values()) for per_split in counts.values())  # images, stories, conversations
@@ -589,12 +573,14 @@ def incomplete_world(path: Path) -> Path | None:
 
 def _remove_stale_builds(parent: Path, dirname: str) -> None:
     """Temporary build folders of ``dirname`` left by a build that was killed (its process is gone)."""
+    from mg5bench.data.io import host_name, pid_alive
+
     for tmp in parent.glob(f".{dirname}.*"):
         try:
             info = json.loads((tmp / INCOMPLETE).read_text()) if (tmp / INCOMPLETE).is_file() else {}
         except (OSError, ValueError):
             info = {}
-        dead = info.get("host") == _host() and not _pid_alive(int(info.get("pid", 0)) or -1)
+        dead = info.get("host") == host_name() and not pid_alive(int(info.get("pid", 0)) or -1)
         if tmp.is_dir() and (dead or tmp.name.startswith(f".{dirname}.old-")):
             shutil.rmtree(tmp, ignore_errors=True)
 

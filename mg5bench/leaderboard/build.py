@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text, nan_to_none
 
 PLAN_FILE = Path(__file__).resolve().parent / "plan.yaml"
 PAPER_FILE = Path(__file__).resolve().parent / "paper.yaml"
@@ -416,7 +416,7 @@ def build_report(
     atomic_write_text(out / "leaderboard.csv", tables.csv_text(frames))
     atomic_write_text(out / "ablations.csv", abl_csv)
     atomic_write_text(out / "leaderboard.html", html_text)
-    atomic_write_json(out / "report.json", _nan_to_none({
+    atomic_write_json(out / "report.json", nan_to_none({
         "version": REPORT_VERSION, "runs": str(runs), "limits": limits, "evaluator": ev,
         "tables": [{"title": t.title, "rows": [r.rel for r in t.rows]} for t in all_tables],
         "left_out": left_out, "ablations": [r["_folder"] for r in ablations], "plan_errors": plan_errors,
@@ -557,13 +557,3 @@ def _gallery_html(table: Any, k: int) -> str:
             outs[s.id] = {"image": img, "text": " ".join(seg.get("text", "") for seg in rec["output"]).strip()}
         columns.append((r.label, outs))
     return "<h3>Gallery</h3>" + html.gallery(samples, columns)
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    return obj
