@@ -90,16 +90,28 @@ def load_scene_objects(world: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def vist_stories(world: Path, split: str) -> list[list[tuple[str, list[dict[str, Any]]]]]:
-    """[[(narration, objects of that step's image)] per story], in story-id and sequence order."""
-    vist = Path(world) / "VIST"
-    stories = json.loads((vist / f"{split}_cleaned.json").read_text(encoding="utf-8"))
-    mapping = json.loads((vist / f"{split}_image_mapping.json").read_text(encoding="utf-8"))
+    """[[(narration, objects of that step's image)] per story], in story-id and sequence order (read through
+    the stage-2 loader's ``read_vist``)."""
+    from reference_model.data import read_vist
+
+    world = Path(world)
     scenes = load_scene_objects(world)
-    out = []
-    for sid in sorted(stories):
-        steps = sorted(stories[sid], key=lambda s: s["sequence_index"])
-        out.append([(s["caption"], scenes["VIST/" + mapping[str(s["image_id"])]]) for s in steps])
-    return out
+    stories = read_vist(world / "VIST", split)
+    return [[(c, scenes[p.relative_to(world).as_posix()]) for c, p in stories[sid]] for sid in sorted(stories)]
+
+
+def _fill_images(source: str, objects: list[list[dict[str, Any]]]) -> str:
+    """A loader-built source with its ``<Img><ImageHere></Img>`` placeholders replaced, in order, by the scene
+    statements of the images they stand for (``img_slot``)."""
+    from reference_model.data import IMG
+
+    parts = source.split(IMG)
+    if len(parts) != len(objects) + 1:
+        raise ValueError(f"{len(parts) - 1} image placeholders but {len(objects)} scenes")
+    return "".join(
+        p + (img_slot(o) if i < len(objects) else "")
+        for i, (p, o) in enumerate(zip(parts, [*objects, []], strict=True))
+    )
 
 
 def probe_prompt(narrations: list[str]) -> str:
@@ -114,10 +126,12 @@ def corpus(world: Path, split: str = "train", seed: int = 0) -> list[str]:
     from reference_model.data import (
         GEN_PROMPTS_CC3M,
         SYSTEM_CC3M,
-        SYSTEM_MMDIALOG,
         SYSTEM_VIST,
         VIST_GEN,
         VIST_MULTIMODAL,
+        mmdialog_source,
+        read_mmdialog,
+        vist_context,
     )
 
     rng = random.Random(seed)
@@ -140,32 +154,21 @@ def corpus(world: Path, split: str = "train", seed: int = 0) -> list[str]:
         for k, (cap, objs) in enumerate(steps):
             state = scene_caption(objs)
             docs.append(f"{probe_prompt(narr[: k + 1])} {state} ###")
-            ctx = "".join(f"{c}{img_slot(o)}" for c, o in steps[:k]) + ("\n" if k else "")
+            ctx, ctx_objs = vist_context(steps, k)  # type: ignore[arg-type]  # scenes stand where images would
+            ctx = _fill_images(ctx, ctx_objs)  # type: ignore[arg-type]
             gen = rng.choice(VIST_GEN).format(c=cap)
             docs.append(f"{SYSTEM_VIST}###Human:{ctx} {gen} {state} ###")
             if k:
                 docs.append(f"{SYSTEM_VIST}###Human:{ctx} {rng.choice(VIST_MULTIMODAL)} {cap} {state} ###")
     # MMDialog: whole conversations, and every turn as the stage-2 source + its reply (+ the shown scene)
-    base = world / "MMDialog" / split
-    for line in (base / f"{split}_conversations.txt").read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        conv = json.loads(line)
-        turns = []
-        for t in conv["conversation"]:
-            text = " ".join(e["__TEXT__"] for e in t["turn"] if "__TEXT__" in e).strip()
-            media = [e["__MEDIA__"] for e in t["turn"] if "__MEDIA__" in e]
-            objs = scenes.get(f"MMDialog/{split}/{media[0]}.jpg") if media else None
-            turns.append((text, objs))
+    for _, turns in read_mmdialog(world / "MMDialog", split):
         docs.append(" ".join(f"###{'Assistant' if i % 2 else 'Human'}: {t}" for i, (t, _) in enumerate(turns)))
         for i in range(1, len(turns)):
-            window = 3 if i % 2 else 2
-            hist = []
-            for j in range(max(0, i - window), i):
-                text, objs = turns[j]
-                hist.append(f"###{'Assistant' if j % 2 else 'Human'}: {text}" + (f" {img_slot(objs)}" if objs else ""))
-            src = f"{SYSTEM_MMDIALOG} {' '.join(hist)} ###{'Assistant' if i % 2 else 'Human'}:"
-            text, objs = turns[i]
-            docs.append(f"{src} {text}" + (f" {img_slot(objs)}" if objs else "") + " ###")
+            src, paths = mmdialog_source(turns, i)
+            src = _fill_images(src, [scenes[p.relative_to(world).as_posix()] for p in paths])
+            text, here = turns[i]
+            docs.append(
+                f"{src} {text}" + (f" {img_slot(scenes[here.relative_to(world).as_posix()])}" if here else "") + " ###"
+            )
     rng.shuffle(docs)
     return docs
