@@ -17,6 +17,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -60,6 +61,29 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     tmp.rename(dest)
 
 
+def portable(obj: Any, replacements: list[tuple[str, str]]) -> Any:
+    """``obj`` (a state.json tree) with every string's machine-specific path prefixes replaced, longest first, so
+    a shipped record names the world as ``$W`` and repo files relative to the repo root (a card must give commands
+    a user can re-run, never the training machine's absolute paths)."""
+    if isinstance(obj, dict):
+        return {k: portable(v, replacements) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v, replacements) for v in obj]
+    if isinstance(obj, str):
+        for old, new in sorted(replacements, key=lambda r: -len(r[0])):
+            obj = obj.replace(old, new)
+    return obj
+
+
+def path_replacements(state: dict[str, Any], repo: Path) -> list[tuple[str, str]]:
+    """The world folder of a stage run (the parent of its --data folder) becomes ``$W``; the repo root is dropped."""
+    out = [(str(repo.resolve()) + "/", "")]
+    data = state.get("train_config", {}).get("data")
+    if data and Path(data).is_absolute():
+        out.append((str(Path(data).parent), "$W"))
+    return out
+
+
 def export_stage(
     run: Path, dest: Path, backbones: Path, half: bool = True, parents: dict[str, Path] | None = None
 ) -> str:
@@ -83,6 +107,7 @@ def export_stage(
         shipped = parents[parent["sha256"]]
         state["parent"] = {"path": f"../{shipped.name}", "sha256": _sha256(shipped / "trainable.safetensors"),
                            "sha256_float32": parent["sha256"], "trained_from": parent.get("path")}  # fmt: skip
+    state = portable(state, path_replacements(state, Path.cwd()))
     (dest / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     cfg.save(dest)
     return _sha256(dest / "trainable.safetensors")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import sys
@@ -282,6 +283,8 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
         cfg = replace(cfg, cfg_drop_p=0.0, learned_null_condition=False)
     if args.no_caption_loss:
         cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=0.0))
+    elif getattr(args, "caption_weight", None) is not None:
+        cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=args.caption_weight))
     if args.image_recipe is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, image_recipe=args.image_recipe))
     if getattr(args, "lora_targets", None):
@@ -323,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
         s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
         s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
+        s.add_argument("--caption-weight", type=float, default=None,
+                       help="stage 1: weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
         s.add_argument(
             "--image-recipe",
             choices=["official", "backbone"],
@@ -352,6 +357,11 @@ def main(argv: list[str] | None = None) -> None:
                 help="LM modules with LoRA (official q_proj,v_proj), e.g. q_proj,k_proj,v_proj,o_proj",
             )
     args = ap.parse_args(argv)
+    cw = getattr(args, "caption_weight", None)
+    if cw is not None and (not math.isfinite(cw) or cw < 0):
+        ap.error(f"--caption-weight must be a finite number >= 0, got {cw}")
+    if cw is not None and getattr(args, "no_caption_loss", False):
+        ap.error("--caption-weight and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":
         res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,
                               qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable)  # fmt: skip

@@ -248,6 +248,46 @@ def test_stage2_cli_records_lora_targets(parts, small_world: Path, tmp_path: Pat
     }
 
 
+def test_stage1_cli_caption_weight_is_recorded_and_used(parts, small_world: Path, tmp_path: Path) -> None:
+    """--caption-weight is saved in the checkpoint config, and a continued stage 1 (--init) trains with it: the
+    recorded loss equals text_w * text + image + caption_w * caption for the new weight."""
+    from reference_model.train import main
+
+    s1 = tmp_path / "s1"
+    train_stage(parts, _tc(data=str(small_world / "CC3M"), steps=1), s1, threads=1)
+    s1b = tmp_path / "s1b"
+    main(["stage1", "--init", str(s1), "--data", str(small_world / "CC3M"), "--out", str(s1b), "--steps", "2",
+          "--batch", "2", "--warmup", "1", "--threads", "1", "--val-every", "2", "--caption-weight", "5"])  # fmt: skip
+    cfg = json.loads((s1b / "minigpt5_config.json").read_text())
+    assert cfg["loss"]["caption_weight"] == 5.0
+    state = json.loads((s1b / "state.json").read_text())
+    step = torch.load(s1b / "train_state.pt", weights_only=False)["log"][-1]
+    want = cfg["loss"]["text_weight"] * step["text"] + step["image"] + 5.0 * step["caption"]
+    assert step["caption"] > 0 and step["loss"] == pytest.approx(want, rel=1e-3, abs=1e-4)
+    assert state["parent"]["path"] == str(s1)
+    with pytest.raises(SystemExit):  # a negative weight is refused before any work
+        main(["stage1", "--init", str(s1), "--data", str(small_world / "CC3M"), "--out", str(tmp_path / "x"),
+              "--steps", "1", "--caption-weight", "-1"])  # fmt: skip
+
+
+def test_export_writes_portable_records(parts, small_world: Path, tmp_path: Path, monkeypatch) -> None:
+    """A shipped state.json names the world as $W and repo files relative to the repo root: no absolute path of
+    the training machine survives the export."""
+    import shutil
+
+    from reference_model.export import main as export_main
+
+    runs = tmp_path / "runs"
+    shutil.copytree(Path(parts.lm_path).parent, runs / "backbones")
+    train_stage(parts, _tc(data=str(small_world / "CC3M"), steps=1), runs / "stage1", threads=1)
+    monkeypatch.chdir(tmp_path)
+    export_main(["runs", "ckpts"])
+    text = (tmp_path / "ckpts" / "stage1" / "state.json").read_text()
+    state = json.loads(text)
+    assert state["train_config"]["data"] == "$W/CC3M"
+    assert str(tmp_path) not in text and str(small_world) not in text
+
+
 def test_ddp_two_processes(parts, small_world: Path, tmp_path: Path) -> None:
     backbones = Path(parts.lm_path).parent
     out = tmp_path / "ddp"
