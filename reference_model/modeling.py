@@ -13,7 +13,7 @@ Imports nothing from mg5bench.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +90,14 @@ class MiniGPT5(nn.Module):
 
     @staticmethod
     def _image_recipe(cfg: MiniGPT5Config) -> Any:
-        """The backbone's T2IConfig when L_img follows the backbone's training recipe, else None (official)."""
+        """The backbone's T2IConfig when L_img follows the backbone's training recipe, else None (official).
+        "backbone-weights" keeps the official uniform timesteps and takes only the backbone's per-timestep weights
+        (its high-noise share set to 0)."""
         kind = cfg.loss.image_recipe
         if kind == "official":
             return None
-        if kind != "backbone":
-            raise ValueError(f"loss.image_recipe {kind!r}: choose 'official' or 'backbone'")
+        if kind not in ("backbone", "backbone-weights"):
+            raise ValueError(f"loss.image_recipe {kind!r}: choose 'official', 'backbone' or 'backbone-weights'")
         from reference_model.t2i import T2IConfig
 
         path = Path(cfg.t2i_path) / "t2i_config.json"
@@ -104,7 +106,8 @@ class MiniGPT5(nn.Module):
                 f"loss.image_recipe 'backbone' needs {path} (written by the tiny T2I trainer); a real SD folder has "
                 "no training recipe to follow: use image_recipe 'official'"
             )
-        return T2IConfig.from_json(path.read_text())
+        recipe = T2IConfig.from_json(path.read_text())
+        return replace(recipe, high_noise_fraction=0.0) if kind == "backbone-weights" else recipe
 
     # -----------------------------------------------------------------------------------------
     # construction

@@ -330,9 +330,10 @@ def main(argv: list[str] | None = None) -> None:
                        help="stage 1: weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
         s.add_argument(
             "--image-recipe",
-            choices=["official", "backbone"],
+            choices=["official", "backbone", "backbone-weights"],
             default=None,
-            help="L_img timesteps/weights: official (uniform, Min-SNR) or the T2I backbone's recipe",
+            help="L_img timesteps/weights: official (uniform, Min-SNR), the T2I backbone's recipe, or uniform "
+            "timesteps with the backbone's weights (backbone-weights)",
         )
         s.add_argument(
             "--mapper-lr-scale",

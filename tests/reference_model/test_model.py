@@ -335,6 +335,23 @@ def test_paper_preset_loads_parts_from_local_folders(parts) -> None:
     assert model.cfg.preset == "paper" and model.mapper.queries.shape == (1, 16, 32)
 
 
+def test_backbone_weights_recipe_keeps_uniform_timesteps(parts) -> None:
+    """image_recipe 'backbone-weights': the backbone's per-timestep weights, the official uniform timesteps (its
+    high-noise share set to 0), so a batch's timesteps spread over [0, T) and not half above high_noise_from."""
+    from reference_model.t2i import sample_timesteps
+
+    full = MiniGPT5._image_recipe(replace(parts, loss=replace(parts.loss, image_recipe="backbone")))
+    weights_only = MiniGPT5._image_recipe(replace(parts, loss=replace(parts.loss, image_recipe="backbone-weights")))
+    assert full.high_noise_fraction > 0 and weights_only.high_noise_fraction == 0.0
+    assert replace(weights_only, high_noise_fraction=full.high_noise_fraction) == full  # nothing else differs
+    t = sample_timesteps(weights_only, 4000, torch.Generator().manual_seed(0))
+    share = float((t >= full.high_noise_from).float().mean())
+    uniform = 1 - full.high_noise_from / full.train_timesteps
+    assert abs(share - uniform) < 0.03  # uniform over [0, T): the share above the cut is its length
+    with pytest.raises(ValueError, match="backbone-weights"):
+        MiniGPT5._image_recipe(replace(parts, loss=replace(parts.loss, image_recipe="nope")))
+
+
 def test_config_paths_are_relative_to_the_checkpoint(parts, tmp_path: Path) -> None:
     from reference_model.config import MiniGPT5Config
 
