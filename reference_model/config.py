@@ -46,6 +46,9 @@ class LossConfig:
     # "official" rendered colour 1.00 / exact 0.20 with forced [IMG0] on CC3M val, "backbone" colour 0.24 / exact
     # 0.03; so both presets default to "official".
     image_recipe: str = "official"
+    # Floor on L_img's x0 weight (official recipe only; 0 = official Min-SNR). Min-SNR weighs the noisiest steps,
+    # where the tiny v-prediction backbone decides the layout, ~0.02; measured in reference_model/candidates.
+    x0_weight_floor: float = 0.0
 
 
 @dataclass

@@ -32,20 +32,27 @@ def text_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def snr_weights(
-    alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float | None, prediction_type: str = "epsilon"
+    alphas_cumprod: torch.Tensor,
+    t: torch.Tensor,
+    gamma: float | None,
+    prediction_type: str = "epsilon",
+    x0_floor: float = 0.0,
 ) -> torch.Tensor:
     """Min-SNR-gamma weight: min(SNR_t, gamma) / SNR_t for epsilon prediction (the official MiniGPT-5 loss on
     SD-2.1-base), min(SNR_t, gamma) / (SNR_t + 1) for v-prediction (diffusers' convention); ones when gamma is
-    None."""
+    None. In x0 terms both weigh the error by min(SNR, gamma), about 0 at the noisiest steps; ``x0_floor`` raises
+    that x0 weight to at least the floor (0 = official), so the steps where a backbone decides the layout are
+    not ignored."""
     if gamma is None:
         return torch.ones(t.shape, dtype=torch.float32)
     a = alphas_cumprod[t].float()
     snr = a / (1 - a)
+    x0 = torch.clamp(torch.clamp(snr, max=gamma), min=x0_floor)  # the weight of |dx0|^2
     if prediction_type == "v_prediction":
-        return torch.clamp(snr, max=gamma) / (snr + 1)
+        return x0 / (snr + 1)
     if prediction_type != "epsilon":
         raise ValueError(f"prediction_type {prediction_type!r} is not supported: epsilon or v_prediction")
-    return torch.clamp(snr, max=gamma) / snr
+    return x0 / snr
 
 
 def prediction_target(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -64,6 +71,7 @@ def diffusion_loss(
     generator: torch.Generator | None,
     snr_gamma: float | None = 5.0,
     backbone_recipe: Any = None,
+    x0_floor: float = 0.0,
 ) -> torch.Tensor:
     """z0 (G, C, h, w) scaled latents, cond (G, Q, D) -> weighted MSE to the scheduler's prediction target
     (noise for epsilon, as the official code with SD-2.1-base; velocity for v-prediction), averaged over images.
@@ -87,7 +95,7 @@ def diffusion_loss(
     per = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))  # (G,)
     t_idx = t.to(scheduler.alphas_cumprod.device)
     if backbone_recipe is None:
-        w = snr_weights(scheduler.alphas_cumprod, t_idx, snr_gamma, kind)
+        w = snr_weights(scheduler.alphas_cumprod, t_idx, snr_gamma, kind, x0_floor)
     else:
         from reference_model.t2i import loss_weights
 

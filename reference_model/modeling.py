@@ -302,7 +302,8 @@ class MiniGPT5(nn.Module):
                 states = states * (~drop).to(states.dtype).view(-1, 1, 1).to(states.device)
             cond = self.mapper(states)  # (G, Q, D)
             z0 = self.latents(batch.output_images, generator)  # (G, C, h, w)
-            li = diffusion_loss(self.unet, self.pipe.scheduler, z0, cond, generator, lw.snr_gamma, self.image_recipe)
+            li = diffusion_loss(self.unet, self.pipe.scheduler, z0, cond, generator, lw.snr_gamma, self.image_recipe,
+                                lw.x0_weight_floor)  # fmt: skip
             loss = loss + lw.image_weight * li
             out["image"], out["dropped"] = li.detach(), drop.float().mean()
             caps = batch.captions

@@ -287,6 +287,8 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
         cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=args.caption_weight))
     if args.image_recipe is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, image_recipe=args.image_recipe))
+    if getattr(args, "x0_weight_floor", None) is not None:
+        cfg = replace(cfg, loss=replace(cfg.loss, x0_weight_floor=args.x0_weight_floor))
     if getattr(args, "lora_targets", None):
         cfg = replace(cfg, lora=replace(cfg.lora, target_modules=tuple(args.lora_targets.split(","))))
     return cfg
@@ -326,6 +328,12 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
         s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
         s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
+        s.add_argument(
+            "--x0-weight-floor",
+            type=float,
+            default=None,
+            help="floor on L_img's x0 weight, official recipe (0 = official Min-SNR; saved in the config)",
+        )
         s.add_argument("--caption-weight", type=float, default=None,
                        help="stage 1: weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
         s.add_argument(
@@ -361,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
     cw = getattr(args, "caption_weight", None)
     if cw is not None and (not math.isfinite(cw) or cw < 0):
         ap.error(f"--caption-weight must be a finite number >= 0, got {cw}")
+    fl = getattr(args, "x0_weight_floor", None)
+    if fl is not None and (not math.isfinite(fl) or fl < 0):
+        ap.error(f"--x0-weight-floor must be a finite number >= 0, got {fl}")
     if cw is not None and getattr(args, "no_caption_loss", False):
         ap.error("--caption-weight and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":

@@ -171,6 +171,39 @@ def test_minigpt5_diffusion_loss_can_follow_the_backbone_recipe() -> None:
     assert torch.allclose(got, want, rtol=1e-5)
 
 
+def test_x0_weight_floor_raises_only_the_noisiest_steps() -> None:
+    """x0_floor f: the x0 weight is max(min(SNR, 5), f), i.e. v weight max(min(SNR,5), f) / (SNR+1) and epsilon
+    weight max(min(SNR,5), f) / SNR (hand-computed), the official Min-SNR weight wherever it is above f, and
+    diffusion_loss passes the floor through."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from reference_model import t2i
+    from reference_model.losses import diffusion_loss, snr_weights
+
+    sched = t2i.sample_scheduler(T2IConfig(prediction_type="v_prediction"))
+    t = torch.arange(0, 1000, 7)
+    a = sched.alphas_cumprod[t].double()
+    snr = a / (1 - a)
+    x0 = torch.clamp(torch.clamp(snr, max=5.0), min=0.25)
+    got_v = snr_weights(sched.alphas_cumprod, t, 5.0, "v_prediction", 0.25).double()
+    got_e = snr_weights(sched.alphas_cumprod, t, 5.0, "epsilon", 0.25).double()
+    assert torch.allclose(got_v, x0 / (snr + 1), rtol=1e-5) and torch.allclose(got_e, x0 / snr, rtol=1e-5)
+    official = snr_weights(sched.alphas_cumprod, t, 5.0, "v_prediction").double()
+    above = torch.clamp(snr, max=5.0) >= 0.25
+    assert torch.allclose(got_v[above], official[above]) and bool((got_v[~above] > official[~above]).all())
+    assert float(got_v[t >= 950].min()) > 0.2 > float(official[t >= 950].max())
+
+    def zero_unet(z, t, encoder_hidden_states):
+        return SimpleNamespace(sample=torch.zeros_like(z))
+
+    z0, cond = torch.randn(32, 4, 3, 3, generator=torch.Generator().manual_seed(1)), torch.zeros(32, 2, 8)
+    base = diffusion_loss(zero_unet, sched, z0, cond, torch.Generator().manual_seed(3), 5.0)
+    floored = diffusion_loss(zero_unet, sched, z0, cond, torch.Generator().manual_seed(3), 5.0, x0_floor=0.25)
+    assert float(floored) > float(base)  # same draws, only the noisy steps' weights went up
+
+
 def test_high_noise_timestep_share() -> None:
     """With high_noise_fraction f, P(t >= from) = f + (1 - f) * (T - from) / T; all t stay in [0, T)."""
     import torch
