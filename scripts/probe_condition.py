@@ -1,0 +1,148 @@
+"""Where does a MiniGPT-5 checkpoint lose the scene on its way to the image? Two diagnostics used in
+reference_model/candidates/README.md:
+
+``fit``: the mapper's condition against the diffusion text encoder's states of the caption that names the whole
+scene (per-position MSE, the first-token state apart) and the relative error of the backbone's layout map (what
+the tiny UNet reads to place the object: 0 = as from the caption, 1 = as bad as the mean layout). ``--task cc3m``
+reads bare CC3M val captions (stage 1's format); ``--task vist`` reads VIST val step 0 through the ``-gen``
+prompt, vokens teacher-forced right after it.
+
+``linear``: logistic-regression probes of the current scene's cell, shape and colour from each LM layer's voken
+states, the mapper output and the layout map's pooled input (1,500 train / 500 val examples). Needs
+scikit-learn (installed with the dev extras through sentence-transformers).
+
+    .venv/bin/python scripts/probe_condition.py fit reference_model/candidates/stage2-vist-v3 --task vist
+    .venv/bin/python scripts/probe_condition.py linear reference_model/candidates/stage2-vist-v3 --task vist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _examples(root: Path, task: str, split: str, n: int, num_vokens: int) -> tuple[list[Any], list[str]]:
+    """Examples and, for each, the caption that names its whole scene."""
+    from reference_model.data import cc3m_examples, read_vist, vist_examples
+
+    if task == "cc3m":
+        ex = cc3m_examples(root / "CC3M", split, train=False, num_vokens=num_vokens)[:n]
+        return ex, [str(e.caption) for e in ex]
+    ex = vist_examples(root / "VIST", split, train=False, num_vokens=num_vokens)
+    stories = read_vist(root / "VIST", split)
+    if split == "val":  # fit: step 0, where the step's caption names the whole scene
+        ex = [e for e in ex if e.task.endswith("_0-gen")]
+    ex = ex[:n]
+    return ex, [stories[e.task.rsplit("_", 1)[0]][0][0] for e in ex]
+
+
+def _states(model: Any, examples: list[Any], load: Any) -> dict[str, Any]:
+    """Teacher-forced voken states per LM layer, the mapper output (G, Q, D) and the layout map's pooled input."""
+    import torch
+
+    out: dict[str, list[Any]] = {}
+    for i in range(0, len(examples), 25):
+        chunk = examples[i : i + 25]
+        b = model.collate(chunk, load, train=False)
+        with torch.no_grad():
+            x, att, _, tokens = model._inputs_embeds(b)
+            o = model._decoder()(inputs_embeds=x, attention_mask=att, output_hidden_states=True)
+            rows = list(range(len(chunk)))
+            for li, h in enumerate(o.hidden_states):
+                out.setdefault(f"layer{li}", []).append(model.voken_states(h, tokens, rows).flatten(1))
+            cond = model.mapper(model.voken_states(o.last_hidden_state, tokens, rows))  # (G, Q, D)
+            ci = model.unet.conv_in
+            w = torch.softmax(cond @ ci.pool_query / cond.shape[-1] ** 0.5, dim=1)  # (G, Q)
+            out.setdefault("cond", []).append(cond)
+            out.setdefault("pooled", []).append((w[..., None] * cond).sum(1))
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def fit(model: Any, root: Path, task: str, n: int) -> dict[str, float]:
+    import torch
+
+    from reference_model.train import ImageCache
+
+    ex, caps = _examples(root, task, "val", n, model.cfg.num_vokens)
+    cond = _states(model, ex, ImageCache())["cond"]
+    with torch.no_grad():
+        tgt = model.caption_targets(caps)  # (G, Q, D)
+    ci = model.unet.conv_in
+
+    def layout(c: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(c @ ci.pool_query / c.shape[-1] ** 0.5, dim=1)
+        return ci.layout((w[..., None] * c).sum(1))
+
+    with torch.no_grad():
+        lc, lt = layout(cond), layout(tgt)
+    per = ((cond - tgt) ** 2).mean((0, 2))  # (Q,)
+    spread = float(((lt - lt.mean(0)) ** 2).mean())
+    return {
+        "n": len(ex),
+        "mse": round(float(per.mean()), 4),
+        "mse_first_token": round(float(per[0]), 4),
+        "mse_rest": round(float(per[1:].mean()), 4),
+        "mse_mean_predictor": round(float(((tgt - tgt.mean(0)) ** 2).mean()), 4),
+        "layout_rel_err": round(float(((lc - lt) ** 2).mean()) / spread, 3),
+    }
+
+
+def linear(model: Any, root: Path, task: str, world_scenes: dict[str, Any]) -> dict[str, dict[str, float]]:
+    import numpy as np
+
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as e:  # a dev-only diagnostic
+        raise SystemExit("error: 'linear' needs scikit-learn: .venv/bin/pip install scikit-learn") from e
+    from reference_model.train import ImageCache
+
+    load = ImageCache()
+    feats, labels = {}, {}
+    from reference_model.data import cc3m_examples, vist_examples
+
+    for split, n in (("train", 1500), ("val", 500)):
+        if task == "cc3m":
+            ex = cc3m_examples(root / "CC3M", split, train=False, num_vokens=model.cfg.num_vokens)[:n]
+        else:
+            ex = vist_examples(root / "VIST", split, train=False, num_vokens=model.cfg.num_vokens)[:n]
+        st = _states(model, ex, load)
+        st["mapper"] = st.pop("cond").flatten(1)
+        feats[split] = {k: v.numpy() for k, v in st.items()}
+        objs = [world_scenes[str(Path(e.output_image).resolve())]["objects"][0] for e in ex]
+        labels[split] = {a: np.array([o[a] for o in objs]) for a in ("cell", "shape", "colour")}
+    res = {}
+    for name in feats["train"]:
+        res[name] = {a: round(float((LogisticRegression(max_iter=2000).fit(feats["train"][name], labels["train"][a])
+                                     .predict(feats["val"][name]) == labels["val"][a]).mean()), 3)
+                     for a in ("cell", "shape", "colour")}  # fmt: skip
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("probe", choices=["fit", "linear"])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--task", choices=["cc3m", "vist"], default="vist")
+    ap.add_argument("--n", type=int, default=100, help="fit: examples (default 100)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from mg5bench.data.world import WorldConfig, ensure_world, load_scenes
+    from reference_model.modeling import load_checkpoint
+
+    torch.set_num_threads(args.threads)
+    root = ensure_world(WorldConfig(level=1), progress=False)
+    model = load_checkpoint(args.checkpoint).eval()
+    if args.probe == "fit":
+        res: Any = fit(model, root, args.task, args.n)
+    else:
+        res = linear(model, root, args.task, load_scenes(root))
+    print(json.dumps({"checkpoint": str(args.checkpoint), "task": args.task, args.probe: res}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
