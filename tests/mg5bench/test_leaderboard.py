@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -145,47 +144,33 @@ def test_an_ablation_and_a_missing_axis_appear(runs: Path, small_world: Path, tm
     assert rows[0].startswith("axis,task,variant,label,metric") and all(r.startswith("known,vist,") for r in rows[1:])
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def test_the_report_page_renders_and_sorts_in_chromium(built: tuple[Path, Any], tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine: run 'bash scripts/setup_browser_test.sh' (apt chromium + playwright)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed: pip install -e '.[e2e]' (or run "
-        "scripts/setup_browser_test.sh)"
-    )  # fmt: skip
+def test_the_report_page_renders_and_sorts_in_chromium(built: tuple[Path, Any], tmp_path: Path, chromium: Any) -> None:
     out, _ = built
     errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-            page.goto((out / "leaderboard.html").resolve().as_uri())
-            page.wait_for_load_state("load")
-            # every image (plots, gallery) decoded from its embedded data
-            broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
-                                   ".length")  # fmt: skip
-            assert broken == 0 and page.evaluate("document.images.length") > 5
-            table = page.locator("table.sortable").first
-            header = [h.strip() for h in table.locator("th").all_inner_texts()]
-            col = next(i for i, h in enumerate(header) if h.startswith("scene exact"))
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    page.goto((out / "leaderboard.html").resolve().as_uri())
+    page.wait_for_load_state("load")
+    # every image (plots, gallery) decoded from its embedded data
+    broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+                           ".length")  # fmt: skip
+    assert broken == 0 and page.evaluate("document.images.length") > 5
+    table = page.locator("table.sortable").first
+    header = [h.strip() for h in table.locator("th").all_inner_texts()]
+    col = next(i for i, h in enumerate(header) if h.startswith("scene exact"))
 
-            def column() -> list[float]:
-                cells = table.locator(f"tbody tr td:nth-child({col + 1})")
-                return [float(v) for v in cells.evaluate_all("cs => cs.map(c => c.dataset.v)")]
+    def column() -> list[float]:
+        cells = table.locator(f"tbody tr td:nth-child({col + 1})")
+        return [float(v) for v in cells.evaluate_all("cs => cs.map(c => c.dataset.v)")]
 
-            table.locator("th").nth(col).click()
-            assert column() == sorted(column())
-            table.locator("th").nth(col).click()
-            values = column()
-            assert values == sorted(values, reverse=True) and values[0] == 1.0
-            page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
-        finally:
-            browser.close()
+    table.locator("th").nth(col).click()
+    assert column() == sorted(column())
+    table.locator("th").nth(col).click()
+    values = column()
+    assert values == sorted(values, reverse=True) and values[0] == 1.0
+    page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
     assert errors == []
     assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
 

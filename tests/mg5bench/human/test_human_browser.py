@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -20,13 +19,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import pytest
 from human_fixtures import make_run, vist_fingerprint
 
 from mg5bench.human.store import ASPECTS, RatingStore
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _free_port() -> int:
@@ -65,13 +62,7 @@ def serve(args: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[by
             proc.wait()
 
 
-def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine: run 'bash scripts/setup_browser_test.sh' (apt chromium + playwright)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed: pip install -e '.[e2e]' (or run "
-        "scripts/setup_browser_test.sh)"
-    )  # fmt: skip
+def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path, chromium: Any) -> None:
     fp = vist_fingerprint()
     runs = tmp_path / "runs"
     make_run(runs, "alpha", (255, 0, 0), fingerprint=fp, word="red")
@@ -80,10 +71,9 @@ def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path) -> None:
     token = RatingStore(db).invite("alice")
     port = _free_port()
     args = ["--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--db", str(db)]
-    with serve(args, port, tmp_path / "server.log"), sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    with serve(args, port, tmp_path / "server.log"):
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page = chromium.new_page(viewport={"width": 1280, "height": 1400})
             page.set_default_timeout(30_000)
             page.goto(f"http://127.0.0.1:{port}/")
             page.get_by_label("Access token").wait_for()
@@ -122,8 +112,6 @@ def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)  # what the browser showed
             print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
             raise
-        finally:
-            browser.close()
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT rater, item_id, aspect, label, left_model, right_model, seconds FROM votes "
                             "ORDER BY id").fetchall()  # fmt: skip
