@@ -191,6 +191,11 @@ class PositionConv2d(torch.nn.Conv2d):
         torch.nn.init.zeros_(self.layout_mix.bias)
         self.text: torch.Tensor | None = None  # (B, L, D), set by the UNet for the duration of one forward
 
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        """The text states the layout map reads: (B, L, D) attention-pooled by ``pool_query`` -> (B, D)."""
+        w = torch.softmax(h @ self.pool_query / h.shape[-1] ** 0.5, dim=1)  # (B, L)
+        return (w[..., None] * h).sum(1)
+
     def _grid(self, t: torch.Tensor, hw: tuple[int, ...]) -> torch.Tensor:
         return t if t.shape[-2:] == hw else torch.nn.functional.interpolate(t, size=hw, mode="bilinear")
 
@@ -200,9 +205,7 @@ class PositionConv2d(torch.nn.Conv2d):
         y = y + self._grid(self.pos[None], hw).to(y.dtype)
         if self.text is not None:
             h = self.text.to(y.dtype)  # (B, L, D)
-            w = torch.softmax(h @ self.pool_query / h.shape[-1] ** 0.5, dim=1)  # (B, L)
-            pooled = (w[..., None] * h).sum(1)  # (B, D)
-            m = self.layout(pooled).view(len(h), self.layout_channels, self.size, self.size)  # (B, k, S, S)
+            m = self.layout(self.pool(h)).view(len(h), self.layout_channels, self.size, self.size)  # (B, k, S, S)
             y = y + self.layout_mix(self._grid(m, hw))
         return y
 

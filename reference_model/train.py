@@ -294,6 +294,14 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
     return cfg
 
 
+def _non_negative(text: str) -> float:
+    """argparse type of a loss weight: a finite number >= 0 (a bad value stops before any work)."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m reference_model.train",
@@ -330,12 +338,10 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
         s.add_argument(
             "--x0-weight-floor",
-            type=float,
+            type=_non_negative,
             default=None,
             help="floor on L_img's x0 weight, official recipe (0 = official Min-SNR; saved in the config)",
         )
-        s.add_argument("--caption-weight", type=float, default=None,
-                       help="stage 1: weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
         s.add_argument(
             "--image-recipe",
             choices=["official", "backbone", "backbone-weights"],
@@ -351,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
         if name == "stage1":
+            s.add_argument("--caption-weight", type=_non_negative, default=None,
+                           help="weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
             s.add_argument(
                 "--instruction-every",
                 type=int,
@@ -366,13 +374,7 @@ def main(argv: list[str] | None = None) -> None:
                 help="LM modules with LoRA (official q_proj,v_proj), e.g. q_proj,k_proj,v_proj,o_proj",
             )
     args = ap.parse_args(argv)
-    cw = getattr(args, "caption_weight", None)
-    if cw is not None and (not math.isfinite(cw) or cw < 0):
-        ap.error(f"--caption-weight must be a finite number >= 0, got {cw}")
-    fl = getattr(args, "x0_weight_floor", None)
-    if fl is not None and (not math.isfinite(fl) or fl < 0):
-        ap.error(f"--x0-weight-floor must be a finite number >= 0, got {fl}")
-    if cw is not None and getattr(args, "no_caption_loss", False):
+    if getattr(args, "caption_weight", None) is not None and getattr(args, "no_caption_loss", False):
         ap.error("--caption-weight and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":
         res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,

@@ -23,19 +23,12 @@ from pathlib import Path
 from typing import Any
 
 
-def _examples(root: Path, task: str, split: str, n: int, num_vokens: int) -> tuple[list[Any], list[str]]:
-    """Examples and, for each, the caption that names its whole scene."""
-    from reference_model.data import cc3m_examples, read_vist, vist_examples
+def _examples(root: Path, task: str, split: str, num_vokens: int) -> list[Any]:
+    """The task's evaluation examples (CC3M: bare captions; VIST: the ``-gen`` source of every step)."""
+    from reference_model.data import cc3m_examples, vist_examples
 
-    if task == "cc3m":
-        ex = cc3m_examples(root / "CC3M", split, train=False, num_vokens=num_vokens)[:n]
-        return ex, [str(e.caption) for e in ex]
-    ex = vist_examples(root / "VIST", split, train=False, num_vokens=num_vokens)
-    stories = read_vist(root / "VIST", split)
-    if split == "val":  # fit: step 0, where the step's caption names the whole scene
-        ex = [e for e in ex if e.task.endswith("_0-gen")]
-    ex = ex[:n]
-    return ex, [stories[e.task.rsplit("_", 1)[0]][0][0] for e in ex]
+    build = cc3m_examples if task == "cc3m" else vist_examples
+    return build(root / task.upper(), split, train=False, num_vokens=num_vokens)
 
 
 def _states(model: Any, examples: list[Any], load: Any) -> dict[str, Any]:
@@ -53,30 +46,30 @@ def _states(model: Any, examples: list[Any], load: Any) -> dict[str, Any]:
             for li, h in enumerate(o.hidden_states):
                 out.setdefault(f"layer{li}", []).append(model.voken_states(h, tokens, rows).flatten(1))
             cond = model.mapper(model.voken_states(o.last_hidden_state, tokens, rows))  # (G, Q, D)
-            ci = model.unet.conv_in
-            w = torch.softmax(cond @ ci.pool_query / cond.shape[-1] ** 0.5, dim=1)  # (G, Q)
             out.setdefault("cond", []).append(cond)
-            out.setdefault("pooled", []).append((w[..., None] * cond).sum(1))
+            out.setdefault("pooled", []).append(model.unet.conv_in.pool(cond))  # (G, D)
     return {k: torch.cat(v) for k, v in out.items()}
 
 
 def fit(model: Any, root: Path, task: str, n: int) -> dict[str, float]:
     import torch
 
+    from reference_model.data import read_vist
     from reference_model.train import ImageCache
 
-    ex, caps = _examples(root, task, "val", n, model.cfg.num_vokens)
+    ex = _examples(root, task, "val", model.cfg.num_vokens)
+    if task == "cc3m":
+        ex = ex[:n]
+        caps = [str(e.caption) for e in ex]
+    else:  # step 0, where the step's caption names the whole scene
+        ex = [e for e in ex if e.task.endswith("_0-gen")][:n]
+        stories = read_vist(root / "VIST", "val")
+        caps = [stories[e.task.rsplit("_", 1)[0]][0][0] for e in ex]
     cond = _states(model, ex, ImageCache())["cond"]
+    ci = model.unet.conv_in
     with torch.no_grad():
         tgt = model.caption_targets(caps)  # (G, Q, D)
-    ci = model.unet.conv_in
-
-    def layout(c: torch.Tensor) -> torch.Tensor:
-        w = torch.softmax(c @ ci.pool_query / c.shape[-1] ** 0.5, dim=1)
-        return ci.layout((w[..., None] * c).sum(1))
-
-    with torch.no_grad():
-        lc, lt = layout(cond), layout(tgt)
+        lc, lt = ci.layout(ci.pool(cond)), ci.layout(ci.pool(tgt))
     per = ((cond - tgt) ** 2).mean((0, 2))  # (Q,)
     spread = float(((lt - lt.mean(0)) ** 2).mean())
     return {
@@ -100,13 +93,8 @@ def linear(model: Any, root: Path, task: str, world_scenes: dict[str, Any]) -> d
 
     load = ImageCache()
     feats, labels = {}, {}
-    from reference_model.data import cc3m_examples, vist_examples
-
     for split, n in (("train", 1500), ("val", 500)):
-        if task == "cc3m":
-            ex = cc3m_examples(root / "CC3M", split, train=False, num_vokens=model.cfg.num_vokens)[:n]
-        else:
-            ex = vist_examples(root / "VIST", split, train=False, num_vokens=model.cfg.num_vokens)[:n]
+        ex = _examples(root, task, split, model.cfg.num_vokens)[:n]
         st = _states(model, ex, load)
         st["mapper"] = st.pop("cond").flatten(1)
         feats[split] = {k: v.numpy() for k, v in st.items()}
