@@ -76,7 +76,8 @@ def portable(obj: Any, replacements: list[tuple[str, str]]) -> Any:
 
 
 def path_replacements(state: dict[str, Any], repo: Path) -> list[tuple[str, str]]:
-    """The world folder of a stage run (the parent of its --data folder) becomes ``$W``; the repo root is dropped."""
+    """The world folder of a stage run (the parent of its --data folder) becomes ``$W``; the prefix ``repo`` is
+    dropped (export_stage passes the working directory: the repo root when run as documented)."""
     out = [(str(repo.resolve()) + "/", "")]
     data = state.get("train_config", {}).get("data")
     if data and Path(data).is_absolute():
