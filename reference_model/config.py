@@ -49,6 +49,12 @@ class LossConfig:
     # Floor on L_img's x0 weight (official recipe only; 0 = official Min-SNR). Min-SNR weighs the noisiest steps,
     # where the tiny v-prediction backbone decides the layout, ~0.02; measured in reference_model/candidates.
     x0_weight_floor: float = 0.0
+    # Stage 2, tiny preset only (official: 0, stage 2 has no caption loss). L_cap against the diffusion text
+    # encoder's state of the output image's *scene caption*, read from the world's scenes.jsonl. Real VIST and
+    # MMDialog have no such record, so the paper preset never sets it. Why the tiny preset does: with L_img alone
+    # stage 2 pulls the condition off the text encoder's space, and the tiny backbone decides the layout where
+    # Min-SNR weighs ~0, so the place is lost (measured in reference_model/candidates/README.md).
+    scene_caption_weight: float = 0.0
 
 
 @dataclass

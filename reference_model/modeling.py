@@ -307,11 +307,12 @@ class MiniGPT5(nn.Module):
             loss = loss + lw.image_weight * li
             out["image"], out["dropped"] = li.detach(), drop.float().mean()
             caps = batch.captions
-            if lw.caption_weight > 0 and self.stage != 2 and any(c is not None for c in caps):
+            cw = lw.caption_weight if self.stage != 2 else lw.scene_caption_weight
+            if cw > 0 and any(c is not None for c in caps):
                 use = [i for i, c in enumerate(caps) if c is not None]
                 texts = ["" if bool(drop[i]) else str(caps[i]) for i in use]
                 lc = caption_loss(cond[use], self.caption_targets(texts))
-                loss = loss + lw.caption_weight * lc
+                loss = loss + cw * lc
                 out["caption"] = lc.detach()
         out["loss"] = loss
         return out

@@ -152,6 +152,10 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     val_ex = random.Random(0).sample(val_ex, min(tc.val_examples, len(val_ex)))
     if not train_ex:
         raise ValueError(f"{tc.data}: no {tc.task} training examples")
+    if tc.stage == 2 and cfg.loss.scene_caption_weight > 0:  # tiny preset: L_cap on the world's scene captions
+        from reference_model.world_text import with_scene_captions
+
+        train_ex, val_ex = with_scene_captions(train_ex, Path(tc.data)), with_scene_captions(val_ex, Path(tc.data))
     opt = torch.optim.AdamW(
         [{"params": g["params"], "lr": tc.lr * g["lr_scale"] * (tc.mapper_lr_scale if g["name"] == "mapper" else 1.0),
           "name": g["name"]} for g in groups],
@@ -209,7 +213,8 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
         log.append({"step": step + 1, **{k: round(v, 5) for k, v in parts.items()}})
         if rank == 0 and step % 5 == 0:
             recent = log[-25:]
-            bar.set_postfix({k: f"{sum(r[k] for r in recent) / len(recent):.4f}" for k in ("loss", "text", "image")})
+            keys = ("loss", "text", "image") + (("caption",) if any(r["caption"] for r in recent) else ())
+            bar.set_postfix({k: f"{sum(r[k] for r in recent) / len(recent):.4f}" for k in keys})
         last = step + 1 == tc.steps
         if rank == 0 and val_ex and ((step + 1) % tc.val_every == 0 or last):
             val_log.append({"step": step + 1, **evaluate_loss(model, val_ex, load, tc.seed)})
@@ -281,10 +286,12 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
         cfg = replace(cfg, num_vokens=args.num_vokens)
     if args.no_cfg:
         cfg = replace(cfg, cfg_drop_p=0.0, learned_null_condition=False)
-    if args.no_caption_loss:
-        cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=0.0))
+    if args.no_caption_loss:  # the ablation: no L_cap in any stage
+        cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=0.0, scene_caption_weight=0.0))
     elif getattr(args, "caption_weight", None) is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=args.caption_weight))
+    if getattr(args, "scene_caption_weight", None) is not None:
+        cfg = replace(cfg, loss=replace(cfg.loss, scene_caption_weight=args.scene_caption_weight))
     if args.image_recipe is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, image_recipe=args.image_recipe))
     if getattr(args, "x0_weight_floor", None) is not None:
@@ -368,6 +375,9 @@ def main(argv: list[str] | None = None) -> None:
         if name == "stage2":
             s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
             s.add_argument("--single-stage", action="store_true", help="ablation: no stage 1 (needs --backbones)")
+            s.add_argument("--scene-caption-weight", type=_non_negative, default=None,
+                           help="tiny preset: L_cap on the output image's scene caption from the world's "
+                           "scenes.jsonl (official 0: stage 2 has no caption loss; saved in the config)")  # fmt: skip
             s.add_argument(
                 "--lora-targets",
                 default=None,
@@ -376,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if getattr(args, "caption_weight", None) is not None and getattr(args, "no_caption_loss", False):
         ap.error("--caption-weight and --no-caption-loss contradict each other; give one")
+    if getattr(args, "scene_caption_weight", None) is not None and getattr(args, "no_caption_loss", False):
+        ap.error("--scene-caption-weight and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":
         res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,
                               qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable)  # fmt: skip

@@ -89,6 +89,31 @@ def load_scene_objects(world: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def with_scene_captions(examples: list[Any], data: Path) -> list[Any]:
+    """Stage 2's tiny-preset caption targets: every example with an output image gets the scene caption of that
+    image (``scene_caption``), read from the world's ``scenes.jsonl`` next to ``data`` (W/VIST, W/MMDialog).
+    Real data sets have no scene records, so this stops with the fix instead of training without the loss."""
+    from dataclasses import replace
+
+    world = Path(data).resolve().parent
+    if not (world / "scenes.jsonl").is_file():
+        raise FileNotFoundError(
+            f"{world / 'scenes.jsonl'}: the stage-2 scene-caption loss needs the world's scene records, which only "
+            "the embedded world has; drop --scene-caption-weight (the paper preset) for real VIST / MMDialog"
+        )
+    scenes = load_scene_objects(world)
+    out = []
+    for e in examples:
+        if e.output_image is None:
+            out.append(e)
+            continue
+        rel = Path(e.output_image).resolve().relative_to(world).as_posix()
+        if rel not in scenes:
+            raise KeyError(f"{world / 'scenes.jsonl'}: no scene record for {rel}; rebuild the world")
+        out.append(replace(e, caption=scene_caption(scenes[rel])))
+    return out
+
+
 def vist_stories(world: Path, split: str) -> list[list[tuple[str, list[dict[str, Any]]]]]:
     """[[(narration, objects of that step's image)] per story], in story-id and sequence order (read through
     the stage-2 loader's ``read_vist``)."""

@@ -270,6 +270,51 @@ def test_stage1_cli_caption_weight_is_recorded_and_used(parts, small_world: Path
               "--steps", "1", "--caption-weight", "-1"])  # fmt: skip
 
 
+def test_stage2_scene_caption_loss_targets_the_worlds_scene(parts, small_world: Path, tmp_path: Path) -> None:
+    """--scene-caption-weight (tiny preset) gives every stage-2 output image the caption of its scene as read from
+    scenes.jsonl, trains with it (recorded loss = text_w * text + image + w * caption) and saves it in the config;
+    the official stage 2 has no caption loss, a folder without scene records stops with the fix."""
+    import shutil
+
+    from reference_model.train import main
+    from reference_model.world_text import parse_caption, with_scene_captions
+
+    records = {}
+    for line in (small_world / "scenes.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        keep = ("size", "colour", "shape", "cell")
+        records[rec["image"]] = [{a: o[a] for a in keep} for o in rec["scene"]["objects"]]
+    ex = with_scene_captions(vist_examples(small_world / "VIST", "train", train=True), small_world / "VIST")
+    with_image = [e for e in ex if e.output_image is not None]
+    assert with_image and all(e.caption is None for e in ex if e.output_image is None)
+    for e in with_image:
+        got = [{**o, "cell": int(o["cell"])} for o in parse_caption(e.caption)]
+        want = [{**o, "cell": int(o["cell"])} for o in records[e.output_image.relative_to(small_world).as_posix()]]
+        assert got == want, e.caption
+
+    s1 = tmp_path / "s1"
+    train_stage(parts, _tc(data=str(small_world / "CC3M"), steps=1), s1, threads=1)
+    common = ["--task", "vist", "--init", str(s1), "--data", str(small_world / "VIST"), "--steps", "2", "--batch",
+              "2", "--warmup", "1", "--threads", "1", "--val-every", "2"]  # fmt: skip
+    main(["stage2", *common, "--out", str(tmp_path / "off")])
+    off = torch.load(tmp_path / "off" / "train_state.pt", weights_only=False)["log"]
+    assert all(step["caption"] == 0 for step in off)  # official stage 2: no caption loss
+    main(["stage2", *common, "--out", str(tmp_path / "on"), "--scene-caption-weight", "2"])
+    cfg = json.loads((tmp_path / "on" / "minigpt5_config.json").read_text())
+    assert cfg["loss"]["scene_caption_weight"] == 2.0
+    log = torch.load(tmp_path / "on" / "train_state.pt", weights_only=False)["log"]
+    for step in log:
+        if step["image"] > 0:
+            want = cfg["loss"]["text_weight"] * step["text"] + step["image"] + 2.0 * step["caption"]
+            assert step["caption"] > 0 and step["loss"] == pytest.approx(want, rel=1e-3, abs=1e-4)
+    with pytest.raises(SystemExit):
+        main(["stage2", *common, "--out", str(tmp_path / "x"), "--scene-caption-weight", "2", "--no-caption-loss"])
+    bare = tmp_path / "bare"
+    shutil.copytree(small_world / "VIST", bare / "VIST")
+    with pytest.raises(FileNotFoundError, match=r"scenes\.jsonl"):
+        with_scene_captions(vist_examples(bare / "VIST", "train", train=True), bare / "VIST")
+
+
 def test_export_writes_portable_records(parts, small_world: Path, tmp_path: Path, monkeypatch) -> None:
     """A shipped state.json names the world as $W and repo files relative to the repo root: no absolute path of
     the training machine survives the export."""
