@@ -157,6 +157,10 @@ def export_divter(run: Path, dest: Path, backbones: Path) -> dict[str, Any]:
     tmp.mkdir(parents=True)
     for name in ("adapter_model.safetensors", "adapter_config.json", "train_log.json"):
         shutil.copy(run / name, tmp / name)
+    # peft records the training machine's LM path; a shipped folder names the LM it sits on, relative to itself
+    adapter = json.loads((tmp / "adapter_config.json").read_text())
+    adapter["base_model_name_or_path"] = os.path.relpath((Path(backbones) / "lm").resolve(), dest.resolve())
+    atomic_write_json(tmp / "adapter_config.json", adapter)
     cfg["backbones"] = os.path.relpath(Path(backbones).resolve(), dest.resolve())
     atomic_write_json(tmp / "divter_config.json", cfg)
     shutil.rmtree(dest, ignore_errors=True)

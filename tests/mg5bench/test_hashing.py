@@ -83,3 +83,28 @@ def test_the_fingerprint_follows_contents_not_names_and_sizes(tmp_path: Path) ->
     moved = tmp_path / "moved"
     os.replace(data, moved)  # the same files elsewhere: the same fingerprint
     assert data_fingerprint([moved / "ann.json"], [moved / "a.png", moved / "b.png"], cache) == swapped
+
+
+def test_a_linked_subfolder_is_hashed_by_its_content_like_a_copy(tmp_path: Path) -> None:
+    """A checkpoint folder whose part is a symlink (a candidate set linking the shipped t2i/) hashes like the same
+    folder holding a copy; the linked part's bytes count, and README.md never does."""
+    import hashlib
+    import shutil
+
+    from mg5bench.hashing import sha256_folder
+
+    part = tmp_path / "shared" / "t2i"
+    part.mkdir(parents=True)
+    (part / "model.safetensors").write_bytes(b"weights")
+    for name in ("copy", "link"):
+        (tmp_path / name / "lm").mkdir(parents=True)
+        (tmp_path / name / "lm" / "config.json").write_text("{}")
+        (tmp_path / name / "README.md").write_text(name)
+    shutil.copytree(part, tmp_path / "copy" / "t2i")
+    (tmp_path / "link" / "t2i").symlink_to(part, target_is_directory=True)
+    want = hashlib.sha256()
+    for rel, data in (("lm/config.json", b"{}"), ("t2i/model.safetensors", b"weights")):
+        want.update(rel.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
+    assert sha256_folder(tmp_path / "copy") == sha256_folder(tmp_path / "link") == want.hexdigest()
+    (part / "model.safetensors").write_bytes(b"other weights")
+    assert sha256_folder(tmp_path / "link") != want.hexdigest()

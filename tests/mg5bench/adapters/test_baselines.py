@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,18 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
 
     with pytest.raises(ConfigError, match="retrain"):
         Divter(out, other)
+    # the export into a shipped set names the LM relative to itself (peft wrote the training path) and loads there;
+    # backbones that are not byte-identical to the recorded ones are refused
+    from mg5bench.training.divter import export_divter
+
+    shutil.copytree(backbones, tmp_path / "set" / "backbones")
+    export_divter(out, tmp_path / "set" / "divter-mmdialog", tmp_path / "set" / "backbones")
+    adapter = json.loads((tmp_path / "set" / "divter-mmdialog" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "../backbones/lm"
+    shipped = Divter(tmp_path / "set" / "divter-mmdialog")
+    assert shipped.write(["###Human: hello ###Assistant:"], 1)[0][0] == written[0][0]
+    with pytest.raises(ConfigError, match="sha256 differs"):
+        export_divter(out, tmp_path / "set2" / "divter-mmdialog", other)
     torch.manual_seed(0)
 
 
