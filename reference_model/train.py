@@ -63,6 +63,15 @@ class TrainConfig:
     instruction_every: int = OFFICIAL_INSTRUCTION_EVERY  # stage 1: every n-th CC3M row gets an instruction copy
 
 
+def group_lr(tc: TrainConfig, name: str, lr_scale: float) -> float:
+    """A parameter group's learning rate: --lr x the group's own scale (stage 1's 10x for fc, mapper and queries) x,
+    in stage 2, --mapper-lr-scale for the mapper. The single-stage ablation trains fc, mapper and queries as one
+    group, which takes the mapper scale too: at stage 2's lr 1e-3 the bare 10x would put them at 1e-2, where stage 1
+    was measured to diverge, and the ablation would measure a crippled mapper instead of the missing stage."""
+    mapper = name == "mapper" or (tc.stage == 2 and name == "fc_mapper_queries")
+    return tc.lr * lr_scale * (tc.mapper_lr_scale if mapper else 1.0)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -157,8 +166,7 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
 
         train_ex, val_ex = with_scene_captions(train_ex, Path(tc.data)), with_scene_captions(val_ex, Path(tc.data))
     opt = torch.optim.AdamW(
-        [{"params": g["params"], "lr": tc.lr * g["lr_scale"] * (tc.mapper_lr_scale if g["name"] == "mapper" else 1.0),
-          "name": g["name"]} for g in groups],
+        [{"params": g["params"], "lr": group_lr(tc, g["name"], g["lr_scale"]), "name": g["name"]} for g in groups],
         lr=tc.lr, eps=1e-8, betas=(0.9, 0.999), weight_decay=tc.weight_decay,
     )  # fmt: skip
     base_lrs = [g["lr"] for g in opt.param_groups]

@@ -2,13 +2,18 @@
 # Retrain every shipped reference checkpoint from scratch on the embedded world, evaluate each on the val
 # split with the oracle, write the model cards and export the set into reference_model/checkpoints/.
 # Resumable: rerun the same command and finished parts are skipped, interrupted ones continue.
+# Wall time on a 2-core CPU machine, one training at a time with one thread, measured per part for the shipped
+# set: T2I backbone ~1.6 h (VAE 1,840 s + UNet ~65 min), LM 1,500 steps ~48 min, vision path (Q-Former 1,000 +
+# captioning 800 steps) 613 s, stage 1 (2,000 + 600 steps) ~16 min each of 3 (full, no-cfg, no-caption-loss),
+# stage 2 (800 steps) ~12 min each of 5, Divter 209 / 125 / 45 s, sd2-ft a few minutes each, cards ~8 min:
+# about 4.5 h from scratch, about 2.3 h with the T2I and LM kept (their folders under RUNS).
 #   scripts/train_reference.sh [RUNS_DIR] [DEST]
 set -euo pipefail
 RUNS=${1:-runs/reference}
 DEST=${2:-reference_model/checkpoints}
 PY=${PYTHON:-.venv/bin/python}
 S1=${S1_STEPS:-2000}
-S2=${S2_STEPS:-600}
+S2=${S2_STEPS:-800}
 WORLD=$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")
 mkdir -p "$RUNS"
 
@@ -26,14 +31,23 @@ export_backbones; export_backbones(Path('$RUNS/backbones'), Path('$DEST/backbone
 B=$(cd "$DEST/backbones" && pwd)
 
 done_run() { [ -f "$1/state.json" ] && [ -f "$1/trainable.safetensors" ]; }
+# stage 1: the official weights for S1 steps, then 600 steps at caption-loss weight 5 (at 0.1 the mapper never
+# matched the text encoder's first-token state, which the tiny T2I's layout map reads most; see
+# reference_model/candidates/README.md). The no-caption-loss ablation runs the same 2 parts without L_cap.
 stage1() {  # OUT [flags]
   local out=$1; shift
-  done_run "$out" || $PY -m reference_model.train stage1 --backbones "$B" --data "$WORLD/CC3M" \
-    --out "$out" --steps "$S1" --batch 16 --lr 2e-4 "$@"
+  local cw="--caption-weight 5.0"
+  [[ " $* " == *" --no-caption-loss "* ]] && cw=""
+  done_run "$out-a" || $PY -m reference_model.train stage1 --backbones "$B" --data "$WORLD/CC3M" \
+    --out "$out-a" --steps "$S1" --batch 16 --lr 2e-4 --threads 1 "$@"
+  # shellcheck disable=SC2086
+  done_run "$out" || $PY -m reference_model.train stage1 --init "$out-a" --data "$WORLD/CC3M" \
+    --out "$out" --steps 600 --batch 16 --lr 2e-4 $cw --val-every 300 --threads 1 "$@"
 }
-# stage 2: LoRA on q/k/v/o at 1e-3, the mapper at 2e-5 (at LoRA q/v 2e-4 + mapper 2e-5 the vokens never learned
-# the VIST prompt: step-0 colour 0.15; see reference_model/README.md). Same recipe for MMDialog and the ablations.
-S2_RECIPE="--lr 1e-3 --mapper-lr-scale 0.02 --lora-targets q_proj,k_proj,v_proj,o_proj"
+# stage 2 (tiny preset): LoRA on q/k/v/o at 1e-3, the mapper at 1e-4, and L_cap against the output image's scene
+# caption (the world's scenes.jsonl) at weight 1; with L_img alone stage 2 loses the object's place (exact 0.14 vs
+# 0.46 on 100 VIST val images; reference_model/candidates/README.md). Same recipe for MMDialog and the ablations.
+S2_RECIPE="--lr 1e-3 --mapper-lr-scale 0.1 --lora-targets q_proj,k_proj,v_proj,o_proj --val-every 200 --threads 1"
 stage2() {  # TASK OUT INIT [flags]
   local task=$1 out=$2 init=$3; shift 3
   local folder=VIST; [ "$task" = mmdialog ] && folder=MMDialog
@@ -44,14 +58,16 @@ stage2() {  # TASK OUT INIT [flags]
 
 # 2. the two stages, and the VIST ablations (no-cfg and no-caption-loss change stage 1, so they get their own)
 stage1 "$RUNS/stage1"
-stage2 vist "$RUNS/stage2-vist" "$RUNS/stage1"
-stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1"
+stage2 vist "$RUNS/stage2-vist" "$RUNS/stage1" --scene-caption-weight 1
+stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1" --scene-caption-weight 1
 stage1 "$RUNS/stage1-no-cfg" --no-cfg
-stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg
+stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg --scene-caption-weight 1
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
-stage2 vist "$RUNS/stage2-vist-no-caption-loss" "$RUNS/stage1-no-caption-loss"
+stage2 vist "$RUNS/stage2-vist-no-caption-loss" "$RUNS/stage1-no-caption-loss" --no-caption-loss
+# shellcheck disable=SC2086
 done_run "$RUNS/stage2-vist-single-stage" || $PY -m reference_model.train stage2 --task vist --single-stage \
-  --backbones "$B" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 $S2_RECIPE
+  --backbones "$B" --data "$WORLD/VIST" --out "$RUNS/stage2-vist-single-stage" --steps "$S2" --batch 16 $S2_RECIPE \
+  --scene-caption-weight 1
 
 # 3. baselines on the same backbones: Divter's LoRA per task, sd2-ft (cross-kv) for VIST and MMDialog
 for task in vist mmdialog cc3m; do
@@ -80,6 +96,13 @@ PY
 for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
-  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.cards.reference "$DEST/$ckpt" --task "$task" --n 40 \
-    --card "$ckpt"
+  n=40; [ "$task" = vist ] && n=100  # VIST: the first 100 stories = the 500 samples of the done-when comparison
+  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.cards.reference "$DEST/$ckpt" --task "$task" --n "$n" \
+    --runs runs --card "$ckpt"
 done
+
+# 5. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
+for axis in baselines cfg stages caption-loss; do
+  $PY -m mg5bench ablate "$axis" --task vist --split val --limit 500 --quiet
+done
+$PY -m mg5bench ablate baselines --task mmdialog --split val --limit 500 --quiet

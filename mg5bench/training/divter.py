@@ -163,6 +163,8 @@ def export_divter(run: Path, dest: Path, backbones: Path) -> dict[str, Any]:
     atomic_write_json(tmp / "adapter_config.json", adapter)
     cfg["backbones"] = os.path.relpath(Path(backbones).resolve(), dest.resolve())
     atomic_write_json(tmp / "divter_config.json", cfg)
+    if (dest / "README.md").exists():  # the model card (its hand-written part) outlives a re-export
+        shutil.copy(dest / "README.md", tmp / "README.md")
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return cfg

@@ -460,6 +460,20 @@ def test_single_stage_trains_fc_and_queries_too(parts) -> None:
     groups2 = m2.setup_stage(2)
     assert not m2.mapper.queries.requires_grad and not any(p.requires_grad for p in m2.mapper.fc.parameters())
     assert id(m2.mapper.queries) not in {id(p) for g in groups2 for p in g["params"]}
+    # learning rates: stage 2's --mapper-lr-scale reaches the single-stage fc/mapper/queries group as well, so they
+    # train at lr x 10 x scale (not at 10x stage 2's lr); stage 1 keeps its 10x
+    from reference_model.train import group_lr
+
+    tc = TrainConfig(stage=2, steps=1, lr=1e-3, mapper_lr_scale=0.1)
+    lrs = {g["name"]: group_lr(tc, g["name"], g["lr_scale"]) for g in groups}
+    assert lrs == pytest.approx({"lora_token_rows": 1e-3, "fc_mapper_queries": 1e-3})
+    lrs2 = {g["name"]: group_lr(tc, g["name"], g["lr_scale"]) for g in groups2}
+    assert lrs2["mapper"] == pytest.approx(1e-4) and lrs2["lora_token_rows"] == pytest.approx(1e-3)
+    s1 = MiniGPT5.from_config(parts).setup_stage(1)
+    tc1 = TrainConfig(stage=1, steps=1, lr=2e-4)
+    assert {g["name"]: group_lr(tc1, g["name"], g["lr_scale"]) for g in s1} == pytest.approx(
+        {"token_rows": 2e-4, "fc_mapper_queries": 2e-3}
+    )
 
 
 def test_input_images_are_flipped_in_training_only_when_the_preset_says_so(parts, small_world: Path) -> None:

@@ -104,6 +104,9 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
     export_divter(out, tmp_path / "set" / "divter-mmdialog", tmp_path / "set" / "backbones")
     adapter = json.loads((tmp_path / "set" / "divter-mmdialog" / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == "../backbones/lm"
+    (tmp_path / "set" / "divter-mmdialog" / "README.md").write_text("# card\n")
+    export_divter(out, tmp_path / "set" / "divter-mmdialog", tmp_path / "set" / "backbones")  # again: card kept
+    assert (tmp_path / "set" / "divter-mmdialog" / "README.md").read_text() == "# card\n"
     shipped = Divter(tmp_path / "set" / "divter-mmdialog")
     assert shipped.write(["###Human: hello ###Assistant:"], 1)[0][0] == written[0][0]
     with pytest.raises(ConfigError, match="sha256 differs"):
