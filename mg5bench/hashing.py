@@ -6,6 +6,7 @@ library only (platformdirs for the cache folder): hashing never imports torch.""
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -42,16 +43,13 @@ def sha256_file(path: str | Path) -> str:
 def sha256_folder(path: str | Path, patterns: Sequence[str] = CHECKPOINT_PATTERNS) -> str:
     """Hash of a checkpoint folder: its weight and config files (``patterns``, README.md left out so a re-written
     model card does not change the model's identity), as sorted relative paths + each file's sha256."""
-    import fnmatch
-
     path = Path(path)
     h = hashlib.sha256()
     # os.walk follows linked subfolders (Path.rglob does not before Python 3.13), so a part that is a symlink
     # (a candidate set linking the shipped t2i/) is hashed by its content like a copy of it, not left out
-    files = sorted({Path(d) / n for d, _, names in os.walk(path, followlinks=True) for n in names
-                    if n != "README.md" and any(fnmatch.fnmatch(n, p) for p in patterns)})  # fmt: skip
-    files = [f for f in files if f.is_file()]
-    for f in files:
+    found = (Path(d) / n for d, _, names in os.walk(path, followlinks=True) for n in names
+             if n != "README.md" and any(fnmatch.fnmatch(n, p) for p in patterns))  # fmt: skip
+    for f in sorted({f for f in found if f.is_file()}):
         h.update(str(f.relative_to(path)).encode() + b"\0" + sha256_file(f).encode())
     return h.hexdigest()
 

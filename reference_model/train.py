@@ -164,7 +164,8 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     if tc.stage == 2 and cfg.loss.scene_caption_weight > 0:  # tiny preset: L_cap on the world's scene captions
         from reference_model.world_text import with_scene_captions
 
-        train_ex, val_ex = with_scene_captions(train_ex, Path(tc.data)), with_scene_captions(val_ex, Path(tc.data))
+        labelled = with_scene_captions(train_ex + val_ex, Path(tc.data))  # one read of scenes.jsonl for both
+        train_ex, val_ex = labelled[: len(train_ex)], labelled[len(train_ex) :]
     opt = torch.optim.AdamW(
         [{"params": g["params"], "lr": group_lr(tc, g["name"], g["lr_scale"]), "name": g["name"]} for g in groups],
         lr=tc.lr, eps=1e-8, betas=(0.9, 0.999), weight_decay=tc.weight_decay,
@@ -350,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--val-every", type=int, default=250)
         s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
         s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
-        s.add_argument("--no-caption-loss", action="store_true", help="ablation: stage 1 without L_cap")
+        s.add_argument("--no-caption-loss", action="store_true",
+                       help="ablation: no L_cap (stage 1's, and stage 2's scene caption)")  # fmt: skip
         s.add_argument(
             "--x0-weight-floor",
             type=_non_negative,
@@ -392,10 +394,9 @@ def main(argv: list[str] | None = None) -> None:
                 help="LM modules with LoRA (official q_proj,v_proj), e.g. q_proj,k_proj,v_proj,o_proj",
             )
     args = ap.parse_args(argv)
-    if getattr(args, "caption_weight", None) is not None and getattr(args, "no_caption_loss", False):
-        ap.error("--caption-weight and --no-caption-loss contradict each other; give one")
-    if getattr(args, "scene_caption_weight", None) is not None and getattr(args, "no_caption_loss", False):
-        ap.error("--scene-caption-weight and --no-caption-loss contradict each other; give one")
+    for weight in ("caption_weight", "scene_caption_weight"):
+        if getattr(args, weight, None) is not None and getattr(args, "no_caption_loss", False):
+            ap.error(f"--{weight.replace('_', '-')} and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":
         res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,
                               qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable)  # fmt: skip

@@ -14,6 +14,7 @@ import csv
 import json
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,6 @@ def with_scene_captions(examples: list[Any], data: Path) -> list[Any]:
     """Stage 2's tiny-preset caption targets: every example with an output image gets the scene caption of that
     image (``scene_caption``), read from the world's ``scenes.jsonl`` next to ``data`` (W/VIST, W/MMDialog).
     Real data sets have no scene records, so this stops with the fix instead of training without the loss."""
-    from dataclasses import replace
-
     world = Path(data).resolve().parent
     if not (world / "scenes.jsonl").is_file():
         raise FileNotFoundError(
