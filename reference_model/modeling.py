@@ -28,6 +28,21 @@ from reference_model.vision import VisionPath, preprocess
 from reference_model.vokens import VokenIds, add_vokens, mask_gradients_to_new_rows
 
 
+def segment_ids(tok: Any, text: str) -> list[int]:
+    """Ids of a segment tokenized on its own (the official loader tokenizes source and target apart), with
+    the word boundary LLaMA's SentencePiece gives its first word: "i see" -> "▁i ▁see", the same ids as
+    after a space. A byte-level BPE (the tiny LM's) has no such dummy prefix: "i" alone is a different,
+    never-pretrained token from " i", so the segment gets the space here. A segment that starts with an
+    added token ([IMG0]) or with whitespace is encoded as it is, as SentencePiece does."""
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    if not text or text[0].isspace() or any(text.startswith(t) for t in tok.get_added_vocab()):
+        return ids
+    probe = tok("the", add_special_tokens=False)["input_ids"]
+    if tok("x the", add_special_tokens=False)["input_ids"][-len(probe) :] == probe:  # has a dummy prefix
+        return ids
+    return tok(" " + text, add_special_tokens=False)["input_ids"]
+
+
 @dataclass
 class Batch:
     """A collated batch. T is the length after expanding every <ImageHere> into Q image positions."""
@@ -203,7 +218,7 @@ class MiniGPT5(nn.Module):
         [IMG0] and [IMG n-1] (official quirk; ``loss.supervise_all_vokens`` supervises all)."""
         tok = self.tokenizer
         src = tok(source, add_special_tokens=False)["input_ids"]
-        tgt = tok(target, add_special_tokens=False)["input_ids"]
+        tgt = segment_ids(tok, target)
         ids = [tok.bos_token_id, *src, *tgt]
         masked = set() if self.cfg.loss.supervise_all_vokens else set(self.ids.vokens[1:-1])
         labels = [-100] * (1 + len(src)) + [-100 if t in masked else t for t in tgt]

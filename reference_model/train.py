@@ -301,6 +301,8 @@ def _model_config(args: argparse.Namespace, backbones: Path | None) -> MiniGPT5C
         cfg = replace(cfg, loss=replace(cfg.loss, caption_weight=args.caption_weight))
     if getattr(args, "scene_caption_weight", None) is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, scene_caption_weight=args.scene_caption_weight))
+    if getattr(args, "text_weight", None) is not None:
+        cfg = replace(cfg, loss=replace(cfg.loss, text_weight=args.text_weight))
     if args.image_recipe is not None:
         cfg = replace(cfg, loss=replace(cfg.loss, image_recipe=args.image_recipe))
     if getattr(args, "x0_weight_floor", None) is not None:
@@ -388,6 +390,9 @@ def main(argv: list[str] | None = None) -> None:
             s.add_argument("--scene-caption-weight", type=_non_negative, default=None,
                            help="tiny preset: L_cap on the output image's scene caption from the world's "
                            "scenes.jsonl (official 0: stage 2 has no caption loss; saved in the config)")  # fmt: skip
+            s.add_argument("--text-weight", type=_non_negative, default=None,
+                           help="weight of L_text (official 0.01; tiny preset on MMDialog: 1, where the reply text "
+                           "must be learned; saved in the config)")  # fmt: skip
             s.add_argument(
                 "--lora-targets",
                 default=None,

@@ -272,7 +272,8 @@ def test_stage1_cli_caption_weight_is_recorded_and_used(parts, small_world: Path
 
 def test_stage2_scene_caption_loss_targets_the_worlds_scene(parts, small_world: Path, tmp_path: Path) -> None:
     """--scene-caption-weight (tiny preset) gives every stage-2 output image the caption of its scene as read from
-    scenes.jsonl, trains with it (recorded loss = text_w * text + image + w * caption) and saves it in the config;
+    scenes.jsonl, trains with it (recorded loss = text_w * text + image + w * caption, --text-weight setting
+    text_w) and saves both in the config;
     the official stage 2 has no caption loss, a folder without scene records stops with the fix."""
     import shutil
 
@@ -299,9 +300,10 @@ def test_stage2_scene_caption_loss_targets_the_worlds_scene(parts, small_world: 
     main(["stage2", *common, "--out", str(tmp_path / "off")])
     off = torch.load(tmp_path / "off" / "train_state.pt", weights_only=False)["log"]
     assert all(step["caption"] == 0 for step in off)  # official stage 2: no caption loss
-    main(["stage2", *common, "--out", str(tmp_path / "on"), "--scene-caption-weight", "2"])
+    assert json.loads((tmp_path / "off" / "minigpt5_config.json").read_text())["loss"]["text_weight"] == 0.01
+    main(["stage2", *common, "--out", str(tmp_path / "on"), "--scene-caption-weight", "2", "--text-weight", "0.5"])
     cfg = json.loads((tmp_path / "on" / "minigpt5_config.json").read_text())
-    assert cfg["loss"]["scene_caption_weight"] == 2.0
+    assert cfg["loss"]["scene_caption_weight"] == 2.0 and cfg["loss"]["text_weight"] == 0.5
     log = torch.load(tmp_path / "on" / "train_state.pt", weights_only=False)["log"]
     for step in log:
         if step["image"] > 0:
@@ -500,3 +502,36 @@ def test_input_images_are_flipped_in_training_only_when_the_preset_says_so(parts
     off = MiniGPT5.from_config(replace(parts, train_input_hflip=False))
     assert torch.equal(off.collate([ex], load, train=True, generator=torch.Generator().manual_seed(0)).input_images[0],
                         plain)  # fmt: skip
+
+
+def test_target_segment_gets_the_sentencepiece_word_boundary(model: MiniGPT5) -> None:
+    """The official loader tokenizes the target apart from the source; LLaMA's SentencePiece then still starts
+    its first word with a word boundary. The tiny byte-level BPE must give the ids of the text with a space
+    (not the never-pretrained word-initial 'i'); voken-led targets stay as they are."""
+    tok = model.tokenizer
+    src = "###Human: here is my drawing . ###Assistant:"
+    n_src = len(tok(src, add_special_tokens=False)["input_ids"])
+    ids, labels = model.tokenize(src, "i see a red circle . ###")
+    joint = tok(src + " i see a red circle . ###", add_special_tokens=False)["input_ids"]
+    assert ids[1:] == joint
+    assert ids[1 + n_src] != tok("i see", add_special_tokens=False)["input_ids"][0]  # the bare word differs
+    assert labels[1 + n_src :] == joint[n_src:]
+    vok = voken_string(8) + " ###"
+    ids2, _ = model.tokenize(src, vok)
+    assert ids2[1 + n_src :] == tok(vok, add_special_tokens=False)["input_ids"]  # no space token before [IMG0]
+
+
+def test_segment_ids_leave_a_sentencepiece_style_tokenizer_alone() -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from reference_model.modeling import segment_ids
+
+    sp = Tokenizer(models.BPE(unk_token="<unk>"))
+    sp.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")  # LLaMA's prefix
+    sp.train_from_iterator(["i see a red circle .", "here is my drawing ."] * 20,
+                           trainers.BpeTrainer(vocab_size=80, special_tokens=["<unk>", "<s>", "</s>"]))  # fmt: skip
+    tok = PreTrainedTokenizerFast(tokenizer_object=sp, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tok.add_tokens(["[IMG0]"], special_tokens=True)
+    for text in ("i see a red circle .", "[IMG0] ###", " here"):
+        assert segment_ids(tok, text) == tok(text, add_special_tokens=False)["input_ids"]
