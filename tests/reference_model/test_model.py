@@ -6,6 +6,7 @@ data is the small synthetic world in the real CC3M / VIST / MMDialog formats.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import torch
 from conftest import REPO
 
+from reference_model.config import MiniGPT5Config
 from reference_model.data import Example, cc3m_examples, mmdialog_examples, vist_examples, voken_string
 from reference_model.lm import world_texts
 from reference_model.modeling import MiniGPT5
@@ -333,6 +335,17 @@ def test_export_writes_portable_records(parts, small_world: Path, tmp_path: Path
     state = json.loads(text)
     assert state["train_config"]["data"] == "$W/CC3M"
     assert str(tmp_path) not in text and str(small_world) not in text
+    # a stage 2 trained from the shipped stage 1 itself records it as its sibling, checked by sha256
+    s2 = _tc(stage=2, task="vist", data=str(small_world / "VIST"), init="ckpts/stage1", steps=1)
+    train_stage(MiniGPT5Config.load(tmp_path / "ckpts" / "stage1"), s2, runs / "stage2-vist", threads=1)
+    export_main(["runs", "ckpts", "--keep-backbones", "--only", "stage2-vist"])
+    parent = json.loads((tmp_path / "ckpts" / "stage2-vist" / "state.json").read_text())["parent"]
+    sha = hashlib.sha256((tmp_path / "ckpts" / "stage1" / "trainable.safetensors").read_bytes()).hexdigest()
+    assert parent["path"] == "../stage1" and parent["sha256"] == sha and parent["trained_from"] == "ckpts/stage1"
+    with open(tmp_path / "ckpts" / "stage1" / "trainable.safetensors", "ab") as f:
+        f.write(b"0")  # the sibling changed after training: the record would be a lie
+    with pytest.raises(SystemExit, match="changed since"):
+        export_main(["runs", "ckpts", "--keep-backbones", "--only", "stage2-vist"])
 
 
 def test_ddp_two_processes(parts, small_world: Path, tmp_path: Path) -> None:
