@@ -425,6 +425,8 @@ class MiniGPT5(nn.Module):
                 nxt = int(si[int(pick)])
             else:
                 nxt = int(logits.argmax())
+            if nxt == self.tokenizer.eos_token_id:
+                break  # the end of the reply, not a part of its text
             generated.append(nxt)
             if nxt == self.ids.first:
                 o8 = dec(inputs_embeds=emb(vok)[None], cache=past, use_cache=True)  # (1, n, d)
@@ -434,8 +436,6 @@ class MiniGPT5(nn.Module):
                 states = st if states is None else states  # only the first group is rendered
                 past, h_last = o8.cache, h8[:, -1]
                 continue
-            if nxt == self.tokenizer.eos_token_id:
-                break
             if "###" in self.tokenizer.decode(generated[-3:]):
                 break
             o = dec(inputs_embeds=emb(torch.tensor([[nxt]], device=self.device)), cache=past, use_cache=True)
@@ -445,6 +445,8 @@ class MiniGPT5(nn.Module):
     def split_text(self, raw: str) -> tuple[str, str]:
         """Raw generated text -> (text before [IMG0], text after it), ``###`` and special tokens removed."""
         raw = raw.split("###")[0]
+        for special in {self.tokenizer.bos_token, self.tokenizer.eos_token, self.tokenizer.pad_token} - {None}:
+            raw = raw.replace(special, "")  # a decoded "</s>" is not reply text (text metrics would count it)
         before, _, after = raw.partition("[IMG0]")
         return before.strip(), after.strip()
 

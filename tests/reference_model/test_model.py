@@ -548,3 +548,10 @@ def test_segment_ids_leave_a_sentencepiece_style_tokenizer_alone() -> None:
     tok.add_tokens(["[IMG0]"], special_tokens=True)
     for text in ("i see a red circle .", "[IMG0] ###", " here"):
         assert segment_ids(tok, text) == tok(text, add_special_tokens=False)["input_ids"]
+
+
+def test_split_text_keeps_only_reply_text(model: MiniGPT5) -> None:
+    """A decoded end-of-sequence token is not reply text: the text metrics would count '</s>' as a word."""
+    eos, bos = model.tokenizer.eos_token, model.tokenizer.bos_token
+    assert model.split_text(f"here it is .{eos}") == ("here it is .", "")
+    assert model.split_text(f"{bos}sure . [IMG0][IMG1] more ### next") == ("sure .", "[IMG1] more")
