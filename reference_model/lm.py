@@ -81,12 +81,15 @@ def pretrain(
     layers: int = 4,
     probe_every: int = 500,
     probe_stories: int = 100,
+    init: Path | None = None,
 ) -> dict[str, Any]:
     """Next-token pretraining on the world corpus (``world_text.corpus``: captions, stories, dialogs, the
     MiniGPT-5 prompt templates and statements of the current scene), one document per row, padded per batch
     (documents are never cut, so a state statement always sees its whole story). Resumes from
     out/lm_state.pt; every ``probe_every`` steps runs the scene-tracking probe on val stories and appends
-    it to out/curve.jsonl; saves HF folders (model + tokenizer) at out/lm."""
+    it to out/curve.jsonl; saves HF folders (model + tokenizer) at out/lm. ``init``: continue from an LM
+    folder (its weights and tokenizer; a fresh optimizer and warmup + cosine over ``steps``), e.g. the shipped
+    float16 LM when its float32 training state is gone."""
     from tqdm.auto import tqdm
 
     from reference_model.world_text import corpus
@@ -94,6 +97,10 @@ def pretrain(
     out.mkdir(parents=True, exist_ok=True)
     docs = corpus(world, "train", seed)
     tok_dir = out / "tokenizer"
+    if init is not None and not tok_dir.exists():
+        from transformers import PreTrainedTokenizerFast
+
+        PreTrainedTokenizerFast.from_pretrained(init).save_pretrained(tok_dir)
     if tok_dir.exists():
         from transformers import PreTrainedTokenizerFast
 
@@ -104,7 +111,13 @@ def pretrain(
     rows = [[tok.bos_token_id, *tok(d)["input_ids"], tok.eos_token_id] for d in docs]
     max_len = max(len(r) for r in rows)
     torch.manual_seed(seed)
-    lm = build_lm(len(tok), hidden=hidden, layers=layers, max_len=max(512, max_len + 64))
+    if init is not None:
+        from transformers import LlamaForCausalLM
+
+        lm = LlamaForCausalLM.from_pretrained(init, dtype=torch.float32)
+        hidden, layers = lm.config.hidden_size, lm.config.num_hidden_layers
+    else:
+        lm = build_lm(len(tok), hidden=hidden, layers=layers, max_len=max(512, max_len + 64))
     opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
     state_path = out / "lm_state.pt"
     start, log = 0, []
@@ -159,6 +172,7 @@ def pretrain(
         "batch": batch,
         "lr": lr,
         "documents": len(rows),
+        "init": str(init) if init is not None else None,
         "tokens": sum(len(r) for r in rows),
         "probe": scene_probe(lm, tok, world, "val", 200),
     }
@@ -222,10 +236,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--probe-every", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from this LM folder (weights + tokenizer; its sizes override --hidden/--layers)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     res = pretrain(args.world, args.out, args.steps, args.batch, args.lr, hidden=args.hidden, layers=args.layers,
-                   probe_every=args.probe_every)  # fmt: skip
+                   probe_every=args.probe_every, init=args.init)  # fmt: skip
     print(json.dumps(res))
 
 

@@ -106,3 +106,25 @@ def test_pretrain_resumes_and_the_probe_scores_per_step(small_world: Path, tmp_p
     more = pretrain(small_world, tmp_path / "lm", steps=5, batch=4, hidden=64, layers=1, probe_every=100,
                     probe_stories=4)  # fmt: skip
     assert more["steps"] == 5 and len((tmp_path / "lm" / "curve.jsonl").read_text().splitlines()) == 3
+
+
+def test_pretrain_continues_from_an_lm_folder(small_world: Path, tmp_path: Path) -> None:
+    """--init loads the folder's weights and tokenizer (its sizes win over --hidden/--layers); at lr 0 a step
+    leaves every weight as it was, at lr > 0 the continued model moves away from it."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from reference_model.lm import pretrain
+
+    pretrain(small_world, tmp_path / "a", steps=2, batch=4, hidden=64, layers=1, probe_every=100, probe_stories=2)
+    init = tmp_path / "a" / "lm"
+    res = pretrain(small_world, tmp_path / "b", steps=1, batch=4, lr=0.0, hidden=999, layers=9, probe_every=100,
+                   probe_stories=2, init=init)  # fmt: skip
+    assert (res["hidden"], res["layers"], res["init"]) == (64, 1, str(init))
+    a = LlamaForCausalLM.from_pretrained(init).state_dict()
+    b = LlamaForCausalLM.from_pretrained(tmp_path / "b" / "lm").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "b" / "lm" / "tokenizer.json").read_text() == (init / "tokenizer.json").read_text()
+    pretrain(small_world, tmp_path / "c", steps=2, batch=4, lr=1e-2, probe_every=100, probe_stories=2, init=init)
+    c = LlamaForCausalLM.from_pretrained(tmp_path / "c" / "lm").state_dict()
+    assert not all(torch.equal(a[k], c[k]) for k in a)
