@@ -337,6 +337,12 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--vision-trainable", choices=["proj", "qformer", "all"], default="proj",
                    help="what the captioning step trains after the Q-Former pretraining (MiniGPT-4: proj)")  # fmt: skip
     b.add_argument("--t2i", type=Path, default=None, help="an already trained T2I pipeline folder to copy")
+    b.add_argument("--vision-pos-std", type=_non_negative, default=None,
+                   help="std of the encoder's position embedding at init (default 0.02, transformers'; 0.5 lets the "
+                   "captions say where the object is; saved in vision_config.json)")  # fmt: skip
+    b.add_argument("--qformer-dropout", type=_non_negative, default=None,
+                   help="the Q-Former's hidden and attention dropout (default 0.1, BERT's; 0 lets it pass the "
+                   "place on; saved in the Q-Former's config)")  # fmt: skip
     for name in ("stage1", "stage2"):
         s = sub.add_parser(name, help=f"MiniGPT-5 {name}")
         s.add_argument("--data", type=Path, required=True, help="CC3M / VIST / MMDialog folder in the real format")
@@ -404,7 +410,8 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"--{weight.replace('_', '-')} and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":
         res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,
-                              qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable)  # fmt: skip
+                              qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable,
+                              vision_pos_std=args.vision_pos_std, qformer_dropout=args.qformer_dropout)  # fmt: skip
         print(json.dumps(res))
         return
     stage = 1 if args.cmd == "stage1" else 2
@@ -422,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def train_backbones(
     world: Path, out: Path, lm_steps: int, vision_steps: int, t2i: Path | None, qformer_steps: int = 1000,
-    vision_trainable: str = "proj",
+    vision_trainable: str = "proj", vision_pos_std: float | None = None, qformer_dropout: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """LM pretraining (world corpus + scene-tracking probe), then the vision path: BLIP-2 Q-Former pretraining
     and the MiniGPT-4 captioning step into the frozen LM; the T2I model is trained by scripts/train_t2i.sh
@@ -439,7 +446,8 @@ def train_backbones(
         shutil.copytree(out / "lm_run" / "lm", out / "lm", dirs_exist_ok=True)
     if not (out / "vision" / "extra.safetensors").exists():
         res["vision"] = train_vision(world, out / "lm", out / "vision_run", vision_steps, qformer_steps=qformer_steps,
-                                     gen_trainable=vision_trainable)  # fmt: skip
+                                     gen_trainable=vision_trainable, pos_std=vision_pos_std,
+                                     qformer_dropout=qformer_dropout)  # fmt: skip
         shutil.copytree(out / "vision_run" / "vision", out / "vision", dirs_exist_ok=True)
     if t2i is not None and not (out / "t2i" / "model_index.json").exists():
         shutil.copytree(t2i, out / "t2i", dirs_exist_ok=True)

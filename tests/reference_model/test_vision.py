@@ -110,3 +110,26 @@ def test_blip2_pretraining_phase_then_the_projection_alone(tmp_path: Path) -> No
         c = pre.itg_states(img.roll(1, 0), ids, mask)
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6) and not torch.allclose(a[:, 4:], b[:, 4:])
     assert not torch.allclose(a[:, :1], c[:, :1])  # the text reads the image through the queries
+
+
+def test_position_embedding_scale_and_qformer_dropout_are_recorded_settings(tmp_path: Path) -> None:
+    """pos_std sets the encoder's position-embedding init (transformers' default draws it at 0.02) and
+    qformer_dropout the Q-Former's dropouts; both survive a save/load round trip (vision_config.json and the
+    Q-Former's config.json), and the defaults build the old path bit for bit."""
+    small = {"lm_hidden": 32, "hidden": 32, "qformer_hidden": 32, "num_queries": 4}
+    torch.manual_seed(0)
+    old = VisionPath.build(VisionConfig(**small))
+    torch.manual_seed(0)
+    same = VisionPath.build(VisionConfig(**small, pos_std=0.02, qformer_dropout=0.1))
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), same.state_dict().values(), strict=True))
+    torch.manual_seed(0)
+    new = VisionPath.build(VisionConfig(**small, pos_std=0.5, qformer_dropout=0.0))
+    pos = new.encoder.embeddings.position_embedding.detach()
+    assert 0.35 < float(pos.std()) < 0.5 and float(pos.abs().max()) <= 1.0  # truncated at 2 std
+    assert float(old.encoder.embeddings.position_embedding.std()) < 0.03
+    qc = new.qformer.config
+    assert qc.hidden_dropout_prob == 0.0 and qc.attention_probs_dropout_prob == 0.0
+    new.save_pretrained(tmp_path / "v")
+    back = VisionPath.from_pretrained(tmp_path / "v")
+    assert back.qformer.config.hidden_dropout_prob == 0.0
+    assert torch.equal(back.encoder.embeddings.position_embedding, pos)
