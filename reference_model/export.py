@@ -108,9 +108,8 @@ def export_stage(
         shipped = parents[parent["sha256"]]
         state["parent"] = {"path": f"../{shipped.name}", "sha256": _sha256(shipped / "trainable.safetensors"),
                            "sha256_float32": parent["sha256"], "trained_from": parent.get("path")}  # fmt: skip
-    elif parent and Path(parent["path"]).resolve().parent == dest.resolve().parent:
+    elif parent and (sibling := Path(parent["path"]).resolve()).parent == dest.resolve().parent:
         # trained from a folder already shipped beside DEST (e.g. --init reference_model/checkpoints/stage1)
-        sibling = Path(parent["path"]).resolve()
         if _sha256(sibling / "trainable.safetensors") != parent["sha256"]:
             raise SystemExit(f"error: {sibling} changed since {run} was trained from it (sha256 differs)")
         state["parent"] = {**parent, "path": f"../{sibling.name}", "trained_from": parent["path"]}

@@ -97,7 +97,7 @@ def pretrain(
     out.mkdir(parents=True, exist_ok=True)
     docs = corpus(world, "train", seed)
     tok_dir = out / "tokenizer"
-    if init is not None and not tok_dir.exists():
+    if init is not None and not tok_dir.exists():  # continuing: the folder's tokenizer, saved for a resume
         from transformers import PreTrainedTokenizerFast
 
         PreTrainedTokenizerFast.from_pretrained(init).save_pretrained(tok_dir)

@@ -13,6 +13,7 @@ Imports nothing from mg5bench.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,22 @@ def segment_ids(tok: Any, text: str) -> list[int]:
     after a space. A byte-level BPE (the tiny LM's) has no such dummy prefix: "i" alone is a different,
     never-pretrained token from " i", so the segment gets the space here. A segment that starts with an
     added token ([IMG0]) or with whitespace is encoded as it is, as SentencePiece does."""
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    if not text or text[0].isspace() or any(text.startswith(t) for t in tok.get_added_vocab()):
-        return ids
+    if (
+        text
+        and not text[0].isspace()
+        and not _has_dummy_prefix(tok)
+        and not any(text.startswith(t) for t in tok.get_added_vocab())
+    ):
+        text = " " + text
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+@functools.lru_cache(maxsize=16)
+def _has_dummy_prefix(tok: Any) -> bool:
+    """Does the tokenizer encode a first word as it encodes the same word after a space (SentencePiece)?
+    Asked once per tokenizer, not on every target the collate tokenizes."""
     probe = tok("the", add_special_tokens=False)["input_ids"]
-    if tok("x the", add_special_tokens=False)["input_ids"][-len(probe) :] == probe:  # has a dummy prefix
-        return ids
-    return tok(" " + text, add_special_tokens=False)["input_ids"]
+    return tok("x the", add_special_tokens=False)["input_ids"][-len(probe) :] == probe
 
 
 @dataclass
