@@ -32,8 +32,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
-    """Copy lm/, vision/ and t2i/ (re-saved in float16 when ``half``)."""
+def export_backbones(src: Path, dest: Path, half: bool = True, t2i: Path | None = None) -> None:
+    """Copy lm/, vision/ and t2i/ (re-saved in float16 when ``half``). ``t2i``: an already exported T2I folder to
+    copy byte for byte instead (a new LM or vision path on the shipped T2I keeps sd2-ft's base sha256 valid)."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     from reference_model.t2i import load_pipeline
@@ -49,11 +50,14 @@ def export_backbones(src: Path, dest: Path, half: bool = True) -> None:
     AutoTokenizer.from_pretrained(src / "lm").save_pretrained(tmp / "lm")
     vision = VisionPath.from_pretrained(src / "vision").to(dtype)
     vision.save_pretrained(tmp / "vision")
-    pipe = load_pipeline(src / "t2i")
-    pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
-    for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
-        if (src / "t2i" / extra).exists():
-            shutil.copy(src / "t2i" / extra, tmp / "t2i" / extra)
+    if t2i is not None:
+        shutil.copytree(t2i, tmp / "t2i")
+    else:
+        pipe = load_pipeline(src / "t2i")
+        pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
+        for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
+            if (src / "t2i" / extra).exists():
+                shutil.copy(src / "t2i" / extra, tmp / "t2i" / extra)
     for card in src.glob("*.md"):
         shutil.copy(card, tmp / card.name)
     if dest.exists():

@@ -331,6 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--world", type=Path, required=True)
     b.add_argument("--out", type=Path, required=True)
     b.add_argument("--lm-steps", type=int, default=2500, help="LM pretraining steps (batch 32 documents)")
+    b.add_argument("--lm-layers", type=int, default=4, help="LM depth (LLaMA blocks); the shipped LM has 6")
+    b.add_argument("--lm-hidden", type=int, default=256, help="LM width")
+    b.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     b.add_argument("--qformer-steps", type=int, default=1000,
                    help="BLIP-2 Q-Former pretraining (ITC+ITM+ITG) before the LM sees images; 0 = none")  # fmt: skip
     b.add_argument("--vision-steps", type=int, default=800, help="MiniGPT-4 step: captioning into the frozen LM")
@@ -409,9 +412,11 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, weight, None) is not None and getattr(args, "no_caption_loss", False):
             ap.error(f"--{weight.replace('_', '-')} and --no-caption-loss contradict each other; give one")
     if args.cmd == "backbones":
+        torch.set_num_threads(args.threads)
         res = train_backbones(args.world, args.out, args.lm_steps, args.vision_steps, args.t2i,
                               qformer_steps=args.qformer_steps, vision_trainable=args.vision_trainable,
-                              vision_pos_std=args.vision_pos_std, qformer_dropout=args.qformer_dropout)  # fmt: skip
+                              vision_pos_std=args.vision_pos_std, qformer_dropout=args.qformer_dropout,
+                              lm_layers=args.lm_layers, lm_hidden=args.lm_hidden)  # fmt: skip
         print(json.dumps(res))
         return
     stage = 1 if args.cmd == "stage1" else 2
@@ -430,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
 def train_backbones(
     world: Path, out: Path, lm_steps: int, vision_steps: int, t2i: Path | None, qformer_steps: int = 1000,
     vision_trainable: str = "proj", vision_pos_std: float | None = None, qformer_dropout: float | None = None,
+    lm_layers: int = 4, lm_hidden: int = 256,
 ) -> dict[str, Any]:  # fmt: skip
     """LM pretraining (world corpus + scene-tracking probe), then the vision path: BLIP-2 Q-Former pretraining
     and the MiniGPT-4 captioning step into the frozen LM; the T2I model is trained by scripts/train_t2i.sh
@@ -442,7 +448,7 @@ def train_backbones(
     out.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {}
     if not (out / "lm" / "config.json").exists():
-        res["lm"] = pretrain(world, out / "lm_run", lm_steps)
+        res["lm"] = pretrain(world, out / "lm_run", lm_steps, hidden=lm_hidden, layers=lm_layers)
         shutil.copytree(out / "lm_run" / "lm", out / "lm", dirs_exist_ok=True)
     if not (out / "vision" / "extra.safetensors").exists():
         res["vision"] = train_vision(world, out / "lm", out / "vision_run", vision_steps, qformer_steps=qformer_steps,

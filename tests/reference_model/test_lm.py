@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -128,3 +129,18 @@ def test_pretrain_continues_from_an_lm_folder(small_world: Path, tmp_path: Path)
     pretrain(small_world, tmp_path / "c", steps=2, batch=4, lr=1e-2, probe_every=100, probe_stories=2, init=init)
     c = LlamaForCausalLM.from_pretrained(tmp_path / "c" / "lm").state_dict()
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_backbones_command_builds_the_lm_at_the_asked_size(small_world: Path, tmp_path: Path) -> None:
+    """`reference_model.train backbones --lm-layers/--lm-hidden` reach the LM it pretrains (the shipped LM is
+    deeper than the default), and the vision path is built on that LM's width."""
+    from transformers import LlamaConfig
+
+    from reference_model.train import main
+
+    main(["backbones", "--world", str(small_world), "--out", str(tmp_path / "b"), "--lm-steps", "2",
+          "--lm-layers", "2", "--lm-hidden", "64", "--qformer-steps", "0", "--vision-steps", "1"])  # fmt: skip
+    cfg = LlamaConfig.from_pretrained(tmp_path / "b" / "lm")
+    assert (cfg.num_hidden_layers, cfg.hidden_size) == (2, 64)
+    vision = json.loads((tmp_path / "b" / "vision" / "vision_config.json").read_text())
+    assert vision["lm_hidden"] == 64

@@ -1,0 +1,41 @@
+"""reference_model.export.export_backbones: a new LM and vision path on the shipped T2I keep that T2I byte for byte,
+so the sd2-ft deltas packed against it (which record its sha256) stay valid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from mg5bench.adapters.common import shipped_checkpoints
+from mg5bench.hashing import sha256_folder
+from reference_model.export import export_backbones
+from reference_model.lm import build_lm
+from reference_model.vision import VisionConfig, VisionPath
+
+
+def test_export_with_a_given_t2i_copies_it_verbatim_and_halves_the_rest(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    shipped = shipped_checkpoints() / "backbones"
+    src = tmp_path / "src"
+    tok = AutoTokenizer.from_pretrained(shipped / "lm")
+    torch.manual_seed(0)
+    lm = build_lm(len(tok), hidden=64, layers=3, max_len=128)
+    lm.save_pretrained(src / "lm")
+    tok.save_pretrained(src / "lm")
+    VisionPath.build(VisionConfig(lm_hidden=64, hidden=32, qformer_hidden=32, num_queries=4)).save_pretrained(
+        src / "vision"
+    )
+    dest = tmp_path / "dest"
+    export_backbones(src, dest, t2i=shipped / "t2i")
+    assert sha256_folder(dest / "t2i") == sha256_folder(shipped / "t2i")
+    # the sd2-ft delta shipped for VIST names the shipped t2i by this hash: it still matches
+    meta = json.loads((shipped_checkpoints() / "sd2-ft-vist" / "sd2ft.json").read_text())
+    assert meta["base_sha256"] == sha256_folder(dest / "t2i")
+    out = LlamaForCausalLM.from_pretrained(dest / "lm")
+    assert out.config.num_hidden_layers == 3 and out.dtype == torch.float16
+    want = lm.model.layers[2].mlp.up_proj.weight.detach().half()
+    assert torch.equal(out.model.layers[2].mlp.up_proj.weight, want)
+    assert not (tmp_path / "dest.tmp").exists()
