@@ -117,6 +117,13 @@ def export_stage(
         if _sha256(sibling / "trainable.safetensors") != parent["sha256"]:
             raise SystemExit(f"error: {sibling} changed since {run} was trained from it (sha256 differs)")
         state["parent"] = {**parent, "path": f"../{sibling.name}", "trained_from": parent["path"]}
+    elif (
+        parent
+        and (copy := dest.parent / sibling.name / "trainable.safetensors").exists()
+        and _sha256(copy) == parent["sha256"]
+    ):
+        # trained from a byte-identical copy of a shipped sibling (a staging folder beside new backbones)
+        state["parent"] = {**parent, "path": f"../{sibling.name}", "trained_from": parent["path"]}
     state = portable(state, path_replacements(state, Path.cwd()))
     (dest / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     cfg.save(dest)

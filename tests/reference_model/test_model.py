@@ -342,10 +342,22 @@ def test_export_writes_portable_records(parts, small_world: Path, tmp_path: Path
     parent = json.loads((tmp_path / "ckpts" / "stage2-vist" / "state.json").read_text())["parent"]
     sha = hashlib.sha256((tmp_path / "ckpts" / "stage1" / "trainable.safetensors").read_bytes()).hexdigest()
     assert parent["path"] == "../stage1" and parent["sha256"] == sha and parent["trained_from"] == "ckpts/stage1"
+    # trained from a byte-identical copy in a staging folder (new backbones beside a copy of the shipped stage 1)
+    shutil.copytree(tmp_path / "ckpts" / "stage1", tmp_path / "staging" / "stage1")
+    (tmp_path / "staging" / "backbones").symlink_to(tmp_path / "ckpts" / "backbones")
+    s2c = _tc(stage=2, task="vist", data=str(small_world / "VIST"), init="staging/stage1", steps=1)
+    train_stage(MiniGPT5Config.load(tmp_path / "staging" / "stage1"), s2c, runs / "stage2-copy", threads=1)
+    export_main(["runs", "ckpts", "--keep-backbones", "--only", "stage2-copy"])
+    parent = json.loads((tmp_path / "ckpts" / "stage2-copy" / "state.json").read_text())["parent"]
+    assert parent["path"] == "../stage1" and parent["sha256"] == sha and parent["trained_from"] == "staging/stage1"
     with open(tmp_path / "ckpts" / "stage1" / "trainable.safetensors", "ab") as f:
         f.write(b"0")  # the sibling changed after training: the record would be a lie
     with pytest.raises(SystemExit, match="changed since"):
         export_main(["runs", "ckpts", "--keep-backbones", "--only", "stage2-vist"])
+    export_main(["runs", "ckpts", "--keep-backbones", "--only", "stage2-copy"])  # no longer a copy of the sibling
+    assert json.loads((tmp_path / "ckpts" / "stage2-copy" / "state.json").read_text())["parent"]["path"] == (
+        "staging/stage1"
+    )
 
 
 def test_ddp_two_processes(parts, small_world: Path, tmp_path: Path) -> None:
