@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_PATTERNS = ("*.safetensors", "*.json", "*.txt", "*.model")
+# written beside the weights by the model-card tools; they describe a checkpoint, they are not part of it
+NOT_IDENTITY = frozenset({"README.md", "eval_val.json"})
 
 
 def sha256_bytes(data: bytes | str) -> str:
@@ -41,14 +43,15 @@ def sha256_file(path: str | Path) -> str:
 
 
 def sha256_folder(path: str | Path, patterns: Sequence[str] = CHECKPOINT_PATTERNS) -> str:
-    """Hash of a checkpoint folder: its weight and config files (``patterns``, README.md left out so a re-written
-    model card does not change the model's identity), as sorted relative paths + each file's sha256."""
+    """Hash of a checkpoint folder: its weight and config files (``patterns``; the model card and its evaluation,
+    ``NOT_IDENTITY``, left out so re-writing a card does not change the model's identity and with it every stored
+    run's key), as sorted relative paths + each file's sha256."""
     path = Path(path)
     h = hashlib.sha256()
     # os.walk follows linked subfolders (Path.rglob does not before Python 3.13), so a part that is a symlink
     # (a candidate set linking the shipped t2i/) is hashed by its content like a copy of it, not left out
     found = (Path(d) / n for d, _, names in os.walk(path, followlinks=True) for n in names
-             if n != "README.md" and any(fnmatch.fnmatch(n, p) for p in patterns))  # fmt: skip
+             if n not in NOT_IDENTITY and any(fnmatch.fnmatch(n, p) for p in patterns))  # fmt: skip
     for f in sorted({f for f in found if f.is_file()}):
         h.update(str(f.relative_to(path)).encode() + b"\0" + sha256_file(f).encode())
     return h.hexdigest()
