@@ -24,7 +24,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,14 @@ class TrainConfig:
     val_examples: int = 64
     fix_row_drift: bool = False  # official: weight decay shrinks the original token rows; True restores them
     mapper_lr_scale: float = 1.0  # stage 2: the mapper's lr relative to LoRA's (official: equal)
+    whole_mapper: bool = False  # stage 2 from a stage-1 init: also train fc and queries, as single-stage does
     instruction_every: int = OFFICIAL_INSTRUCTION_EVERY  # stage 1: every n-th CC3M row gets an instruction copy
+
+
+def same_config(recorded: dict[str, Any], tc: TrainConfig) -> bool:
+    """Is a recorded train_config this one? A run recorded before a setting existed ran at its default."""
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    return {**defaults, **recorded} == asdict(tc)
 
 
 def group_lr(tc: TrainConfig, name: str, lr_scale: float) -> float:
@@ -131,14 +138,16 @@ def _dist() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def load_model(cfg: MiniGPT5Config, init: str | None, stage: int) -> Any:
-    """Build the model; for stage 2 wrap the LM with LoRA and load the stage-1 trainable tensors."""
+def load_model(cfg: MiniGPT5Config, init: str | None, stage: int, whole_mapper: bool = False) -> Any:
+    """Build the model; for stage 2 wrap the LM with LoRA and load the stage-1 trainable tensors. ``whole_mapper``:
+    stage 2 trains fc, mapper and queries as one group, like the single-stage ablation but from the stage-1 init
+    (officially fc and queries stay frozen in stage 2)."""
     from safetensors.torch import load_file
 
     from reference_model.modeling import MiniGPT5
 
     model = MiniGPT5.from_config(cfg)
-    groups = model.setup_stage(stage, single_stage=stage == 2 and not init)
+    groups = model.setup_stage(stage, single_stage=stage == 2 and (not init or whole_mapper))
     if init:
         model.load_trainable_state(load_file(str(Path(init) / "trainable.safetensors")))
     return model, groups
@@ -154,7 +163,7 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
-    model, groups = load_model(cfg, tc.init or None, tc.stage)
+    model, groups = load_model(cfg, tc.init or None, tc.stage, whole_mapper=tc.whole_mapper)
     train_ex = build_examples(tc.task, Path(tc.data), "train", True, cfg.num_vokens, model.tokenizer,
                               tc.instruction_every)  # fmt: skip
     val_ex = build_examples(tc.task, Path(tc.data), "val", False, cfg.num_vokens, model.tokenizer)
@@ -187,7 +196,7 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     start, log, val_log = 0, [], []
     if state_path.exists():
         st = torch.load(state_path, weights_only=False)
-        if st["train_config"] != asdict(tc):
+        if not same_config(st["train_config"], tc):
             raise ValueError(f"{state_path}: written by a different training config; use a new --out or delete it")
         model.load_trainable_state(st["trainable"])
         opt.load_state_dict(st["opt"])
@@ -396,6 +405,9 @@ def main(argv: list[str] | None = None) -> None:
         if name == "stage2":
             s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
             s.add_argument("--single-stage", action="store_true", help="ablation: no stage 1 (needs --backbones)")
+            s.add_argument("--whole-mapper", action="store_true",
+                           help="with --init: also train fc and the queries (officially frozen in stage 2) as one "
+                           "group at the single-stage rate: the two then differ only in the init")  # fmt: skip
             s.add_argument("--scene-caption-weight", type=_non_negative, default=None,
                            help="tiny preset: L_cap on the output image's scene caption from the world's "
                            "scenes.jsonl (official 0: stage 2 has no caption loss; saved in the config)")  # fmt: skip
@@ -428,6 +440,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed, task="cc3m" if stage == 1 else args.task, data=str(args.data), init=args.init,
         val_every=args.val_every, fix_row_drift=args.fix_row_drift, mapper_lr_scale=args.mapper_lr_scale,
         instruction_every=getattr(args, "instruction_every", OFFICIAL_INSTRUCTION_EVERY),
+        whole_mapper=getattr(args, "whole_mapper", False),
     )  # fmt: skip
     print(json.dumps(train_stage(cfg, tc, args.out, args.threads)))
 

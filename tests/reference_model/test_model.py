@@ -567,3 +567,35 @@ def test_split_text_keeps_only_reply_text(model: MiniGPT5) -> None:
     eos, bos = model.tokenizer.eos_token, model.tokenizer.bos_token
     assert model.split_text(f"here it is .{eos}") == ("here it is .", "")
     assert model.split_text(f"{bos}sure . [IMG0][IMG1] more ### next") == ("sure .", "[IMG1] more")
+
+
+def test_whole_mapper_trains_fc_and_queries_from_the_stage1_init(parts, small_world: Path, tmp_path: Path) -> None:
+    """Official stage 2 keeps fc and the queries at their stage-1 values; --whole-mapper trains them too, at the
+    single-stage ablation's rate, from the stage-1 values (recorded in the run's train_config)."""
+    from safetensors.torch import load_file
+
+    from reference_model.train import group_lr, main
+
+    s1 = tmp_path / "s1"
+    train_stage(parts, _tc(data=str(small_world / "CC3M"), steps=1), s1, threads=1)
+    start = load_file(str(s1 / "trainable.safetensors"))
+    common = ["--task", "vist", "--init", str(s1), "--data", str(small_world / "VIST"), "--steps", "2", "--batch",
+              "2", "--warmup", "1", "--threads", "1", "--val-every", "2", "--lr", "1e-2"]  # fmt: skip
+    for flag, out in (([], "official"), (["--whole-mapper"], "whole")):
+        main(["stage2", *common, *flag, "--out", str(tmp_path / out)])
+    off, whole = (load_file(str(tmp_path / n / "trainable.safetensors")) for n in ("official", "whole"))
+    fixed = [k for k in start if k.startswith(("mapper.fc.", "mapper.queries"))]
+    assert fixed
+    assert all(torch.equal(off[k], start[k]) for k in fixed)
+    assert all(not torch.equal(whole[k], start[k]) for k in fixed)
+    assert json.loads((tmp_path / "whole" / "state.json").read_text())["train_config"]["whole_mapper"] is True
+    tc = _tc(stage=2, task="vist", lr=1e-3, mapper_lr_scale=0.1, whole_mapper=True)
+    assert group_lr(tc, "fc_mapper_queries", 10.0) == pytest.approx(1e-3)  # as the single-stage ablation's
+    # a run recorded before the setting existed ran at its default, and resumes as such
+    from dataclasses import asdict, replace
+
+    from reference_model.train import same_config
+
+    old = asdict(tc)
+    old.pop("whole_mapper")
+    assert same_config(old, replace(tc, whole_mapper=False)) and not same_config(old, tc)
