@@ -112,18 +112,17 @@ def export_stage(
         shipped = parents[parent["sha256"]]
         state["parent"] = {"path": f"../{shipped.name}", "sha256": _sha256(shipped / "trainable.safetensors"),
                            "sha256_float32": parent["sha256"], "trained_from": parent.get("path")}  # fmt: skip
-    elif parent and (sibling := Path(parent["path"]).resolve()).parent == dest.resolve().parent:
-        # trained from a folder already shipped beside DEST (e.g. --init reference_model/checkpoints/stage1)
-        if _sha256(sibling / "trainable.safetensors") != parent["sha256"]:
-            raise SystemExit(f"error: {sibling} changed since {run} was trained from it (sha256 differs)")
-        state["parent"] = {**parent, "path": f"../{sibling.name}", "trained_from": parent["path"]}
-    elif (
-        parent
-        and (copy := dest.parent / sibling.name / "trainable.safetensors").exists()
-        and _sha256(copy) == parent["sha256"]
-    ):
-        # trained from a byte-identical copy of a shipped sibling (a staging folder beside new backbones)
-        state["parent"] = {**parent, "path": f"../{sibling.name}", "trained_from": parent["path"]}
+    elif parent:
+        # trained from the folder shipped beside DEST (e.g. --init reference_model/checkpoints/stage1), or from a
+        # byte-identical copy of it (a staging folder beside new backbones): record the shipped one
+        trained_from = Path(parent["path"]).resolve()
+        shipped = dest.resolve().parent / trained_from.name
+        weights = shipped / "trainable.safetensors"
+        matches = weights.exists() and _sha256(weights) == parent["sha256"]
+        if trained_from == shipped and not matches:
+            raise SystemExit(f"error: {shipped} changed since {run} was trained from it (sha256 differs)")
+        if matches:
+            state["parent"] = {**parent, "path": f"../{shipped.name}", "trained_from": parent["path"]}
     state = portable(state, path_replacements(state, Path.cwd()))
     (dest / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     cfg.save(dest)

@@ -64,10 +64,14 @@ class TrainConfig:
     instruction_every: int = OFFICIAL_INSTRUCTION_EVERY  # stage 1: every n-th CC3M row gets an instruction copy
 
 
+def with_defaults(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded train_config with every setting it predates filled in at its default (it ran at it)."""
+    return {**{f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}, **recorded}
+
+
 def same_config(recorded: dict[str, Any], tc: TrainConfig) -> bool:
-    """Is a recorded train_config this one? A run recorded before a setting existed ran at its default."""
-    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
-    return {**defaults, **recorded} == asdict(tc)
+    """Is a recorded train_config this one?"""
+    return with_defaults(recorded) == asdict(tc)
 
 
 def group_lr(tc: TrainConfig, name: str, lr_scale: float) -> float:
@@ -340,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--world", type=Path, required=True)
     b.add_argument("--out", type=Path, required=True)
     b.add_argument("--lm-steps", type=int, default=2500, help="LM pretraining steps (batch 32 documents)")
-    b.add_argument("--lm-layers", type=int, default=4, help="LM depth (LLaMA blocks); the shipped LM has 6")
+    b.add_argument("--lm-layers", type=int, default=4, help="LM depth (LLaMA blocks; the shipped LM has 4)")
     b.add_argument("--lm-hidden", type=int, default=256, help="LM width")
     b.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     b.add_argument("--qformer-steps", type=int, default=1000,

@@ -57,15 +57,11 @@ def test_the_issue_set_is_shipped_and_each_ablation_changes_what_it_says() -> No
     for name in ("stage2-vist", "stage2-vist-no-cfg", "stage2-vist-single-stage", "stage2-mmdialog"):
         assert cfg(name)["loss"]["scene_caption_weight"] == main["loss"]["scene_caption_weight"] > 0, name
     assert state("stage2-vist-single-stage")["parent"] is None and state("stage2-vist")["parent"] is not None
-    from dataclasses import MISSING, fields
+    from reference_model.train import with_defaults
 
-    from reference_model.train import TrainConfig
-
-    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     for name in ("stage2-vist-no-cfg", "stage2-vist-no-caption-loss", "stage2-vist-single-stage"):
         # a run recorded before a setting existed ran at its default
-        tc = {**defaults, **state(name)["train_config"]}
-        ref = {**defaults, **state("stage2-vist")["train_config"]}
+        tc, ref = with_defaults(state(name)["train_config"]), with_defaults(state("stage2-vist")["train_config"])
         for k in ("init", "data"):  # the parent and the absolute data path differ by construction
             tc.pop(k), ref.pop(k)
         assert tc == ref, f"{name}: stage-2 recipe differs from stage2-vist's"
