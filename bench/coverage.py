@@ -82,7 +82,8 @@ def two_level_coverage(kind: str, clusters: int, seed_sd: float, reps: int, seed
         reps_b = np.empty(boot)
         for i in range(boot):
             cc = rng.integers(0, clusters, clusters)
-            reps_b[i] = xo[rng.integers(0, seeds, seeds)][:, cc].mean() - xb[rng.integers(0, seeds, seeds)][:, cc].mean()
+            so, sb = rng.integers(0, seeds, seeds), rng.integers(0, seeds, seeds)
+            reps_b[i] = xo[so][:, cc].mean() - xb[sb][:, cc].mean()
         lo, hi = np.quantile(reps_b, [0.025, 0.975])
         pct += lo <= 0 <= hi
     return {"two_level_t": float(ours / reps), "two_level_percentile": float(pct / reps)}

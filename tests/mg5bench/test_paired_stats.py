@@ -131,7 +131,7 @@ def test_holm_and_bh_are_statsmodels() -> None:
     from mg5bench.stats import benjamini_hochberg, holm
 
     rng = np.random.default_rng(8)
-    ps = list(rng.uniform(0, 0.2, 17)) + [0.0004, 0.9, 0.03, 0.03]
+    ps = [*rng.uniform(0, 0.2, 17).tolist(), 0.0004, 0.9, 0.03, 0.03]
     assert holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]), abs=1e-12)
     assert benjamini_hochberg(ps) == pytest.approx(list(multipletests(ps, method="fdr_bh")[1]), abs=1e-12)
     # missing p-values stay in place and do not count towards the family
