@@ -61,7 +61,9 @@ def vist_source(sample: Sample) -> tuple[str, list[str]]:
             text += IMG
             images.append(seg.value)
     text = (text + "\n") if text else ""
-    return f"{SYSTEM_VIST}###Human:{text} {VIST_GEN[0].format(c=current.value)}", images
+    draw = sample.meta.get("instruction_draw")  # the instruction=random protocol; else the first template
+    template = VIST_GEN[0 if draw is None else min(int(float(draw) * len(VIST_GEN)), len(VIST_GEN) - 1)]
+    return f"{SYSTEM_VIST}###Human:{text} {template.format(c=current.value)}", images
 
 
 def _turns(context: Sequence[Segment]) -> list[tuple[str, list[Segment]]]:
