@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mg5bench import __version__
 from mg5bench.devices import DEVICE_HELP
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  mg5bench run --task vist --model minigpt5 --limit 300     # generates the 100 samples not stored yet\n"
         "  mg5bench run --task vist --model gt --limit 0\n"
         "  mg5bench run --task vist --model minigpt5 --guidance-scale 1 --seed 3\n"
+        "  mg5bench run --task vist --model minigpt5 --seeds 3    # the three training seeds of stage2-vist\n"
         "  mg5bench run --task mmdialog --model sd2 --model-args path=/models/sd-2-1-base --split val\n"
         "  torchrun --nproc-per-node 2 -m mg5bench run --task vist --model minigpt5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
     p_run.add_argument("--resamples", type=COUNT, default=1000, help="scoring: bootstrap resamples (default "
                        "1000; 0 = no intervals)")  # fmt: skip
+    p_run.add_argument("--seeds", type=POSITIVE, help="run this many checkpoints (training seeds) of the model's "
+                       "checkpoint, each its own run, and print how much the results move between seeds (default: "
+                       "the one checkpoint)")  # fmt: skip
     p_run.add_argument("--no-wait", action="store_true", help="if another 'mg5bench run' is generating the "
                        "same run folder, exit with an error instead of waiting (default: wait for it)")  # fmt: skip
     _add_output_flags(p_run)
@@ -523,11 +527,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data=args.data, limit=args.limit or None, seed=args.seed, generation=gen,
         model_args=api.parse_kv(args.model_args, "--model-args"), task_args=task_args,
     )  # fmt: skip
-    res = api.run(spec, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
-                  evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
-                  progress=not args.quiet, wait=not args.no_wait)  # fmt: skip
+    specs = api.seed_specs(spec, args.seeds) if args.seeds else [("", spec)]
+    reports = []
+    for i, (name, one) in enumerate(specs):
+        if len(specs) > 1:
+            print(f"== checkpoint {name} (seed {i + 1} of {len(specs)})", flush=True)
+        res = api.run(one, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
+                      evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
+                      progress=not args.quiet, wait=not args.no_wait)  # fmt: skip
+        _print_run(res)
+        if res.report is not None:
+            reports.append((name, res.report))
+    if len(reports) > 1:
+        print(api.seed_summary(reports))
+    return 0
+
+
+def _print_run(res: Any) -> None:
+    from mg5bench import api
+
     if res.report is None:
-        return 0
+        return
     print(api.table(res.report))
     settings = " ".join(f"{k}={v}" for k, v in res.info["generation"].items() if v is not None)
     print(f"settings: {settings or '(none)'} batch_size={res.info['batch_size']} device={res.info['device']['device']}")
@@ -539,7 +559,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scored = "stored earlier, reused" if res.score_reused else f"computed in {t.get('scoring_s', 0):.1f} s"
     print(f"run: {res.folder} ({done})")
     print(f"scores: {res.score_folder} ({scored})")
-    return 0
 
 
 def _default_split(task: str, task_args: str | None) -> str:

@@ -284,3 +284,21 @@ def test_checkpoints_of_different_recipes_are_not_pooled(tmp_path: Path) -> None
     cfg.write_text(json.dumps({"task": "vist", "lr": 0.1, "seed": 0}))
     with pytest.raises(ConfigError, match=r"same seed \(0\)"):
         seed_set(first)
+
+
+def test_run_seeds_lists_the_seed_checkpoints_and_summarises_the_spread(tmp_path: Path) -> None:
+    from mg5bench import api
+
+    first = _seed_folders(tmp_path / "ck", {"task": "vist", "lr": 0.1})
+    spec = api.RunSpec(task="vist", model="divter", split="val", model_args={"checkpoint": str(first)})
+    specs = api.seed_specs(spec, 3)
+    assert [n for n, _ in specs] == ["drop", "drop-seed1", "drop-seed2"]
+    assert specs[0][1] is spec and dict(specs[2][1].model_args)["checkpoint"] == str(tmp_path / "ck" / "drop-seed2")
+    assert len(api.seed_specs(spec, 2)) == 2
+    with pytest.raises(ConfigError, match="has no checkpoint"):
+        api.seed_specs(api.RunSpec(task="vist", model="gt", split="val"), 3)
+    reports = [(n, {"metrics": {"m": {"value": v}}}) for n, v in (("a", 0.4), ("b", 0.5), ("c", 0.9))]
+    text = api.seed_summary(reports)
+    assert "across 3 training seeds" in text
+    row = next(line for line in text.splitlines() if line.startswith("m "))
+    assert row.split()[-2:] == ["0.6000", f"{np.std([0.4, 0.5, 0.9], ddof=1):.4f}"]
