@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import statistics
 import time
 from collections.abc import Iterator, Sequence
@@ -212,7 +213,7 @@ def ablate(
     for p in planned:
         ids = [s.id for s in p.prepared.sset.samples[: p.need]]
         runs.append({"variant": p.name, "seed_index": p.seed_index, "checkpoint": p.checkpoint,
-                     "folder": str(p.prepared.folder), "n": p.need,
+                     "folder": os.path.relpath(p.prepared.folder, out), "n": p.need,
                      "records_sha256": _records_sha256(p.prepared.folder, ids)})  # fmt: skip
     key = {
         "version": ABLATION_VERSION,

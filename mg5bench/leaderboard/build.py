@@ -86,7 +86,7 @@ def find_ablations(runs: Path, limits: Mapping[str, int]) -> list[dict[str, Any]
 
         if rep.get("version", 1) != ABLATION_VERSION:  # an older format: 'mg5bench ablate' recomputes it
             continue
-        if not all(Path(r["folder"]).is_dir() for r in rep.get("key", {}).get("runs", [])):
+        if not all((Path(runs) / r["folder"]).is_dir() for r in rep.get("key", {}).get("runs", [])):
             continue
         rep["_folder"] = str(path.parent)
         rep["_plot"] = str(path.parent / "ablation.png")
