@@ -126,9 +126,7 @@ def generation_key(spec: RunSpec, task: TaskConfig, sset: SampleSet, adapter: Ad
     On the CPU that includes the intra-op thread count: CPU kernels split their reductions by thread, so the
     same batch rounds differently with 1 and 2 threads (measured on the sd2 backbone). A model whose outputs
     depend on the sample alone (``pure``: gt, blank) is keyed without batch size, device or threads."""
-    import torch
-
-    from mg5bench.devices import device_type
+    from mg5bench.devices import cpu_threads, device_type
 
     pure = adapter.pure
     cpu = device_type(device) == "cpu"
@@ -142,7 +140,7 @@ def generation_key(spec: RunSpec, task: TaskConfig, sset: SampleSet, adapter: Ad
         "data_fingerprint": sset.fingerprint,
         "seed": spec.seed,
         "device_type": None if pure else device_type(device),
-        "cpu_threads": torch.get_num_threads() if cpu and not pure else None,
+        "cpu_threads": cpu_threads() if cpu and not pure else None,
     }
 
 
