@@ -55,7 +55,7 @@ def oracle_accuracy(
     correct = dict.fromkeys(ATTRIBUTES, 0)
     n_obj = exact = 0
     for _ in range(n):
-        k = 1 if level == 1 else int(rng.integers(1, 3))
+        k = 1 if level == 1 else int(rng.integers(1, 3)) if level == 2 else int(rng.integers(2, 4))
         scene = {
             "background": list(BACKGROUND),
             "objects": [place(o, geom, rng) for o in random_scene_objects(rng, k)],
