@@ -24,14 +24,18 @@ VIST_STEPS = 5  # a VIST story is five photos and five sentences (tasks/vist/REA
 # Options each format understands, with their allowed values (a tuple) or type.
 PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
     "cc3m": {},
-    "vist": {"round_range": ("all", "last"), "context": ("text", "image", "text+image")},
+    "vist": {"round_range": ("all", "last"), "context": ("text", "image", "text+image"),
+             "instruction": ("fixed", "random"), "instruction_seed": int},
     "mmdialog": {"history_assistant": int, "history_human": int, "first_media_only": bool},
-}
+}  # fmt: skip
 PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
     "cc3m": {},
-    "vist": {"round_range": "all", "context": "text+image"},
+    "vist": {"round_range": "all", "context": "text+image", "instruction": "fixed", "instruction_seed": 0},
     "mmdialog": {"history_assistant": 3, "history_human": 2, "first_media_only": True},
 }
+# Options a protocol records only when they differ from their default: a run stored before the option existed was
+# made at its default, and its key (which hashes the protocol) stays the same.
+RECORDED_IF_SET: dict[str, dict[str, Any]] = {"vist": {"instruction": "fixed", "instruction_seed": 0}}
 
 
 def cards_dir() -> Path:
@@ -100,7 +104,7 @@ class TaskConfig:
             "name": self.name,
             "version": self.version,
             "format": self.format,
-            "protocol": dict(self.protocol),
+            "protocol": {k: v for k, v in self.protocol if RECORDED_IF_SET.get(self.format, {}).get(k, ...) != v},
             "metrics": list(self.metrics),
             "card": self.card,
         }
@@ -367,6 +371,15 @@ def _build_cc3m(task, source, split, problems, check_images):  # type: ignore[no
     return samples, [cc3m_file(source.root, split)], [r.image for r in records], len(records)
 
 
+def instruction_draw(seed: int, sample_id: str) -> float:
+    """A uniform draw in [0, 1) fixed by (seed, sample id): which instruction template a sample gets under the
+    ``instruction=random`` protocol, the same on every run, process count and --limit."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def _build_vist(task, source, split, problems, check_images):  # type: ignore[no-untyped-def]
     from mg5bench.data.vist import read_vist, vist_files
 
@@ -389,6 +402,8 @@ def _build_vist(task, source, split, problems, check_images):  # type: ignore[no
             context.append(Segment.text(steps[k].caption))
             target = (Segment.image(str(steps[k].image)),)
             meta = {"story_id": story.story_id, "step": k, "caption": steps[k].caption}
+            if task.option("instruction") == "random":  # the official loader's draw; the adapter maps it to a template
+                meta["instruction_draw"] = instruction_draw(task.option("instruction_seed"), f"{story.story_id}_{k}")
             meta.update(_target_meta(target, scenes))
             samples.append(Sample(f"{story.story_id}_{k}", tuple(context), target, story.story_id, meta))
     return samples, list(vist_files(source.root, split)), images, len(stories)
