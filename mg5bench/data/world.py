@@ -182,7 +182,7 @@ def cc3m_scene(rng: np.random.Generator, n: int, template: int) -> tuple[list[di
 def partial_caption(objs: list[dict[str, Any]], rng: np.random.Generator, template: int) -> tuple[str, list[int]]:
     """The level-3 caption distribution for any scene (objects in any order): the salient object (lowest cell)
     always, each other object with probability MENTION_P, in reading order. What an oracle-perfect captioner of
-    this world writes (``world_checks.text_bound``)."""
+    this world writes (``world_checks.information_bounds``)."""
     order = _reading_order(objs, list(range(len(objs))))
     named = _reading_order(objs, [order[0], *_maybe_named(rng, order[1:])])
     return scene_caption({"objects": [objs[i] for i in named]}, template), named
@@ -284,17 +284,14 @@ def make_story(cfg: WorldConfig, rng: np.random.Generator) -> list[tuple[list[di
 
 @dataclass
 class StoryStep:
-    """One step of a level-3 story: the objects (the protagonist at index ``protagonist``, the rest background),
-    the narration, the event, and which objects the narration names."""
+    """One story step: the objects, the narration and the event. At level 3 also which objects the narration
+    names and the protagonist's index (the rest are background); None at levels 1 and 2, whose records omit them."""
 
     objects: list[dict[str, Any]]
     text: str
     event: str
-    named: list[int]
-    protagonist: int
-
-    def roles(self) -> list[str]:
-        return [PROTAGONIST if i == self.protagonist else BACKGROUND_ROLE for i in range(len(self.objects))]
+    named: list[int] | None = None
+    protagonist: int | None = None
 
 
 def make_story_level3(rng: np.random.Generator) -> list[StoryStep]:
@@ -531,19 +528,12 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
         for s in range(counts["vist"][split]):
             story_id = f"{split}{s:05d}"
             steps = []
-            story = (
-                [StoryStep(o, t, e, [], -1) for o, t, e in make_story(cfg, rng)]
-                if cfg.level < 3
-                else make_story_level3(rng)
-            )
+            story = [StoryStep(*s) for s in make_story(cfg, rng)] if cfg.level < 3 else make_story_level3(rng)
             for k, st in enumerate(story):
                 objs, text, kind = st.objects, st.text, st.event
                 image_id = f"{story_id}{k}"
-                rel = f"VIST/{split}_images/{image_id}.png"
-                if cfg.level < 3:
-                    w.image(rel, objs, rng)
-                else:
-                    w.image(rel, objs, rng, named=st.named, protagonist=st.protagonist)
+                rel = w.image(f"VIST/{split}_images/{image_id}.png", objs, rng, named=st.named,
+                              protagonist=st.protagonist)  # fmt: skip
                 mapping[image_id] = rel.removeprefix("VIST/")
                 steps.append({"caption": text, "image_id": image_id, "sequence_index": k, "event": kind})
                 events[kind] = events.get(kind, 0) + 1
