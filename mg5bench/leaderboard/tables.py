@@ -87,6 +87,10 @@ def frame(table: TaskTable) -> Any:
         cand = sub[~sub["bound"] & sub["value"].notna()]
         if cand.empty:
             continue
+        if metric_schema().get(str(sub["metric"].iloc[0]), {}).get("best") == "zero":  # a gap to the truth
+            dist = cand["value"].abs()
+            df.loc[cand.index[(dist - dist.min()).abs() <= 1e-12], "best"] = True
+            continue
         target = cand["value"].max() if bool(cand["higher_is_better"].iloc[0]) else cand["value"].min()
         df.loc[cand.index[(cand["value"] - target).abs() <= 1e-12], "best"] = True
     return df
