@@ -5,33 +5,12 @@ never "best"). Markdown and CSV are formatted with fixed precision, so the same 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from mg5bench.leaderboard.collect import BOUNDS, TaskTable
+from mg5bench.metrics.schema import display, metric_schema
 
-SCHEMA_FILE = Path(__file__).resolve().parent / "metric_schema.yaml"
 NOT_APPLICABLE = "n/a"
-
-
-@lru_cache(maxsize=1)
-def metric_schema() -> dict[str, dict[str, Any]]:
-    """metric_schema.yaml: per result key its display name, direction, units, description and compat flag."""
-    import yaml
-
-    data = yaml.safe_load(SCHEMA_FILE.read_text())
-    for key, entry in data.items():
-        entry.setdefault("compat", False)
-        if entry.get("direction") not in ("higher", "lower"):
-            raise ValueError(f"{SCHEMA_FILE}: {key}: direction must be higher or lower")
-    return data
-
-
-def display(key: str) -> str:
-    entry = metric_schema().get(key)
-    name = entry["display"] if entry else key
-    return name + (" †" if entry and entry["compat"] else "")
 
 
 def columns_for(table: TaskTable) -> list[str]:
