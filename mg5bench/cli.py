@@ -893,6 +893,9 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
                    "p is printed)")  # fmt: skip
     a.add_argument("--seeds", type=int, help="at most this many checkpoints (training seeds) per trained variant "
                    "(default: all its checkpoint has; 1 = the shipped checkpoint only)")  # fmt: skip
+    a.add_argument("--checkpoints", type=Path, help="a trained set other than the shipped reference_model/checkpoints "
+                   "(e.g. scripts/train_reference.sh --level 3 --dest DIR): bare checkpoint names and each model's "
+                   "default resolve there (default: the shipped set)")  # fmt: skip
     a.add_argument("--batch-size", type=int, help="generation batch size (default: each model's)")
     a.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     a.add_argument("--no-generate", action="store_true", help="never generate: a missing run is an error")
@@ -949,6 +952,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         seed=args.seed, out=args.out, metrics=metrics, evaluator=args.evaluator, resamples=args.resamples,
         permutations=args.permutations, batch_size=args.batch_size, device=args.device,
         generate=not args.no_generate, force=args.force, progress=not args.quiet, seeds=args.seeds,
+        checkpoints=args.checkpoints,
     )  # fmt: skip
     print(json.dumps(res.report, indent=2) if args.json else api.format_ablation(res.report))
     made = ", ".join(f"{k} {v}" for k, v in res.generated.items() if v) or "nothing"
