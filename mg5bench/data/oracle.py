@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
 
 from mg5bench.data.scenes import BACKGROUND, GRID, PALETTE
 
@@ -50,6 +48,8 @@ def parse_image(image: Any, settings: OracleSettings = OracleSettings()) -> list
     diff = arr - bg
     dist = np.sqrt((diff**2).sum(-1))
     fg = dist > settings.foreground_distance
+    from scipy import ndimage  # here, not at import: a finished run is printed without loading scipy
+
     labels, n = ndimage.label(fg)
     objects = []
     min_area = settings.min_area_48 * scale * scale
@@ -116,6 +116,8 @@ def match_objects(intended: Sequence[dict[str, Any]], detected: Sequence[dict[st
         for a, io in enumerate(intended):
             for b, do in enumerate(detected):
                 cost[a, b] = sum(io[k] != do[k] for k in ATTRIBUTES)
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(cost)
         for a, b in zip(rows, cols, strict=True):
             out[int(a)] = int(b)
