@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.data.io import atomic_write_json, atomic_write_text, check_image
+from mg5bench.data.io import URL_FIX, atomic_write_json, atomic_write_text, check_image, check_text, is_url
 from mg5bench.errors import ConfigError, DataError
 from mg5bench.evaluators import resolve_evaluator
 from mg5bench.hashing import sha256_bytes, sha256_file
@@ -82,7 +82,11 @@ def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str,
             s = Segment.from_json(seg)
         except ConfigError as e:
             raise DataError(str(path), rec, str(e)) from None
+        if s.is_text:
+            check_text(s.value, path, rec)
         if s.is_image:
+            if is_url(s.value):
+                raise DataError(str(path), rec, f"image path {s.value[:80]!r} is a URL", URL_FIX)
             img = Path(s.value)
             img = (img if img.is_absolute() else base / img).resolve()
             if roots is not None and not any(img.is_relative_to(r) for r in roots):
