@@ -99,9 +99,13 @@ def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str,
 
 
 def check_resamples(resamples: int, seed: int = 0) -> None:
-    """Before any work: bootstrap resamples 0 (no intervals) or a positive count, and a seed numpy accepts."""
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
-        raise ConfigError(f"--resamples must be 0 (no intervals) or a positive integer, got {resamples!r}")
+    """Before any work: bootstrap resamples 0 (no intervals) up to ``limits.MAX_RESAMPLES``, and a seed numpy
+    accepts."""
+    from mg5bench.limits import MAX_RESAMPLES
+
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or not 0 <= resamples <= MAX_RESAMPLES:
+        raise ConfigError(f"--resamples must be 0 (no intervals) or a positive integer up to {MAX_RESAMPLES}, got "
+                          f"{resamples!r}"[:160])  # fmt: skip
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"--seed (the bootstrap's) must be a non-negative integer, got {seed!r}")
 

@@ -20,7 +20,11 @@ def _check_keys(cls: type, data: Mapping[str, Any]) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
+        from mg5bench.limits import excerpt
+
+        shown = ", ".join(excerpt(str(k), 24) for k in sorted(unknown, key=str)[:3])
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {shown}{' ...' if len(unknown) > 3 else ''}; known: "
+                          f"{sorted(names)}")  # fmt: skip
 
 
 def _pairs(value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None) -> tuple[tuple[str, Any], ...]:
@@ -52,7 +56,7 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         """Every setting checked by type and range (shared with the command line's flags, ``mg5bench.limits``), so
         an axis file's or a caller's NaN, string or 10**9 steps stops here, before any model is loaded."""
-        from mg5bench.limits import MAX_INFERENCE_STEPS, MAX_NEW_TOKENS, int_problem, number_problem
+        from mg5bench.limits import MAX_INFERENCE_STEPS, MAX_NEW_TOKENS, excerpt, int_problem, number_problem
 
         problems = {
             "guidance_scale": number_problem(self.guidance_scale, 0),
@@ -66,7 +70,7 @@ class GenerationConfig:
             if getattr(self, name) is not None and problem:
                 raise ConfigError(f"{name} {problem}" if problem.startswith("must") else f"{name}: {problem}")
         if self.do_sample is not None and not isinstance(self.do_sample, bool):
-            raise ConfigError(f"do_sample must be true or false, got {self.do_sample!r}"[:120])
+            raise ConfigError(f"do_sample must be true or false, got {excerpt(self.do_sample)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
