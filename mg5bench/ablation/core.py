@@ -23,6 +23,7 @@ from typing import Any
 from mg5bench.ablation.axis import Axis, load_axis
 from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from mg5bench.errors import ConfigError, DataError
+from mg5bench.escaping import csv_cell
 
 ABLATION_VERSION = 1
 
@@ -378,7 +379,7 @@ def to_csv(report: dict[str, Any]) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for r in table_rows(report):
-        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else csv_cell(r[k])))
                     for k in CSV_FIELDS})  # fmt: skip
     return buf.getvalue()
 

@@ -526,6 +526,7 @@ def _render_html(blocks: Sequence[tuple[str, Any]], runs: Path, frames: Sequence
 def _gallery_html(table: Any, k: int) -> str:
     """The first ``k`` samples: context and ground truth, then each model's default run (else its first row)."""
     from mg5bench.leaderboard import html
+    from mg5bench.scoring import output_roots, stored_images
     from mg5bench.store import RunStore
     from mg5bench.tasks import build_samples, get_task
 
@@ -546,14 +547,13 @@ def _gallery_html(table: Any, k: int) -> str:
     for r in rows:
         store = RunStore(r.folder)
         done = store.done()
+        ids = [s.id for s in samples if s.id in done]
+        images = r.images if all(i in r.images for i in ids) else stored_images(r.folder, ids, output_roots(
+            r.folder, sset))  # only images inside the run and data folders (checked again if not yet)  # fmt: skip
         outs = {}
-        for s in samples:
-            rec = done.get(s.id)
-            if rec is None:
-                continue
-            img = next((seg["image"] for seg in rec["output"] if "image" in seg), None)
-            if img is not None and not Path(img).is_absolute():
-                img = str(store.root / img)
-            outs[s.id] = {"image": img, "text": " ".join(seg.get("text", "") for seg in rec["output"]).strip()}
+        for sid in ids:
+            rec = done[sid]
+            img = str(images[sid][0]) if images[sid] else None
+            outs[sid] = {"image": img, "text": " ".join(seg.get("text", "") for seg in rec["output"]).strip()}
         columns.append((r.label, outs))
     return "<h3>Gallery</h3>" + html.gallery(samples, columns)
