@@ -247,7 +247,15 @@ def read_ablation(path: Path) -> dict[str, Any] | str | None:
         return f"unreadable ({type(e).__name__}: {str(e)[:80]})"
     ok = isinstance(rep, dict) and all(k in rep for k in ABLATION_KEYS) and isinstance(rep["rows"], list)
     ok = ok and isinstance(rep["axis"], dict) and isinstance(rep["headline"], list)
-    ok = ok and all(isinstance(r, dict) for r in rep["rows"]) and any(r.get("base") for r in rep["rows"])
+    ok = ok and all(isinstance(rep["axis"].get(k), str) for k in ("name", "title", "description"))
+    ok = ok and all(
+        isinstance(r, dict)
+        and isinstance(r.get("variant"), str)
+        and isinstance(r.get("label"), str)
+        and isinstance(r.get("own" if r.get("base") else "compare"), dict)
+        for r in rep["rows"]
+    )
+    ok = ok and any(r.get("base") for r in rep["rows"])
     return rep if ok else "not an ablation report (keys or rows missing)"
 
 
