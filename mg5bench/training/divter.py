@@ -32,7 +32,7 @@ from typing import Any
 from mg5bench.adapters.backbones import Parts
 from mg5bench.adapters.divter import DivterConfig, context_text, response_text
 from mg5bench.data.io import atomic_write_json
-from mg5bench.errors import ConfigError
+from mg5bench.errors import ConfigError, DataError
 from mg5bench.hashing import sha256_folder
 from mg5bench.types import Sample
 
@@ -96,7 +96,12 @@ def train_divter(
     state_path = out / "divter_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False, map_location=device)
+        from reference_model.state import StateFileError, load_state
+
+        try:
+            st = load_state(state_path, map_location=device)
+        except StateFileError as e:
+            raise DataError(str(e.path), None, e.problem, e.fix) from None
         if st["config"] != asdict(cfg):
             raise ConfigError(f"{state_path}: written with other settings; use a new --out or the same command")
         lm.load_state_dict(st["model"], strict=False)
