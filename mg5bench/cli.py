@@ -417,10 +417,13 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{info['split']}: {info['stories_written']} of {info['stories_in']} stories written, "
             f"{info['images_copied']} images copied to {args.dst}"
         )
-        for m in info["missing"]:
-            print(f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr)
-        for s in info["skipped"]:
-            print(f"skipped: {s}", file=sys.stderr)
+        listed = args.dst / f"{info['split']}_conversion_report.json"
+        lines = [f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}" for m in info["missing"]]
+        lines += [f"skipped: {s['path']}: {s['record']}: {s['problem']}" for s in info["skipped"]]
+        for line in lines[:MAX_LISTED]:
+            print(one_line(line), file=sys.stderr)
+        if len(lines) > MAX_LISTED:
+            print(f"... and {len(lines) - MAX_LISTED} more, every one listed in {listed}", file=sys.stderr)
         return 0
     parser.parse_args(["data", "--help"])
     return 2
@@ -917,6 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 MAX_ERROR_CHARS = 1000
+MAX_LISTED = 20  # lines of a list a command prints before pointing at the file that holds all of them
 
 
 def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
