@@ -23,6 +23,10 @@ def write_error(path: str | os.PathLike[str], e: OSError) -> DataError:
     space and rerun, finished work is kept; anything else: choose a writable folder)."""
     if e.errno in FULL:
         fix = "free space on that disk (or raise the file-size limit) and rerun the same command: finished work is kept"
+    elif e.errno == errno.EISDIR:
+        fix = "a folder is in the way of that file: move the folder away and rerun"
+    elif e.errno == errno.ENOTDIR:
+        fix = "a part of that path is a file, not a folder: move it away or choose another folder"
     else:
         fix = "choose a folder you can write to"
     return DataError(str(path), None, f"cannot write: {e.strerror or e}", fix)
