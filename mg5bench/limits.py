@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 
 from mg5bench.errors import ConfigError
 
@@ -41,6 +42,17 @@ def excerpt(value: object, width: int = EXCERPT_CHARS) -> str:
     (a value may be a line of a file that holds secrets, or a megabyte long)."""
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def keys_excerpt(keys: Collection[object]) -> str:
+    """Unknown keys as an error quotes them: '[...]' of at most three plain names (letters, digits, '_', '-');
+    any other key is only counted. The file may not be what it was passed as, and its lines may hold secrets."""
+    plain = sorted(k for k in keys if isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,31}", k))
+    other = len(keys) - len(plain)
+    shown = [repr(k) for k in plain[:3]] + (["..."] if len(plain) > 3 else [])
+    if other:
+        shown.append(f"{other} key(s) that are not plain names")
+    return "[" + ", ".join(shown) + "]"
 
 
 def _where(low: float | None, high: float | None, strict: bool = False, integer: bool = True) -> str:

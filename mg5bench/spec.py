@@ -20,11 +20,9 @@ def _check_keys(cls: type, data: Mapping[str, Any]) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        from mg5bench.limits import excerpt
+        from mg5bench.limits import keys_excerpt
 
-        shown = ", ".join(excerpt(str(k), 24) for k in sorted(unknown, key=str)[:3])
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {shown}{' ...' if len(unknown) > 3 else ''}; known: "
-                          f"{sorted(names)}")  # fmt: skip
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {keys_excerpt(unknown)}; known: {sorted(names)}")
 
 
 def _pairs(value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None) -> tuple[tuple[str, Any], ...]:

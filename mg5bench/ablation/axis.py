@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.errors import ConfigError, DataError
-from mg5bench.limits import MAX_VARIANTS, excerpt
+from mg5bench.limits import MAX_VARIANTS, excerpt, keys_excerpt
 from mg5bench.spec import GenerationConfig, RunSpec
 
 AXES_DIR = Path(__file__).resolve().parent.parent / "axes"
@@ -166,19 +166,6 @@ def axis_path(name_or_file: str | Path) -> Path:
                       "(or pass your own with --axis-file FILE.yaml)")  # fmt: skip
 
 
-def _keys(keys: Sequence[Any]) -> str:
-    """Unknown keys as an error quotes them: at most three plain names (letters, digits, '_', '-'); any other key is
-    only counted. The file may not be an axis file at all, and its lines may hold secrets."""
-    import re
-
-    plain = sorted(k for k in keys if isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,31}", k))
-    other = len(keys) - len(plain)
-    shown = [repr(k) for k in plain[:3]] + (["..."] if len(plain) > 3 else [])
-    if other:
-        shown.append(f"{other} key(s) that are not plain names")
-    return "[" + ", ".join(shown) + "]"
-
-
 def _pairs(value: Any, path: str, rec: str, key: str) -> tuple[tuple[str, Any], ...]:
     if value is None:
         return ()
@@ -197,7 +184,7 @@ def parse_axis(data: Any, path: str) -> Axis:
         raise DataError(path, None, "an axis file is a YAML mapping", "see mg5bench/axes/cfg.yaml for the layout")
     unknown = list(set(data) - set(AXIS_KEYS))
     if unknown:
-        raise DataError(path, None, f"unknown key(s) {_keys(unknown)}", f"known keys: "
+        raise DataError(path, None, f"unknown key(s) {keys_excerpt(unknown)}", f"known keys: "
                         f"{', '.join(AXIS_KEYS)}; is this an axis file?")  # fmt: skip
     for key in ("name", "variants"):
         if not data.get(key):
@@ -226,7 +213,7 @@ def parse_axis(data: Any, path: str) -> Axis:
             rec = f"variant {excerpt(str(v['name']))}"
         bad = list(set(v) - set(VARIANT_KEYS))
         if bad:
-            raise DataError(path, rec, f"unknown key(s) {_keys(bad)}", f"known keys: {', '.join(VARIANT_KEYS)}")
+            raise DataError(path, rec, f"unknown key(s) {keys_excerpt(bad)}", f"known keys: {', '.join(VARIANT_KEYS)}")
         vname = str(v.get("name") or "")
         plain = vname.replace("-", "").replace("_", "").replace(".", "").replace("+", "")
         if not vname or not plain.isalnum() or len(vname) > 64:
