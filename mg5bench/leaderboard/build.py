@@ -354,7 +354,9 @@ def build_report(
     check_int("--contact-samples", contact, 1, MAX_SHEET_SAMPLES)
     runs, out = Path(runs), Path(out)
     check_output_folder(out)
-    if not runs.is_dir():
+    if rebuild:
+        check_output_folder(runs, "--runs")  # the plan's runs are generated into it
+    elif not runs.is_dir():
         raise ConfigError(f"--runs {runs} is not a folder: pass the runs folder of 'mg5bench run' (default ./runs)")
     rating_store = None
     if ratings is not None:  # a damaged database is refused now, not after the scoring
