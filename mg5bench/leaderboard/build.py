@@ -464,7 +464,7 @@ def build_report(
     for t, df in zip(all_tables, frames, strict=True):
         md(("md", f"## {md_text(t.title)}"))
         md(("table", (t, df)))
-        md(("plot", (_figure_name(t, limits, figure_names), overview_png(t, df))))
+        md(("plot", (_figure_name(t, figure_names), overview_png(t, df))))
         if gallery and not t.protocol:
             md(("gallery", (t, gallery)))
     md(("md", "### Columns\n\n" + tables.schema_markdown(sorted({k for t in all_tables for k in
@@ -519,13 +519,14 @@ def _safe_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def _figure_name(table: Any, limits: Mapping[str, int], taken: set[str]) -> str:
-    """The overview plot of a table: overview-<task>, -last for GILL's protocol, -n<N> for a table over fewer
-    samples than its task's main one; never the name of another table's plot."""
+def _figure_name(table: Any, taken: set[str]) -> str:
+    """The overview plot of a table: overview-<task>, -last for GILL's protocol, and -n<N> when another table of
+    the task already has that name; never the name of another table's plot."""
     name = f"overview-{table.task}{'-last' if table.protocol else ''}"
-    if table.n != limits.get(table.task):
-        name += f"-n{table.n}"
-    return _safe_name(name, taken)
+    return _safe_name(name if name not in taken else f"{name}-n{table.n}", taken)
+
+
+FIGURE = r"figures/[A-Za-z0-9_-][A-Za-z0-9._-]*\.png"  # a figure file the report writes (and may remove)
 
 
 def publish(out: Path, contents: Mapping[str, bytes]) -> list[Path]:
@@ -533,6 +534,7 @@ def publish(out: Path, contents: Mapping[str, bytes]) -> list[Path]:
     ``out`` (each fsynced), then each moved into place with an atomic rename, report.json last; then the figures the
     previous report listed and this one does not are removed. Until the renames every file of the previous report
     is untouched, so a build that fails (a full disk, an error) leaves it as it was."""
+    import re
     import shutil
     import tempfile
 
@@ -549,7 +551,7 @@ def publish(out: Path, contents: Mapping[str, bytes]) -> list[Path]:
         previous: list[str] = []
         try:
             listed = json.loads((out / "report.json").read_text(encoding="utf-8")).get("files", [])
-            previous = [f for f in listed if isinstance(f, str) and f.startswith("figures/") and "/" not in f[8:]]
+            previous = [f for f in listed if isinstance(f, str) and re.fullmatch(FIGURE, f)]
         except (OSError, ValueError, AttributeError, RecursionError):
             pass  # no previous report, or one that listed no files: nothing to remove
         order = sorted(contents, key=lambda rel: (rel == "report.json", not rel.startswith("figures/"), rel))
