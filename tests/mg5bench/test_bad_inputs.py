@@ -300,6 +300,14 @@ def _db_folder(*argv: str) -> Callable[[Ctx], tuple[list[str], list[str]]]:
     return case
 
 
+def _plan(text: str, needle: str) -> Callable[[Ctx], tuple[list[str], list[str]]]:
+    def case(c: Ctx) -> tuple[list[str], list[str]]:
+        (c.tmp / "plan.yaml").write_text(text)
+        return c.report("--rebuild", "--plan", str(c.tmp / "plan.yaml")), ["plan.yaml", needle]
+
+    return case
+
+
 def _foreign_db(c: Ctx) -> tuple[list[str], list[str]]:
     import sqlite3
 
@@ -460,6 +468,8 @@ CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
     "report --contact-samples 0": lambda c: (c.report("--contact-samples", "0"), [">= 1 and <= 500"]),
     "report --out a file": lambda c: (c.report("--out", "/etc/hostname"), ["--out /etc/hostname is a file"]),
     "report --runs a file": lambda c: (c.report("--runs", "/etc/hostname"), ["--runs /etc/hostname is not a folder"]),
+    "report --plan with limit -1": _plan("tasks: {vist: {limit: -1}}\nmodels: [gt]\n", "task 'vist': limit must be"),
+    "report --plan not a mapping": _plan("- gt\n", "a plan is a YAML mapping"),
     "report --ratings a folder": _db_folder("--ratings", "DB"),
     "human export --db a folder": _db_folder("human", "export", "--db", "DB", "--out", "v.csv"),
     "annotate --db a folder": _db_folder("annotate", "--db", "DB", "--no-serve"),
