@@ -10,7 +10,7 @@ what the CLI prints (``names``, ``table``). The CLI imports nothing else from mg
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +151,53 @@ def run(spec: RunSpec, out: Path = Path("runs"), **options: Any) -> RunResult:
     from mg5bench.runner import run as _run
 
     return _run(spec, out, **options)
+
+
+def seed_specs(spec: RunSpec, seeds: int) -> list[tuple[str, RunSpec]]:
+    """``spec`` once per checkpoint of its seed set (``mg5bench.seeds``: the checkpoint given by --model-args, or the
+    model's default for the task, and its NAME-seed<k> siblings), at most ``seeds``: (checkpoint name, spec). The
+    first is ``spec`` itself, so its run is the plain run's."""
+    import dataclasses
+
+    from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.catalog import MODELS
+    from mg5bench.seeds import seed_set
+
+    args = dict(spec.model_args)
+    ckpt = args.get("checkpoint")
+    if ckpt is not None:
+        first = Path(ckpt).expanduser()
+    else:
+        rel = MODELS.get(spec.model).default_checkpoints.get(get_task(spec.task, dict(spec.task_args)).format)
+        if rel is None:
+            raise ConfigError(f"--seeds: model {spec.model!r} has no checkpoint, so no training seeds; drop --seeds")
+        first = shipped_checkpoints() / rel
+    found = seed_set(first, seeds)
+    out = [(first.name, spec)]
+    for path in found[1:]:
+        out.append((path.name, dataclasses.replace(spec, model_args={**args, "checkpoint": str(path)})))
+    return out
+
+
+def seed_summary(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """A table of each result's value per checkpoint (seed), their mean and standard deviation: how much retraining
+    with another seed moves a number."""
+    import statistics
+
+    if not named:
+        return ""
+    keys = [k for k in named[0][1]["metrics"] if all(k in r["metrics"] for _, r in named)]
+    head = ("metric", *(n for n, _ in named), "mean", "seed sd")
+    rows = [head]
+    for k in keys:
+        vals = [r["metrics"][k]["value"] for _, r in named]
+        ok = [float(v) for v in vals if v is not None]
+        mean = f"{statistics.fmean(ok):.4f}" if ok else "n/a"
+        sd = f"{statistics.stdev(ok):.4f}" if len(ok) > 1 else "n/a"
+        rows.append((k, *("n/a" if v is None else f"{v:.4f}" for v in vals), mean, sd))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(len(r))).rstrip() for r in rows]
+    return "\n".join([f"across {len(named)} training seeds (one checkpoint each):", *lines])
 
 
 def score(run_folder: Path, **options: Any) -> ScoreResult:

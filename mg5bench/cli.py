@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mg5bench import __version__
 from mg5bench.devices import DEVICE_HELP
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  mg5bench run --task vist --model minigpt5 --limit 300     # generates the 100 samples not stored yet\n"
         "  mg5bench run --task vist --model gt --limit 0\n"
         "  mg5bench run --task vist --model minigpt5 --guidance-scale 1 --seed 3\n"
+        "  mg5bench run --task vist --model minigpt5 --seeds 3    # the three training seeds of stage2-vist\n"
         "  mg5bench run --task mmdialog --model sd2 --model-args path=/models/sd-2-1-base --split val\n"
         "  torchrun --nproc-per-node 2 -m mg5bench run --task vist --model minigpt5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
     p_run.add_argument("--resamples", type=RESAMPLES, default=1000, help="scoring: bootstrap resamples (default "
                        "1000; 0 = no intervals)")  # fmt: skip
+    p_run.add_argument("--seeds", type=POSITIVE, help="run this many checkpoints (training seeds) of the model's "
+                       "checkpoint, each its own run, and print how much the results move between seeds (default: "
+                       "the one checkpoint)")  # fmt: skip
     p_run.add_argument("--no-wait", action="store_true", help="if another 'mg5bench run' is generating the "
                        "same run folder, exit with an error instead of waiting (default: wait for it)")  # fmt: skip
     _add_output_flags(p_run)
@@ -501,11 +505,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data=args.data, limit=args.limit or None, seed=args.seed, generation=gen,
         model_args=api.parse_kv(args.model_args, "--model-args"), task_args=task_args,
     )  # fmt: skip
-    res = api.run(spec, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
-                  evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
-                  progress=not args.quiet, wait=not args.no_wait)  # fmt: skip
+    specs = api.seed_specs(spec, args.seeds) if args.seeds else [("", spec)]
+    reports = []
+    for i, (name, one) in enumerate(specs):
+        if len(specs) > 1:
+            print(f"== checkpoint {name} (seed {i + 1} of {len(specs)})", flush=True)
+        res = api.run(one, args.out, force=args.force, batch_size=args.batch_size, device=args.device,
+                      evaluator=args.evaluator, metrics=_metric_list(args.metrics), resamples=args.resamples,
+                      progress=not args.quiet, wait=not args.no_wait)  # fmt: skip
+        _print_run(res)
+        if res.report is not None:
+            reports.append((name, res.report))
+    if len(reports) > 1:
+        print(api.seed_summary(reports))
+    return 0
+
+
+def _print_run(res: Any) -> None:
+    from mg5bench import api
+
     if res.report is None:
-        return 0
+        return
     print(api.table(res.report))
     settings = " ".join(f"{k}={v}" for k, v in res.info["generation"].items() if v is not None)
     print(f"settings: {settings or '(none)'} batch_size={res.info['batch_size']} device={res.info['device']['device']}")
@@ -517,7 +537,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scored = "stored earlier, reused" if res.score_reused else f"computed in {t.get('scoring_s', 0):.1f} s"
     print(f"run: {res.folder} ({done})")
     print(f"scores: {res.score_folder} ({scored})")
-    return 0
 
 
 def _default_split(task: str, task_args: str | None) -> str:
@@ -768,6 +787,7 @@ examples:
   mg5bench ablate vokens                              # one-line error: the 4/16-voken checkpoints, how to train them
   mg5bench ablate --axis-file my_axis.yaml            # your own axis (copy mg5bench/axes/cfg.yaml)
   mg5bench ablate cfg --no-generate                   # only what is stored; a missing run is an error
+  mg5bench ablate caption-loss --seeds 1              # the shipped checkpoints only (no seed spread)
   mg5bench ablate --list
 """
 
@@ -786,13 +806,17 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
         help="expand a base run along an axis (cfg, stages, caption-loss, vokens, context, baselines) and compare",
         description="Expand one base run along an axis (a YAML table of variants: mg5bench/axes/<axis>.yaml or "
         "--axis-file), generate only the runs the store lacks (one at a time; a stored run is never regenerated), and "
-        "print for every variant against the base the paired difference on the same samples with its 95%% "
-        "cluster-bootstrap CI (stories / conversations resampled, one draw for both runs) and a two-sided paired "
-        "cluster permutation p-value (sign flips of per-story mean differences; for FID, KID and the image rate the "
-        "two runs' outputs swapped within stories). Writes ablation.json, ablation.csv and ablation.png under "
-        "OUT/ablations/<axis>-<task>-<hash>/; a second call with the same arguments prints them without "
-        "computing anything. A variant whose checkpoint is missing stops the axis before anything runs, naming the "
-        "checkpoint and the command that makes it.",
+        "print for every variant against the base the paired difference on the same samples with its 95% interval, "
+        "p-value and Benjamini-Hochberg q-value (the ablation's headline cells are one family). A trained variant runs "
+        "every training seed of its checkpoint (the folder and its NAME-seed<k> siblings; --seeds limits them): the "
+        "difference is between seed means, its interval adds the spread between seeds to the spread between stories, "
+        "and the seed spread is printed beside it. With one checkpoint per side the p-value is the paired cluster "
+        "permutation test (sign flips of per-story mean differences; for FID and KID the two runs' outputs swapped "
+        "within stories), with seeds the two-level t-test. Below 20 stories (conversations) the table warns and the "
+        "report draws no verdict. Writes ablation.json, ablation.csv and ablation.png under "
+        "OUT/ablations/<axis>-<task>-<hash>/; a second call with the same arguments prints them without computing "
+        "anything. A variant whose checkpoint is missing stops the axis before anything runs, naming the checkpoint "
+        "and the command that makes it.",
         epilog=ABLATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -810,8 +834,11 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
                    "--help')")  # fmt: skip
     a.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples (default 1000; 0 = no "
                    "intervals; at most 100000)")  # fmt: skip
-    a.add_argument("--permutations", type=PERMUTATIONS, default=999, help="random arrangements of the swap test when "
-                   "there are more than 12 clusters (default 999; 100 to 100000)")  # fmt: skip
+    a.add_argument("--permutations", type=PERMUTATIONS, default=9999, help="random arrangements of the permutation "
+                   "tests when there are too many clusters to enumerate (default 9999: p can reach 1e-4, the "
+                   "Monte-Carlo error of p is printed; 100 to 100000)")  # fmt: skip
+    a.add_argument("--seeds", type=POSITIVE, help="at most this many checkpoints (training seeds) per trained variant "
+                   "(default: all its checkpoint has; 1 = the shipped checkpoint only)")  # fmt: skip
     a.add_argument("--batch-size", type=POSITIVE, help="generation batch size (default: each model's)")
     a.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     a.add_argument("--no-generate", action="store_true", help="never generate: a missing run is an error")
@@ -870,7 +897,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         args.axis_file or args.axis, task=args.task, split=args.split, data=args.data, limit=args.limit,
         seed=args.seed, out=args.out, metrics=metrics, evaluator=args.evaluator, resamples=args.resamples,
         permutations=args.permutations, batch_size=args.batch_size, device=args.device,
-        generate=not args.no_generate, force=args.force, progress=not args.quiet,
+        generate=not args.no_generate, force=args.force, progress=not args.quiet, seeds=args.seeds,
     )  # fmt: skip
     print(json.dumps(res.report, indent=2) if args.json else api.format_ablation(res.report))
     made = ", ".join(f"{k} {v}" for k, v in res.generated.items() if v) or "nothing"

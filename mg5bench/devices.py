@@ -10,7 +10,11 @@ numbers; run.json records the GPU's name). On the CPU the thread count per proce
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import sys
 from typing import Any
 
 from mg5bench.errors import ConfigError
@@ -27,14 +31,13 @@ def resolve_device(requested: str | None = "auto", *, local_rank: int | None = N
         raise ConfigError(f"--device {requested!r}: use {DEVICE_HELP}")
     if req == "cpu":
         return "cpu"
-    import torch
-
-    if not torch.cuda.is_available():
+    facts = machine_facts()
+    if not facts["cuda_devices"]:
         if req == "auto":
             return "cpu"
-        raise ConfigError(f"--device {req}: CUDA is not available here (torch {torch.__version__}, CUDA build "
-                          f"{torch.version.cuda}); use --device cpu or auto")  # fmt: skip
-    n = torch.cuda.device_count()
+        raise ConfigError(f"--device {req}: CUDA is not available here (torch {facts['torch']}, CUDA build "
+                          f"{facts['cuda_build']}); use --device cpu or auto")  # fmt: skip
+    n = int(facts["cuda_devices"])
     if local_rank is not None:
         if ":" in req:
             raise ConfigError(f"--device {req}: under torchrun each process uses cuda:<LOCAL_RANK>; pass --device cuda")
@@ -55,14 +58,79 @@ def device_info(device: str) -> dict[str, Any]:
     """What run.json records about the device (the GPU's name: numbers can differ between GPU models)."""
     import platform
 
-    import torch
-
-    info: dict[str, Any] = {"device": device, "type": device_type(device), "torch": torch.__version__}
+    facts = machine_facts()
+    info: dict[str, Any] = {"device": device, "type": device_type(device), "torch": facts["torch"]}
     if device_type(device) == "cuda":
+        import torch
+
         idx = int(device.split(":")[1]) if ":" in device else 0
         info["name"] = torch.cuda.get_device_name(idx)
         info["cuda"] = torch.version.cuda
     else:
         info["name"] = platform.processor() or platform.machine()
-        info["threads"] = torch.get_num_threads()
+        info["threads"] = cpu_threads()
     return info
+
+
+def cpu_threads() -> int:
+    """The intra-op thread count torch uses in this process: torch's own answer once torch is imported (a
+    process may have set it), else its default for this machine and environment (``machine_facts``)."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    return int(machine_facts()["threads"])
+
+
+_FACTS: dict[str, dict[str, Any]] = {}
+
+
+def _facts_key() -> str:
+    """What torch's device and thread defaults depend on: its version, the thread and GPU environment variables,
+    the CPUs this process may use and the NVIDIA driver."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tv = version("torch")
+    except PackageNotFoundError:
+        tv = "none"
+    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+                                            "NVIDIA_VISIBLE_DEVICES")}  # fmt: skip
+    try:
+        driver = open("/proc/driver/nvidia/version", encoding="utf-8").read()  # noqa: SIM115
+    except OSError:
+        driver = ""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return json.dumps([tv, env, os.cpu_count(), cpus, driver, sys.version], sort_keys=True)
+
+
+def machine_facts() -> dict[str, Any]:
+    """torch's version, CUDA device count and default CPU thread count, without importing torch when an earlier
+    process of this machine and environment already asked (a small file in the user cache, keyed by everything
+    they depend on): a finished run is then answered without loading torch."""
+    key = _facts_key()
+    if key in _FACTS:
+        return _FACTS[key]
+    from mg5bench.hashing import sha256_bytes, user_cache_dir
+
+    path = user_cache_dir() / "machine" / f"{sha256_bytes(key)[:24]}.json"
+    facts: dict[str, Any] | None = None
+    fresh = "torch" not in sys.modules  # torch's thread count is still its default for this environment
+    if fresh:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("facts"), dict):
+                facts = data["facts"]
+        except (OSError, ValueError):
+            facts = None
+    if facts is None:
+        import torch
+
+        facts = {"torch": torch.__version__, "cuda_build": torch.version.cuda,
+                 "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+                 "threads": int(torch.get_num_threads())}  # fmt: skip
+        if fresh:  # only a default, never a count this process set, is remembered for other processes
+            from mg5bench.data.io import atomic_write_json
+
+            with contextlib.suppress(OSError):  # a read-only cache only costs the torch import next time
+                atomic_write_json(path, {"key": key, "facts": facts})
+    _FACTS[key] = facts
+    return facts

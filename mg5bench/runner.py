@@ -5,10 +5,12 @@ generations and reused).
     runs/<task>/<model>/<split>-seed<S>-<settings>-bs<B>-<hash>/   run.json samples.jsonl images/ scores/
 
 The key (``generation_key``) covers exactly what changes a sample's output: runner version, the adapter's
-identity (checkpoint path + sha256), the generation settings as the adapter resolved them, the batch size, the
-task card and protocol, the split and data fingerprint, the seed, the device type and, on the CPU, the thread
-count per process. Not ``--limit`` (it selects the first N samples; a larger limit later generates only the
-missing ones) and nothing about scoring.
+identity (the checkpoint's sha256 and every path argument's content hash, never a path, so a run is found again
+from another clone, through a symlink or when the checkpoint is given by path), the generation settings as the
+adapter resolved them, the batch size, the task card and protocol, the split and data fingerprint, the seed, the
+device type and, on the CPU, the thread count per process. A folder stored under the older key scheme is renamed
+to its new key on first use (``migrate_run``). Not ``--limit`` (it selects the first N samples; a larger limit
+later generates only the missing ones) and nothing about scoring.
 
 Batches are fixed by global sample index: group g is samples [g*B, (g+1)*B) of the split. Under ``torchrun
 --nproc-per-node W`` rank r generates groups g with g % W == r; a group is always generated whole (one cut by
@@ -39,7 +41,7 @@ from mg5bench.store import RunLock, RunStore, stored_prefix
 from mg5bench.tasks import SampleSet, TaskConfig
 from mg5bench.types import Sample
 
-RUNNER_VERSION = 3  # 3: data fingerprints hash image contents (2: names and sizes)
+RUNNER_VERSION = 4  # 4: model identities hold content hashes, not paths (3: data fingerprints hash image contents)
 
 
 def batch_groups(n_selected: int, n_total: int, batch_size: int) -> list[range]:
@@ -124,9 +126,7 @@ def generation_key(spec: RunSpec, task: TaskConfig, sset: SampleSet, adapter: Ad
     On the CPU that includes the intra-op thread count: CPU kernels split their reductions by thread, so the
     same batch rounds differently with 1 and 2 threads (measured on the sd2 backbone). A model whose outputs
     depend on the sample alone (``pure``: gt, blank) is keyed without batch size, device or threads."""
-    import torch
-
-    from mg5bench.devices import device_type
+    from mg5bench.devices import cpu_threads, device_type
 
     pure = adapter.pure
     cpu = device_type(device) == "cpu"
@@ -140,7 +140,7 @@ def generation_key(spec: RunSpec, task: TaskConfig, sset: SampleSet, adapter: Ad
         "data_fingerprint": sset.fingerprint,
         "seed": spec.seed,
         "device_type": None if pure else device_type(device),
-        "cpu_threads": torch.get_num_threads() if cpu and not pure else None,
+        "cpu_threads": cpu_threads() if cpu and not pure else None,
     }
 
 
@@ -185,7 +185,65 @@ def prepare(
     if bs < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {bs}")
     key = generation_key(spec, cfg, sset, adapter, generation, bs, device)
-    return Prepared(spec, cfg, sset, adapter, generation, bs, device, key, run_folder(out, spec, key))
+    folder = run_folder(out, spec, key)
+    if not folder.exists():
+        migrate_run(folder, key, cls)
+    return Prepared(spec, cfg, sset, adapter, generation, bs, device, key, folder)
+
+
+def upgrade_key(old: Mapping[str, Any], cls: type[Adapter]) -> dict[str, Any] | None:
+    """A key written by runner version 3 (the model identity held checkpoint paths) as the current version writes
+    it; None for another version or when a path it names is no longer there."""
+    import json
+
+    from mg5bench.adapters.base import portable_args_of
+
+    if old.get("runner") != 3 or not isinstance(old.get("model"), Mapping):
+        return None
+    new = json.loads(json.dumps(old))
+    new["runner"] = RUNNER_VERSION
+    model = new["model"]
+    model.pop("path", None)
+    model.pop("source", None)
+    args = portable_args_of(cls, model.get("model_args") or {})
+    if args is None:
+        return None
+    model["model_args"] = args
+    return new
+
+
+def migrate_run(folder: Path, key: Mapping[str, Any], cls: type[Adapter]) -> Path | None:
+    """Find a run folder stored under an older key scheme whose key upgrades to ``key`` (a sibling of ``folder``)
+    and rename it to ``folder``, so it is reused, not regenerated; its run.json gets the new key and says where it
+    came from. Returns the old folder, or None when there is none."""
+    import json
+
+    from mg5bench.data.io import atomic_write_json
+
+    parent = folder.parent
+    if not parent.is_dir():
+        return None
+    for old in sorted(parent.iterdir()):
+        info_path = old / "run.json"
+        if old == folder or not info_path.is_file():
+            continue
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(info, dict) or not isinstance(info.get("key"), Mapping):
+            continue
+        if upgrade_key(info["key"], cls) != dict(key):
+            continue
+        try:
+            old.rename(folder)
+        except OSError:  # another process moved it first, or the name is taken: use what is there
+            return None
+        info.update(key=dict(key), runner=RUNNER_VERSION, folder_hash=folder.name.rsplit("-", 1)[1],
+                    migrated_from=old.name)  # fmt: skip
+        atomic_write_json(folder / "run.json", info)
+        return old
+    return None
 
 
 def _to_segments(store: RunStore, sample: Sample, output: list[tuple[str, Any]]) -> list[dict[str, Any]]:
@@ -252,6 +310,7 @@ def run_info(p: Prepared, store: RunStore, previous: Mapping[str, Any] | None, n
             "complete_for": max(int(prev_samples.get("complete_for", 0)), n_selected),
         },
         "runs": list(prev.get("runs", [])),
+        **({"migrated_from": prev["migrated_from"]} if "migrated_from" in prev else {}),
     }
 
 

@@ -1,5 +1,17 @@
-"""Statistics: the cluster bootstrap behind every CI (resampling stories or conversations, not
-steps or turns, since samples within one are correlated)."""
+"""Statistics behind every interval and p-value: samples of one story (or conversation) are correlated, so every
+quantity resamples, permutes or averages whole clusters, and a trained variant's training seeds are a second level
+of variation above the clusters.
+
+- ``cluster_bootstrap``: percentile CIs of a run's own values (the run tables).
+- ``cluster_t_interval`` / ``two_level_difference``: the intervals of paired differences in ablations and the
+  report: a t-interval on cluster means (coverage measured in ``tests/mg5bench/test_coverage.py``: the percentile
+  bootstrap undercovers at 10-20 clusters, this does not), with the spread between training seeds added when a
+  variant has several seeds.
+- ``sign_flip_test``, ``cluster_swap_test``: paired permutation p-values at the cluster level (one checkpoint per
+  side); ``seed_permutation_test``: the exact permutation test at the seed level.
+- ``holm``, ``benjamini_hochberg``: multiplicity corrections of a family of p-values.
+- ``spearman_bootstrap``, ``spearman_fisher_ci``: rank agreement between metrics, over stories and over variants.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +43,6 @@ def cluster_bootstrap(
     return out
 
 
-# --- paired statistics (ablations and the leaderboard, issue 13) ------------------------------------------------
 # Two runs scored on the same samples differ per sample, and samples of one story (or conversation) are correlated,
 # so every paired quantity below resamples or permutes whole clusters, with the same draw for both runs.
 
@@ -238,3 +249,181 @@ def spearman_bootstrap(
             reps.append(float(spearmanr(xr[ok], yr[ok]).statistic))
     lo, hi = percentile_ci(np.asarray(reps), level) if reps else (float("nan"), float("nan"))
     return {"rho": rho, "ci": (lo, hi), "n_models": len(x), "replicates": len(reps)}
+
+
+MIN_CLUSTERS = 20  # below this many stories / conversations a comparison gets a warning and no verdict
+
+
+def mc_error(p: float | None, permutations: int | None) -> float | None:
+    """Monte-Carlo standard error of a permutation p-value estimated from ``permutations`` random arrangements
+    (None for an exact p-value or no p-value): sqrt(p (1 - p) / N)."""
+    if p is None or not permutations or p != p:
+        return None
+    return float(np.sqrt(max(p * (1 - p), 0.0) / permutations))
+
+
+def _t_quantile(level: float, df: float) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, df))
+
+
+def _t_p(stat: float, df: float) -> float:
+    from scipy.stats import t
+
+    return float(min(1.0, 2 * t.sf(abs(stat), df)))
+
+
+def cluster_variance(d: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """(estimate, variance) of the weighted mean sum(w d) / sum(w) of per-cluster values ``d`` when the clusters
+    are a sample: the cluster-robust (linearised ratio) variance C/(C-1) sum(w_c^2 (d_c - est)^2) / sum(w)^2. With
+    equal weights it is s^2 / C, the variance of a mean of C values."""
+    d, w = np.asarray(d, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    est = float((w * d).sum() / w.sum())
+    c = len(d)
+    if c < 2:
+        return est, float("nan")
+    return est, float(c / (c - 1) * ((w * (d - est)) ** 2).sum() / w.sum() ** 2)
+
+
+def cluster_t_interval(d: np.ndarray, w: np.ndarray | None = None, level: float = 0.95) -> dict[str, Any]:
+    """The t-interval of a weighted mean of per-cluster values: estimate +- t_{C-1} * cluster-robust SE.
+    ``d``: one value per cluster (e.g. a story's mean paired difference), ``w``: its weight (the story's sample
+    count for a per-sample mean, 1 for a mean of cluster means)."""
+    d = np.asarray(d, dtype=np.float64)
+    w = np.ones_like(d) if w is None else np.asarray(w, dtype=np.float64)
+    est, var = cluster_variance(d, w)
+    df = len(d) - 1
+    if df < 1 or var != var:
+        return {"estimate": est, "ci": (float("nan"), float("nan")), "se": float("nan"), "df": df}
+    se = float(np.sqrt(var))
+    q = _t_quantile(level, df)
+    return {"estimate": est, "ci": (est - q * se, est + q * se), "se": se, "df": float(df)}
+
+
+def _satterthwaite(parts: list[tuple[float, float]]) -> float:
+    """Welch-Satterthwaite degrees of freedom of a sum of independent variance estimates (variance, df)."""
+    total = sum(v for v, _ in parts)
+    denom = sum(v * v / df for v, df in parts if df > 0 and v > 0)
+    return float(total * total / denom) if denom > 0 else float("inf")
+
+
+def seed_variance(base: np.ndarray, other: np.ndarray, paired: bool) -> tuple[float, float]:
+    """(variance, df) of the difference of seed means that comes from the seeds: ``base`` (n values) and ``other``
+    (m values) are each training seed's value on the same samples. Paired (the same checkpoints under two settings):
+    var(other_j - base_j) / k with k - 1 df; independent: Welch's s_o^2/m + s_b^2/n with Satterthwaite's df. A side
+    with one checkpoint adds nothing (the comparison is then conditional on that checkpoint)."""
+    b, o = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if paired:
+        e = o - b
+        return (float(e.var(ddof=1) / len(e)), float(len(e) - 1)) if len(e) > 1 else (0.0, 0.0)
+    parts = [(float(x.var(ddof=1) / len(x)), float(len(x) - 1)) for x in (o, b) if len(x) > 1]
+    if not parts:
+        return 0.0, 0.0
+    return sum(v for v, _ in parts), _satterthwaite(parts)
+
+
+def combine(estimate: float, story: tuple[float, float], seed: tuple[float, float],
+            level: float = 0.95) -> dict[str, Any]:  # fmt: skip
+    """Estimate +- t * sqrt(story variance + seed variance), df by Welch-Satterthwaite; the two-sided t p-value of
+    estimate = 0. ``story``, ``seed``: (variance, df); a seed part with df 0 is absent."""
+    parts = [p for p in (story, seed) if p[1] > 0]
+    var = sum(v for v, _ in parts)
+    if not parts or var != var:
+        return {"estimate": estimate, "ci": (float("nan"), float("nan")), "se": float("nan"), "df": float("nan"),
+                "p": float("nan")}  # fmt: skip
+    df = _satterthwaite(parts) if var > 0 else float(story[1])
+    se = float(np.sqrt(var))
+    if se == 0:
+        p = 1.0 if estimate == 0 else 0.0
+        return {"estimate": estimate, "ci": (estimate, estimate), "se": 0.0, "df": df, "p": p}
+    q = _t_quantile(level, df)
+    return {"estimate": estimate, "ci": (estimate - q * se, estimate + q * se), "se": se, "df": df,
+            "p": _t_p(estimate / se, df)}  # fmt: skip
+
+
+def two_level_difference(
+    base: np.ndarray, other: np.ndarray, weights: np.ndarray, *, paired: bool, level: float = 0.95
+) -> dict[str, Any]:
+    """The difference of seed-averaged weighted means, other - base, over clusters shared by every run.
+
+    ``base``: (n seeds, C clusters) per-cluster values (e.g. a story's mean scene accuracy) of each base checkpoint,
+    ``other``: (m, C) likewise, ``weights``: (C,) the clusters' weights. The variance adds the cluster part (the
+    cluster-robust variance of the seed-averaged paired differences, C - 1 df) and the seed part
+    (``seed_variance`` of each run's weighted mean); the interval uses Satterthwaite's df. Conservative by
+    construction: the run-by-cluster noise enters both parts (coverage: ``tests/mg5bench/test_coverage.py``)."""
+    b, o = np.atleast_2d(np.asarray(base, dtype=np.float64)), np.atleast_2d(np.asarray(other, dtype=np.float64))
+    w = np.asarray(weights, dtype=np.float64)
+    if paired and b.shape != o.shape:
+        raise ValueError(f"paired seeds need as many base as other runs, got {b.shape[0]} and {o.shape[0]}")
+    xb, xo = (b * w).sum(1) / w.sum(), (o * w).sum(1) / w.sum()
+    est, var_c = cluster_variance(o.mean(0) - b.mean(0), w)
+    out = combine(est, (var_c, float(len(w) - 1)), seed_variance(xb, xo, paired), level)
+    out.update(base_values=xb.tolist(), other_values=xo.tolist(), clusters=len(w))
+    return out
+
+
+def seed_permutation_test(base: np.ndarray, other: np.ndarray, *, paired: bool) -> dict[str, Any]:
+    """Exact two-sided permutation p-value at the seed level: the checkpoints are the units. Independent seeds:
+    every relabelling of the m + n checkpoints into groups of m and n (scipy's ``permutation_test`` with
+    ``permutation_type='independent'`` gives the same p); paired: every sign pattern of the per-seed differences.
+    Also the smallest p the design can give (with 3 + 3 seeds: 0.1), so a reader sees when seeds alone cannot
+    reach a threshold."""
+    from itertools import combinations
+
+    b, o = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if paired:
+        e = o - b
+        null = sign_patterns(len(e)) @ e / len(e)
+        observed = float(e.mean())
+    else:
+        allv = np.concatenate([o, b])
+        m = len(o)
+        null = np.array([allv[list(idx)].mean() - np.delete(allv, list(idx)).mean()
+                         for idx in combinations(range(len(allv)), m)])  # fmt: skip
+        observed = float(o.mean() - b.mean())
+    p = _two_sided(null, observed)
+    return {"p": p, "p_min": float(min(1.0, 2 / len(null))), "arrangements": len(null)}
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values (family-wise error), None kept in place (statsmodels' ``holm``)."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None and p == p]
+    ps = np.array([pvalues[i] for i in idx], dtype=np.float64)
+    out: list[float | None] = [None] * len(pvalues)
+    if not len(ps):
+        return out
+    order = np.argsort(ps, kind="stable")
+    k = len(ps)
+    adj = np.maximum.accumulate((k - np.arange(k)) * ps[order])
+    for rank, j in enumerate(order):
+        out[idx[j]] = float(min(1.0, adj[rank]))
+    return out
+
+
+def benjamini_hochberg(pvalues: list[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg q-values (false discovery rate), None kept in place (statsmodels' ``fdr_bh``)."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None and p == p]
+    ps = np.array([pvalues[i] for i in idx], dtype=np.float64)
+    out: list[float | None] = [None] * len(pvalues)
+    if not len(ps):
+        return out
+    k = len(ps)
+    order = np.argsort(ps, kind="stable")
+    q = ps[order] * k / np.arange(1, k + 1)
+    q = np.minimum.accumulate(q[::-1])[::-1]
+    for rank, j in enumerate(order):
+        out[idx[j]] = float(min(1.0, q[rank]))
+    return out
+
+
+def spearman_fisher_ci(rho: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """A CI of Spearman's rho over the n variants themselves (variants as a sample): Fisher's z with the
+    Fieller-Hartley-Pearson variance 1.06 / (n - 3). NaNs below 4 variants."""
+    from scipy.stats import norm
+
+    if n < 4 or rho != rho:
+        return (float("nan"), float("nan"))
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    h = float(norm.ppf(0.5 + level / 2) * np.sqrt(1.06 / (n - 3)))
+    return (float(np.tanh(z - h)), float(np.tanh(z + h)))

@@ -14,7 +14,9 @@ An axis file::
       - name: gs-1                # unique, file-name safe
         label: guidance 1.0       # optional, for tables and plots
         model: minigpt5           # optional
-        checkpoint: stage2-vist   # optional: a shipped checkpoint name, or a folder (relative to the current dir)
+        checkpoint: stage2-vist   # optional: a shipped checkpoint name, or a folder (relative to the current dir);
+                                  # its seed set (the folder and its NAME-seed<k> siblings, mg5bench.seeds) is
+                                  # used, or a list [a, b, c] names the seeds of one recipe explicitly
         make: <command>           # optional: how to make the checkpoint when it is missing (printed then)
         model_args: {k: v}        # optional: adapter arguments (--model-args)
         generation: {guidance_scale: 1.0}   # optional: GenerationConfig fields (--guidance-scale, ...)
@@ -51,22 +53,39 @@ class Variant:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     task_args: tuple[tuple[str, Any], ...] = ()
     seed: int | None = None
+    checkpoints: tuple[str, ...] = ()  # the seeds of one recipe, named explicitly (checkpoint is the first)
 
     def checkpoint_path(self) -> Path | None:
         """The checkpoint folder: a bare name is a shipped checkpoint (reference_model/checkpoints/<name>), anything
         else a path (relative to the current directory)."""
-        if self.checkpoint is None:
-            return None
-        if "/" not in self.checkpoint and "\\" not in self.checkpoint and not self.checkpoint.startswith("~"):
-            from mg5bench.adapters.common import shipped_checkpoints
+        return None if self.checkpoint is None else _checkpoint_path(self.checkpoint)
 
-            return shipped_checkpoints() / self.checkpoint
-        return Path(self.checkpoint).expanduser().resolve()
+    def seed_paths(self, task_format: str, seeds: int | None = None) -> list[Path | None]:
+        """The checkpoint of each seed, the default first: the listed checkpoints, else the seed set of the
+        checkpoint (or of the model's default checkpoint for the task), at most ``seeds`` of them. ``None`` (one
+        entry) for a model without checkpoints, or without seeds beyond its default."""
+        from mg5bench.seeds import check_same_recipe, seed_set
 
-    def spec(self, task: str, split: str, data: str | None, limit: int | None, seed: int) -> RunSpec:
-        """The run this variant stands for (the checkpoint goes to the adapter as ``checkpoint=<absolute path>``)."""
+        if seeds is not None and seeds < 1:
+            raise ConfigError(f"--seeds must be a positive number of checkpoints, got {seeds}")
+        if self.checkpoints:
+            paths = [_checkpoint_path(c) for c in self.checkpoints][:seeds]
+            check_same_recipe(paths)
+            return list(paths)
+        if self.checkpoint is not None:
+            return list(seed_set(_checkpoint_path(self.checkpoint), seeds))
+        default = _default_checkpoint(self.model, task_format)
+        if default is None:
+            return [None]
+        found = seed_set(default, seeds)
+        return [None, *found[1:]]  # the default runs as the model's own default (the run key of a plain run)
+
+    def spec(self, task: str, split: str, data: str | None, limit: int | None, seed: int,
+             checkpoint: Path | str | None = "default") -> RunSpec:  # fmt: skip
+        """The run this variant stands for (the checkpoint goes to the adapter as ``checkpoint=<absolute path>``);
+        ``checkpoint``: one of ``seed_paths`` (None = the model's default), or "default" = the variant's own."""
         args = dict(self.model_args)
-        path = self.checkpoint_path()
+        path = self.checkpoint_path() if checkpoint == "default" else checkpoint
         if path is not None:
             args["checkpoint"] = str(path)
         return RunSpec(task=task, model=self.model, split=split, data=data, limit=limit,
@@ -79,6 +98,7 @@ class Variant:
             "label": self.label,
             "model": self.model,
             "checkpoint": self.checkpoint,
+            **({"checkpoints": list(self.checkpoints)} if self.checkpoints else {}),
             "model_args": dict(self.model_args),
             "generation": {k: v for k, v in self.generation.to_dict().items() if v is not None},
             "task_args": dict(self.task_args),
@@ -118,7 +138,11 @@ class Axis:
         return task
 
     def missing_checkpoints(self) -> list[tuple[Variant, Path]]:
-        return [(v, p) for v in self.variants if (p := v.checkpoint_path()) is not None and not p.is_dir()]
+        out = []
+        for v in self.variants:
+            paths = [_checkpoint_path(c) for c in v.checkpoints] or [v.checkpoint_path()]
+            out += [(v, p) for p in paths if p is not None and not p.is_dir()]
+        return out
 
     def check_checkpoints(self) -> None:
         """Fail before anything runs when a variant's checkpoint is missing, naming it and how to make it."""
@@ -143,6 +167,24 @@ class Axis:
             "claim": self.claim,
             "variants": [v.to_dict() for v in self.variants],
         }
+
+
+def _checkpoint_path(name: str) -> Path:
+    """A bare name is a shipped checkpoint (reference_model/checkpoints/<name>), anything else a path."""
+    if "/" not in name and "\\" not in name and not name.startswith("~"):
+        from mg5bench.adapters.common import shipped_checkpoints
+
+        return shipped_checkpoints() / name
+    return Path(name).expanduser().resolve()
+
+
+def _default_checkpoint(model: str, task_format: str) -> Path | None:
+    """The model's shipped default checkpoint for a task format, when it has one (gt and blank have none)."""
+    from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.catalog import MODELS
+
+    rel = MODELS.get(model).default_checkpoints.get(task_format)
+    return None if rel is None else shipped_checkpoints() / rel
 
 
 def list_axes() -> list[str]:
@@ -231,12 +273,24 @@ def parse_axis(data: Any, path: str) -> Axis:
             raise DataError(path, rec, str(e)) from None
         if "checkpoint" in (v.get("model_args") or {}) and v.get("checkpoint"):
             raise DataError(path, rec, "checkpoint given twice (checkpoint and model_args.checkpoint)", "keep one")
+        ckpts = v.get("checkpoint")
+        listed: tuple[str, ...] = ()
+        if isinstance(ckpts, (list, tuple)):
+            if not ckpts or not all(isinstance(c, str) and c for c in ckpts):
+                raise DataError(path, rec, "checkpoint must be a name, a folder or a list of them (the seeds of one "
+                                "recipe)", "e.g. checkpoint: [stage2-vist, stage2-vist-seed43]")  # fmt: skip
+            if len(set(ckpts)) != len(ckpts):
+                raise DataError(path, rec, "a checkpoint is listed twice", "list each seed's checkpoint once")
+            listed = tuple(str(c) for c in ckpts)
+        elif ckpts is not None and not isinstance(ckpts, str):
+            raise DataError(path, rec, f"checkpoint must be a name or a folder, got {type(ckpts).__name__}")
         seed = v.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise DataError(path, rec, f"seed must be an integer, got {excerpt(seed)}")
         variants.append(Variant(
             name=vname, label=str(v.get("label") or vname), model=str(model),
-            checkpoint=str(v["checkpoint"]) if v.get("checkpoint") else None,
+            checkpoint=listed[0] if listed else (str(v["checkpoint"]) if v.get("checkpoint") else None),
+            checkpoints=listed if len(listed) > 1 else (),
             make=" ".join(str(v["make"]).split()) if v.get("make") else None,
             model_args=_pairs(v.get("model_args"), path, rec, "model_args"), generation=generation,
             task_args=_pairs(v.get("task_args"), path, rec, "task_args"), seed=seed,

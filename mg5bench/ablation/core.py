@@ -14,6 +14,8 @@ import csv
 import hashlib
 import io
 import json
+import os
+import statistics
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write
 from mg5bench.errors import ConfigError, DataError
 from mg5bench.escaping import csv_cell
 
-ABLATION_VERSION = 1
+ABLATION_VERSION = 2  # 2: seeds (several checkpoints per variant), t-intervals, BH q-values
 
 
 @dataclass
@@ -43,6 +45,9 @@ class _Planned:
     spec: Any  # RunSpec
     prepared: Any  # runner.Prepared
     need: int  # samples of this run that the comparison uses (its first `need`)
+    seed_index: int = 0  # which of the variant's checkpoints (seeds) this run is; 0 = the variant's own
+    checkpoint: str = "default"  # the checkpoint folder's name ("default": the model's default for the task)
+    paths: tuple[str, ...] = ()  # every checkpoint of the variant (decides whether two variants pair by seed)
 
 
 @contextlib.contextmanager
@@ -93,34 +98,43 @@ def plan(
     device: str,
     cache_dir: Path | None,
     progress: bool,
+    seeds: int | None = None,
 ) -> list[_Planned]:
-    """Resolve every variant to its run folder without loading a model, and how many of its samples are needed:
-    the base's first ``limit``; for a variant over other samples (e.g. the GILL last-step protocol) the fewest
-    first samples that cover every sample it shares with the base's selection."""
+    """Resolve every variant's runs (one per checkpoint of its seed set, at most ``seeds``) to their run folders
+    without loading a model, and how many samples of each are needed: the base's first ``limit``; for a variant over
+    other samples (e.g. the GILL last-step protocol) the fewest first samples that cover every sample it shares with
+    the base's selection."""
     from mg5bench.runner import prepare
+    from mg5bench.tasks import get_task
 
-    planned: dict[str, _Planned] = {}
+    fmt = get_task(task).format
+    planned: dict[str, list[_Planned]] = {}
     with shared_samples():
         for v in axis.variants:
-            spec = v.spec(task, split, data, limit, seed)
-            p = prepare(spec, out, batch_size=batch_size, device=device, cache_dir=cache_dir, progress=progress)
-            planned[v.name] = _Planned(v.name, spec, p, 0)
-    base = planned[axis.base]
+            paths = v.seed_paths(fmt, seeds)
+            names = tuple("default" if x is None else str(x) for x in paths)
+            for k, path in enumerate(paths):
+                spec = v.spec(task, split, data, limit, seed, checkpoint=path)
+                p = prepare(spec, out, batch_size=batch_size, device=device, cache_dir=cache_dir, progress=progress)
+                label = "default" if path is None else Path(path).name
+                planned.setdefault(v.name, []).append(_Planned(v.name, spec, p, 0, k, label, names))
+    base = planned[axis.base][0]
     base_ids = [s.id for s in base.prepared.sset.samples[:limit]]
     if len(base_ids) < limit:
         limit = len(base_ids)
-    base.need = limit
     wanted = set(base_ids)
-    for name, pl in planned.items():
-        if name == axis.base:
-            continue
-        ids = [s.id for s in pl.prepared.sset.samples]
-        last = max((i for i, sid in enumerate(ids) if sid in wanted), default=-1)
-        if last < 0:
-            raise ConfigError(f"axis {axis.name}: variant {name} shares no sample with the base's first {limit} "
-                              "(different data, split or task?); fix the axis file")  # fmt: skip
-        pl.need = last + 1
-    return [planned[v.name] for v in axis.variants]
+    for name, runs in planned.items():
+        for pl in runs:
+            if name == axis.base:
+                pl.need = limit
+                continue
+            ids = [s.id for s in pl.prepared.sset.samples]
+            last = max((i for i, sid in enumerate(ids) if sid in wanted), default=-1)
+            if last < 0:
+                raise ConfigError(f"axis {axis.name}: variant {name} shares no sample with the base's first {limit} "
+                                  "(different data, split or task?); fix the axis file")  # fmt: skip
+            pl.need = last + 1
+    return [pl for v in axis.variants for pl in planned[v.name]]
 
 
 def _stored(p: _Planned) -> bool:
@@ -142,19 +156,21 @@ def ablate(
     metrics: Sequence[str] | None = None,
     evaluator: str | None = None,
     resamples: int = 1000,
-    permutations: int = 999,
+    permutations: int = 9999,
     batch_size: int | None = None,
     device: str = "auto",
     cache_dir: Path | None = None,
     generate: bool = True,
     force: bool = False,
     progress: bool = True,
+    seeds: int | None = None,
 ) -> AblationResult:
     """Run (what is missing of) an axis and compare every variant with its base; see the module docstring.
 
     ``evaluator`` None: the embedded evaluator on the synthetic world (elsewhere one must be named, as for
     ``mg5bench score``). ``generate=False`` refuses to generate (a missing run is an error naming it); ``force``
-    recomputes the comparison (never the generations)."""
+    recomputes the comparison (never the generations). ``seeds``: at most this many checkpoints (training seeds)
+    per variant (None = every seed its checkpoint has, ``mg5bench.seeds``)."""
     from mg5bench.data.io import check_output_folder
     from mg5bench.devices import resolve_device
     from mg5bench.evaluators import evaluator_identity, resolve_evaluator
@@ -171,6 +187,8 @@ def ablate(
     check_permutations(permutations)
     if batch_size is not None:
         check_int("--batch-size", batch_size, 1)
+    if seeds is not None:
+        check_int("--seeds", seeds, 1)
     ax = axis if isinstance(axis, Axis) else load_axis(axis)
     task = ax.task_for(task)
     cfg = get_task(task)
@@ -179,7 +197,7 @@ def ablate(
     ax.check_checkpoints()
     dev = resolve_device(device)
     planned = plan(ax, task, split, data, limit, seed, out, batch_size=batch_size, device=dev, cache_dir=cache_dir,
-                   progress=progress)  # fmt: skip
+                   progress=progress, seeds=seeds)  # fmt: skip
     base = next(p for p in planned if p.name == ax.base)
     synthetic = base.prepared.sset.source.synthetic
     names, notes = resolve_metrics(cfg, synthetic, metrics)
@@ -194,15 +212,18 @@ def ablate(
             raise DataError(str(p.prepared.folder), None, f"variant {p.name}: {p.need} samples needed, not all "
                             "stored", "run without --no-generate to generate them")  # fmt: skip
         if progress:
-            print(f"[{ax.name}] generating variant {p.name} ({p.spec.model}, first {p.need} samples)", flush=True)
+            which = "" if p.checkpoint == "default" and len(p.paths) == 1 else f", checkpoint {p.checkpoint}"
+            print(f"[{ax.name}] generating variant {p.name} ({p.spec.model}{which}, first {p.need} samples)",
+                  flush=True)  # fmt: skip
         spec = type(p.spec)(**{**p.spec.__dict__, "limit": p.need})
         res = run_one(spec, out, batch_size=batch_size, device=dev, evaluator=evaluator, metrics=names,
                       resamples=resamples, cache_dir=cache_dir, progress=progress)  # fmt: skip
-        generated[p.name] = res.generated
+        generated[p.name] = generated.get(p.name, 0) + res.generated
     runs = []
     for p in planned:
         ids = [s.id for s in p.prepared.sset.samples[: p.need]]
-        runs.append({"variant": p.name, "folder": str(p.prepared.folder), "n": p.need,
+        runs.append({"variant": p.name, "seed_index": p.seed_index, "checkpoint": p.checkpoint,
+                     "folder": os.path.relpath(p.prepared.folder, out), "n": p.need,
                      "records_sha256": _records_sha256(p.prepared.folder, ids)})  # fmt: skip
     key = {
         "version": ABLATION_VERSION,
@@ -216,6 +237,7 @@ def ablate(
         "evaluator": ev_id,
         "resamples": resamples,
         "permutations": permutations,
+        "seeds": seeds,
         "runs": runs,
     }
     folder = Path(out) / "ablations" / f"{ax.name}-{task}-{content_hash(key)}"
@@ -273,56 +295,80 @@ def analyse(
     cache_dir: Path | None,
     progress: bool,
 ) -> dict[str, Any]:
-    """Load every run's items, encode all images and texts once, and compare each variant with the base."""
+    """Load every run's items, encode all images and texts once, compare each variant with the base (all seeds of
+    both), and give the headline p-values their Benjamini-Hochberg q-values (the ablation is one family)."""
     from tqdm.auto import tqdm
 
-    from mg5bench.ablation.compare import compare, headline_keys, load_run_items, values_on
+    from mg5bench.ablation.compare import compare, headline_keys, load_run_items, shared_ids, values_on
     from mg5bench.data.world import default_cache_dir
     from mg5bench.evaluators import load_evaluator
     from mg5bench.metrics import MetricContext
     from mg5bench.scoring import build_bank
+    from mg5bench.stats import MIN_CLUSTERS, benjamini_hochberg
 
-    base_p = next(p for p in planned if p.name == ax.base)
-    task_cfg = base_p.prepared.task
-    runs = {p.name: load_run_items(p.name, p.prepared.folder, p.prepared.sset, p.need) for p in planned}
+    by_variant: dict[str, list[_Planned]] = {}
+    for p in planned:
+        by_variant.setdefault(p.name, []).append(p)
+    base_ps = by_variant[ax.base]
+    task_cfg = base_ps[0].prepared.task
+    runs = {name: [load_run_items(name, p.prepared.folder, p.prepared.sset, p.need) for p in ps]
+            for name, ps in by_variant.items()}  # fmt: skip
     ev = load_evaluator(evaluator, device)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    all_items = [it for r in runs.values() for it in r.items.values()]
-    bank, _ = build_bank(ev, all_items, base_p.prepared.sset, cache, progress)
+    all_items = [it for rs in runs.values() for r in rs for it in r.items.values()]
+    bank, _ = build_bank(ev, all_items, base_ps[0].prepared.sset, cache, progress)
     ctx = MetricContext(task_cfg.format, None, device)
     keys = headline_keys(task_cfg.format, names)
     base = runs[ax.base]
+    base_ids = base[0].ids
     rows = []
     variants = {v.name: v for v in ax.variants}
-    for p in tqdm(planned, desc=f"ablation {ax.name}", disable=not progress, leave=False):
-        r = runs[p.name]
-        v = variants[p.name]
-        info = r.info
+    for name in tqdm([v.name for v in ax.variants], desc=f"ablation {ax.name}", disable=not progress, leave=False):
+        rs, ps = runs[name], by_variant[name]
+        info = rs[0].info
         row: dict[str, Any] = {
-            "variant": p.name,
-            "label": v.label,
-            "model": v.model,
-            "run": str(r.folder),
+            "variant": name,
+            "label": variants[name].label,
+            "model": variants[name].model,
+            "run": str(rs[0].folder),
             "checkpoint_sha256": info.get("key", {}).get("model", {}).get("sha256"),
+            "seeds": [_seed_entry(p, r) for p, r in zip(ps, rs, strict=True)],
             "generation": info.get("generation", {}),
             "task_args": info.get("spec", {}).get("task_args", {}),
-            "n_run": p.need,
+            "n_run": ps[0].need,
         }
-        if p.name == ax.base:
+        if name == ax.base:
             row["base"] = True
-            row["own"] = values_on([base.items[i] for i in base.ids], names, ctx, bank, resamples=resamples)
+            row["own"] = values_on([[r.items[i] for i in base_ids] for r in rs], names, ctx, bank,
+                                   resamples=resamples)  # fmt: skip
         else:
-            from mg5bench.ablation.compare import shared_ids
-
-            ids = shared_ids(base, r)
+            ids = shared_ids(base[0], rs[0])
+            for r in rs[1:]:
+                if shared_ids(base[0], r) != ids:
+                    raise DataError(str(r.folder), None, f"variant {name}'s seeds hold different samples",
+                                    "compare seeds over the same data, split and protocol")  # fmt: skip
             row["n_paired"] = len(ids)
-            row["paired_on"] = "the base's samples" if len(ids) == len(base.ids) else (
-                f"{len(ids)} of the base's {len(base.ids)} samples (the ones this variant generates)")  # fmt: skip
-            row["compare"] = compare([base.items[i] for i in ids], [r.items[i] for i in ids], names, ctx, bank,
-                                     keys=keys, resamples=resamples, permutations=permutations)  # fmt: skip
+            row["paired_on"] = "the base's samples" if len(ids) == len(base_ids) else (
+                f"{len(ids)} of the base's {len(base_ids)} samples (the ones this variant generates)")  # fmt: skip
+            paired = ps[0].paths == base_ps[0].paths and len(ps) == len(base_ps) and len(ps) > 1
+            row["paired_seeds"] = paired
+            row["compare"] = compare([[b.items[i] for i in ids] for b in base], [[r.items[i] for i in ids] for r in rs],
+                                     names, ctx, bank, paired_seeds=paired, keys=keys, resamples=resamples,
+                                     permutations=permutations)  # fmt: skip
         rows.append(row)
+    cells = [(row, k) for row in rows if not row.get("base") for k in keys if k in row["compare"]]
+    qs = benjamini_hochberg([row["compare"][k]["p"] for row, k in cells])
+    for (row, k), q in zip(cells, qs, strict=True):
+        row["compare"][k]["q"] = q
+    clusters = max((row["compare"][k]["clusters"] for row, k in cells), default=0)
+    unit = {"vist": "stories", "mmdialog": "conversations"}.get(task_cfg.format, "samples")
+    warnings = []
+    if cells and clusters < MIN_CLUSTERS:
+        warnings.append(f"WARNING: only {clusters} {unit} (fewer than {MIN_CLUSTERS}): the intervals are shown, but "
+                        f"too few {unit} to draw a verdict; use a larger --limit")  # fmt: skip
     ev_info = ev.info()
     return {
+        "version": ABLATION_VERSION,
         "axis": {k: key["axis"][k] for k in ("name", "title", "description", "tasks", "base", "claim")},
         "axis_file": ax.path,
         "task": key["task"],
@@ -333,18 +379,31 @@ def analyse(
         "metrics": list(names),
         "headline": keys,
         "notes": list(notes),
+        "warnings": warnings,
         "evaluator": {"name": ev_info.get("name"), "weights_sha256": ev_info.get("weights_sha256")},
         "method": {
-            "difference": "variant - base on the samples both runs hold, each metric computed as the scorer does",
-            "ci": f"95% percentile interval, cluster bootstrap over {'stories' if task_cfg.format == 'vist' else 'conversations' if task_cfg.format == 'mmdialog' else 'samples'} ({resamples} resamples, seed 0), one draw shared by both runs",  # noqa: E501
-            "p": "two-sided paired cluster permutation test: sign flips of per-cluster mean differences for "
-            f"per-sample results (exact up to 16 clusters, else 9999 random); for set-level results (FID, KID, "
-            f"image rate) the two runs' outputs swapped within clusters (exact up to 12 clusters, else "
-            f"{permutations} random arrangements)",
+            "difference": "variant - base on the samples both runs hold, each metric computed as the scorer does; "
+            "with several checkpoints (training seeds) per variant, the mean over its seeds",
+            "ci": f"95% t-interval over {unit}: per-sample results from the {unit}' mean differences (cluster-robust "
+            f"SE), set-level results (FID, KID) from the SE of {resamples} cluster-bootstrap resamples; where a "
+            "variant has several seeds the variance between its seeds' values is added (Satterthwaite df)",
+            "p": f"one checkpoint per side: two-sided paired cluster permutation test (sign flips of per-{unit[:-1]} "
+            f"mean differences for per-sample results, exact up to 16 {unit}; for set-level results the two runs' "
+            f"outputs swapped within {unit}, exact up to 12; else {permutations} random arrangements, Monte-Carlo "
+            "error of p reported); several seeds: the two-level t-test dual to the interval, with the exact "
+            "seed-level permutation p beside it",
+            "family": "exploratory: the headline p-values of this ablation (every variant x headline result) are one "
+            "family; q = Benjamini-Hochberg false-discovery-rate q-value within it",
+            "min_clusters": MIN_CLUSTERS,
         },
         "key": {k: key[k] for k in ("evaluator", "resamples", "permutations", "runs")},
         "rows": rows,
     }
+
+
+def _seed_entry(p: _Planned, r: Any) -> dict[str, Any]:
+    return {"checkpoint": p.checkpoint, "run": str(r.folder),
+            "checkpoint_sha256": r.info.get("key", {}).get("model", {}).get("sha256")}  # fmt: skip
 
 
 def _fmt(x: float | None, signed: bool = False) -> str:
@@ -362,24 +421,33 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 e = row["own"].get(key)
                 if e is None:
                     continue
+                vals = [v for v in e.get("seed_values", []) if v is not None]
+                sd = statistics.stdev(vals) if len(vals) > 1 else None
                 out.append({"variant": row["variant"], "label": row["label"], "metric": key, "n": e["n"],
-                            "value": e["value"], "value_ci_low": e["ci"][0], "value_ci_high": e["ci"][1],
-                            "base_value": None, "diff": None, "diff_ci_low": None, "diff_ci_high": None, "p": None,
-                            "test": "base", "higher_is_better": e["higher_is_better"]})  # fmt: skip
+                            "seeds": e.get("seeds", 1), "value": e["value"], "value_ci_low": e["ci"][0],
+                            "value_ci_high": e["ci"][1], "base_value": None, "diff": None, "diff_ci_low": None,
+                            "diff_ci_high": None, "seed_sd": sd, "p": None, "p_mc_error": None,
+                            "p_seed_permutation": None, "q": None, "test": "base",
+                            "higher_is_better": e["higher_is_better"], "too_few_clusters": None})  # fmt: skip
             else:
                 e = row["compare"].get(key)
                 if e is None:
                     continue
+                sd = e.get("seeds", {})
                 out.append({"variant": row["variant"], "label": row["label"], "metric": key, "n": e["n"],
-                            "value": e["value"], "value_ci_low": e["value_ci"][0], "value_ci_high": e["value_ci"][1],
-                            "base_value": e["base"], "diff": e["diff"], "diff_ci_low": e["diff_ci"][0],
-                            "diff_ci_high": e["diff_ci"][1], "p": e["p"], "test": e["test"],
-                            "higher_is_better": e["higher_is_better"]})  # fmt: skip
+                            "seeds": sd.get("variant", 1), "value": e["value"], "value_ci_low": e["value_ci"][0],
+                            "value_ci_high": e["value_ci"][1], "base_value": e["base"], "diff": e["diff"],
+                            "diff_ci_low": e["diff_ci"][0], "diff_ci_high": e["diff_ci"][1], "seed_sd": sd.get("sd"),
+                            "p": e["p"], "p_mc_error": e.get("p_mc_error"), "p_seed_permutation":
+                            sd.get("p_permutation"), "q": e.get("q"), "test": e["test"],
+                            "higher_is_better": e["higher_is_better"],
+                            "too_few_clusters": e.get("too_few_clusters")})  # fmt: skip
     return out
 
 
-CSV_FIELDS = ("variant", "label", "metric", "n", "value", "value_ci_low", "value_ci_high", "base_value", "diff",
-              "diff_ci_low", "diff_ci_high", "p", "test", "higher_is_better")  # fmt: skip
+CSV_FIELDS = ("variant", "label", "metric", "n", "seeds", "value", "value_ci_low", "value_ci_high", "base_value",
+              "diff", "diff_ci_low", "diff_ci_high", "seed_sd", "p", "p_mc_error", "p_seed_permutation", "q", "test",
+              "higher_is_better", "too_few_clusters")  # fmt: skip
 
 
 def to_csv(report: dict[str, Any]) -> str:
@@ -394,16 +462,18 @@ def to_csv(report: dict[str, Any]) -> str:
 
 def format_report(report: dict[str, Any]) -> str:
     """The printed table: per headline result, every variant's value with its CI and its paired difference from
-    the base with CI and p-value."""
+    the base with CI, the seed spread, p and the family's q-value."""
     from mg5bench.ablation.compare import format_p
 
     ax = report["axis"]
     base = next(r for r in report["rows"] if r.get("base"))
+    method = report["method"]
     lines = [
         f"{ax['name']} ablation ({ax['title']}) on {report['task']} {report['split']}, first {report['limit']} "
         f"samples; base: {base['variant']} ({base['label']})",
-        f"diff = variant - base on the same samples, 95% CI: {report['method']['ci']}; p: paired cluster "
-        "permutation test (two-sided)",
+        *report.get("warnings", []),
+        f"diff = variant - base on the same samples; 95% CI: {method['ci']}",
+        f"p: {method['p']}; q: {method['family']}",
     ]
     rows = table_rows(report)
     for key in report["headline"]:
@@ -412,25 +482,32 @@ def format_report(report: dict[str, Any]) -> str:
             continue
         arrow = "^" if sel[0]["higher_is_better"] else "v"
         lines.append(f"{key} {arrow}")
-        table = [("  variant", "n", "value [95% CI]", "diff vs base [95% CI]", "p")]
+        table = [("  variant", "n", "seeds", "value [95% CI]", "diff vs base [95% CI]", "seed sd", "p", "q")]
         for r in sel:
             val = _fmt(r["value"]) + ("" if r["value_ci_low"] is None else
                                       f" [{_fmt(r['value_ci_low'])}, {_fmt(r['value_ci_high'])}]")  # fmt: skip
+            sd = "" if r["seed_sd"] is None else f"{r['seed_sd']:.4f}"
             if r["test"] == "base":
-                diff, p = "(base)", ""
+                diff, p, q = "(base)", "", ""
             else:
                 ci = (
                     ""
                     if r["diff_ci_low"] is None
                     else f" [{_fmt(r['diff_ci_low'], True)}, {_fmt(r['diff_ci_high'], True)}]"
                 )
-                diff, p = _fmt(r["diff"], True) + ci, format_p(r["p"])
-            table.append((f"  {r['variant']}", str(r["n"]), val, diff, p))
-        widths = [max(len(t[i]) for t in table) for i in range(5)]
-        lines += ["  ".join(t[i].ljust(widths[i]) for i in range(5)).rstrip() for t in table]
+                diff, p, q = _fmt(r["diff"], True) + ci, format_p(r["p"]), format_p(r["q"])
+                if r["p_mc_error"] is not None and r["p"] is not None:
+                    p += f" +-{r['p_mc_error']:.1g}"
+            table.append((f"  {r['variant']}", str(r["n"]), str(r["seeds"]), val, diff, sd, p, q))
+        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+        lines += ["  ".join(t[i].ljust(widths[i]) for i in range(len(t))).rstrip() for t in table]
     paired = [r for r in report["rows"] if not r.get("base") and r["n_paired"] != base["n_run"]]
     for r in paired:
         lines.append(f"note: {r['variant']} is compared on {r['paired_on']}")
+    seeded = [r for r in report["rows"] if len(r.get("seeds", [])) > 1]
+    if seeded:
+        lines.append("seeds: " + "; ".join(f"{r['variant']}: " + ", ".join(s["checkpoint"] for s in r["seeds"])
+                                           for r in seeded))  # fmt: skip
     lines.append(f"evaluator: {report['evaluator']['name']} (sha256 {str(report['evaluator']['weights_sha256'])[:12]})")
     lines += report.get("notes", [])
     return "\n".join(lines)

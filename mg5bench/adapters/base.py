@@ -48,6 +48,11 @@ class Adapter(ABC):
     pure: ClassVar[bool] = False
     # task format -> default checkpoint folder, relative to reference_model/checkpoints ("" = none needed)
     default_checkpoints: ClassVar[Mapping[str, str]] = {}
+    # --model-args that name a file or folder: a run key holds their content hash, never the path, so the same
+    # checkpoint reached from another clone, through a symlink or by its path is the same run
+    path_args: ClassVar[tuple[str, ...]] = ()
+    # of those, the ones whose content ``identity()`` already hashes (its "sha256"): left out of the key's args
+    hashed_args: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, task: TaskConfig, model_args: Mapping[str, Any]) -> None:
         unknown = set(model_args) - set(self.args)
@@ -61,8 +66,15 @@ class Adapter(ABC):
         self.device = "cpu"  # set by the runner before load() / generate()
 
     def identity(self) -> dict[str, Any]:
-        """What determines this model's outputs besides the sample, config and generator."""
-        return {"adapter": self.name, "model_args": self.model_args}
+        """What determines this model's outputs besides the sample, config and generator: contents, not paths."""
+        return {"adapter": self.name, "model_args": self.portable_args()}
+
+    def portable_args(self) -> dict[str, Any]:
+        """The model args as a run key holds them (``portable_args_of``)."""
+        out = portable_args_of(type(self), self.model_args)
+        if out is None:  # pragma: no cover - the adapter checked its paths when it was made
+            raise ConfigError(f"model {self.name!r}: a --model-args path is not there")
+        return out
 
     def settings_used(self, requested: GenerationConfig) -> tuple[str, ...]:
         """The generation settings this model reads (may depend on the task or on ``requested``)."""
@@ -97,3 +109,27 @@ class Adapter(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty on purpose
         """Release what ``load`` took (optional)."""
+
+
+def portable_args_of(cls: type[Adapter], model_args: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``model_args`` with every path argument replaced by its content's sha256 (``sha256:<hex>``; a folder by
+    ``sha256_folder``), the ones the identity already hashes left out; None when a path is not there."""
+    from pathlib import Path
+
+    from mg5bench.hashing import sha256_file, sha256_folder
+
+    out: dict[str, Any] = {}
+    for k, v in sorted(model_args.items()):
+        if k in cls.hashed_args:
+            continue
+        if k in cls.path_args:
+            path = Path(str(v)).expanduser()
+            if path.is_dir():
+                out[k] = "sha256:" + sha256_folder(path)
+            elif path.is_file():
+                out[k] = "sha256:" + sha256_file(path)
+            else:
+                return None
+        else:
+            out[k] = v
+    return out

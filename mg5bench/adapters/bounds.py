@@ -31,7 +31,7 @@ class Blank(Adapter):
         self.size = int_arg(model_args, "size", 1, 4096)
 
     def identity(self) -> dict[str, Any]:
-        return {"adapter": self.name, "model_args": self.model_args, "colour": [255, 255, 255]}
+        return {"adapter": self.name, "model_args": self.portable_args(), "colour": [255, 255, 255]}
 
     def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
         from PIL import Image

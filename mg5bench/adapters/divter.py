@@ -143,6 +143,8 @@ class DivterAdapter(Adapter):
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)  # max_new_tokens: the checkpoint's
     batch_size = 20  # divides 100: the usual --limit values cut no batch group
     default_checkpoints: ClassVar[dict[str, str]] = {t: f"divter-{t}" for t in ("cc3m", "vist", "mmdialog")}
+    path_args = ("checkpoint", "backbones")
+    hashed_args = ("checkpoint",)
 
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
@@ -165,8 +167,8 @@ class DivterAdapter(Adapter):
 
     def identity(self) -> dict[str, Any]:
         recorded = json.loads((self.path / "divter_config.json").read_text())["backbones_sha256"]
-        return {"adapter": self.name, "path": str(self.path), "sha256": sha256_folder(self.path),
-                "backbones_sha256": recorded, "model_args": self.model_args}  # fmt: skip
+        return {"adapter": self.name, "sha256": sha256_folder(self.path), "backbones_sha256": recorded,
+                "model_args": self.portable_args()}  # fmt: skip
 
     def load(self) -> None:
         if self.model is None:

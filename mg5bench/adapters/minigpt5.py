@@ -61,7 +61,9 @@ def vist_source(sample: Sample) -> tuple[str, list[str]]:
             text += IMG
             images.append(seg.value)
     text = (text + "\n") if text else ""
-    return f"{SYSTEM_VIST}###Human:{text} {VIST_GEN[0].format(c=current.value)}", images
+    draw = sample.meta.get("instruction_draw")  # the instruction=random protocol; else the first template
+    template = VIST_GEN[0 if draw is None else min(int(float(draw) * len(VIST_GEN)), len(VIST_GEN) - 1)]
+    return f"{SYSTEM_VIST}###Human:{text} {template.format(c=current.value)}", images
 
 
 def _turns(context: Sequence[Segment]) -> list[tuple[str, list[Segment]]]:
@@ -112,6 +114,8 @@ class MiniGPT5Adapter(Adapter):
     }
     uses = ("guidance_scale", "num_inference_steps", "max_new_tokens", "temperature", "top_p", "repetition_penalty",
             "do_sample")  # fmt: skip
+    path_args = ("checkpoint", "official", "stage1", "lm", "t2i", "vision")
+    hashed_args = ("checkpoint", "official")
     batch_size = 10  # divides 100: the usual --limit values cut no batch group
     default_checkpoints: ClassVar[dict[str, str]] = {
         "cc3m": "stage1",
@@ -192,8 +196,7 @@ class MiniGPT5Adapter(Adapter):
         )
 
     def identity(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"adapter": self.name, "source": str(self.source), "sha256": self.sha,
-                               "model_args": self.model_args}  # fmt: skip
+        out: dict[str, Any] = {"adapter": self.name, "sha256": self.sha, "model_args": self.portable_args()}
         if "official" not in self.model_args:
             cfg = self._config()
             out["checkpoint"] = {k: getattr(cfg, k) for k in ("learned_null_condition", "voken_hidden_offset")}

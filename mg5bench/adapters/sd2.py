@@ -82,6 +82,8 @@ class SD2(Adapter):
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
     batch_size = 20  # divides 100: the usual --limit values cut no batch group
     default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones/t2i")
+    path_args = ("path",)
+    hashed_args = ("path",)
 
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
@@ -102,8 +104,7 @@ class SD2(Adapter):
         check_folder(self.path)
 
     def identity(self) -> dict[str, Any]:
-        return {"adapter": self.name, "path": str(self.path), "sha256": sha256_folder(self.path),
-                "model_args": self.model_args}  # fmt: skip
+        return {"adapter": self.name, "sha256": sha256_folder(self.path), "model_args": self.portable_args()}
 
     def load_pipe(self) -> Any:
         from reference_model.t2i import load_pipeline

@@ -33,6 +33,8 @@ class TwoStage(Adapter):
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25, max_new_tokens=24)
     batch_size = 20  # divides 100: the usual --limit values cut no batch group
     default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones")
+    path_args = ("backbones",)
+    hashed_args = ("backbones",)
 
     def __init__(self, task: TaskConfig, model_args: dict[str, Any]) -> None:
         super().__init__(task, model_args)
@@ -46,8 +48,7 @@ class TwoStage(Adapter):
         return (*self.uses, "max_new_tokens") if self.task.format == "mmdialog" else self.uses
 
     def identity(self) -> dict[str, Any]:
-        return {"adapter": self.name, "path": str(self.path), "sha256": sha256_folder(self.path),
-                "model_args": self.model_args}  # fmt: skip
+        return {"adapter": self.name, "sha256": sha256_folder(self.path), "model_args": self.portable_args()}
 
     def scene_text(self, sample: Sample, caption_of: dict[str, str]) -> str:
         images = [s.value for s in sample.context if s.is_image]

@@ -118,8 +118,12 @@ def find_ablations(runs: Path, limits: Mapping[str, int], left_out: list[str] | 
         task = rep.get("task")
         if limits.get(task) != rep.get("limit"):
             continue
+        from mg5bench.ablation.core import ABLATION_VERSION
+
+        if rep.get("version", 1) != ABLATION_VERSION:  # an older format: 'mg5bench ablate' recomputes it
+            continue
         runs_of = rep.get("key", {}).get("runs", []) if isinstance(rep.get("key"), dict) else []
-        if not all(isinstance(r, dict) and Path(str(r.get("folder"))).is_dir() for r in runs_of):
+        if not all(isinstance(r, dict) and (Path(runs) / str(r.get("folder"))).is_dir() for r in runs_of):
             continue
         rep["_folder"] = str(path.parent)
         plot = (path.parent / "ablation.png").resolve()
@@ -167,14 +171,15 @@ def environment() -> list[str]:
     return [f"Python {platform.python_version()}; " + ", ".join(pkgs), f"Machine: {machine}"]
 
 
-def _verdict(entry: Mapping[str, Any] | None, expect: str) -> str:
-    """Whether a paired difference supports a claim: "yes" when its CI excludes 0 and its p-value is below 0.05 in
-    the direction the claim predicts, "opposite" when both say the other way, else "not resolved"."""
-    if entry is None or entry.get("diff") is None or entry["diff_ci"][0] is None:
+def _verdict(entry: Mapping[str, Any] | None, expect: str, p_adjusted: float | None) -> str:
+    """Whether a paired difference supports a claim, from its family-wise (Holm) adjusted p-value: "yes" when it is
+    below 0.05 and the difference goes the way the claim predicts, "opposite" when below 0.05 the other way, "too few
+    stories" under the minimum cluster count (no verdict is drawn), else "not resolved"."""
+    if entry is None or entry.get("diff") is None or p_adjusted is None:
         return "n/a"
-    lo, hi = entry["diff_ci"]
-    p = entry.get("p")
-    if not (lo > 0 or hi < 0) or (p is not None and p >= 0.05):
+    if entry.get("too_few_clusters"):
+        return "too few stories"
+    if p_adjusted >= 0.05 or entry["diff"] == 0:
         return "not resolved"
     variant_better = (entry["diff"] > 0) == bool(entry["higher_is_better"])
     return "yes" if variant_better == (expect == "variant better") else "opposite"
@@ -183,14 +188,40 @@ def _verdict(entry: Mapping[str, Any] | None, expect: str) -> str:
 CLAIM_KEYS = ("clip_i", "fid", "scene_accuracy", "scene_accuracy.colour")
 
 
+def _seed_note(e: Mapping[str, Any]) -> str:
+    sd = e.get("seeds", {})
+    n_b, n_v = sd.get("base", 1), sd.get("variant", 1)
+    if n_b == 1 and n_v == 1:
+        return "1 vs 1 checkpoint"
+    spread = "" if sd.get("sd") is None else f", seed sd {sd['sd']:.3f}"
+    return f"{n_v} vs {n_b} seeds{spread}"
+
+
 def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[str], human: str | None) -> tuple[
         str, list[dict[str, Any]]]:  # fmt: skip
+    """The paper's claims beside ours. Every tested cell (claim x result) is one family: Holm-adjusted p-values,
+    and each verdict is read from its adjusted value."""
     import yaml
 
     from mg5bench.ablation.compare import format_p
     from mg5bench.escaping import md_text
+    from mg5bench.stats import MIN_CLUSTERS, holm
 
     paper = yaml.safe_load(PAPER_FILE.read_text())
+    found: dict[str, tuple[Mapping[str, Any] | None, dict[str, Any], str]] = {}
+    cells: list[tuple[str, str, Mapping[str, Any]]] = []
+    for c in paper["claims"]:
+        t = c["test"]
+        if t.get("ratings"):
+            continue
+        rep = next((a for a in ablations if a["axis"]["name"] == t["axis"] and a["task"] == t["task"]), None)
+        row = None if rep is None else next((r for r in rep["rows"] if r["variant"] == t["variant"]), None)
+        entries = {k: e for k in CLAIM_KEYS if (e := (row or {}).get("compare", {}).get(k)) is not None
+                   and e.get("diff") is not None}  # fmt: skip
+        found[c["id"]] = (rep, entries, t["expect"])
+        cells += [(c["id"], k, e) for k, e in entries.items()]
+    adjusted = dict(zip([(cid, k) for cid, k, _ in cells], holm([e.get("p") for _, _, e in cells]), strict=True))
+    family = sum(1 for _, _, e in cells if e.get("p") is not None)
     lines = [f"Protocol differences: {' '.join(paper['protocol'].split())}", ""]
     lines += ["| claim | paper | test | " + " | ".join(CLAIM_KEYS) + " | reproduced? |",
               "|---|---|---|" + "---|" * len(CLAIM_KEYS) + "---|"]  # fmt: skip
@@ -203,7 +234,7 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
                          + f" | {'see Human evaluation' if human else 'no ratings given'} |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "ratings" if human else "not run"})
             continue
-        rep = next((a for a in ablations if a["axis"]["name"] == t["axis"] and a["task"] == t["task"]), None)
+        rep, entries, expect = found[c["id"]]
         test = f"{t['axis']}: {t['variant']} vs base"
         if rep is None:
             why = next((e for e in plan_errors if e.startswith(f"{t['axis']} ")), "no ablation stored")
@@ -211,45 +242,58 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
                          + f" | not run: {md_text(why.split(': ', 1)[-1][:160])} |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "not run"})
             continue
-        row = next((r for r in rep["rows"] if r["variant"] == t["variant"]), None)
-        cells, verdicts = [], []
+        texts, verdicts, detail = [], [], {}
         for k in CLAIM_KEYS:
-            e = (row or {}).get("compare", {}).get(k)
-            if e is None or e.get("diff") is None:
-                cells.append("n/a")
+            e = entries.get(k)
+            if e is None:
+                texts.append("n/a")
                 continue
-            lo, hi = e["diff_ci"]
-            v = _verdict(e, t["expect"])
+            adj = adjusted.get((c["id"], k))
+            v = _verdict(e, expect, adj)
             verdicts.append(v)
+            lo, hi = e["diff_ci"]
             ci = "" if lo is None else f" [{lo:+.3f}, {hi:+.3f}]"
-            cells.append(f"{e['diff']:+.3f}{ci} p {format_p(e['p'])} ({v})")
-        overall = ("mixed" if "yes" in verdicts and "opposite" in verdicts else
+            texts.append(f"{e['diff']:+.3f}{ci} ({_seed_note(e)}) p {format_p(e.get('p'))}, Holm {format_p(adj)} "
+                         f"({v})")  # fmt: skip
+            detail[k] = {"diff": e["diff"], "ci": [lo, hi], "p": e.get("p"), "p_holm": adj, "verdict": v,
+                         "seeds": e.get("seeds"), "clusters": e.get("clusters"), "test": e.get("test")}  # fmt: skip
+        overall = ("too few stories" if verdicts and all(v == "too few stories" for v in verdicts) else
+                   "mixed" if "yes" in verdicts and "opposite" in verdicts else
                    "yes" if verdicts and all(v == "yes" for v in verdicts) else "partly" if "yes" in verdicts else
                    "opposite" if "opposite" in verdicts else "not resolved")  # fmt: skip
-        lines.append(f"| {c['claim']} | {pv} | {test} (variant - base) | " + " | ".join(cells) + f" | {overall} |")
-        rows.append({"claim": c["id"], "verdict": overall, "cells": dict(zip(CLAIM_KEYS, cells, strict=True))})
-    lines += ["", "A cell is the paired difference variant - base on the same samples with its 95% cluster-bootstrap "
-              "CI and paired permutation p-value; 'yes' when the CI excludes 0 and p < 0.05 in the direction the claim "
-              "predicts, 'opposite' when both say the other way, 'not resolved' otherwise. Reproduced: 'yes' on every "
-              "result, 'partly' on some (the others not resolved), 'mixed' when results disagree."]  # fmt: skip
+        lines.append(f"| {c['claim']} | {pv} | {test} (variant - base) | " + " | ".join(texts) + f" | {overall} |")
+        rows.append({"claim": c["id"], "verdict": overall, "cells": dict(zip(CLAIM_KEYS, texts, strict=False)),
+                     "results": detail})  # fmt: skip
+    lines += ["", f"A cell is the difference variant - base on the same samples: with several training seeds per "
+              "variant the difference of seed means, its 95% interval adding the spread between seeds to the spread "
+              "between stories (two-level t), and the seeds' standard deviation; with one checkpoint per side the "
+              "paired t-interval over stories and the paired cluster permutation p. **Family:** the "
+              f"{family} p-values of this table are one family; 'Holm' is Holm's family-wise adjusted p, and the "
+              "verdict reads it: 'yes' when below 0.05 in the direction the claim predicts, 'opposite' when below "
+              f"0.05 the other way, 'not resolved' otherwise, 'too few stories' (no verdict) below {MIN_CLUSTERS} "
+              "stories. Reproduced: 'yes' on every result, 'partly' on some (the others not resolved), 'mixed' when "
+              "results disagree. The CIs are not adjusted for the family."]  # fmt: skip
     return "\n".join(lines), rows
 
 
 def ablation_markdown(rep: Mapping[str, Any]) -> str:
     """An ablation as a Markdown table: per variant, its value and its paired difference from the base per
-    headline result."""
+    headline result, with p and the ablation's Benjamini-Hochberg q-value."""
     from mg5bench.ablation.compare import format_p
     from mg5bench.escaping import md_text
     from mg5bench.leaderboard.tables import display, fmt
 
     keys = rep["headline"]
     base = next(r for r in rep["rows"] if r.get("base"))
-    head = ["variant", "n"] + [md_text(display(k)) + (" ↑" if base["own"].get(k, {}).get("higher_is_better", True)
-                                                     else " ↓") for k in keys]  # fmt: skip
+    head = ["variant", "n", "seeds"] + [md_text(display(k)) + (" ↑" if base["own"].get(k, {}).get("higher_is_better",
+                                                                                                   True) else " ↓")
+                                        for k in keys]  # fmt: skip
+    warn = "".join(f" **{md_text(w)}**" for w in rep.get("warnings", []))
     lines = [f"{md_text(rep['axis']['description'])} Base: **{md_text(base['variant'])}** ({md_text(base['label'])}); "
              f"first {int(rep['limit'])} samples of {md_text(rep['task'])} {md_text(rep['split'])}. Cells: value, then "
-             "(variant - base) [95% CI] and p.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+             "(variant - base) [95% CI], seed sd where a side has several seeds, p and q (Benjamini-Hochberg within "
+             "this ablation: an exploratory family)." + warn, "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]  # fmt: skip
     for r in rep["rows"]:
         cells = []
         for k in keys:
@@ -265,9 +309,13 @@ def ablation_markdown(rep: Mapping[str, Any]) -> str:
             lo, hi = e["diff_ci"]
             ci = "" if lo is None else f" [{lo:+.{d}f}, {hi:+.{d}f}]"
             diff = "n/a" if e["diff"] is None else f"{e['diff']:+.{d}f}"
-            cells.append(f"{fmt(e['value'], d)} ({diff}{ci}, p {format_p(e['p'])})")
+            sd = e.get("seeds", {}).get("sd")
+            sd_text = "" if sd is None else f", sd {sd:.{d}f}"
+            cells.append(f"{fmt(e['value'], d)} ({diff}{ci}{sd_text}, p {format_p(e['p'])}, q "
+                         f"{format_p(e.get('q'))})")  # fmt: skip
         n = r["n_run"] if r.get("base") else r["n_paired"]
-        lines.append(f"| {md_text(r['variant'])} ({md_text(r['label'])}) | {int(n)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_text(r['variant'])} ({md_text(r['label'])}) | {int(n)} | {len(r.get('seeds', [])) or 1} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
     notes = [f"- {md_text(r['variant'])} is compared on {md_text(r['paired_on'])}" for r in rep["rows"]
              if not r.get("base") and r["n_paired"] != base["n_run"]]  # fmt: skip
     return "\n".join(lines + (["", *notes] if notes else []))
@@ -472,7 +520,8 @@ def build_report(
     if left_out:
         md(("md", "### Runs left out\n\n" + "\n".join(f"- {md_code(x)}" for x in left_out)))
     md(("md", "## Ablations\n\nEach variant against its axis's base on the same samples (`mg5bench ablate AXIS`); "
-        "the plot shows each variant's value with its 95% CI (red = base)."))  # fmt: skip
+        "the plot shows each variant's paired difference from the base with its 95% interval above, and the values "
+        "below (red = base)."))  # fmt: skip
     for rep, text in abl_md:
         md(("md", f"### {md_text(rep['axis']['name'])}: {md_text(rep['axis']['title'])} ({md_text(rep['task'])})\n\n"
             + text))  # fmt: skip

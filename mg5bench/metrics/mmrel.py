@@ -25,9 +25,11 @@ MISSED, SPURIOUS = -1.0, -2.0
 
 
 def clean_text_minigpt5(text: str) -> str:
-    """Official cleaning: drop '###', keep what precedes '[IMG0]', strip; punctuation-only -> ''."""
+    """Official cleaning: drop '###', keep what precedes '[IMG0]', strip; a text of punctuation characters only
+    becomes '' (the release's ``all(c in string.punctuation for c in pred)``: whitespace between them is not
+    punctuation, so '! ?' stays)."""
     text = text.replace("###", "").split("[IMG0]")[0].strip()
-    return "" if all(c in string.punctuation or c.isspace() for c in text) else text
+    return "" if all(c in string.punctuation for c in text) else text
 
 
 def f1_feng2023(scores: Sequence[float], n_gen: int, n_ref: int) -> float:

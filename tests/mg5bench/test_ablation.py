@@ -121,9 +121,29 @@ def test_known_outputs_give_the_expected_paired_differences(ablated: tuple[Any, 
     assert blank["fid"]["diff"] > 0 and blank["fid"]["p"] == pytest.approx(2 / 16)
     # outputs: table, CSV with one row per variant and headline result, deterministic PNG plot
     csv = (res.folder / "ablation.csv").read_text().splitlines()
-    assert csv[0].startswith("variant,label,metric,n,value")
+    assert csv[0].startswith("variant,label,metric,n,seeds,value")
     assert len(csv) == 1 + 4 * len(res.report["headline"])
     assert (res.folder / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_q_values_are_bh_within_the_ablation_and_few_stories_warn(ablated: tuple[Any, Path, int]) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from mg5bench.ablation import format_report
+
+    rep = ablated[0].report
+    cells = [r["compare"][k] for r in rep["rows"] if not r.get("base") for k in rep["headline"]
+             if k in r["compare"]]  # fmt: skip
+    ps = [c["p"] for c in cells if c["p"] is not None]
+    assert len(ps) >= 10
+    expected = iter(multipletests(ps, method="fdr_bh")[1])
+    for c in cells:
+        if c["p"] is not None:
+            assert c["q"] == pytest.approx(next(expected), abs=1e-12)
+    # 4 stories: every cell is flagged, the table warns
+    assert all(c["too_few_clusters"] for c in cells)
+    text = format_report(rep)
+    assert "WARNING: only 4 stories (fewer than 20)" in text and "Benjamini-Hochberg" in text
 
 
 def test_second_call_reuses_everything(ablated: tuple[Any, Path, int], small_world: Path) -> None:
@@ -202,3 +222,83 @@ def test_builtin_axes_parse_and_resolve() -> None:
         load_axis("cgf")
     with pytest.raises(ConfigError, match="applies to vist, not 'cc3m'"):
         cfg.task_for("cc3m")
+
+
+class Seeded(Adapter):
+    """Draws the target image, except at the steps its checkpoint's seed drops: seed k drops steps 1..k+1."""
+
+    pure = True
+    args: ClassVar[dict[str, str]] = {"checkpoint": "a folder with divter_config.json"}
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
+        seed = json.loads((Path(self.model_args["checkpoint"]) / "divter_config.json").read_text())["seed"]
+        return [[("text", "")] if 1 <= int(s.meta["step"]) <= seed + 1 else [("image", s.target_images[0])]
+                for s in samples]  # fmt: skip
+
+
+def _seed_folders(root: Path, recipe: dict[str, Any]) -> Path:
+    for k, name in enumerate(("drop", "drop-seed1", "drop-seed2")):
+        (root / name).mkdir(parents=True)
+        (root / name / "divter_config.json").write_text(json.dumps({**recipe, "seed": k}))
+    return root / "drop"
+
+
+def test_seeds_are_pooled_and_their_spread_enters_the_interval(known: None, small_world: Path, tmp_path: Path) -> None:
+    """Three checkpoints of one recipe drop 1, 2 and 3 steps of every story: seed values 0.8, 0.6, 0.4. Every story
+    is alike, so the stories add no variance and the interval is the seeds' t-interval against the one-checkpoint
+    base (df 2), computed by hand."""
+    from scipy.stats import t
+
+    MODELS.register("seeded", lambda: Seeded, "test adapter whose output depends on its checkpoint's seed",
+                    overwrite=True)  # fmt: skip
+    first = _seed_folders(tmp_path / "ck", {"task": "vist", "lr": 0.1})
+    axis = tmp_path / "seeds.yaml"
+    axis.write_text("name: seeds\ntasks: [vist]\nbase: gt\nvariants:\n  - name: gt\n    model: known\n"
+                    f"  - name: drop\n    model: seeded\n    checkpoint: {first}\n")  # fmt: skip
+    res = _ablate(axis, small_world, tmp_path / "runs")
+    row = next(r for r in res.report["rows"] if r["variant"] == "drop")
+    assert [s["checkpoint"] for s in row["seeds"]] == ["drop", "drop-seed1", "drop-seed2"]
+    e = row["compare"]["scene_accuracy"]
+    assert e["seeds"]["variant_values"] == pytest.approx([0.8, 0.6, 0.4])
+    assert e["seeds"]["sd"] == pytest.approx(0.2)
+    assert e["diff"] == pytest.approx(-0.4)
+    se = 0.2 / 3**0.5
+    assert e["diff_ci"] == pytest.approx([-0.4 - t.ppf(0.975, 2) * se, -0.4 + t.ppf(0.975, 2) * se])
+    assert e["p"] == pytest.approx(2 * t.sf(0.4 / se, 2))
+    assert e["test"].startswith("two-level t (3 vs 1 checkpoints")
+    # --seeds 1: only the shipped (first) checkpoint, no seed spread
+    one = _ablate(axis, small_world, tmp_path / "runs", seeds=1)
+    e1 = next(r for r in one.report["rows"] if r["variant"] == "drop")["compare"]["scene_accuracy"]
+    assert e1["diff"] == pytest.approx(-0.2) and e1["seeds"]["variant"] == 1 and "sd" not in e1["seeds"]
+
+
+def test_checkpoints_of_different_recipes_are_not_pooled(tmp_path: Path) -> None:
+    from mg5bench.seeds import seed_set
+
+    first = _seed_folders(tmp_path / "ck", {"task": "vist", "lr": 0.1})
+    assert [p.name for p in seed_set(first)] == ["drop", "drop-seed1", "drop-seed2"]
+    cfg = tmp_path / "ck" / "drop-seed2" / "divter_config.json"
+    cfg.write_text(json.dumps({"task": "vist", "lr": 0.2, "seed": 2}))
+    with pytest.raises(ConfigError, match=r"drop-seed2 is not a seed of drop: they differ in lr"):
+        seed_set(first)
+    cfg.write_text(json.dumps({"task": "vist", "lr": 0.1, "seed": 0}))
+    with pytest.raises(ConfigError, match=r"same seed \(0\)"):
+        seed_set(first)
+
+
+def test_run_seeds_lists_the_seed_checkpoints_and_summarises_the_spread(tmp_path: Path) -> None:
+    from mg5bench import api
+
+    first = _seed_folders(tmp_path / "ck", {"task": "vist", "lr": 0.1})
+    spec = api.RunSpec(task="vist", model="divter", split="val", model_args={"checkpoint": str(first)})
+    specs = api.seed_specs(spec, 3)
+    assert [n for n, _ in specs] == ["drop", "drop-seed1", "drop-seed2"]
+    assert specs[0][1] is spec and dict(specs[2][1].model_args)["checkpoint"] == str(tmp_path / "ck" / "drop-seed2")
+    assert len(api.seed_specs(spec, 2)) == 2
+    with pytest.raises(ConfigError, match="has no checkpoint"):
+        api.seed_specs(api.RunSpec(task="vist", model="gt", split="val"), 3)
+    reports = [(n, {"metrics": {"m": {"value": v}}}) for n, v in (("a", 0.4), ("b", 0.5), ("c", 0.9))]
+    text = api.seed_summary(reports)
+    assert "across 3 training seeds" in text
+    row = next(line for line in text.splitlines() if line.startswith("m "))
+    assert row.split()[-2:] == ["0.6000", f"{np.std([0.4, 0.5, 0.9], ddof=1):.4f}"]

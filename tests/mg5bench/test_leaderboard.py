@@ -182,12 +182,45 @@ def test_the_report_page_renders_and_sorts_in_chromium(built: tuple[Path, Any], 
         (0.1, [0.05, 0.2], 0.01, True, "base better", "opposite"),
         (5.0, [1.0, 9.0], 0.01, False, "base better", "yes"),  # FID up = worse
         (-5.0, [-9.0, -1.0], 0.01, False, "base better", "opposite"),
-        (0.01, [-6.8, 6.7], 0.9, False, "base better", "not resolved"),  # the CI contains 0
-        (-0.07, [-0.13, -0.01], 0.07, True, "base better", "not resolved"),  # CI and p disagree
+        (0.01, [-6.8, 6.7], 0.9, False, "base better", "not resolved"),
+        (-0.07, [-0.13, -0.01], 0.07, True, "base better", "not resolved"),  # raw p < 0.05 would not do: adjusted
         (0.2, [0.1, 0.3], 0.001, True, "variant better", "yes"),
     ],
 )  # fmt: skip
 def test_claim_verdicts(diff: float, ci: list[float], p: float, higher: bool, expect: str, verdict: str) -> None:
+    """The verdict reads the family-wise adjusted p (passed as the third argument); below the minimum number of
+    stories there is none."""
     from mg5bench.leaderboard.build import _verdict
 
-    assert _verdict({"diff": diff, "diff_ci": ci, "p": p, "higher_is_better": higher}, expect) == verdict
+    entry = {"diff": diff, "diff_ci": ci, "p": p / 4, "higher_is_better": higher}
+    assert _verdict(entry, expect, p) == verdict
+    assert _verdict({**entry, "too_few_clusters": True}, expect, p) == "too few stories"
+
+
+def test_claims_are_one_holm_family() -> None:
+    """Two claims with two results each: four p-values, adjusted together by Holm (statsmodels as reference)."""
+    from statsmodels.stats.multitest import multipletests
+
+    from mg5bench.leaderboard.build import paper_section
+
+    def entry(diff: float, p: float) -> dict[str, Any]:
+        return {"diff": diff, "diff_ci": [diff - 0.01, diff + 0.01], "p": p, "higher_is_better": True,
+                "too_few_clusters": False, "clusters": 100, "seeds": {"base": 3, "variant": 3, "sd": 0.02}}  # fmt: skip
+
+    reps = [
+        {"axis": {"name": "cfg"}, "task": "vist", "rows": [{"variant": "no-cfg", "compare": {
+            "scene_accuracy": entry(-0.1, 0.004), "clip_i": entry(-0.02, 0.03)}}]},
+        {"axis": {"name": "stages"}, "task": "vist", "rows": [{"variant": "single-stage", "compare": {
+            "scene_accuracy": entry(0.2, 0.0001), "clip_i": entry(0.01, 0.026)}}]},
+    ]  # fmt: skip
+    _, rows = paper_section(reps, [], None)
+    by = {r["claim"]: r for r in rows}
+    holm = multipletests([0.03, 0.004, 0.026, 0.0001], method="holm")[1]
+    assert by["cfg"]["results"]["clip_i"]["p_holm"] == pytest.approx(holm[0])
+    assert by["cfg"]["results"]["scene_accuracy"]["p_holm"] == pytest.approx(holm[1])
+    assert by["stages"]["results"]["scene_accuracy"]["p_holm"] == pytest.approx(holm[3])
+    # raw p 0.03 and 0.02 are not enough once the family is adjusted (0.06, 0.06)
+    assert by["cfg"]["results"]["clip_i"]["verdict"] == "not resolved"
+    assert by["cfg"]["results"]["scene_accuracy"]["verdict"] == "yes"  # no-cfg worse, as claimed
+    assert by["stages"]["results"]["scene_accuracy"]["verdict"] == "opposite"
+    assert by["cfg"]["verdict"] == "partly" and by["stages"]["verdict"] == "opposite"

@@ -123,3 +123,89 @@ def test_spearman_is_scipys() -> None:
     r = spearman_bootstrap(reps, np.tile(y, (50, 1)), x, y)
     assert r["rho"] == pytest.approx(spearmanr(x, y).statistic)
     assert r["ci"][0] <= r["rho"] <= r["ci"][1] + 1e-12
+
+
+def test_holm_and_bh_are_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from mg5bench.stats import benjamini_hochberg, holm
+
+    rng = np.random.default_rng(8)
+    ps = [*rng.uniform(0, 0.2, 17).tolist(), 0.0004, 0.9, 0.03, 0.03]
+    assert holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]), abs=1e-12)
+    assert benjamini_hochberg(ps) == pytest.approx(list(multipletests(ps, method="fdr_bh")[1]), abs=1e-12)
+    # missing p-values stay in place and do not count towards the family
+    with_none = [ps[0], None, ps[1], float("nan")]
+    assert holm(with_none)[1] is None and holm(with_none)[3] is None
+    assert holm(with_none)[0] == pytest.approx(multipletests(ps[:2], method="holm")[1][0])
+
+
+def test_cluster_t_interval_is_scipys_one_sample_t_with_equal_weights() -> None:
+    from scipy.stats import t, ttest_1samp
+
+    from mg5bench.stats import cluster_t_interval
+
+    d = np.random.default_rng(9).normal(0.2, 1, 23)
+    r = cluster_t_interval(d)
+    ref = ttest_1samp(d, 0).confidence_interval(0.95)
+    assert r["ci"] == pytest.approx((ref.low, ref.high), abs=1e-12)
+    # weights: a ratio of sums, its linearised SE (hand-computed on three clusters)
+    w = np.array([1.0, 2.0, 3.0])
+    dd = np.array([0.0, 0.5, 1.0])
+    est = (0 + 1 + 3) / 6
+    var = 3 / 2 * ((1 * (0 - est)) ** 2 + (2 * (0.5 - est)) ** 2 + (3 * (1 - est)) ** 2) / 36
+    q = t.ppf(0.975, 2)
+    r = cluster_t_interval(dd, w)
+    assert r["estimate"] == pytest.approx(est)
+    assert r["ci"] == pytest.approx((est - q * var**0.5, est + q * var**0.5))
+
+
+def test_two_level_difference_adds_the_seed_spread() -> None:
+    from scipy.stats import ttest_ind, ttest_rel
+
+    from mg5bench.stats import two_level_difference
+
+    rng = np.random.default_rng(10)
+    C = 30
+    stories = rng.normal(0, 1, C)
+    base = stories + rng.normal(0, 0.3, (3, 1)) + rng.normal(0, 0.1, (3, C))
+    other = stories + 0.5 + rng.normal(0, 0.3, (3, 1)) + rng.normal(0, 0.1, (3, C))
+    w = np.ones(C)
+    r = two_level_difference(base, other, w, paired=False)
+    assert r["estimate"] == pytest.approx(other.mean() - base.mean())
+    # seeds only (no cluster part): Welch's t-test on the seed means
+    flat_b = np.repeat(base.mean(1, keepdims=True), C, 1)
+    flat_o = np.repeat(other.mean(1, keepdims=True), C, 1)
+    only_seeds = two_level_difference(flat_b, flat_o, w, paired=False)
+    welch = ttest_ind(other.mean(1), base.mean(1), equal_var=False)
+    assert only_seeds["p"] == pytest.approx(welch.pvalue, rel=1e-9)
+    paired = two_level_difference(flat_b, flat_o, w, paired=True)
+    assert paired["p"] == pytest.approx(ttest_rel(other.mean(1), base.mean(1)).pvalue, rel=1e-9)
+    # the seed part widens the interval against the one-seed comparison of the same data
+    one = two_level_difference(base[:1], other[:1], w, paired=False)
+    assert (r["ci"][1] - r["ci"][0]) > (one["ci"][1] - one["ci"][0])
+    assert one["df"] == C - 1
+
+
+def test_seed_permutation_test_is_scipys_exact_test() -> None:
+    from scipy.stats import permutation_test
+
+    from mg5bench.stats import seed_permutation_test
+
+    b, o = np.array([0.40, 0.44, 0.41]), np.array([0.30, 0.36, 0.31])
+    ref = permutation_test((o, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                           permutation_type="independent", n_resamples=np.inf, vectorized=True)  # fmt: skip
+    r = seed_permutation_test(b, o, paired=False)
+    assert r["p"] == pytest.approx(ref.pvalue) and r["p_min"] == pytest.approx(0.1) and r["arrangements"] == 20
+    paired = seed_permutation_test(b, o, paired=True)
+    assert paired["p"] == pytest.approx(0.25) and paired["arrangements"] == 8
+
+
+def test_fisher_z_interval_of_spearman() -> None:
+    from mg5bench.stats import spearman_fisher_ci
+
+    lo, hi = spearman_fisher_ci(0.36, 14)
+    h = 1.959963984540054 * (1.06 / 11) ** 0.5
+    assert (lo, hi) == pytest.approx((np.tanh(np.arctanh(0.36) - h), np.tanh(np.arctanh(0.36) + h)))
+    assert lo < 0 < hi
+    assert np.isnan(spearman_fisher_ci(0.5, 3)[0])

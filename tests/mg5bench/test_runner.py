@@ -252,6 +252,54 @@ def test_changed_settings_or_checkpoint_give_a_new_folder(small_world: Path, t2i
     assert json.loads((a / "run.json").read_text())["generation"]["guidance_scale"] == 3.0  # sd2's default
 
 
+def test_the_same_checkpoint_by_another_path_or_a_moved_store_is_reused(small_world: Path, t2i: Path,
+                                                                       tmp_path: Path, counting: None) -> None:
+    """A key holds the checkpoint's content, never its path: a copy elsewhere, a symlink to it, and a runs folder
+    moved to another place all find the stored run; nothing is generated again."""
+    import shutil
+
+    spec = _sd2(small_world, t2i, model="counting-sd2", limit=4)
+    first = run(spec, tmp_path / "runs", resamples=20, progress=False, batch_size=4)
+    assert first.generated == 4 and str(t2i) not in json.dumps(first.info["key"])
+    copy = tmp_path / "elsewhere" / "t2i"
+    shutil.copytree(t2i, copy)
+    link = tmp_path / "link"
+    link.symlink_to(t2i)
+    for path in (copy, link):
+        again = run(_spec(small_world, "counting-sd2", limit=4, model_args={"path": str(path)},
+                          generation=GenerationConfig(num_inference_steps=2)), tmp_path / "runs", resamples=20,
+                    progress=False, batch_size=4)  # fmt: skip
+        assert again.folder == first.folder and again.generated == 0
+    shutil.move(str(tmp_path / "runs"), str(tmp_path / "moved"))
+    moved = run(spec, tmp_path / "moved", resamples=20, progress=False, batch_size=4)
+    assert moved.generated == 0 and moved.folder.name == first.folder.name
+    assert len(CountingSD2.batches) == 1  # the first run's one batch of 4, never again
+
+
+def test_a_run_stored_under_the_path_keys_is_migrated(small_world: Path, t2i: Path, tmp_path: Path,
+                                                      counting: None) -> None:  # fmt: skip
+    """A folder written when keys held paths (runner version 3) is renamed to its content key and reused."""
+    from mg5bench.hashing import content_hash
+    from mg5bench.runner import RUNNER_VERSION, run_folder
+
+    spec = _sd2(small_world, t2i, model="counting-sd2", limit=2)
+    new = run(spec, tmp_path, resamples=20, progress=False, batch_size=4)
+    info = json.loads((new.folder / "run.json").read_text())
+    old_key = json.loads(json.dumps(info["key"]))
+    old_key["runner"] = 3
+    old_key["model"] = {"adapter": "counting-sd2", "path": str(t2i), **old_key["model"],
+                        "model_args": {"path": str(t2i)}}  # fmt: skip
+    old = run_folder(tmp_path, spec, old_key)
+    new.folder.rename(old)
+    (old / "run.json").write_text(json.dumps({**info, "runner": 3, "key": old_key,
+                                              "folder_hash": content_hash(old_key)}))  # fmt: skip
+    again = run(spec, tmp_path, resamples=20, progress=False, batch_size=4)
+    assert again.folder == new.folder and again.generated == 0 and not old.exists()
+    moved = json.loads((again.folder / "run.json").read_text())
+    assert moved["key"]["runner"] == RUNNER_VERSION and moved["migrated_from"] == old.name
+    assert len(CountingSD2.batches) == 1
+
+
 def test_a_setting_the_model_does_not_use_is_refused(small_world: Path, t2i: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"does not use --max-new-tokens; it uses: --guidance-scale, --num-infer"):
         run(_spec(small_world, "sd2", model_args={"path": str(t2i)}, generation=GenerationConfig(max_new_tokens=8)),

@@ -32,6 +32,31 @@ def test_vist_prompt_matches_the_official_gen_source(small_world: Path) -> None:
         assert [Path(p).resolve() for p in imgs] == [Path(p).resolve() for p in want_imgs]
 
 
+def test_random_instruction_draws_each_official_template_per_sample(small_world: Path) -> None:
+    """instruction=random: every sample gets one of the official -gen templates, by a draw fixed by (seed, id); the
+    default keeps the first template, and its protocol (hashed into run keys) does not mention the new setting."""
+    from reference_model.data import VIST_GEN, read_vist, vist_gen_source
+
+    stories = read_vist(small_world / "VIST", "val")
+    task = get_task("vist", {"instruction": "random", "instruction_seed": 3})
+    sset = build_samples(task, str(small_world), "val", progress=False)
+    again = build_samples(get_task("vist", {"instruction": "random", "instruction_seed": 3}), str(small_world),
+                          "val", progress=False)  # fmt: skip
+    other = build_samples(get_task("vist", {"instruction": "random", "instruction_seed": 4}), str(small_world),
+                          "val", progress=False)  # fmt: skip
+    used = []
+    for sample in sset.samples:
+        src, _ = vist_source(sample)
+        k = next(i for i in range(len(VIST_GEN)) if src == vist_gen_source(stories[sample.meta["story_id"]],
+                                                                          sample.meta["step"], i)[0])  # fmt: skip
+        used.append(k)
+    assert set(used) == set(range(len(VIST_GEN))) and 0.3 < used.count(0) / len(used) < 0.7
+    assert [vist_source(s)[0] for s in again.samples] == [vist_source(s)[0] for s in sset.samples]
+    assert [vist_source(s)[0] for s in other.samples] != [vist_source(s)[0] for s in sset.samples]
+    assert "instruction" not in get_task("vist").to_dict()["protocol"]
+    assert task.to_dict()["protocol"]["instruction"] == "random"
+
+
 def test_mmdialog_prompt_matches_the_official_loader(small_world: Path) -> None:
     from reference_model.data import mmdialog_source as official
     from reference_model.data import read_mmdialog
@@ -82,7 +107,8 @@ def test_minigpt5_adapter_through_the_runner(small_world: Path, tiny_ckpt: Path,
     m = res.report["metrics"]
     assert m["clip_i"]["n"] == 3 and m["clip_i.image_rate"]["value"] == 1.0  # forced: every sample has an image
     key = res.info["key"]["model"]
-    assert key["source"] == str(tiny_ckpt) and ":" in key["sha256"]
+    # the key holds the checkpoint's content hash, never its path (the same checkpoint elsewhere is the same run)
+    assert "source" not in key and ":" in key["sha256"] and str(tiny_ckpt) not in json.dumps(res.info["key"])
     # resolved once, from the checkpoint's config; the given settings win; recorded (and hashed) as used
     ckpt = json.loads((tiny_ckpt / "minigpt5_config.json").read_text())
     used = res.info["generation"]

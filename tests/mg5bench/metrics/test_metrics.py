@@ -120,6 +120,8 @@ def test_mm_relevance_minigpt5_hand_computed() -> None:
     assert f1_minigpt5([1.0, 0.5, MISSED, SPURIOUS]) == pytest.approx(0.5)
     assert m.compute()["mm_relevance_minigpt5"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert clean_text_minigpt5("a dog [IMG0][IMG1] ###") == "a dog" and clean_text_minigpt5(" ?! ") == ""
+    # the release's check is all(c in string.punctuation for c in pred): a space between marks is not punctuation
+    assert clean_text_minigpt5("! ?") == "! ?" and clean_text_minigpt5("") == ""
 
 
 def test_bleu_word_and_char_against_nltk_and_metrics_md() -> None:
