@@ -134,6 +134,45 @@ def validate(
     return report
 
 
+def overlap(
+    source: str,
+    target: str,
+    *,
+    data: str | None = None,
+    source_data: str | None = None,
+    max_distance: int | None = None,
+    ngram: int | None = None,
+    examples: int = 5,
+    out: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Contamination check: the target task split's images and texts found in ``source`` (a folder, or a task split
+    read from ``source_data``, default ``data``). Writes the report as JSON to ``out`` (atomically) when given."""
+    from mg5bench.data import overlap as ov
+
+    if out is not None:
+        check_output_file(out)
+    tgt = ov.read_task_split(target, data, cache_dir=cache_dir, progress=progress)
+    if ov.is_task_split(source) and not Path(source).exists():
+        src = ov.read_task_split(source, source_data if source_data is not None else data, cache_dir=cache_dir,
+                                 progress=progress)  # fmt: skip
+    else:
+        src = ov.read_folder(Path(source))
+    report = ov.overlap(src, tgt, max_distance=ov.MAX_DISTANCE if max_distance is None else max_distance,
+                        n=ov.NGRAM if ngram is None else ngram, examples=examples, progress=progress)  # fmt: skip
+    if out is not None:
+        atomic_write_json(out, report)
+    return report
+
+
+def format_overlap(report: Mapping[str, Any]) -> str:
+    """The printed summary of ``overlap``'s report."""
+    from mg5bench.data.overlap import format_overlap as fmt
+
+    return fmt(dict(report))
+
+
 def convert_vist_sis(
     src_json: Path, images_dir: Path, dst: Path, *, split: str | None = None, skip_bad: bool = False
 ) -> Any:

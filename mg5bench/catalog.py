@@ -49,7 +49,11 @@ for _name, _target, _desc, _args in (
     ("rouge_l", "text:RougeL", "ROUGE-L F-measure (rouge-score)", {}),
     ("sbert", "text:SBert", "all-MiniLM-L6-v2 sentence cosine", {}),
     ("scene_accuracy", "scene:SceneAccuracy",
-     "oracle exact-scene match and per-attribute accuracy (synthetic world only)", {}),
+     "oracle exact-scene match, per-object and per-attribute accuracy (synthetic world only)", {}),
+    ("persistence", "consistency:Persistence",
+     "story objects left unchanged from step k-1 to k drawn unchanged (oracle; synthetic world, VIST format)", {}),
+    ("consistency_gap", "consistency:ConsistencyGap",
+     "cos(gen_k, gen_k-1) - cos(gt_k, gt_k-1) on evaluator features, story steps k >= 1 (VIST format)", {}),
 ):  # fmt: skip
     METRICS.register(_name, f"mg5bench.metrics.{_target}", _desc, **_args)
 

@@ -31,6 +31,7 @@ from mg5bench.limits import (
     SEED,
     SHEET_SAMPLES,
     UNIT,
+    int_type,
 )
 
 EXAMPLES = """\
@@ -41,6 +42,7 @@ examples:
   mg5bench data export --task vist --split val --out vist_val.jsonl
   mg5bench data export --task vist --task-args round_range=last,context=text --out gill_vist.jsonl
   mg5bench data convert vist-sis val.story-in-sequence.json images/ vist_data/
+  mg5bench data overlap --source cc3m:train --target vist:test --data synth:level=3 --out overlap.json
   mg5bench score --task vist --split val --predictions preds.jsonl --out scores/
   mg5bench run --task vist --model minigpt5
   torchrun --nproc-per-node 2 -m mg5bench run --task vist --model sd2 --limit 0
@@ -296,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_synth.add_argument("--out", type=Path, help="folder to write (must be new or empty)")
     p_synth.add_argument("--size", choices=["small", "default"], default="default")
-    p_synth.add_argument("--level", type=int, choices=[1, 2], default=1, help="1: one object; 2: two")
+    p_synth.add_argument("--level", type=int, choices=[1, 2, 3], default=1,
+                         help="1: one object; 2: one or two; 3: two or three, texts name part of them "
+                         "(docs/world.md)")  # fmt: skip
     p_synth.add_argument("--seed", type=SEED, default=0, help="world seed (default 0)")
     p_synth.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
     p_synth.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -325,6 +329,27 @@ def build_parser() -> argparse.ArgumentParser:
     p_exp.add_argument("--out", type=Path, required=True)
     p_exp.add_argument("--skip-bad", action="store_true", help="skip bad records (listed in the manifest)")
     _add_task_args(p_exp)
+
+    p_ov = dsub.add_parser(
+        "overlap",
+        help="contamination check: how much of a test split a training source already holds",
+        description="Perceptual-hash near-duplicate images (imagehash phash, Hamming distance over 64 bits) and "
+        "pixel-identical images, and texts duplicated whole or sharing a word n-gram, between a training source "
+        "and a task split. Counts and shares are over the target's items.",
+    )
+    p_ov.add_argument("--source", required=True,
+                      help="a folder (every image below it, the texts of any CC3M/VIST/MMDialog data files in it) or "
+                      "a task split TASK[:SPLIT], e.g. cc3m:train, read from --source-data")  # fmt: skip
+    p_ov.add_argument("--target", required=True, help="the task split to check, TASK[:SPLIT], e.g. vist:test")
+    p_ov.add_argument("--data", help="the target's data: real data folder or synth:... (default: the embedded world)")
+    p_ov.add_argument("--source-data", help="the source task split's data (default: --data)")
+    p_ov.add_argument("--max-distance", type=int_type(0, 64), default=None,
+                      help="near-duplicate threshold in bits of 64 (default 8)")  # fmt: skip
+    p_ov.add_argument("--ngram", type=POSITIVE, default=None, help="word n-gram length (default 8)")
+    p_ov.add_argument("--examples", type=COUNT, default=5, help="examples to print and record (default 5)")
+    p_ov.add_argument("--out", type=Path, help="write the report as JSON here")
+    p_ov.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
+    p_ov.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p_conv = dsub.add_parser("convert", help="convert official releases into the MiniGPT-5 layout")
     csub = p_conv.add_subparsers(dest="convert_kind", metavar="KIND")
@@ -410,6 +435,15 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
             for e in sset.problems:
                 print(f"skipped: {e}", file=sys.stderr)
+        return 0
+    if args.data_command == "overlap":
+        report = api.overlap(
+            args.source, args.target, data=args.data, source_data=args.source_data, max_distance=args.max_distance,
+            ngram=args.ngram, examples=args.examples, out=args.out, cache_dir=args.cache_dir, progress=not args.quiet,
+        )  # fmt: skip
+        print(api.format_overlap(report))
+        if args.out is not None:
+            print(f"wrote {args.out}")
         return 0
     if args.data_command == "convert" and args.convert_kind == "vist-sis":
         api.check_output_folder(args.dst, "DST")
@@ -839,6 +873,9 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
                    "Monte-Carlo error of p is printed; 100 to 100000)")  # fmt: skip
     a.add_argument("--seeds", type=POSITIVE, help="at most this many checkpoints (training seeds) per trained variant "
                    "(default: all its checkpoint has; 1 = the shipped checkpoint only)")  # fmt: skip
+    a.add_argument("--checkpoints", type=Path, help="a trained set other than the shipped reference_model/checkpoints "
+                   "(e.g. scripts/train_reference.sh --level 3 --dest DIR): bare checkpoint names and each model's "
+                   "default resolve there (default: the shipped set)")  # fmt: skip
     a.add_argument("--batch-size", type=POSITIVE, help="generation batch size (default: each model's)")
     a.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     a.add_argument("--no-generate", action="store_true", help="never generate: a missing run is an error")
@@ -898,6 +935,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         seed=args.seed, out=args.out, metrics=metrics, evaluator=args.evaluator, resamples=args.resamples,
         permutations=args.permutations, batch_size=args.batch_size, device=args.device,
         generate=not args.no_generate, force=args.force, progress=not args.quiet, seeds=args.seeds,
+        checkpoints=args.checkpoints,
     )  # fmt: skip
     print(json.dumps(res.report, indent=2) if args.json else api.format_ablation(res.report))
     made = ", ".join(f"{k} {v}" for k, v in res.generated.items() if v) or "nothing"

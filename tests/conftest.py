@@ -39,6 +39,16 @@ def small_world_l2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def small_world_l3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A level-3 small world (4,000 CC3M-like train images; about 4 s)."""
+    from mg5bench.data.world import WorldConfig, build_world
+
+    root = tmp_path_factory.mktemp("world3") / "w"
+    build_world(WorldConfig(size="small", level=3), root, progress=False)
+    return root
+
+
 @pytest.fixture()
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the user cache (platformdirs honours XDG_CACHE_HOME) at a temp folder."""

@@ -55,29 +55,32 @@ class Variant:
     seed: int | None = None
     checkpoints: tuple[str, ...] = ()  # the seeds of one recipe, named explicitly (checkpoint is the first)
 
-    def checkpoint_path(self) -> Path | None:
-        """The checkpoint folder: a bare name is a shipped checkpoint (reference_model/checkpoints/<name>), anything
-        else a path (relative to the current directory)."""
-        return None if self.checkpoint is None else _checkpoint_path(self.checkpoint)
+    def checkpoint_path(self, root: Path | None = None) -> Path | None:
+        """The checkpoint folder: a bare name is a checkpoint of the set in ``root`` (default: the shipped set,
+        reference_model/checkpoints), anything else a path (relative to the current directory)."""
+        return None if self.checkpoint is None else _checkpoint_path(self.checkpoint, root)
 
-    def seed_paths(self, task_format: str, seeds: int | None = None) -> list[Path | None]:
+    def seed_paths(self, task_format: str, seeds: int | None = None, root: Path | None = None) -> list[Path | None]:
         """The checkpoint of each seed, the default first: the listed checkpoints, else the seed set of the
         checkpoint (or of the model's default checkpoint for the task), at most ``seeds`` of them. ``None`` (one
-        entry) for a model without checkpoints, or without seeds beyond its default."""
+        entry) for a model without checkpoints, or for the shipped default itself. ``root``: another trained set
+        whose folders bare names and model defaults resolve to."""
         from mg5bench.seeds import check_same_recipe, seed_set
 
         if seeds is not None and seeds < 1:
             raise ConfigError(f"--seeds must be a positive number of checkpoints, got {seeds}")
         if self.checkpoints:
-            paths = [_checkpoint_path(c) for c in self.checkpoints][:seeds]
+            paths = [_checkpoint_path(c, root) for c in self.checkpoints][:seeds]
             check_same_recipe(paths)
             return list(paths)
         if self.checkpoint is not None:
-            return list(seed_set(_checkpoint_path(self.checkpoint), seeds))
-        default = _default_checkpoint(self.model, task_format)
+            return list(seed_set(_checkpoint_path(self.checkpoint, root), seeds))
+        default = _default_checkpoint(self.model, task_format, root)
         if default is None:
             return [None]
         found = seed_set(default, seeds)
+        if root is not None:
+            return list(found)
         return [None, *found[1:]]  # the default runs as the model's own default (the run key of a plain run)
 
     def spec(self, task: str, split: str, data: str | None, limit: int | None, seed: int,
@@ -137,16 +140,16 @@ class Axis:
                               f"{self.tasks[0]}, or write an axis file for {task})")  # fmt: skip
         return task
 
-    def missing_checkpoints(self) -> list[tuple[Variant, Path]]:
+    def missing_checkpoints(self, root: Path | None = None) -> list[tuple[Variant, Path]]:
         out = []
         for v in self.variants:
-            paths = [_checkpoint_path(c) for c in v.checkpoints] or [v.checkpoint_path()]
+            paths = [_checkpoint_path(c, root) for c in v.checkpoints] or [v.checkpoint_path(root)]
             out += [(v, p) for p in paths if p is not None and not p.is_dir()]
         return out
 
-    def check_checkpoints(self) -> None:
+    def check_checkpoints(self, root: Path | None = None) -> None:
         """Fail before anything runs when a variant's checkpoint is missing, naming it and how to make it."""
-        missing = self.missing_checkpoints()
+        missing = self.missing_checkpoints(root)
         if not missing:
             return
         v, path = missing[0]
@@ -169,22 +172,26 @@ class Axis:
         }
 
 
-def _checkpoint_path(name: str) -> Path:
-    """A bare name is a shipped checkpoint (reference_model/checkpoints/<name>), anything else a path."""
+def _checkpoint_path(name: str, root: Path | None = None) -> Path:
+    """A bare name is a checkpoint of the set in ``root`` (default: the shipped reference_model/checkpoints),
+    anything else a path."""
     if "/" not in name and "\\" not in name and not name.startswith("~"):
         from mg5bench.adapters.common import shipped_checkpoints
 
-        return shipped_checkpoints() / name
+        return (Path(root).resolve() if root is not None else shipped_checkpoints()) / name
     return Path(name).expanduser().resolve()
 
 
-def _default_checkpoint(model: str, task_format: str) -> Path | None:
-    """The model's shipped default checkpoint for a task format, when it has one (gt and blank have none)."""
+def _default_checkpoint(model: str, task_format: str, root: Path | None = None) -> Path | None:
+    """The model's default checkpoint for a task format in the set ``root`` (default: the shipped one), when it
+    has one (gt and blank have none)."""
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.catalog import MODELS
 
     rel = MODELS.get(model).default_checkpoints.get(task_format)
-    return None if rel is None else shipped_checkpoints() / rel
+    if rel is None:
+        return None
+    return (Path(root).resolve() if root is not None else shipped_checkpoints()) / rel
 
 
 def list_axes() -> list[str]:

@@ -99,6 +99,7 @@ def plan(
     cache_dir: Path | None,
     progress: bool,
     seeds: int | None = None,
+    checkpoints: Path | None = None,
 ) -> list[_Planned]:
     """Resolve every variant's runs (one per checkpoint of its seed set, at most ``seeds``) to their run folders
     without loading a model, and how many samples of each are needed: the base's first ``limit``; for a variant over
@@ -111,7 +112,7 @@ def plan(
     planned: dict[str, list[_Planned]] = {}
     with shared_samples():
         for v in axis.variants:
-            paths = v.seed_paths(fmt, seeds)
+            paths = v.seed_paths(fmt, seeds, checkpoints)
             names = tuple("default" if x is None else str(x) for x in paths)
             for k, path in enumerate(paths):
                 spec = v.spec(task, split, data, limit, seed, checkpoint=path)
@@ -164,13 +165,16 @@ def ablate(
     force: bool = False,
     progress: bool = True,
     seeds: int | None = None,
+    checkpoints: Path | None = None,
 ) -> AblationResult:
     """Run (what is missing of) an axis and compare every variant with its base; see the module docstring.
 
     ``evaluator`` None: the embedded evaluator on the synthetic world (elsewhere one must be named, as for
     ``mg5bench score``). ``generate=False`` refuses to generate (a missing run is an error naming it); ``force``
     recomputes the comparison (never the generations). ``seeds``: at most this many checkpoints (training seeds)
-    per variant (None = every seed its checkpoint has, ``mg5bench.seeds``)."""
+    per variant (None = every seed its checkpoint has, ``mg5bench.seeds``). ``checkpoints``: a trained set other
+    than the shipped one (e.g. one trained on another world level) whose folders bare checkpoint names and each
+    model's default resolve to."""
     from mg5bench.data.io import check_output_folder
     from mg5bench.devices import resolve_device
     from mg5bench.evaluators import evaluator_identity, resolve_evaluator
@@ -194,10 +198,13 @@ def ablate(
     cfg = get_task(task)
     split = split or cfg.default_split
     check_output_folder(out)
-    ax.check_checkpoints()
+    if checkpoints is not None and not Path(checkpoints).is_dir():
+        raise ConfigError(f"--checkpoints {checkpoints}: not a folder; pass a trained set's folder (e.g. the --dest "
+                          "of scripts/train_reference.sh)")  # fmt: skip
+    ax.check_checkpoints(checkpoints)
     dev = resolve_device(device)
     planned = plan(ax, task, split, data, limit, seed, out, batch_size=batch_size, device=dev, cache_dir=cache_dir,
-                   progress=progress, seeds=seeds)  # fmt: skip
+                   progress=progress, seeds=seeds, checkpoints=checkpoints)  # fmt: skip
     base = next(p for p in planned if p.name == ax.base)
     synthetic = base.prepared.sset.source.synthetic
     names, notes = resolve_metrics(cfg, synthetic, metrics)

@@ -40,7 +40,7 @@ def plot_png(report: dict[str, Any], rows: list[dict[str, Any]]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mg5bench.leaderboard.tables import display
+    from mg5bench.metrics.schema import display
 
     keys = [k for k in report["headline"] if any(r["metric"] == k for r in rows)]
     ncols = min(3, max(1, len(keys)))

@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> None:
                     "runs/cards)")  # fmt: skip
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--cross-task", action="store_true", help="evaluate a checkpoint trained for another task")
+    ap.add_argument("--world", type=Path, help="a world folder (default: the embedded world)")
     args = ap.parse_args(argv)
-    res = evaluate(args.checkpoint, args.task, args.n, args.seed, guidance=args.guidance_scale,
+    res = evaluate(args.checkpoint, args.task, args.n, args.seed, world=args.world, guidance=args.guidance_scale,
                    steps=args.num_inference_steps, baseline=not args.no_baseline, runs=args.runs,
                    progress=not args.quiet, cross_task=args.cross_task)  # fmt: skip
     text = json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=2)

@@ -44,18 +44,19 @@ def _cost(folder: Path) -> tuple[float, float | None]:
 
 
 def evaluate_seeds(first: Path, model: str, task: str, n: int, runs: Path = Path("runs/cards"),
-                   progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Each checkpoint of ``first``'s seed set on the first ``n`` stories / conversations of the val split."""
+                   progress: bool = True, data: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Each checkpoint of ``first``'s seed set on the first ``n`` stories / conversations of the val split of
+    ``data`` (default: the embedded world)."""
     from mg5bench import api
     from mg5bench.cards.common import first_groups
     from mg5bench.seeds import seed_set, training_seed
     from mg5bench.tasks import build_samples, get_task
 
-    samples = build_samples(get_task(task), None, "val", progress=progress).samples
+    samples = build_samples(get_task(task), data, "val", progress=progress).samples
     limit = first_groups(samples, n)
     rows = []
     for path in seed_set(Path(first)):
-        spec = api.RunSpec(task=task, model=model, split="val", limit=limit,
+        spec = api.RunSpec(task=task, model=model, split="val", data=data, limit=limit,
                            model_args={"checkpoint": str(path.resolve())})  # fmt: skip
         res = api.run(spec, runs, metrics=METRICS[task], progress=progress)
         assert res.report is not None
@@ -137,9 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--task", choices=["vist", "mmdialog", "cc3m"], default="vist", help="default vist")
     ap.add_argument("--n", type=int, default=100, help="stories / conversations / captions (default 100)")
     ap.add_argument("--runs", type=Path, default=Path("runs/cards"), help="where the runs are stored")
+    ap.add_argument("--data", help="data (default: the embedded world; synth:level=3 for another level)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
-    res = evaluate_seeds(args.checkpoint, args.model, args.task, args.n, args.runs, progress=not args.quiet)
+    res = evaluate_seeds(
+        args.checkpoint, args.model, args.task, args.n, args.runs, progress=not args.quiet, data=args.data
+    )
     print(section(res))
     cmd = f"{ENTRY} " + " ".join(argv if argv is not None else sys.argv[1:])
     for p in write_cards(res, args.checkpoint, cmd):

@@ -1,6 +1,7 @@
-"""Oracle accuracy of a text-to-image diffusers pipeline on the world's level-1 val captions: the curve the
-backbones card reports. Goes through ``mg5bench.api.run`` (``sd2`` with ``path=PIPELINE`` on CC3M), so every
-caption is generated with its own torch.Generator seeded from (seed, sample id) and stored under ``--runs``.
+"""Oracle accuracy of a text-to-image diffusers pipeline on a world's val captions (default: the embedded world):
+the curve the backbones card reports. Goes through ``mg5bench.api.run`` (``sd2`` with ``path=PIPELINE`` on
+CC3M), so every caption is generated with its own torch.Generator seeded from (seed, sample id) and stored
+under ``--runs``.
 
     python -m mg5bench.cards.t2i PIPELINE_DIR [--n 200] [--guidance-scale 3] [--num-inference-steps 25] [--seed 0]
 """
@@ -50,9 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-step", type=int, help="training step of the checkpoint (recorded with --append)")
     ap.add_argument("--runs", type=Path, default=Path("runs/cards"), help="where the runs are stored (default "
                     "runs/cards)")  # fmt: skip
+    ap.add_argument("--world", type=Path, help="a world folder (default: the embedded world)")
     args = ap.parse_args(argv)
     result = evaluate(args.pipeline, args.n, args.guidance_scale, args.num_inference_steps, args.seed,
-                      runs=args.runs)  # fmt: skip
+                      world=args.world, runs=args.runs)  # fmt: skip
     if args.train_step is not None:
         result = {"train_step": args.train_step, **result}
     print(json.dumps(result))

@@ -107,6 +107,29 @@ def parse_image(image: Any, settings: OracleSettings = OracleSettings()) -> list
     return objects
 
 
+def match_objects(intended: Sequence[dict[str, Any]], detected: Sequence[dict[str, Any]]) -> list[int | None]:
+    """For each intended object, the index of the detected object it is matched to (None: unmatched): the
+    Hungarian assignment with the fewest attribute mismatches, the matching ``compare_scene`` scores."""
+    out: list[int | None] = [None] * len(intended)
+    if intended and detected:
+        cost = np.zeros((len(intended), len(detected)))
+        for a, io in enumerate(intended):
+            for b, do in enumerate(detected):
+                cost[a, b] = sum(io[k] != do[k] for k in ATTRIBUTES)
+        rows, cols = linear_sum_assignment(cost)
+        for a, b in zip(rows, cols, strict=True):
+            out[int(a)] = int(b)
+    return out
+
+
+def objects_right(intended: Sequence[dict[str, Any]], detected: Sequence[dict[str, Any]]) -> int:
+    """How many intended objects were drawn with every attribute right: some detected object equals them on shape,
+    colour, size and cell. Independent of the matching: a detected object can equal at most one intended object,
+    since the objects of a scene have distinct colours."""
+    keys = {tuple(d[k] for k in ATTRIBUTES) for d in detected}
+    return sum(tuple(o[k] for k in ATTRIBUTES) in keys for o in intended)
+
+
 def compare_scene(intended: Sequence[dict[str, Any]], detected: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Match intended and detected objects (Hungarian, fewest attribute mismatches).
 
@@ -116,13 +139,8 @@ def compare_scene(intended: Sequence[dict[str, Any]], detected: Sequence[dict[st
     """
     n_i, n_d = len(intended), len(detected)
     correct = dict.fromkeys(ATTRIBUTES, 0)
-    if n_i and n_d:
-        cost = np.zeros((n_i, n_d))
-        for a, io in enumerate(intended):
-            for b, do in enumerate(detected):
-                cost[a, b] = sum(io[k] != do[k] for k in ATTRIBUTES)
-        rows, cols = linear_sum_assignment(cost)
-        for a, b in zip(rows, cols, strict=True):
+    for a, b in enumerate(match_objects(intended, detected)):
+        if b is not None:
             for k in ATTRIBUTES:
                 correct[k] += int(intended[a][k] == detected[b][k])
     matched_all = all(correct[k] == n_i for k in ATTRIBUTES)
@@ -137,18 +155,23 @@ def compare_scene(intended: Sequence[dict[str, Any]], detected: Sequence[dict[st
 
 def accuracy(images: Sequence[Any], scenes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Oracle accuracy of images (PIL or arrays; None = not produced) against their scene records: ``n``,
-    ``image_rate``, each attribute (per object, averaged per image) and ``exact``. A missing image counts as wrong
+    ``image_rate``, each attribute (per object, averaged per image), ``objects`` (the share of an image's objects
+    drawn with every attribute right, averaged per image) and ``exact``. A missing image counts as wrong
     on everything (the denominators are all images), as the ``scene_accuracy`` metric counts it. For scripts that
     call a model directly (e.g. ``scripts/probe_prompts.py``); ``mg5bench run`` scores through that metric."""
     correct = dict.fromkeys(ATTRIBUTES, 0.0)
     exact = produced = 0
+    objects = 0.0
     for im, scene in zip(images, scenes, strict=True):
         if im is None:
             continue
         produced += 1
-        res = compare_scene(scene["objects"], parse_image(np.asarray(im)))
+        detected = parse_image(np.asarray(im))
+        res = compare_scene(scene["objects"], detected)
         exact += res["exact"]
+        objects += objects_right(scene["objects"], detected) / max(res["n_objects"], 1)
         for a in ATTRIBUTES:
             correct[a] += res["correct"][a] / max(res["n_objects"], 1)
     n = max(len(scenes), 1)
-    return {"n": len(scenes), "image_rate": produced / n, **{a: correct[a] / n for a in ATTRIBUTES}, "exact": exact / n}
+    per_attribute = {a: correct[a] / n for a in ATTRIBUTES}
+    return {"n": len(scenes), "image_rate": produced / n, **per_attribute, "objects": objects / n, "exact": exact / n}

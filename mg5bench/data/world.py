@@ -3,7 +3,10 @@ two-speaker dialogs, written in the real CC3M / VIST / MMDialog formats with a s
 
 Deterministic from (seed, world version, level, size): the same settings give byte-identical files.
 Level 1 has one object per image (one persistent object per story); level 2 adds a second object,
-and stories can make objects appear and disappear.
+and stories can make objects appear and disappear. Level 3 has two or three objects, texts that name
+only part of them (a caption always names the salient object, each other one with probability 1/3),
+and stories and dialogs that follow one protagonist among persistent background objects, so that the
+earlier images carry what the words leave out.
 """
 
 from __future__ import annotations
@@ -52,6 +55,17 @@ SIZE_PRESETS: dict[str, dict[str, dict[str, int]]] = {
         "mmdialog": {"train": 1600, "val": 200, "test": 200},
     },
 }
+# Level 3: the CC3M-like train split is 10x the VIST-like train split's images (1,600 stories x 5 = 8,000 at the
+# default size); val and test stay at the level-1 counts. docs/world.md gives the reasons.
+LEVEL3_CC3M: dict[str, dict[str, int]] = {
+    "small": {"train": 4000, "val": 60, "test": 60},
+    "default": {"train": 80000, "val": 1000, "test": 1000},
+}
+LEVELS: tuple[int, ...] = (1, 2, 3)
+# Level 3: the chance that a text names an object other than the one it must name (the salient object of a
+# caption, a story's or a dialog's protagonist), drawn independently per object.
+MENTION_P = 1 / 3
+PROTAGONIST, BACKGROUND_ROLE = "protagonist", "background"
 STORY_STEPS = 5
 FOLDERS = {"cc3m": "CC3M", "vist": "VIST", "mmdialog": "MMDialog"}
 
@@ -69,8 +83,8 @@ class WorldConfig:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"world seed must be a non-negative integer, got {self.seed!r}")
-        if self.level not in (1, 2):
-            raise ConfigError(f"world level must be 1 or 2, got {self.level!r}")
+        if self.level not in LEVELS:
+            raise ConfigError(f"world level must be one of {', '.join(map(str, LEVELS))}, got {self.level!r}")
         if self.size not in SIZE_PRESETS:
             raise ConfigError(f"world size must be one of {sorted(SIZE_PRESETS)}, got {self.size!r}")
         if self.image_size < 24 or self.image_size % GRID:
@@ -83,6 +97,9 @@ class WorldConfig:
         return f"v{self.version}-seed{self.seed}-level{self.level}-{self.size}-{self.image_size}px"
 
     def counts(self) -> dict[str, dict[str, int]]:
+        """Records per data set and split: CC3M images, VIST stories, MMDialog conversations."""
+        if self.level == 3:
+            return {**SIZE_PRESETS[self.size], "cc3m": dict(LEVEL3_CC3M[self.size])}
         return SIZE_PRESETS[self.size]
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,7 +156,36 @@ def _strip(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _n_objects(cfg: WorldConfig, rng: np.random.Generator) -> int:
+    if cfg.level == 3:
+        return int(rng.choice([2, 3]))  # 0.5 / 0.5
     return 1 if cfg.level == 1 else int(rng.choice([1, 2], p=[0.3, 0.7]))
+
+
+def _maybe_named(rng: np.random.Generator, indices: list[int]) -> list[int]:
+    """Level 3: each of ``indices`` is named with probability MENTION_P, independently (one draw each, in order)."""
+    return [i for i in indices if rng.random() < MENTION_P]
+
+
+def _reading_order(objs: list[dict[str, Any]], indices: list[int]) -> list[int]:
+    return sorted(indices, key=lambda i: int(objs[i]["cell"]))
+
+
+def cc3m_scene(rng: np.random.Generator, n: int, template: int) -> tuple[list[dict[str, Any]], str, list[int]]:
+    """A level-3 CC3M-like record: (objects in reading order, caption, indices the caption names). The caption
+    always names the salient object (the first in reading order, objects[0]) and each other one with probability
+    MENTION_P, each in full, in reading order."""
+    objs = sorted(random_scene_objects(rng, n), key=lambda o: int(o["cell"]))
+    caption, named = partial_caption(objs, rng, template)
+    return objs, caption, named
+
+
+def partial_caption(objs: list[dict[str, Any]], rng: np.random.Generator, template: int) -> tuple[str, list[int]]:
+    """The level-3 caption distribution for any scene (objects in any order): the salient object (lowest cell)
+    always, each other object with probability MENTION_P, in reading order. What an oracle-perfect captioner of
+    this world writes (``world_checks.information_bounds``)."""
+    order = _reading_order(objs, list(range(len(objs))))
+    named = _reading_order(objs, [order[0], *_maybe_named(rng, order[1:])])
+    return scene_caption({"objects": [objs[i] for i in named]}, template), named
 
 
 _MOVES = {"to the left": (0, -1), "to the right": (0, 1), "up": (-1, 0), "down": (1, 0)}
@@ -186,8 +232,15 @@ def story_event(
         objs.append(new)
         return objs, f"{describe(new)} appears .", kind
     i = int(rng.integers(len(objs)))
+    return _apply_event(objs, i, kind, _reference(objs[i], objs[:i] + objs[i + 1 :], rng), rng)
+
+
+def _apply_event(
+    objs: list[dict[str, Any]], i: int, kind: str, ref: str, rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], str, str]:
+    """Apply event ``kind`` to object i (``objs`` is a copy the caller owns), narrated with reference ``ref``.
+    Moves never enter another object's cell, recolours never take another object's colour."""
     obj, others = objs[i], objs[:i] + objs[i + 1 :]
-    ref = _reference(obj, others, rng)
     if kind == "disappear":
         del objs[i]
         return objs, f"{ref} disappears .", kind
@@ -215,14 +268,47 @@ def story_event(
     return objs, f"then {ref} becomes {describe(new)} .", "restate"
 
 
+_INTROS = ["there is {} .", "our story starts with {} .", "first we see {} ."]
+
+
 def make_story(cfg: WorldConfig, rng: np.random.Generator) -> list[tuple[list[dict[str, Any]], str, str]]:
     """Five steps of (objects, caption, event): step 0 introduces the scene in full."""
     objs = random_scene_objects(rng, _n_objects(cfg, rng))
-    intro = str(rng.choice(["there is {} .", "our story starts with {} .", "first we see {} ."]))
+    intro = str(rng.choice(_INTROS))
     steps = [(objs, intro.format(" and ".join(describe(o) for o in objs)), "intro")]
     for _ in range(STORY_STEPS - 1):
         objs, text, kind = story_event(objs, rng, cfg.level)
         steps.append((objs, text, kind))
+    return steps
+
+
+@dataclass
+class StoryStep:
+    """One story step: the objects, the narration and the event. At level 3 also which objects the narration
+    names and the protagonist's index (the rest are background); None at levels 1 and 2, whose records omit them."""
+
+    objects: list[dict[str, Any]]
+    text: str
+    event: str
+    named: list[int] | None = None
+    protagonist: int | None = None
+
+
+def make_story_level3(rng: np.random.Generator) -> list[StoryStep]:
+    """A level-3 story: one protagonist (a random object of the first scene) among 1-2 background objects that
+    never change. Step 0 introduces the protagonist in full, then names each background object with probability
+    MENTION_P; steps 1-4 apply one level-1 event to the protagonist, narrated with a level-1 partial reference
+    ("it", "the triangle", "the green one"), and never name a background object."""
+    objs = random_scene_objects(rng, int(rng.choice([2, 3])))
+    p = int(rng.integers(len(objs)))
+    named = [p, *_reading_order(objs, _maybe_named(rng, [i for i in range(len(objs)) if i != p]))]
+    intro = str(rng.choice(_INTROS)).format(" and ".join(describe(objs[i]) for i in named))
+    steps = [StoryStep(objs, intro, "intro", named, p)]
+    for _ in range(STORY_STEPS - 1):
+        objs = [dict(o) for o in objs]
+        kind = str(rng.choice(["move", "move", "recolour", "resize", "reshape", "restate"]))
+        objs, text, kind = _apply_event(objs, p, kind, _reference(objs[p], [], rng), rng)
+        steps.append(StoryStep(objs, text, kind, [p], p))
     return steps
 
 
@@ -242,26 +328,34 @@ def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, An
     on the previous image plus the edit asked for, so the dialog context matters.
     """
     objs = random_scene_objects(rng, _n_objects(cfg, rng))
+    # level 3: one protagonist, the rest persistent background; texts name the protagonist, images record roles
+    p = int(rng.integers(len(objs))) if cfg.level == 3 else None
+    extra = (lambda named: {"named": named, "protagonist": p}) if p is not None else (lambda named: {})
     turns: list[dict[str, Any]] = []
     if rng.random() < 0.6:  # Human asks for a scene, Assistant shows it
-        body = " and ".join(describe(o) for o in objs)
+        body = " and ".join(describe(o) for o in objs) if p is None else describe(objs[p])
         ask = str(rng.choice(["can you show me {} ?", "please draw {} .", "i would like to see {} ."]))
-        turns += [{"text": ask.format(body), "scene": None}, {"text": str(rng.choice(_HERE)), "scene": objs}]
+        turns += [{"text": ask.format(body), "scene": None},
+                  {"text": str(rng.choice(_HERE)), "scene": objs, **extra([p])}]  # fmt: skip
     else:  # Human shows a scene, Assistant describes it
         show = str(rng.choice(["look at this picture .", "here is my drawing .", "what do you see here ?"]))
-        desc = " and ".join(describe(o) for o in objs)
-        turns += [{"text": show, "scene": objs}, {"text": f"i see {desc} .", "scene": None}]
+        if p is None:
+            named = list(range(len(objs)))
+        else:
+            named = [p, *_reading_order(objs, _maybe_named(rng, [i for i in range(len(objs)) if i != p]))]
+        desc = " and ".join(describe(objs[i]) for i in named)
+        turns += [{"text": show, "scene": objs, **extra(named)}, {"text": f"i see {desc} .", "scene": None}]
     n_rounds = int(rng.integers(1, 4))
     for _ in range(n_rounds):
         r = rng.random()
         if r < 0.7:  # an edit: the Assistant answers with the edited image
-            new_objs, _kind, ask = _dialog_edit(objs, rng)
+            new_objs, _kind, ask = _dialog_edit(objs, rng, p)
             if new_objs is None:
                 continue
             objs = new_objs
-            turns += [{"text": ask, "scene": None}, {"text": str(rng.choice(_HERE)), "scene": objs}]
-        elif r < 0.85:  # a question answered in text
-            o = objs[int(rng.integers(len(objs)))]
+            turns += [{"text": ask, "scene": None}, {"text": str(rng.choice(_HERE)), "scene": objs, **extra([p])}]
+        elif r < 0.85:  # a question answered in text (level 3: about the protagonist)
+            o = objs[int(rng.integers(len(objs)))] if p is None else objs[p]
             attr = str(rng.choice(["colour", "shape", "size"]))
             ref = "it"
             if len(objs) > 1:
@@ -284,9 +378,11 @@ def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, An
     return turns
 
 
-def _dialog_edit(objs: list[dict[str, Any]], rng: np.random.Generator) -> tuple[Any, str, str]:
+def _dialog_edit(objs: list[dict[str, Any]], rng: np.random.Generator, i: int | None = None) -> tuple[Any, str, str]:
+    """An edit of object i (None: a random one), as (new objects or None when boxed in, kind, request text)."""
     objs = [dict(o) for o in objs]
-    i = 0 if len(objs) == 1 else int(rng.integers(len(objs)))
+    if i is None:
+        i = 0 if len(objs) == 1 else int(rng.integers(len(objs)))
     obj, others = objs[i], objs[:i] + objs[i + 1 :]
     ref = "it" if not others else f"the {obj['colour']} one"  # colours are distinct within a scene
     kind = str(rng.choice(list(_EDIT_ASK)))
@@ -323,10 +419,29 @@ class _Writer:
         self.geom = Geometry(cfg.image_size)
         self.scenes: list[dict[str, Any]] = []
 
-    def image(self, rel: str, objs: list[dict[str, Any]], rng: np.random.Generator) -> str:
+    def image(
+        self,
+        rel: str,
+        objs: list[dict[str, Any]],
+        rng: np.random.Generator,
+        *,
+        named: list[int] | None = None,
+        protagonist: int | None = None,
+    ) -> str:
+        """Render and write one image; its scene record lists the objects, and at level 3 also ``named`` (indices
+        of the objects the image's text names in full or by reference) and each object's ``role`` (stories and
+        dialogs: one protagonist, the rest background)."""
         from PIL import Image
 
-        scene = {"background": list(BACKGROUND), "objects": [place(_strip(o), self.geom, rng) for o in objs]}
+        scene: dict[str, Any] = {
+            "background": list(BACKGROUND),
+            "objects": [place(_strip(o), self.geom, rng) for o in objs],
+        }
+        if protagonist is not None:
+            for i, o in enumerate(scene["objects"]):
+                o["role"] = PROTAGONIST if i == protagonist else BACKGROUND_ROLE
+        if named is not None:
+            scene["named"] = list(named)
         arr = render(scene, self.cfg.image_size)
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -394,9 +509,13 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
         rng = _rng(cfg, "cc3m", split)
         rows = []
         for i in range(counts["cc3m"][split]):
-            objs = random_scene_objects(rng, _n_objects(cfg, rng))
-            rel = w.image(f"CC3M/{split}/{i:07d}.png", objs, rng)
-            caption = scene_caption({"objects": objs}, int(rng.integers(3)))
+            if cfg.level < 3:
+                objs = random_scene_objects(rng, _n_objects(cfg, rng))
+                rel = w.image(f"CC3M/{split}/{i:07d}.png", objs, rng)
+                caption = scene_caption({"objects": objs}, int(rng.integers(3)))
+            else:
+                objs, caption, named = cc3m_scene(rng, _n_objects(cfg, rng), int(rng.integers(3)))
+                rel = w.image(f"CC3M/{split}/{i:07d}.png", objs, rng, named=named)
             rows.append((caption, rel.removeprefix("CC3M/")))
             bar.update(1)
         write_cc3m(out / "CC3M", split, rows)
@@ -409,9 +528,12 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
         for s in range(counts["vist"][split]):
             story_id = f"{split}{s:05d}"
             steps = []
-            for k, (objs, text, kind) in enumerate(make_story(cfg, rng)):
+            story = [StoryStep(*s) for s in make_story(cfg, rng)] if cfg.level < 3 else make_story_level3(rng)
+            for k, st in enumerate(story):
+                objs, text, kind = st.objects, st.text, st.event
                 image_id = f"{story_id}{k}"
-                rel = w.image(f"VIST/{split}_images/{image_id}.png", objs, rng)
+                rel = w.image(f"VIST/{split}_images/{image_id}.png", objs, rng, named=st.named,
+                              protagonist=st.protagonist)  # fmt: skip
                 mapping[image_id] = rel.removeprefix("VIST/")
                 steps.append({"caption": text, "image_id": image_id, "sequence_index": k, "event": kind})
                 events[kind] = events.get(kind, 0) + 1
@@ -433,7 +555,8 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
                     while key in used_keys:  # pragma: no cover - astronomically unlikely
                         key = str(int(rng.integers(-(2**63), 2**63 - 1, dtype=np.int64)))
                     used_keys.add(key)
-                    w.image(f"MMDialog/{split}/{key}.jpg", turn["scene"], rng)
+                    w.image(f"MMDialog/{split}/{key}.jpg", turn["scene"], rng, named=turn.get("named"),
+                            protagonist=turn.get("protagonist"))  # fmt: skip
                     elements.append({"__MEDIA__": key})
                     n_images += 1
                 conv_turns.append({"turn": elements})

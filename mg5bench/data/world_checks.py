@@ -4,21 +4,39 @@
 - ``caption_determinacy``: on the VIST-like split, how often caption k alone determines the step-k
   scene, measured as the accuracy of the best caption-only predictor (the most frequent scene for each
   caption on the fit split, scored on another split). Context must matter: for steps 2-5 it must be low.
+- ``information_bounds``: what the words carry against the scene, per story step: the caption-only guess,
+  and the best guess from all the words a text pipeline can have (the narration so far plus a caption of
+  every context image, written by an oracle-perfect captioner with the world's own caption distribution,
+  or with lossless captions for contrast).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import zlib
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mg5bench.data.oracle import ATTRIBUTES, compare_scene, parse_image
-from mg5bench.data.scenes import BACKGROUND, Geometry, place, render, scene_key
-from mg5bench.data.world import random_scene_objects
+from mg5bench.data.oracle import ATTRIBUTES, compare_scene, objects_right, parse_image
+from mg5bench.data.scenes import (
+    BACKGROUND,
+    CELL_PHRASES,
+    COLOURS,
+    GRID,
+    SHAPES,
+    SIZES,
+    Geometry,
+    place,
+    render,
+    scene_caption,
+    scene_key,
+)
+from mg5bench.data.world import partial_caption, random_scene_objects
 
 DEGRADATIONS: dict[str, dict[str, float]] = {
     "clean": {},
@@ -55,7 +73,7 @@ def oracle_accuracy(
     correct = dict.fromkeys(ATTRIBUTES, 0)
     n_obj = exact = 0
     for _ in range(n):
-        k = 1 if level == 1 else int(rng.integers(1, 3))
+        k = 1 if level == 1 else int(rng.integers(1, 3)) if level == 2 else int(rng.integers(2, 4))
         scene = {
             "background": list(BACKGROUND),
             "objects": [place(o, geom, rng) for o in random_scene_objects(rng, k)],
@@ -116,3 +134,188 @@ def caption_determinacy(world_root: Path, *, fit_split: str = "train", eval_spli
         "steps_2_5": float(np.mean(later)),
         "n": {k: len(v) for k, v in sorted(hits.items())},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# what the words carry
+
+
+def _story_records(world_root: Path, split: str) -> list[tuple[str, list[str], list[dict[str, Any]]]]:
+    """(story id, the five narrations, the five scene records) of every story of a split, in file order."""
+    vist = Path(world_root) / "VIST"
+    stories = json.loads((vist / f"{split}_cleaned.json").read_text())
+    mapping = json.loads((vist / f"{split}_image_mapping.json").read_text())
+    scenes = {}
+    with open(Path(world_root) / "scenes.jsonl") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["image"].startswith(f"VIST/{split}_images/"):
+                scenes[rec["image"]] = rec["scene"]
+    out = []
+    for story_id, steps in stories.items():
+        steps = sorted(steps, key=lambda st: int(st["sequence_index"]))
+        out.append((story_id, [st["caption"] for st in steps],
+                    [scenes["VIST/" + mapping[st["image_id"]]] for st in steps]))  # fmt: skip
+    return out
+
+
+def _alternation(words: tuple[str, ...] | list[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))  # longest first: "at the top left"
+
+
+_DESCRIPTION = re.compile(
+    rf"a ({_alternation(SIZES)}) ({_alternation(COLOURS)}) ({_alternation(SHAPES)}) ({_alternation(CELL_PHRASES)})"
+    r"(?= |$)"
+)
+_REF = rf"(it|the (?:{_alternation(SHAPES)})|the (?:{_alternation(COLOURS)}) one)"
+_MOVES_BY_NAME = {"to the left": (0, -1), "to the right": (0, 1), "up": (-1, 0), "down": (1, 0)}
+
+
+def parse_descriptions(text: str) -> list[dict[str, Any]]:
+    """Every full object description ("a big red circle at the top left") in a text, in order."""
+    return [{"size": m[1], "colour": m[2], "shape": m[3], "cell": CELL_PHRASES.index(m[4])}
+            for m in _DESCRIPTION.finditer(text)]  # fmt: skip
+
+
+def _resolve(ref: str, objs: list[dict[str, Any]]) -> int | None:
+    """The object a partial reference points at. The story's focus (objs[0], the object the introduction names
+    first: a level-3 story's protagonist) wins when it fits, since level-3 narration refers only to it."""
+    fits = [
+        i for i, o in enumerate(objs)
+        if ref == "it" or ref == f"the {o['shape']}" or ref == f"the {o['colour']} one"
+    ]  # fmt: skip
+    if not fits:
+        return None
+    return 0 if 0 in fits else fits[0]
+
+
+def track_narration(narrations: list[str]) -> list[list[dict[str, Any]]]:
+    """The objects the narration alone determines after each step: the introduction's objects, then each event
+    applied to the object it refers to (the world's grammar, level 1 to 3). An object no text names is absent."""
+    objs = parse_descriptions(narrations[0])
+    states = [[dict(o) for o in objs]]
+    for text in narrations[1:]:
+        objs = [dict(o) for o in objs]
+        if text.endswith(" appears ."):
+            objs += parse_descriptions(text)
+        else:
+            m = re.match(rf"(?:then )?{_REF} (.*) \.$", text)
+            i = _resolve(m[1], objs) if m else None
+            if m is not None and i is not None:
+                _apply_narrated(objs, i, m[2])
+        states.append(objs)
+    return states
+
+
+def _apply_narrated(objs: list[dict[str, Any]], i: int, rest: str) -> None:
+    obj = objs[i]
+    if rest == "disappears":
+        del objs[i]
+    elif rest.startswith("moves "):
+        dr, dc = _MOVES_BY_NAME[rest.removeprefix("moves ")]
+        row, col = divmod(int(obj["cell"]), GRID)
+        obj["cell"] = (row + dr) * GRID + col + dc
+    elif rest.startswith("turns "):
+        obj["colour"] = rest.removeprefix("turns ")
+    elif rest in ("grows", "gets bigger"):
+        obj["size"] = "big"
+    elif rest in ("shrinks", "gets smaller"):
+        obj["size"] = "small"
+    elif rest.startswith("becomes a ") and rest.removeprefix("becomes a ") in SHAPES:
+        obj["shape"] = rest.removeprefix("becomes a ")
+    elif rest.startswith("becomes "):
+        new = parse_descriptions(rest.removeprefix("becomes "))
+        if new:
+            objs[i] = new[0]
+
+
+def _key(o: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(o[a] for a in ATTRIBUTES)
+
+
+def guess_from_words(narrations: list[str], captions: list[str]) -> list[dict[str, Any]]:
+    """The best guess of the last step's objects from all the words a text pipeline has at that step: the
+    narrations so far (``narrations[:k+1]``) and one caption per earlier image (``captions[:k]``). The narration is
+    followed as ``track_narration`` does; an object a caption of image j names that the narration's objects at j do
+    not hold is a level-3 background object, which never changes, so it is added to every later step. Objects no
+    text names are left out: their four attributes are a guess of about 1 in 300 (3 shapes x 2 sizes x 6 colours x
+    9 cells, less the ones taken)."""
+    states = track_narration(narrations)
+    extra: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for j, caption in enumerate(captions):
+        known = {_key(o) for o in states[j]}
+        for o in parse_descriptions(caption):
+            if _key(o) not in known:
+                extra.setdefault(_key(o), o)
+    last = states[-1]
+    taken_colours, taken_cells = {o["colour"] for o in last}, {o["cell"] for o in last}
+    return last + [o for o in extra.values() if o["colour"] not in taken_colours and o["cell"] not in taken_cells]
+
+
+def _score(target: list[dict[str, Any]], guess: list[dict[str, Any]] | None) -> tuple[float, float]:
+    """(exact scene, share of target objects with all four attributes right) of a guess; None = no guess."""
+    if guess is None:
+        return 0.0, 0.0
+    r = compare_scene(target, guess)
+    return float(r["exact"]), objects_right(target, guess) / max(len(target), 1)
+
+
+def _captioner_rng(seed: int, story_id: str, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(story_id.encode()), step])
+
+
+def information_bounds(
+    world_root: Path, *, fit_split: str = "train", eval_split: str = "val", seed: int = 0, partial: bool = True
+) -> dict[str, Any]:
+    """What the words carry, per story step k (0-based, as in sample ids), scored on ``eval_split``:
+
+    - ``caption_only``: the most frequent scene of each narration on ``fit_split`` (unseen narration: wrong);
+    - ``text_pipeline``: ``guess_from_words`` with each context image captioned by an oracle-perfect captioner that
+      writes the world's own caption distribution for that image (``partial``: the level-3 one, the salient object
+      always and each other object with probability 1/3, seeded by (``seed``, story, step); else full captions, as
+      the CC3M-like data of levels 1 and 2 has);
+    - ``lossless``: the same with full captions naming every object.
+
+    Each gives ``exact`` (the whole scene right) and ``objects`` (share of objects right) per step, and pooled over
+    k >= 1."""
+    by_caption: dict[str, Counter[tuple[Any, ...]]] = defaultdict(Counter)
+    for _, narrations, scenes in _story_records(Path(world_root), fit_split):
+        for text, scene in zip(narrations, scenes, strict=True):
+            by_caption[text][scene_key(scene)] += 1
+    best = {c: counts.most_common(1)[0][0] for c, counts in by_caption.items()}
+    results: dict[str, dict[str, dict[int, list[float]]]] = {
+        m: {"exact": defaultdict(list), "objects": defaultdict(list)}
+        for m in ("caption_only", "text_pipeline", "lossless")
+    }
+
+    def add(method: str, k: int, scored: tuple[float, float]) -> None:
+        results[method]["exact"][k].append(scored[0])
+        results[method]["objects"][k].append(scored[1])
+
+    for story_id, narrations, scenes in _story_records(Path(world_root), eval_split):
+        partial_captions, full_captions = [], []
+        for k, scene in enumerate(scenes):
+            objs = [{a: o[a] for a in ATTRIBUTES} for o in scene["objects"]]
+            rng = _captioner_rng(seed, story_id, k)
+            template = int(rng.integers(3))
+            partial_captions.append(partial_caption(objs, rng, template)[0] if partial else
+                                    scene_caption({"objects": objs}, template))  # fmt: skip
+            full_captions.append(scene_caption({"objects": objs}, template))
+        for k, scene in enumerate(scenes):
+            target = scene["objects"]
+            key = best.get(narrations[k])  # scene_key: (shape, colour, size, cell) per object, ATTRIBUTES' order
+            guess = None if key is None else [dict(zip(ATTRIBUTES, o, strict=True)) for o in key]
+            add("caption_only", k, _score(target, guess))
+            add("text_pipeline", k, _score(target, guess_from_words(narrations[: k + 1], partial_captions[:k])))
+            add("lossless", k, _score(target, guess_from_words(narrations[: k + 1], full_captions[:k])))
+    out: dict[str, Any] = {"fit_split": fit_split, "eval_split": eval_split, "seed": seed, "partial": partial}
+    for method, by_measure in results.items():
+        out[method] = {}
+        for measure, per_step in by_measure.items():
+            later = [v for k, vs in per_step.items() if k >= 1 for v in vs]
+            out[method][measure] = {
+                "per_step": {k: float(np.mean(v)) for k, v in sorted(per_step.items())},
+                "later": float(np.mean(later)),
+            }
+    out["n_stories"] = len(results["caption_only"]["exact"][0])
+    return out

@@ -5,34 +5,13 @@ never "best"). Markdown and CSV are formatted with fixed precision, so the same 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from mg5bench.escaping import csv_cell, md_text
 from mg5bench.leaderboard.collect import BOUNDS, TaskTable
+from mg5bench.metrics.schema import display, metric_schema
 
-SCHEMA_FILE = Path(__file__).resolve().parent / "metric_schema.yaml"
 NOT_APPLICABLE = "n/a"
-
-
-@lru_cache(maxsize=1)
-def metric_schema() -> dict[str, dict[str, Any]]:
-    """metric_schema.yaml: per result key its display name, direction, units, description and compat flag."""
-    import yaml
-
-    data = yaml.safe_load(SCHEMA_FILE.read_text())
-    for key, entry in data.items():
-        entry.setdefault("compat", False)
-        if entry.get("direction") not in ("higher", "lower"):
-            raise ValueError(f"{SCHEMA_FILE}: {key}: direction must be higher or lower")
-    return data
-
-
-def display(key: str) -> str:
-    entry = metric_schema().get(key)
-    name = entry["display"] if entry else key
-    return name + (" †" if entry and entry["compat"] else "")
 
 
 def columns_for(table: TaskTable) -> list[str]:
@@ -87,6 +66,10 @@ def frame(table: TaskTable) -> Any:
     for _, sub in df.groupby("metric", sort=False):
         cand = sub[~sub["bound"] & sub["value"].notna()]
         if cand.empty:
+            continue
+        if metric_schema().get(str(sub["metric"].iloc[0]), {}).get("best") == "zero":  # a gap to the truth
+            dist = cand["value"].abs()
+            df.loc[cand.index[(dist - dist.min()).abs() <= 1e-12], "best"] = True
             continue
         target = cand["value"].max() if bool(cand["higher_is_better"].iloc[0]) else cand["value"].min()
         df.loc[cand.index[(cand["value"] - target).abs() <= 1e-12], "best"] = True

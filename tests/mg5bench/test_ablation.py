@@ -302,3 +302,21 @@ def test_run_seeds_lists_the_seed_checkpoints_and_summarises_the_spread(tmp_path
     assert "across 3 training seeds" in text
     row = next(line for line in text.splitlines() if line.startswith("m "))
     assert row.split()[-2:] == ["0.6000", f"{np.std([0.4, 0.5, 0.9], ddof=1):.4f}"]
+
+
+def test_another_trained_set_resolves_bare_names(known: None, small_world: Path, tmp_path: Path) -> None:
+    """--checkpoints DIR: a bare checkpoint name of an axis is a folder of that set (with its seeds), not of the
+    shipped one; a missing name is named with the set's path; a set that is not a folder is one line."""
+    MODELS.register("seeded", lambda: Seeded, "test adapter whose output depends on its checkpoint's seed",
+                    overwrite=True)  # fmt: skip
+    _seed_folders(tmp_path / "set", {"task": "vist", "lr": 0.1})
+    axis = tmp_path / "bare.yaml"
+    axis.write_text("name: bare\ntasks: [vist]\nbase: gt\nvariants:\n  - name: gt\n    model: known\n"
+                    "  - name: drop\n    model: seeded\n    checkpoint: drop\n")  # fmt: skip
+    with pytest.raises(ConfigError, match="needs the checkpoint"):
+        _ablate(axis, small_world, tmp_path / "runs")  # not a shipped checkpoint
+    res = _ablate(axis, small_world, tmp_path / "runs", checkpoints=tmp_path / "set")
+    row = next(r for r in res.report["rows"] if r["variant"] == "drop")
+    assert [s["checkpoint"] for s in row["seeds"]] == ["drop", "drop-seed1", "drop-seed2"]
+    with pytest.raises(ConfigError, match="not a folder"):
+        _ablate(axis, small_world, tmp_path / "runs", checkpoints=tmp_path / "nope")

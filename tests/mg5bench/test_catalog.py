@@ -41,7 +41,7 @@ def test_metrics_build_from_the_catalog_with_their_arguments() -> None:
         metric = make_metric(name, ctx)
         assert isinstance(metric, Metric) and metric.name == name
     assert make_metric("bleu2", ctx).order == 2 and make_metric("mm_relevance_minigpt5", ctx).flag
-    assert [n for n in METRICS.names() if metric_class(n).needs_scenes] == ["scene_accuracy"]
+    assert [n for n in METRICS.names() if metric_class(n).needs_scenes] == ["persistence", "scene_accuracy"]
     with pytest.raises(ConfigError, match=r"did you mean .*'clip_i'"):
         make_metric("clip_j", ctx)
 

@@ -252,8 +252,9 @@ def test_changed_settings_or_checkpoint_give_a_new_folder(small_world: Path, t2i
     assert json.loads((a / "run.json").read_text())["generation"]["guidance_scale"] == 3.0  # sd2's default
 
 
-def test_the_same_checkpoint_by_another_path_or_a_moved_store_is_reused(small_world: Path, t2i: Path,
-                                                                       tmp_path: Path, counting: None) -> None:
+def test_the_same_checkpoint_by_another_path_or_a_moved_store_is_reused(
+    small_world: Path, t2i: Path, tmp_path: Path, counting: None
+) -> None:
     """A key holds the checkpoint's content, never its path: a copy elsewhere, a symlink to it, and a runs folder
     moved to another place all find the stored run; nothing is generated again."""
     import shutil
