@@ -123,6 +123,9 @@ def validate(
             report.splits[s] = {"records": 0, "samples": 0}
             continue
         report.problems[s] = list(sset.problems)
+        if sset.n_records == 0 and not report.problems[s]:  # an empty split is no data, not good data
+            report.problems[s].append(DataError(str(source.root), f"split {s}", "holds no records",
+                                                "check the files of this split; an empty file is no data"))  # fmt: skip
         report.splits[s] = {
             "records": sset.n_records,
             "samples": len(sset.samples),

@@ -9,15 +9,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from mg5bench import __version__
 from mg5bench.devices import DEVICE_HELP
 from mg5bench.errors import Mg5Error
+from mg5bench.limits import (
+    COUNT,
+    GALLERY,
+    INFERENCE_STEPS,
+    NEW_TOKENS,
+    NONNEGATIVE_REAL,
+    PERMUTATIONS,
+    PORT,
+    POSITIVE,
+    POSITIVE_REAL,
+    RESAMPLES,
+    SEED,
+    SHEET_SAMPLES,
+    UNIT,
+    int_type,
+)
 
 EXAMPLES = """\
 examples:
@@ -42,45 +57,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``low`` (a count, a size, a number of steps)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be {'a positive integer' if low == 1 else f'>= {low}'}, got {text}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
-
-
-def _finite(low: float, *, strict: bool = False, high: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a finite float >= ``low`` (> with ``strict``; <= ``high`` if given); NaN and inf refused."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        if value < low or (strict and value == low) or (high is not None and value > high):
-            where = f"{'>' if strict else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
-            raise argparse.ArgumentTypeError(f"must be {where}, got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
-
-
-COUNT, POSITIVE = _int_at_least(0), _int_at_least(1)
-NONNEGATIVE_REAL, POSITIVE_REAL, UNIT = _finite(0), _finite(0, strict=True), _finite(0, strict=True, high=1)
 
 
 def _bool(text: str) -> bool:
@@ -188,9 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_score.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
     p_score.add_argument("--evaluator", help=EVALUATOR_HELP)
     p_score.add_argument("--inception", help="torch-fidelity Inception-v3 weights file (enables inception_score)")
-    p_score.add_argument("--resamples", type=COUNT, default=1000, help="bootstrap resamples (default 1000; "
+    p_score.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples (default 1000; "
                          "0 = no intervals)")  # fmt: skip
-    p_score.add_argument("--seed", type=COUNT, default=0, help="bootstrap seed (default 0)")
+    p_score.add_argument("--seed", type=SEED, default=0, help="bootstrap seed (default 0)")
     p_score.add_argument("--device", default="auto", help=f"where the evaluator runs: {DEVICE_HELP} (default auto)")
     p_score.add_argument("--force", action="store_true", help="RUN_FOLDER: recompute a scoring that is stored "
                          "(default: print it)")  # fmt: skip
@@ -235,9 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     own = "default: the model's own"
     gen.add_argument("--guidance-scale", type=NONNEGATIVE_REAL, help=f"classifier-free guidance scale of the image "
                      f"decoder ({own}: minigpt5 its checkpoint's, the T2I baselines 3)")  # fmt: skip
-    gen.add_argument("--num-inference-steps", type=POSITIVE, help=f"diffusion sampling steps, not training steps "
-                     f"({own}: minigpt5 its checkpoint's, the T2I baselines 25)")  # fmt: skip
-    gen.add_argument("--max-new-tokens", type=POSITIVE, help=f"length limit of generated text ({own}: minigpt5 its "
+    gen.add_argument("--num-inference-steps", type=INFERENCE_STEPS, help=f"diffusion sampling steps, not training "
+                     f"steps, at most 1000 ({own}: minigpt5 its checkpoint's, the T2I baselines 25)")  # fmt: skip
+    gen.add_argument("--max-new-tokens", type=NEW_TOKENS, help=f"length limit of generated text ({own}: minigpt5 its "
                      "checkpoint's, divter the length it was trained with, two-stage 24 on dialogs)")  # fmt: skip
     gen.add_argument(
         "--temperature", type=POSITIVE_REAL, help=f"text sampling temperature ({own}: minigpt5 its checkpoint's)"
@@ -259,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: reuse what is stored)")  # fmt: skip
     p_run.add_argument("--evaluator", help=f"scoring, not part of the generation key: {EVALUATOR_HELP}")
     p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
-    p_run.add_argument("--resamples", type=COUNT, default=1000, help="scoring: bootstrap resamples (default "
+    p_run.add_argument("--resamples", type=RESAMPLES, default=1000, help="scoring: bootstrap resamples (default "
                        "1000; 0 = no intervals)")  # fmt: skip
     p_run.add_argument("--seeds", type=POSITIVE, help="run this many checkpoints (training seeds) of the model's "
                        "checkpoint, each its own run, and print how much the results move between seeds (default: "
@@ -298,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_train.add_argument("--batch", type=POSITIVE, help="batch size (default 32)")
     p_train.add_argument("--lr", type=POSITIVE_REAL, help="learning rate (default: sd2-ft 3e-4, divter 1e-3)")
-    p_train.add_argument("--seed", type=COUNT, help="seed (default 0)")
+    p_train.add_argument("--seed", type=SEED, help="seed (default 0)")
     p_train.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     _add_task_args(p_train)
     _add_output_flags(p_train)
@@ -325,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_synth.add_argument("--level", type=int, choices=[1, 2, 3], default=1,
                          help="1: one object; 2: one or two; 3: two or three, texts name part of them "
                          "(docs/world.md)")  # fmt: skip
-    p_synth.add_argument("--seed", type=COUNT, default=0, help="world seed (default 0)")
+    p_synth.add_argument("--seed", type=SEED, default=0, help="world seed (default 0)")
     p_synth.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
     p_synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -367,9 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_ov.add_argument("--target", required=True, help="the task split to check, TASK[:SPLIT], e.g. vist:test")
     p_ov.add_argument("--data", help="the target's data: real data folder or synth:... (default: the embedded world)")
     p_ov.add_argument("--source-data", help="the source task split's data (default: --data)")
-    p_ov.add_argument("--max-distance", type=COUNT, default=None,
+    p_ov.add_argument("--max-distance", type=int_type(0, 64), default=None,
                       help="near-duplicate threshold in bits of 64 (default 8)")  # fmt: skip
-    p_ov.add_argument("--ngram", type=_int_at_least(1), default=None, help="word n-gram length (default 8)")
+    p_ov.add_argument("--ngram", type=POSITIVE, default=None, help="word n-gram length (default 8)")
     p_ov.add_argument("--examples", type=COUNT, default=5, help="examples to print and record (default 5)")
     p_ov.add_argument("--out", type=Path, help="write the report as JSON here")
     p_ov.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
@@ -479,10 +455,13 @@ def _cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{info['split']}: {info['stories_written']} of {info['stories_in']} stories written, "
             f"{info['images_copied']} images copied to {args.dst}"
         )
-        for m in info["missing"]:
-            print(f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}", file=sys.stderr)
-        for s in info["skipped"]:
-            print(f"skipped: {s}", file=sys.stderr)
+        listed = args.dst / f"{info['split']}_conversion_report.json"
+        lines = [f"left out: story {m.get('story_id')}: missing image(s) {m.get('missing')}" for m in info["missing"]]
+        lines += [f"skipped: {s['path']}: {s['record']}: {s['problem']}" for s in info["skipped"]]
+        for line in lines[:MAX_LISTED]:
+            print(one_line(line), file=sys.stderr)
+        if len(lines) > MAX_LISTED:
+            print(f"... and {len(lines) - MAX_LISTED} more, every one listed in {listed}", file=sys.stderr)
         return 0
     parser.parse_args(["data", "--help"])
     return 2
@@ -649,21 +628,22 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--run-a", type=Path, help="first run folder (instead of --task/--models)")
     p.add_argument("--run-b", type=Path, help="second run folder")
     p.add_argument("--db", type=Path, default=Path("ratings.sqlite"), help="rating database (default ratings.sqlite)")
-    p.add_argument("--study", type=int, help="serve this study of --db (default: the one of the runs, else the latest)")
-    p.add_argument("--raters", type=int, default=3, help="rater slots of a new study (default 3)")
-    p.add_argument("--overlap", type=int, default=2, help="raters per item, for agreement (default 2)")
-    p.add_argument("--items", type=int, default=0, help="rate a seeded random subset of N samples (default 0 = all)")
+    p.add_argument("--study", type=POSITIVE, help="serve this study of --db (default: the one of the runs, else the "
+                   "latest)")  # fmt: skip
+    p.add_argument("--raters", type=POSITIVE, default=3, help="rater slots of a new study (default 3)")
+    p.add_argument("--overlap", type=POSITIVE, default=2, help="raters per item, for agreement (default 2)")
+    p.add_argument("--items", type=COUNT, default=0, help="rate a seeded random subset of N samples (default 0 = all)")
     p.add_argument(
         "--check-every",
-        type=int,
+        type=COUNT,
         default=20,
         help="one repeat and one gold check per N items, at least one each (default 20; 0 = none)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the assignment, order and sides (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the assignment, order and sides (default 0)")
     p.add_argument("--invite", metavar="NAME", help="create (or renew) NAME's access token and print it")
     p.add_argument("--organiser", action="store_true", help="with --invite: NAME may also see the organiser page")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--port", type=PORT, default=8501, help="port, 1 to 65535 (default 8501)")
     p.add_argument("--no-serve", action="store_true", help="create or check the study, print it, do not serve")
 
     h = sub.add_parser(
@@ -686,9 +666,10 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("--db", type=Path, default=Path("ratings.sqlite"), help="rating database (default ratings.sqlite)")
-    r.add_argument("--study", type=int, help="only this study (default: all)")
-    r.add_argument("--resamples", type=int, default=1000, help="Bradley-Terry bootstrap resamples (default 1000)")
-    r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    r.add_argument("--study", type=POSITIVE, help="only this study (default: all)")
+    r.add_argument("--resamples", type=RESAMPLES, default=1000, help="Bradley-Terry bootstrap resamples (default 1000; "
+                   "at most 100000)")  # fmt: skip
+    r.add_argument("--seed", type=SEED, default=0, help="bootstrap seed (default 0)")
     r.add_argument("--keep-all", action="store_true", help="keep raters who failed the attention checks")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     e = hsub.add_parser(
@@ -730,8 +711,6 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         raise ConfigError("--task and --models go together, e.g. --task vist --models minigpt5,sd2-ft")
     if by_folders and (args.run_a is None or args.run_b is None):
         raise ConfigError("give both --run-a and --run-b")
-    if args.items < 0 or args.check_every < 0:
-        raise ConfigError("--items and --check-every take a count >= 0 (0 = all items; 0 = no attention checks)")
     if by_models or by_folders:
         from mg5bench.human.runs import build_plan, find_run
 
@@ -881,22 +860,23 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
     a.add_argument("--task", help="task (default: the axis's first task, e.g. vist)")
     a.add_argument("--split", help="split (default: the task card's default_split)")
     a.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
-    a.add_argument("--limit", type=int, default=100, help="samples of the base run compared (default 100)")
+    a.add_argument("--limit", type=POSITIVE, default=100, help="samples of the base run compared (default 100)")
     a.add_argument("--seed", type=int, default=0, help="run seed of every variant unless the axis sets one (default 0)")
     a.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
     a.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
     a.add_argument("--evaluator", help="the evaluator (default: embedded on the synthetic world; see 'mg5bench score "
                    "--help')")  # fmt: skip
-    a.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    a.add_argument("--permutations", type=int, default=9999, help="random arrangements of the permutation tests when "
-                   "there are too many clusters to enumerate (default 9999: p can reach 1e-4, the Monte-Carlo error of "
-                   "p is printed)")  # fmt: skip
-    a.add_argument("--seeds", type=int, help="at most this many checkpoints (training seeds) per trained variant "
+    a.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples (default 1000; 0 = no "
+                   "intervals; at most 100000)")  # fmt: skip
+    a.add_argument("--permutations", type=PERMUTATIONS, default=9999, help="random arrangements of the permutation "
+                   "tests when there are too many clusters to enumerate (default 9999: p can reach 1e-4, the "
+                   "Monte-Carlo error of p is printed; 100 to 100000)")  # fmt: skip
+    a.add_argument("--seeds", type=POSITIVE, help="at most this many checkpoints (training seeds) per trained variant "
                    "(default: all its checkpoint has; 1 = the shipped checkpoint only)")  # fmt: skip
     a.add_argument("--checkpoints", type=Path, help="a trained set other than the shipped reference_model/checkpoints "
                    "(e.g. scripts/train_reference.sh --level 3 --dest DIR): bare checkpoint names and each model's "
                    "default resolve there (default: the shipped set)")  # fmt: skip
-    a.add_argument("--batch-size", type=int, help="generation batch size (default: each model's)")
+    a.add_argument("--batch-size", type=POSITIVE, help="generation batch size (default: each model's)")
     a.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     a.add_argument("--no-generate", action="store_true", help="never generate: a missing run is an error")
     a.add_argument("--force", action="store_true", help="recompute the comparison (never the generations)")
@@ -922,14 +902,17 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
     r.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
     r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: ./reports)")
     r.add_argument("--ratings", type=Path, help="a rating database from 'mg5bench annotate' (default: none)")
-    r.add_argument("--limit", type=int, help="samples per table (default: each task's most common completed --limit; "
-                   "with --rebuild the plan's)")  # fmt: skip
+    r.add_argument("--limit", type=POSITIVE, help="samples per table (default: each task's most common completed "
+                   "--limit; with --rebuild the plan's)")  # fmt: skip
     r.add_argument("--rebuild", action="store_true", help="first generate what the plan lacks (stored runs reused)")
     r.add_argument("--plan", type=Path, help="a plan YAML for --rebuild (default: mg5bench/leaderboard/plan.yaml)")
     r.add_argument("--evaluator", help="the evaluator (default: embedded on the synthetic world)")
-    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument("--gallery", type=int, default=5, help="samples in each task's HTML gallery (default 5; 0 = none)")
-    r.add_argument("--contact-samples", type=int, default=20, help="samples per contact sheet (default 20)")
+    r.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples (default 1000; 0 = no "
+                   "intervals; at most 100000)")  # fmt: skip
+    r.add_argument("--gallery", type=GALLERY, default=5, help="samples in each task's HTML gallery (default 5; 0 = "
+                   "none; at most 100)")  # fmt: skip
+    r.add_argument("--contact-samples", type=SHEET_SAMPLES, default=20, help="samples per contact sheet (default 20; "
+                   "at most 500)")  # fmt: skip
     r.add_argument("--no-contact-sheets", action="store_true", help="do not write contact_sheet.png into run folders")
     r.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -990,16 +973,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _quiet_libraries(not getattr(args, "verbose", False)):
             return _dispatch(args, parser)
     except Mg5Error as e:
-        print(f"mg5bench: error: {e}", file=sys.stderr)
+        print(f"mg5bench: error: {one_line(str(e))}", file=sys.stderr)
         return 2
-    except OSError as e:  # the machine, not the input: a disk that filled up, a folder that vanished
+    except OSError as e:  # the machine or a path, not a record: a full disk, a folder where a file belongs, ...
         where = f"{e.filename}: " if e.filename else ""
-        print(f"mg5bench: error: {where}{e.strerror or e} (fix: free space or choose a folder you can write to, then "
-              "rerun the same command: finished work is kept)", file=sys.stderr)  # fmt: skip
+        print(f"mg5bench: error: {one_line(where + str(e.strerror or e))} (fix: {os_error_fix(e)})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mg5bench: interrupted", file=sys.stderr)
         return 130
+
+
+MAX_ERROR_CHARS = 1000
+MAX_LISTED = 20  # lines of a list a command prints before pointing at the file that holds all of them
+
+
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """An error message as one line of at most ``limit`` characters: a message built from a file's content can
+    neither spread over many lines nor print the whole file."""
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[: limit - 5] + " ..."
+
+
+def os_error_fix(e: OSError) -> str:
+    """The fix for an OSError that reached the command line, by its kind (only a full disk is about space)."""
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "free space, then rerun the same command: finished work is kept"
+    if isinstance(e, IsADirectoryError):
+        return "that path is a folder: pass a file there"
+    if isinstance(e, NotADirectoryError):
+        return "a part of that path is a file, not a folder: pass another path"
+    if isinstance(e, FileNotFoundError):
+        return "check the path"
+    if isinstance(e, PermissionError) or e.errno == errno.EROFS:
+        return "choose a folder you can write to (or a file you can read)"
+    return "check the path and the disk, then rerun the same command: finished work is kept"
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -33,10 +33,11 @@ EMBEDDED_ON_REAL_DATA = (
 
 
 def _load_rgb(image: Any) -> Any:
-    from PIL import Image
 
     if isinstance(image, (str, Path)):
-        with Image.open(image) as im:
+        from mg5bench.data.io import open_image
+
+        with open_image(image) as im:  # refused by its header when too large to decode
             return im.convert("RGB")
     return image.convert("RGB")
 

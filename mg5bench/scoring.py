@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.data.io import atomic_write_json, atomic_write_text, check_image
+from mg5bench.data.io import URL_FIX, atomic_write_json, atomic_write_text, check_image, check_text, is_url
 from mg5bench.errors import ConfigError, DataError
 from mg5bench.evaluators import resolve_evaluator
 from mg5bench.hashing import sha256_bytes, sha256_file
@@ -30,6 +30,7 @@ from mg5bench.metrics.mmrel import clean_text_minigpt5
 from mg5bench.tasks import SampleSet, build_samples, get_task
 from mg5bench.types import Sample, Segment
 
+RERUN_FIX = "rerun its 'mg5bench run' command: it regenerates a sample whose image is missing, outside or unreadable"
 MEDIA_FIX = "put the images under the predictions file's folder (or pass --media-root FOLDER) and use paths inside it"
 
 
@@ -71,33 +72,91 @@ def load_predictions(path: Path, known_ids: set[str], media_roots: Sequence[Path
     return out
 
 
+PREDICTION_ROOTS = "the predictions folder and the --media-root folders"
+
+
+def confined_image(value: str, base: Path, path: Path, rec: str, roots: Sequence[Path] | None,
+                   inside: str = PREDICTION_ROOTS, fix: str = MEDIA_FIX) -> Path:  # fmt: skip
+    """An image path of a record resolved against ``base`` (symlinks followed); with ``roots`` it must lie inside one
+    of them. The refusal is the same words whether or not the file outside exists, so a record cannot probe the
+    disk. A URL is refused: images are local files."""
+    if is_url(value):
+        raise DataError(str(path), rec, f"image path {value[:80]!r} is a URL", URL_FIX)
+    img = Path(value)
+    img = (img if img.is_absolute() else base / img).resolve()
+    if roots is not None and not any(img.is_relative_to(r) for r in roots):
+        raise DataError(str(path), rec, f"image path {value[:200]!r} is outside {inside}", fix)
+    return img
+
+
 def output_segments(output: Sequence[Any], base: Path, path: Path, rec: str,
                     roots: Sequence[Path] | None = None) -> list[Segment]:  # fmt: skip
-    """One prediction's segments, image paths resolved against ``base`` and checked (errors name path + rec).
-    With ``roots``, an image must resolve inside one of them (symlinks followed); the refusal is the same words
-    whether or not the file outside exists, so a predictions file cannot probe the disk."""
+    """One prediction's segments, image paths resolved against ``base`` and checked (``confined_image``, then
+    ``check_image``), texts checked (``check_text``); errors name path + rec."""
     segs = []
     for seg in output:
         try:
             s = Segment.from_json(seg)
         except ConfigError as e:
             raise DataError(str(path), rec, str(e)) from None
+        if s.is_text:
+            check_text(s.value, path, rec)
         if s.is_image:
-            img = Path(s.value)
-            img = (img if img.is_absolute() else base / img).resolve()
-            if roots is not None and not any(img.is_relative_to(r) for r in roots):
-                raise DataError(str(path), rec, f"image path {s.value!r} is outside the predictions folder "
-                                "and the --media-root folders", MEDIA_FIX)  # fmt: skip
+            img = confined_image(s.value, base, path, rec, roots)
             check_image(img, path, rec)
             s = Segment.image(str(img), s.role)
         segs.append(s)
     return segs
 
 
+def output_roots(folder: Path, sset: SampleSet) -> list[Path]:
+    """Where a run's stored images may lie: its own folder and the data folder (the gt model points at the ground
+    truth), symlinks resolved."""
+    return [Path(folder).resolve(), Path(sset.source.root).resolve()]
+
+
+def stored_images(folder: Path, ids: Sequence[str], roots: Sequence[Path]) -> dict[str, list[Path]]:
+    """The image files of a run folder's stored outputs of ``ids``, each confined to ``roots``, present and within
+    the pixel limit by its header (nothing decoded): what a report may show of a run whose scoring was stored
+    earlier, since a record or a symlink may have changed since. A problem is a one-line DataError."""
+    from mg5bench.data.io import image_too_large
+    from mg5bench.store import RunStore
+
+    store = RunStore(Path(folder))
+    records = store.done()
+    out: dict[str, list[Path]] = {}
+    for sid in ids:
+        rec = records.get(sid)
+        if rec is None:
+            raise DataError(str(store.samples), f"id {sid}", "not stored", "rerun its 'mg5bench run' command")
+        paths = []
+        for seg in rec["output"]:
+            if isinstance(seg, dict) and isinstance(seg.get("image"), str):
+                img = confined_image(seg["image"], store.root, store.samples, f"id {sid}", roots,
+                                     "the run folder and the data folder", RERUN_FIX)  # fmt: skip
+                shown = repr(seg["image"][:200])
+                if not img.is_file():
+                    raise DataError(str(store.samples), f"id {sid}", f"image {shown} is missing", RERUN_FIX)
+                try:
+                    too_large = image_too_large(img)
+                except OSError as e:  # PIL's UnidentifiedImageError is an OSError
+                    raise DataError(str(store.samples), f"id {sid}", f"image {shown} is unreadable ({e})"[:300],
+                                    RERUN_FIX) from None  # fmt: skip
+                if too_large:
+                    raise DataError(str(store.samples), f"id {sid}", f"image {shown}: {too_large}", RERUN_FIX)
+                paths.append(img)
+        out[sid] = paths
+    return out
+
+
 def check_resamples(resamples: int, seed: int = 0) -> None:
-    """Before any work: bootstrap resamples 0 (no intervals) or a positive count, and a seed numpy accepts."""
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
-        raise ConfigError(f"--resamples must be 0 (no intervals) or a positive integer, got {resamples!r}")
+    """Before any work: bootstrap resamples 0 (no intervals) up to ``limits.MAX_RESAMPLES``, and a seed numpy
+    accepts."""
+    from mg5bench.limits import MAX_RESAMPLES
+
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or not 0 <= resamples <= MAX_RESAMPLES:
+        raise ConfigError(f"--resamples must be 0 (no intervals) or a positive integer up to {MAX_RESAMPLES}, got "
+                          f"{resamples!r}"[:160])  # fmt: skip
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"--seed (the bootstrap's) must be a non-negative integer, got {seed!r}")
 
@@ -504,7 +563,7 @@ def score_run(
     from mg5bench.data.io import check_output_folder
 
     check_output_folder(out, "the run's scores folder")  # before the work: a read-only run folder fails now
-    roots = [store.root.resolve(), sset.source.root]  # the run's images/, and ground truth the gt model points at
+    roots = output_roots(store.root, sset)  # the run's images/, and ground truth the gt model points at
     try:
         preds = {sid: output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}", roots)
                  for sid in selected}  # fmt: skip

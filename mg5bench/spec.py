@@ -20,7 +20,9 @@ def _check_keys(cls: type, data: Mapping[str, Any]) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
+        from mg5bench.limits import keys_excerpt
+
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {keys_excerpt(unknown)}; known: {sorted(names)}")
 
 
 def _pairs(value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None) -> tuple[tuple[str, Any], ...]:
@@ -50,20 +52,23 @@ class GenerationConfig:
     do_sample: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.guidance_scale is not None and self.guidance_scale < 0:
-            raise ConfigError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
-        for name in ("num_inference_steps", "max_new_tokens"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        for name in ("temperature", "repetition_penalty"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise ConfigError(f"{name} must be > 0, got {v}")
+        """Every setting checked by type and range (shared with the command line's flags, ``mg5bench.limits``), so
+        an axis file's or a caller's NaN, string or 10**9 steps stops here, before any model is loaded."""
+        from mg5bench.limits import MAX_INFERENCE_STEPS, MAX_NEW_TOKENS, excerpt, int_problem, number_problem
+
+        problems = {
+            "guidance_scale": number_problem(self.guidance_scale, 0),
+            "num_inference_steps": int_problem(self.num_inference_steps, 1, MAX_INFERENCE_STEPS),
+            "max_new_tokens": int_problem(self.max_new_tokens, 1, MAX_NEW_TOKENS),
+            "temperature": number_problem(self.temperature, 0, strict=True),
+            "top_p": number_problem(self.top_p, 0, 1, strict=True),
+            "repetition_penalty": number_problem(self.repetition_penalty, 0, strict=True),
+        }
+        for name, problem in problems.items():
+            if getattr(self, name) is not None and problem:
+                raise ConfigError(f"{name} {problem}" if problem.startswith("must") else f"{name}: {problem}")
         if self.do_sample is not None and not isinstance(self.do_sample, bool):
-            raise ConfigError(f"do_sample must be true or false, got {self.do_sample!r}")
+            raise ConfigError(f"do_sample must be true or false, got {excerpt(self.do_sample)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

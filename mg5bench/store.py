@@ -191,6 +191,9 @@ class RunStore:
 
     def read_info(self) -> dict[str, Any]:
         """run.json, or a one-line error saying this is not a run folder."""
+        if self.run_json.exists() and not self.run_json.is_file():
+            raise DataError(str(self.run_json), None, "is a folder, not the run's description file",
+                            "move it away and rerun the same 'mg5bench run' (its samples are kept)")  # fmt: skip
         if not self.run_json.is_file():
             fix = "pass a folder printed by 'mg5bench run', e.g. runs/vist/minigpt5/<settings>-<hash>"
             raise DataError(str(self.root), None, "not a run folder (no run.json)", fix)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from reference_model.schedule import warmup_cosine
+from reference_model.state import load_state
 
 # Only the base specials: the vokens and <ImageHere> are added later by reference_model.vokens.add_vokens, with
 # mean-initialised rows, exactly as MiniGPT-5 adds them to Vicuna.
@@ -122,7 +123,7 @@ def pretrain(
     state_path = out / "lm_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = load_state(state_path)
         lm.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         start, log = st["step"], st["log"]

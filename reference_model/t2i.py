@@ -29,6 +29,7 @@ import torch
 
 from reference_model.losses import prediction_target
 from reference_model.schedule import warmup_cosine
+from reference_model.state import load_state
 
 BACKGROUND = (200, 200, 200)
 
@@ -332,7 +333,7 @@ def train_vae(data: Path, out: Path, steps: int, batch: int = 64, lr: float = 2e
     start = 0
     log: list[dict[str, float]] = []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = load_state(state_path)
         vae.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         start, log = st["step"], st["log"]
@@ -496,7 +497,7 @@ def train_unet(
     state_path = out / "unet_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False, map_location=device)
+        st = load_state(state_path, map_location=device)
         unet.load_state_dict(st["unet"])
         text.load_state_dict(st["text"])
         ema.load_state_dict(st["ema"])

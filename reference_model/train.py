@@ -39,6 +39,7 @@ from reference_model.data import (
     mmdialog_examples,
     vist_examples,
 )
+from reference_model.state import load_state
 
 
 @dataclass
@@ -199,7 +200,7 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     state_path = out / "train_state.pt"
     start, log, val_log = 0, [], []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = load_state(state_path)
         if not same_config(st["train_config"], tc):
             raise ValueError(f"{state_path}: written by a different training config; use a new --out or delete it")
         model.load_trainable_state(st["trainable"])

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from reference_model.state import load_state
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -387,7 +389,7 @@ def train_vision(
     state_path = out / "vision_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = load_state(state_path)
         vision.load_state_dict(st["model"])
         decoder.load_state_dict(st["decoder"])
         opt.load_state_dict(st["opt"])
@@ -453,7 +455,7 @@ def _pretrain_qformer(
     state_path = out / "qformer_state.pt"
     start, log = 0, []
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = load_state(state_path)
         pre.load_state_dict(st["model"])
         decoder.load_state_dict(st["decoder"])
         opt.load_state_dict(st["opt"])

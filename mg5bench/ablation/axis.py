@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.errors import ConfigError, DataError
+from mg5bench.limits import MAX_VARIANTS, excerpt, keys_excerpt
 from mg5bench.spec import GenerationConfig, RunSpec
 
 AXES_DIR = Path(__file__).resolve().parent.parent / "axes"
@@ -222,7 +223,7 @@ def _pairs(value: Any, path: str, rec: str, key: str) -> tuple[tuple[str, Any], 
                         f"write e.g. {key}: {{name: value}}")  # fmt: skip
     for k, v in value.items():
         if isinstance(v, (dict, list)):
-            raise DataError(path, rec, f"{key}.{k} must be a scalar, got {type(v).__name__}")
+            raise DataError(path, rec, f"{key}.{excerpt(str(k), 24)} must be a scalar, got {type(v).__name__}")
     return tuple(sorted((str(k), v) for k, v in value.items()))
 
 
@@ -230,15 +231,16 @@ def parse_axis(data: Any, path: str) -> Axis:
     """Check an axis document (every problem is one line naming the file, the variant and the fix)."""
     if not isinstance(data, Mapping):
         raise DataError(path, None, "an axis file is a YAML mapping", "see mg5bench/axes/cfg.yaml for the layout")
-    unknown = sorted(set(data) - set(AXIS_KEYS))
+    unknown = list(set(data) - set(AXIS_KEYS))
     if unknown:
-        raise DataError(path, None, f"unknown key(s) {unknown}", f"known keys: {', '.join(AXIS_KEYS)}")
+        raise DataError(path, None, f"unknown key(s) {keys_excerpt(unknown)}", f"known keys: "
+                        f"{', '.join(AXIS_KEYS)}; is this an axis file?")  # fmt: skip
     for key in ("name", "variants"):
         if not data.get(key):
             raise DataError(path, None, f"missing {key!r}", "see mg5bench/axes/cfg.yaml for the layout")
     name = str(data["name"])
-    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise DataError(path, None, f"axis name {name!r} must be letters, digits, '-', '_' or '.'")
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(name) > 64:
+        raise DataError(path, None, f"axis name {excerpt(name)} must be 1-64 letters, digits, '-', '_' or '.'")
     tasks = data.get("tasks") or ["vist"]
     if isinstance(tasks, str):
         tasks = [tasks]
@@ -248,19 +250,24 @@ def parse_axis(data: Any, path: str) -> Axis:
     raw = data["variants"]
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         raise DataError(path, None, "variants must be a list of mappings", "see mg5bench/axes/cfg.yaml")
+    if len(raw) > MAX_VARIANTS:
+        raise DataError(path, None, f"{len(raw)} variants, more than the {MAX_VARIANTS} an axis may have (each is a "
+                        "run to generate)", "split the axis into several files")  # fmt: skip
     variants: list[Variant] = []
     for i, v in enumerate(raw):
         rec = f"variant {i + 1}"
         if not isinstance(v, Mapping):
             raise DataError(path, rec, "a variant is a mapping with at least a name")
         if v.get("name"):
-            rec = f"variant {v['name']!r}"
-        bad = sorted(set(v) - set(VARIANT_KEYS))
+            rec = f"variant {excerpt(str(v['name']))}"
+        bad = list(set(v) - set(VARIANT_KEYS))
         if bad:
-            raise DataError(path, rec, f"unknown key(s) {bad}", f"known keys: {', '.join(VARIANT_KEYS)}")
+            raise DataError(path, rec, f"unknown key(s) {keys_excerpt(bad)}", f"known keys: {', '.join(VARIANT_KEYS)}")
         vname = str(v.get("name") or "")
-        if not vname or not vname.replace("-", "").replace("_", "").replace(".", "").replace("+", "").isalnum():
-            raise DataError(path, rec, f"variant name {vname!r} must be letters, digits, '-', '_', '.' or '+'")
+        plain = vname.replace("-", "").replace("_", "").replace(".", "").replace("+", "")
+        if not vname or not plain.isalnum() or len(vname) > 64:
+            raise DataError(path, rec, f"variant name {excerpt(vname)} must be 1-64 letters, digits, '-', '_', '.' "
+                            "or '+'")  # fmt: skip
         model = v.get("model", default_model)
         if not model:
             raise DataError(path, rec, "no model", "give the axis a 'model' or the variant a 'model'")
@@ -286,7 +293,7 @@ def parse_axis(data: Any, path: str) -> Axis:
             raise DataError(path, rec, f"checkpoint must be a name or a folder, got {type(ckpts).__name__}")
         seed = v.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise DataError(path, rec, f"seed must be an integer, got {seed!r}")
+            raise DataError(path, rec, f"seed must be an integer, got {excerpt(seed)}")
         variants.append(Variant(
             name=vname, label=str(v.get("label") or vname), model=str(model),
             checkpoint=listed[0] if listed else (str(v["checkpoint"]) if v.get("checkpoint") else None),
@@ -301,7 +308,8 @@ def parse_axis(data: Any, path: str) -> Axis:
         raise DataError(path, None, f"duplicate variant name(s) {dup}", "give every variant its own name")
     base = str(data.get("base") or names[0])
     if base not in names:
-        raise DataError(path, None, f"base {base!r} is not one of the variants ({', '.join(names)})")
+        raise DataError(path, None, f"base {excerpt(base)} is not one of the variants ({', '.join(names[:10])}"
+                        f"{', ...' if len(names) > 10 else ''})")  # fmt: skip
     if len(variants) < 2:
         raise DataError(path, None, "an axis needs the base and at least one other variant")
     return Axis(name=name, title=str(data.get("title") or name), description=" ".join(str(data.get("description",
@@ -310,20 +318,12 @@ def parse_axis(data: Any, path: str) -> Axis:
 
 
 def load_axis(name_or_file: str | Path) -> Axis:
-    """A built-in axis by name (``cfg``, ``stages``, ...) or an axis YAML file."""
-    import yaml
-
-    from mg5bench.data.io import read_text_utf8
+    """A built-in axis by name (``cfg``, ``stages``, ...) or an axis YAML file (read by ``read_yaml``: size-capped,
+    no aliases)."""
+    from mg5bench.data.io import read_yaml
 
     path = axis_path(name_or_file)
-    text = read_text_utf8(Path(path), "axis file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise DataError(str(path), where, f"malformed YAML: {getattr(e, 'problem', e)}") from None
-    return parse_axis(data, str(path))
+    return parse_axis(read_yaml(Path(path), "axis file"), str(path))
 
 
 def _display_path(path: Path) -> str:

@@ -65,8 +65,9 @@ def load_run_items(name: str, folder: Path, sset: Any, n: int) -> RunItems:
                         "generate them: rerun 'mg5bench ablate' without --no-generate")  # fmt: skip
     by_id = {s.id: s for s in sset.samples[:n]}
     items, targets = {}, {}
+    roots = [store.root.resolve(), Path(sset.source.root).resolve()]  # as the scorer: the run's images, the data's
     for sid in ids:
-        segs = output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}")
+        segs = output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}", roots)
         items[sid] = make_item(by_id[sid], segs)
         targets[sid] = tuple(by_id[sid].target)
     return RunItems(name, store.root, info, ids, items, targets)

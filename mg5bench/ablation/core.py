@@ -25,6 +25,7 @@ from typing import Any
 from mg5bench.ablation.axis import Axis, load_axis
 from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from mg5bench.errors import ConfigError, DataError
+from mg5bench.escaping import csv_cell
 
 ABLATION_VERSION = 2  # 2: seeds (several checkpoints per variant), t-intervals, BH q-values
 
@@ -174,20 +175,29 @@ def ablate(
     per variant (None = every seed its checkpoint has, ``mg5bench.seeds``). ``checkpoints``: a trained set other
     than the shipped one (e.g. one trained on another world level) whose folders bare checkpoint names and each
     model's default resolve to."""
+    from mg5bench.data.io import check_output_folder
     from mg5bench.devices import resolve_device
     from mg5bench.evaluators import evaluator_identity, resolve_evaluator
     from mg5bench.hashing import content_hash
+    from mg5bench.limits import check_int, check_permutations, check_resamples
     from mg5bench.runner import run as run_one
     from mg5bench.scoring import resolve_metrics
     from mg5bench.tasks import get_task
 
     t0 = time.perf_counter()
+    check_int("--limit", limit, 1)  # every range before any work or write
+    check_int("--seed", seed, None)
+    check_resamples(resamples)
+    check_permutations(permutations)
+    if batch_size is not None:
+        check_int("--batch-size", batch_size, 1)
+    if seeds is not None:
+        check_int("--seeds", seeds, 1)
     ax = axis if isinstance(axis, Axis) else load_axis(axis)
     task = ax.task_for(task)
     cfg = get_task(task)
     split = split or cfg.default_split
-    if limit < 1:
-        raise ConfigError(f"--limit must be a positive number of samples, got {limit}")
+    check_output_folder(out)
     if checkpoints is not None and not Path(checkpoints).is_dir():
         raise ConfigError(f"--checkpoints {checkpoints}: not a folder; pass a trained set's folder (e.g. the --dest "
                           "of scripts/train_reference.sh)")  # fmt: skip
@@ -238,13 +248,44 @@ def ablate(
         "runs": runs,
     }
     folder = Path(out) / "ablations" / f"{ax.name}-{task}-{content_hash(key)}"
-    if (folder / "ablation.json").is_file() and not force:
-        report = json.loads((folder / "ablation.json").read_text())
-        return AblationResult(folder, report, True, generated, round(time.perf_counter() - t0, 2))
+    if not force:
+        stored = read_ablation(folder / "ablation.json")
+        if isinstance(stored, dict):
+            return AblationResult(folder, stored, True, generated, round(time.perf_counter() - t0, 2))
+        if stored is not None:  # damaged: computed again (ablation.json is written last, atomically)
+            from mg5bench.notes import note
+
+            note(f"{folder / 'ablation.json'}: {stored}; computing the comparison again")
     report = analyse(ax, planned, key, names, notes, evaluator=evaluator, resamples=resamples,
                      permutations=permutations, device=dev, cache_dir=cache_dir, progress=progress)  # fmt: skip
     write_outputs(folder, report)
     return AblationResult(folder, report, False, generated, round(time.perf_counter() - t0, 2))
+
+
+ABLATION_KEYS = ("axis", "task", "split", "limit", "headline", "rows", "method", "evaluator")
+
+
+def read_ablation(path: Path) -> dict[str, Any] | str | None:
+    """A stored ablation.json: its content, or why it cannot be used (a string: not UTF-8, malformed JSON, not an
+    ablation report), or None when there is no such file."""
+    if not path.exists():
+        return None
+    try:
+        rep = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        return f"unreadable ({type(e).__name__}: {str(e)[:80]})"
+    ok = isinstance(rep, dict) and all(k in rep for k in ABLATION_KEYS) and isinstance(rep["rows"], list)
+    ok = ok and isinstance(rep["axis"], dict) and isinstance(rep["headline"], list)
+    ok = ok and all(isinstance(rep["axis"].get(k), str) for k in ("name", "title", "description"))
+    ok = ok and all(
+        isinstance(r, dict)
+        and isinstance(r.get("variant"), str)
+        and isinstance(r.get("label"), str)
+        and isinstance(r.get("own" if r.get("base") else "compare"), dict)
+        for r in rep["rows"]
+    )
+    ok = ok and any(r.get("base") for r in rep["rows"])
+    return rep if ok else "not an ablation report (keys or rows missing)"
 
 
 def analyse(
@@ -421,7 +462,7 @@ def to_csv(report: dict[str, Any]) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for r in table_rows(report):
-        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else csv_cell(r[k])))
                     for k in CSV_FIELDS})  # fmt: skip
     return buf.getvalue()
 

@@ -7,7 +7,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from mg5bench.data.io import Problems, atomic_write_text, check_image, read_text_utf8, resolve_inside
+from mg5bench.data.io import Problems, atomic_write_text, check_image, check_text, read_text_utf8, resolve_inside
 from mg5bench.errors import DataError
 
 HEADER = "caption\timage_path"
@@ -80,6 +80,7 @@ def read_cc3m(
             )
             continue
         try:
+            check_text(caption, tsv, record, "caption")
             image = resolve_inside(root, rel, tsv, record)
             rid = _record_id(rel)
             if rid in seen:

@@ -23,6 +23,10 @@ def write_error(path: str | os.PathLike[str], e: OSError) -> DataError:
     space and rerun, finished work is kept; anything else: choose a writable folder)."""
     if e.errno in FULL:
         fix = "free space on that disk (or raise the file-size limit) and rerun the same command: finished work is kept"
+    elif e.errno == errno.EISDIR:
+        fix = "a folder is in the way of that file: move the folder away and rerun"
+    elif e.errno == errno.ENOTDIR:
+        fix = "a part of that path is a file, not a folder: move it away or choose another folder"
     else:
         fix = "choose a folder you can write to"
     return DataError(str(path), None, f"cannot write: {e.strerror or e}", fix)
@@ -117,10 +121,51 @@ def read_text_utf8(path: Path, what: str = "file") -> str:
         ) from None
 
 
+def read_yaml(path: Path, what: str = "YAML file") -> Any:
+    """A small YAML configuration file (an axis, a plan), read safely: at most ``limits.MAX_CONFIG_BYTES``, strict
+    UTF-8, ``yaml.SafeLoader`` (no Python objects) and no aliases (``*name``): a 500-byte file of nested aliases
+    would otherwise expand into gigabytes. Every problem is a one-line DataError that quotes no line of the file."""
+    import yaml
+
+    from mg5bench.limits import MAX_CONFIG_BYTES
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here", mark)
+            return super().compose_node(parent, index)
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise DataError(str(path), None, f"{what} is {path.stat().st_size} bytes, more than the {MAX_CONFIG_BYTES} "
+                        f"a {what} may have", f"pass the {what} itself, not another file")  # fmt: skip
+    text = read_text_utf8(path, what)
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise DataError(str(path), where, f"malformed YAML: {problem}"[:200], f"write the {what} as YAML") from None
+
+
+def is_url(text: str) -> bool:
+    """Whether an image path is a URL (``http://...``, ``file:///...``, ``data:...``): images are local files."""
+    import re
+
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.\-]+://", text) or text[:5].lower() == "data:")
+
+
+URL_FIX = "download the image and give its local path (URLs are not supported)"
+
+
 def resolve_inside(root: Path, rel: str, path_for_error: Path, record: str) -> Path:
     """Resolve ``rel`` against ``root``; refuse anything that points outside the data folder."""
     if not isinstance(rel, str) or not rel:
         raise DataError(str(path_for_error), record, "image path is empty or not a string", "give a relative path")
+    if is_url(rel):
+        raise DataError(str(path_for_error), record, f"image path {rel[:80]!r} is a URL", URL_FIX)
     candidate = Path(rel)
     resolved = (root / candidate).resolve()
     if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
@@ -133,13 +178,54 @@ def resolve_inside(root: Path, rel: str, path_for_error: Path, record: str) -> P
     return resolved
 
 
+def image_too_large(image: Path) -> str | None:
+    """Why ``image`` must not be decoded (its header claims more than ``limits.MAX_IMAGE_PIXELS`` pixels), or None.
+    Reads the header only: a 1 MB PNG can claim 64 million pixels, which would take gigabytes once decoded."""
+    from PIL import Image
+
+    from mg5bench.limits import MAX_IMAGE_PIXELS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged here by our own, lower limit
+        try:
+            with Image.open(image) as im:
+                w, h = im.size
+        except Image.DecompressionBombError:
+            return "its header claims more pixels than even Pillow decodes (a decompression bomb?)"
+    if w * h > MAX_IMAGE_PIXELS:
+        return f"it is {w}x{h} = {w * h} pixels, more than the {MAX_IMAGE_PIXELS} an image may have"
+    return None
+
+
+def open_image(image: str | os.PathLike[str]) -> Any:
+    """``PIL.Image.open`` for an image from a record or a data folder, refused (a DataError) before decoding when
+    its header claims more than ``limits.MAX_IMAGE_PIXELS`` pixels. Use it as a context manager."""
+    from PIL import Image
+
+    from mg5bench.limits import MAX_IMAGE_PIXELS
+
+    too_large = image_too_large(Path(image))
+    if too_large:
+        raise DataError(str(image), None, f"image is too large to decode safely: {too_large}",
+                        f"use an image of at most {MAX_IMAGE_PIXELS} pixels (e.g. 4096x4096)")  # fmt: skip
+    return Image.open(image)
+
+
 def check_image(image: Path, path_for_error: Path, record: str) -> None:
-    """Fail with a DataError if ``image`` is missing or cannot be decoded."""
+    """Fail with a DataError if ``image`` is missing, too large (by its header, before decoding) or cannot be
+    decoded."""
     if not image.is_file():
         raise DataError(str(path_for_error), record, f"image {image} is missing", "add the file or fix the path")
     from PIL import Image, UnidentifiedImageError
 
+    from mg5bench.limits import MAX_IMAGE_PIXELS
+
+    fix = f"use an image of at most {MAX_IMAGE_PIXELS} pixels (e.g. 4096x4096)"
     try:
+        too_large = image_too_large(image)
+        if too_large:
+            raise DataError(str(path_for_error), record, f"image {image} is too large to decode safely: {too_large}",
+                            fix)  # fmt: skip
         with warnings.catch_warnings():  # an image past PIL's pixel limit is refused, never decoded
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(image) as im:
@@ -147,12 +233,8 @@ def check_image(image: Path, path_for_error: Path, record: str) -> None:
             with Image.open(image) as im:  # verify() does not decode pixels; load() does
                 im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(
-            str(path_for_error),
-            record,
-            f"image {image} is too large to decode safely (a decompression bomb?): {e}",
-            f"use an image of at most {Image.MAX_IMAGE_PIXELS} pixels",
-        ) from None
+        raise DataError(str(path_for_error), record, f"image {image} is too large to decode safely (a "
+                        f"decompression bomb?): {e}", fix) from None  # fmt: skip
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(
             str(path_for_error),
@@ -160,6 +242,28 @@ def check_image(image: Path, path_for_error: Path, record: str) -> None:
             f"image {image} is corrupt or unreadable ({e})",
             "replace the image file",
         ) from None
+
+
+def check_text(text: str, path_for_error: str | os.PathLike[str], record: str | None, what: str = "text") -> str:
+    """A text from a record, refused (one-line DataError) when it is longer than ``limits.MAX_TEXT_CHARS`` or
+    holds a lone surrogate (JSON's ``\\ud800`` escapes decode to one; no encoder can write it, and the metrics'
+    tokenizers fail on it). Returns ``text``."""
+    from mg5bench.limits import MAX_TEXT_CHARS
+
+    if len(text) > MAX_TEXT_CHARS:
+        raise DataError(
+            str(path_for_error),
+            record,
+            f"{what} is {len(text)} characters long, more than the {MAX_TEXT_CHARS} a text may have",
+            f"shorten it to at most {MAX_TEXT_CHARS} characters",
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DataError(str(path_for_error), record, f"{what} holds a lone surrogate (U+{ord(text[e.start]):04X} at "
+                        f"character {e.start}), which is not Unicode text", "write the text as valid UTF-8 (a "
+                        "surrogate pair, or the character itself)") from None  # fmt: skip
+    return text
 
 
 @dataclass

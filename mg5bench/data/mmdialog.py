@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import Problems, atomic_write_text, check_image, read_text_utf8, resolve_inside
+from mg5bench.data.io import Problems, atomic_write_text, check_image, check_text, read_text_utf8, resolve_inside
 from mg5bench.data.vist import show_id
 from mg5bench.errors import DataError
 from mg5bench.types import Segment
@@ -124,7 +124,7 @@ def _read_turn(folder: Path, path: Path, trec: str, turn: Any, check_images: boo
                 "write media keys in quotes" if kind == MEDIA else None,
             )  # fmt: skip
         if kind == TEXT:
-            elements.append(Segment.text(value))
+            elements.append(Segment.text(check_text(value, path, trec)))
             continue
         if not value or "/" in value or "\\" in value or ".." in value:
             raise DataError(str(path), trec, f"media key {value!r} is not a plain file name",

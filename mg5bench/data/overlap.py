@@ -120,12 +120,16 @@ def image_fingerprints(images: Sequence[tuple[str, Path]], *, desc: str = "hashi
     from PIL import Image, UnidentifiedImageError
     from tqdm.auto import tqdm
 
+    from mg5bench.data.io import open_image
+
     hashes = np.zeros(len(images), dtype=np.uint64)
     pixels: list[str] = []
     for i, (rid, path) in enumerate(tqdm(images, desc=desc, unit="image", disable=not progress, leave=False)):
         try:
-            with Image.open(path) as im:
+            with open_image(path) as im:  # refused by its header when too large to decode
                 rgb = im.convert("RGB")
+        except DataError as e:
+            raise DataError(str(path), rid, e.problem, e.fix) from None
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             raise DataError(str(path), rid, f"not a readable image ({e})", "replace the file or remove it") from None
         bits = imagehash.phash(rgb).hash.flatten()  # 8x8 booleans, row by row: the bits of str(hash), in order

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import Problems, atomic_write_json, check_image, read_text_utf8, resolve_inside
+from mg5bench.data.io import Problems, atomic_write_json, check_image, check_text, read_text_utf8, resolve_inside
 from mg5bench.errors import DataError
 
 STEP_KEYS = ("caption", "image_id", "sequence_index")
@@ -168,6 +168,7 @@ def _read_story(
             raise DataError(str(path), srec, f"sequence_index must be an integer, got {type(index).__name__} {index!r}")
         if not caption.strip():
             raise DataError(str(path), srec, "empty caption", "give the step its story sentence")
+        check_text(caption, path, srec, "caption")
         irec = f"{srec} (image {show_id(image_id)})"
         if image_id not in mapping:
             raise DataError(str(path), irec, f"image_id is not in {mapping_path.name}", "add it to the mapping")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import Problems, atomic_write_json
+from mg5bench.data.io import Problems, atomic_write_json, check_text
 from mg5bench.data.vist import JsonObject, load_json, show_id, write_vist
 from mg5bench.errors import ConfigError, DataError
 
@@ -97,6 +97,7 @@ def _parse_annotation(path: Path, rec: str, item: Any) -> tuple[str, int, str, s
         raise DataError(str(path), rec, f"photo_flickr_id {photo!r} cannot be a file name"[:300])
     if not text.strip():
         raise DataError(str(path), rec, "empty text", "every step needs its story sentence")
+    check_text(text, path, rec)
     return story_id, order, photo, text.strip()
 
 
@@ -104,7 +105,11 @@ def convert_vist_sis(
     src_json: Path, images_dir: Path, dst: Path, split: str | None = None, *, problems: Problems | None = None
 ) -> ConversionReport:
     """Group SIS annotations into stories, link/copy their images, write the MiniGPT-5 files and a report
-    (``<split>_conversion_report.json``), so the benchmark can run on data from the official release."""
+    (``<split>_conversion_report.json``), so the benchmark can run on data from the official release. A story with
+    another number of steps than a VIST story has goes through ``problems`` like a bad annotation; a conversion
+    that would write no story at all is an error and writes nothing."""
+    from mg5bench.tasks import VIST_STEPS
+
     problems = problems if problems is not None else Problems()
     first_problem = len(problems)
     src_json, images_dir, dst = Path(src_json), Path(images_dir), Path(dst)
@@ -138,6 +143,12 @@ def convert_vist_sis(
                 stories.setdefault(sid, {})
                 bad_stories.add(sid)
 
+    for story_id, steps in stories.items():
+        if story_id not in bad_stories and len(steps) != VIST_STEPS:
+            problems.report(DataError(str(src_json), f"story {show_id(story_id)}", f"{len(steps)} steps, but a VIST "
+                                      f"story has {VIST_STEPS}", f"give the story all {VIST_STEPS} annotations, or "
+                                      "leave it out (--skip-bad lists it)"))  # fmt: skip
+            bad_stories.add(story_id)
     report = ConversionReport(split=split, stories_in=len(stories))
     report.skipped = [e.to_dict() for e in problems.items[first_problem:]]
     cleaned: dict[str, list[dict[str, Any]]] = {}
@@ -164,6 +175,13 @@ def convert_vist_sis(
         cleaned[story_id] = [
             {"caption": text, "image_id": photo, "sequence_index": k} for k, (photo, text) in enumerate(ordered)
         ]
+    if not cleaned:
+        why = (f"every story misses an image (e.g. story {show_id(report.missing[0]['story_id'])}: "
+               f"{', '.join(report.missing[0]['missing'][:3])} not in {images_dir})" if report.missing and
+               len(report.missing) == len(stories) - len(bad_stories) else "every story was left out")  # fmt: skip
+        raise DataError(str(src_json), None, f"no story to write: 0 of {len(stories)} ({why}; {len(bad_stories)} "
+                        "malformed)", "check IMAGES_DIR holds <photo id>.jpg files and the annotations are the "
+                        "story-in-sequence release")  # fmt: skip
     write_vist(dst, split, cleaned, mapping)
     report.stories_written = len(cleaned)
     atomic_write_json(dst / f"{split}_conversion_report.json", report.to_dict())

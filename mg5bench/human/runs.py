@@ -49,14 +49,17 @@ def load_run(folder: str | Path) -> RunOutputs:
         info = json.loads(info_path.read_text(encoding="utf-8"))
         spec = info["spec"]
         task, model, split = str(spec["task"]), str(spec["model"]), str(spec["split"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise DataError(str(info_path), None, f"malformed run.json ({e!r})", "rerun the same 'mg5bench run'") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise DataError(str(info_path), None, f"malformed run.json ({type(e).__name__}: {str(e)[:80]})",
+                        "rerun the same 'mg5bench run'") from None  # fmt: skip
     rerun = f"rerun 'mg5bench run --task {task} --model {model} --split {split}' with the same settings"
     if any(folder.glob("samples.rank*.jsonl")) or not (folder / "samples.jsonl").is_file():
         raise DataError(str(folder), None, "the run is not complete (samples.jsonl missing or shards left)", rerun)
+    from mg5bench.data.io import read_text_utf8
+
     outputs: dict[str, list[dict[str, Any]]] = {}
     path = folder / "samples.jsonl"
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(read_text_utf8(path, "samples file").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -64,8 +67,8 @@ def load_run(folder: str | Path) -> RunOutputs:
             sid, segs = str(rec["id"]), rec["output"]
             if not isinstance(segs, list):
                 raise TypeError("output is not a list")
-        except (ValueError, KeyError, TypeError) as e:
-            raise DataError(str(path), f"line {n}", f"malformed sample record ({e})", rerun) from None
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise DataError(str(path), f"line {n}", f"malformed sample record ({str(e)[:80]})", rerun) from None
         if sid in outputs:
             raise DataError(str(path), f"line {n}", f"duplicate sample id {sid!r}", rerun)
         outputs[sid] = segs
@@ -82,8 +85,11 @@ def find_run(runs: str | Path, task: str, model: str, split: str) -> Path:
     found = []
     for info_path in sorted(base.glob("*/run.json")):
         try:
-            spec = json.loads(info_path.read_text(encoding="utf-8")).get("spec", {})
-        except ValueError:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue  # not a run this command can pair (named when passed as --run-a/--run-b)
+        spec = info.get("spec") if isinstance(info, dict) else None
+        if not isinstance(spec, dict):
             continue
         folder = info_path.parent
         complete = (folder / "samples.jsonl").is_file() and not any(folder.glob("samples.rank*.jsonl"))
@@ -136,12 +142,19 @@ def pair_runs(a: RunOutputs, b: RunOutputs) -> list[str]:
 def _rooted(seg: dict[str, Any], roots: dict[str, Path], own: str | None, where: str) -> dict[str, Any]:
     """A segment for the store: an image as a path relative to one of the study's folders (``root``); a path that
     lies in none of them is refused here, so the app is never asked for it."""
+    from mg5bench.data.io import URL_FIX, check_text, is_url
+
+    if not isinstance(seg, dict):
+        raise DataError(where, None, f"segment {str(seg)[:60]!r} is not an object", "rerun the model")
     out = {k: v for k, v in seg.items() if k in ("text", "role")}
     if "image" not in seg:
-        if "text" not in seg:
-            raise DataError(where, None, f"segment {seg!r} is neither text nor image", "rerun the model")
+        if not isinstance(seg.get("text"), str):
+            raise DataError(where, None, f"segment {str(seg)[:60]!r} is neither text nor image", "rerun the model")
+        check_text(seg["text"], where, None)
         return out
-    p = Path(str(seg["image"]))
+    if not isinstance(seg["image"], str) or is_url(seg["image"]):
+        raise DataError(where, None, f"image {str(seg['image'])[:80]!r} is not a local file path", URL_FIX)
+    p = Path(seg["image"])
     if not p.is_absolute():
         if own is None:
             raise DataError(where, None, f"relative image path {p} outside a run", "report this as a bug")

@@ -262,6 +262,10 @@ def report(
 ) -> dict[str, Any]:
     """The whole analysis of a RatingStore (one study, or all): per study and aspect the tables above, the
     excluded raters, and Bradley-Terry over every study's models when more than two models were rated."""
+    from mg5bench.limits import check_int, check_resamples
+
+    check_resamples(resamples)
+    check_int("--seed", seed)
     votes, attention = store.votes(), store.attention()
     excluded = exclusions(attention) if exclude and len(attention) else {}
     studies = [store.study(study)] if study is not None else store.studies()

@@ -284,12 +284,23 @@ def preferred_model(label: str, left_model: str, right_model: str) -> str | None
     return None
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 class RatingStore:
-    """The rating database at ``path`` (created, in WAL mode, unless ``create`` is False)."""
+    """The rating database at ``path`` (created, in WAL mode, unless ``create`` is False).
+
+    An existing file is checked before anything is written to it: an empty (0-byte) or foreign file, a database
+    without this schema (when ``create`` is False) or one SQLite's ``quick_check`` finds damaged is refused as a
+    one-line DataError, never re-created empty. SQLite's own errors (a read-only folder, a lock held too long, a
+    full disk) become one-line DataErrors too."""
 
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = int(busy_timeout_s * 1000)
+        fix = "pass the SQLite file 'mg5bench annotate' created (restore it from a backup if damaged), or a new path"
+        if self.path.is_dir():
+            raise DataError(str(self.path), None, "is a folder, not a rating database", "pass the database file")
         if not self.path.exists():
             if not create:
                 raise DataError(
@@ -297,30 +308,70 @@ class RatingStore:
                 )
             if not self.path.parent.is_dir():
                 raise DataError(str(self.path), None, "its folder does not exist", "create the folder first")
+        else:
+            with self._sqlite_errors(), open(self.path, "rb") as f:
+                head = f.read(len(SQLITE_MAGIC))
+            if not head:
+                raise DataError(str(self.path), None, "the rating database is empty (0 bytes): damaged or cut short, "
+                                "not a new database", fix)  # fmt: skip
+            if head != SQLITE_MAGIC:
+                raise DataError(str(self.path), None, "not a rating database (not an SQLite file)", fix)
         try:
-            with contextlib.closing(self._connect()) as conn:
+            with self._sqlite_errors(), contextlib.closing(self._connect()) as conn:
+                if self.path.stat().st_size and not create:
+                    self._check_existing(conn, fix)
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
+                if (
+                    conn.execute("PRAGMA user_version").fetchone()[0] == 0
+                    and conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+                ):
+                    raise DataError(str(self.path), None, "an SQLite database of another program (its tables are "
+                                    "not the rating schema)", fix)  # fmt: skip
                 migrate(conn, MIGRATIONS, str(self.path))
         except sqlite3.DatabaseError as e:
-            if isinstance(e, sqlite3.OperationalError):  # locked, disk full, ...: not about the file's kind
-                raise
-            raise DataError(
-                str(self.path),
-                None,
-                f"not a rating database ({e})",
-                "pass the SQLite file 'mg5bench annotate' created, or a new path",
-            ) from None
+            raise DataError(str(self.path), None, f"not a rating database ({e})", fix) from None
+
+    def _check_existing(self, conn: sqlite3.Connection, fix: str) -> None:
+        """An existing database opened for reading: it must hold this schema and pass SQLite's quick_check."""
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            raise DataError(str(self.path), None, "not a rating database (no rating schema in it)", fix)
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            raise DataError(str(self.path), None, f"the rating database is damaged (SQLite quick_check: "
+                            f"{'; '.join(problems)[:160]})", fix)  # fmt: skip
+
+    @contextlib.contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """SQLite's operational errors (and the OS's, opening the file) as one-line DataErrors naming the database
+        and the fix."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as e:
+            text = str(e)
+            if "locked" in text or "busy" in text:
+                fix = "another process holds the database; retry when it is done"
+            elif "full" in text:
+                fix = "free space on that disk and retry"
+            else:
+                fix = ("SQLite writes DB-wal and DB-shm files beside the database: put it in a folder you can write "
+                       "to (copy it there) and pass that path")  # fmt: skip
+            raise DataError(str(self.path), None, f"SQLite cannot use the rating database: {text[:120]}", fix) from None
 
     # --- connections ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         """A fresh connection per operation: safe across Streamlit's threads and across processes."""
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
+        with self._sqlite_errors():
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = FULL")
+            except BaseException:
+                conn.close()
+                raise
         return conn
 
     @contextlib.contextmanager
@@ -329,9 +380,10 @@ class RatingStore:
         upgrade), a consistent snapshot for reads; rolled back whole on any error."""
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield conn
-            conn.execute("COMMIT")
+            with self._sqlite_errors():
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+                conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -340,11 +392,11 @@ class RatingStore:
             conn.close()
 
     def schema_version(self) -> int:
-        with contextlib.closing(self._connect()) as conn:
+        with self._sqlite_errors(), contextlib.closing(self._connect()) as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     def journal_mode(self) -> str:
-        with contextlib.closing(self._connect()) as conn:
+        with self._sqlite_errors(), contextlib.closing(self._connect()) as conn:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     # --- studies ----------------------------------------------------------------------------
@@ -760,13 +812,23 @@ class RatingStore:
 
     def export(self, path: str | Path) -> int:
         """Write every vote to ``path`` (.jsonl or .csv, chosen by the suffix), atomically. Returns the count."""
-        from mg5bench.data.io import atomic_write_text
+        import pandas as pd
+
+        from mg5bench.data.io import atomic_write_text, check_output_file
 
         path = Path(path)
+        if path.suffix not in (".jsonl", ".csv"):
+            raise ConfigError(f"{path}: export to a .jsonl or .csv file")
+        check_output_file(path)
         df = self.votes()
         if path.suffix == ".jsonl":
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in df.to_dict(orient="records"))
         elif path.suffix == ".csv":
+            from mg5bench.escaping import csv_cell
+
+            for col in df.columns:  # no cell a spreadsheet reads as a formula
+                if not pd.api.types.is_numeric_dtype(df[col]):
+                    df[col] = df[col].map(csv_cell)
             text = df.to_csv(index=False)
         else:
             raise ConfigError(f"{path}: export to a .jsonl or .csv file")

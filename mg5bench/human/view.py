@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mg5bench.human.store import resolve_inside_roots
+from mg5bench.errors import Mg5Error
+from mg5bench.human.store import AccessError, resolve_inside_roots
 
 ENV_DB = "MG5BENCH_HUMAN_DB"
 ENV_STUDY = "MG5BENCH_HUMAN_STUDY"
@@ -51,8 +52,14 @@ def load_image(roots: Mapping[str, str], segment: Mapping[str, Any], side: int =
         n = int(segment["blank"])
         im = Image.new("RGB", (n, n), (255, 255, 255))
     else:
-        with Image.open(resolve_inside_roots(roots, segment)) as f:
-            im = f.convert("RGB")
+        from mg5bench.data.io import open_image
+
+        path = resolve_inside_roots(roots, segment)
+        try:
+            with open_image(path) as f:  # refused by its header when too large to decode
+                im = f.convert("RGB")
+        except (Mg5Error, OSError) as e:  # PIL's UnidentifiedImageError is an OSError
+            raise AccessError(f"image {segment.get('image')!r} cannot be shown: {str(e)[:160]}") from None
     if max(im.size) < side:
         scale = side / max(im.size)
         im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))), Image.NEAREST)

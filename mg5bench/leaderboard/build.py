@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text, nan_to_none
+from mg5bench.data.io import atomic_write_bytes, nan_to_none
 
 PLAN_FILE = Path(__file__).resolve().parent / "plan.yaml"
 PAPER_FILE = Path(__file__).resolve().parent / "paper.yaml"
@@ -35,9 +35,34 @@ class ReportResult:
 
 
 def load_plan(path: Path | None = None) -> dict[str, Any]:
-    import yaml
+    """A plan YAML (``plan.yaml``: tasks with their limit, models, ablations), checked: every problem is one line
+    naming the file and the entry."""
+    from mg5bench.data.io import read_yaml
+    from mg5bench.errors import DataError
+    from mg5bench.limits import excerpt, int_problem
 
-    return yaml.safe_load(Path(path or PLAN_FILE).read_text())
+    path = Path(path or PLAN_FILE)
+    plan = read_yaml(path, "plan file")
+    if not isinstance(plan, dict):
+        raise DataError(str(path), None, "a plan is a YAML mapping with tasks, models and ablations",
+                        "see mg5bench/leaderboard/plan.yaml")  # fmt: skip
+    tasks, models, ablations = plan.get("tasks") or {}, plan.get("models") or [], plan.get("ablations") or []
+    if not isinstance(tasks, dict) or not isinstance(models, list) or not isinstance(ablations, list):
+        raise DataError(str(path), None, "tasks must be a mapping, models and ablations lists",
+                        "see mg5bench/leaderboard/plan.yaml")  # fmt: skip
+    for task, opts in tasks.items():
+        problem = int_problem(opts.get("limit") if isinstance(opts, dict) else None, 1)
+        if problem:
+            raise DataError(str(path), f"task {excerpt(task)}", f"limit {problem}", "give e.g. {limit: 200}")
+    for i, a in enumerate(ablations):
+        if not isinstance(a, dict) or not isinstance(a.get("axis"), str) or not isinstance(a.get("task"), str):
+            raise DataError(str(path), f"ablation {i + 1}", "an ablation is {axis: NAME, task: TASK}")
+        problem = int_problem(a["limit"], 1) if a.get("limit") is not None else None
+        if problem:
+            raise DataError(str(path), f"ablation {i + 1}", f"limit {problem}")
+    if not all(isinstance(m, str) for m in models):
+        raise DataError(str(path), None, "models must be a list of model names")
+    return {"tasks": tasks, "models": models, "ablations": ablations}
 
 
 def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Path | None, progress: bool,
@@ -70,14 +95,25 @@ def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Pat
     return errors
 
 
-def find_ablations(runs: Path, limits: Mapping[str, int]) -> list[dict[str, Any]]:
+def find_ablations(runs: Path, limits: Mapping[str, int], left_out: list[str] | None = None) -> list[dict[str, Any]]:
     """One ablation.json per (axis, task): among those whose limit is the task's table limit and whose run folders
-    all exist, the most recently computed (sorted by axis name, then task)."""
+    all exist, the most recently computed (sorted by axis name, then task). An ablation folder that cannot be used
+    (a damaged ablation.json, a folder or plot outside ``runs``) is added to ``left_out`` with the reason."""
+    from mg5bench.ablation.core import read_ablation
+
     found: dict[tuple[str, str], tuple[float, str, dict[str, Any]]] = {}
+    root = Path(runs).resolve()
+    skipped = left_out if left_out is not None else []
     for path in sorted(Path(runs).glob("ablations/*/ablation.json")):
-        try:
-            rep = json.loads(path.read_text())
-        except ValueError:
+        rel = str(path.parent.relative_to(runs))
+        if not path.resolve().is_relative_to(root):
+            skipped.append(f"{rel}: resolves outside the runs folder (a symlink); a report publishes only what lies "
+                           "inside it")  # fmt: skip
+            continue
+        rep = read_ablation(path)
+        if not isinstance(rep, dict):
+            skipped.append(f"{rel}: ablation.json {rep} (fix: rerun its 'mg5bench ablate' command: it computes the "
+                           "comparison again)")  # fmt: skip
             continue
         task = rep.get("task")
         if limits.get(task) != rep.get("limit"):
@@ -86,15 +122,30 @@ def find_ablations(runs: Path, limits: Mapping[str, int]) -> list[dict[str, Any]
 
         if rep.get("version", 1) != ABLATION_VERSION:  # an older format: 'mg5bench ablate' recomputes it
             continue
-        if not all((Path(runs) / r["folder"]).is_dir() for r in rep.get("key", {}).get("runs", [])):
+        runs_of = rep.get("key", {}).get("runs", []) if isinstance(rep.get("key"), dict) else []
+        if not all(isinstance(r, dict) and (Path(runs) / str(r.get("folder"))).is_dir() for r in runs_of):
             continue
         rep["_folder"] = str(path.parent)
-        rep["_plot"] = str(path.parent / "ablation.png")
+        plot = (path.parent / "ablation.png").resolve()
+        rep["_plot"] = str(plot) if plot.is_relative_to(root) and _is_png(plot) else ""
         cand = (path.stat().st_mtime, path.parent.name, rep)
         k = (rep["axis"]["name"], task)
         if k not in found or cand[:2] > found[k][:2]:
             found[k] = cand
     return [found[k][2] for k in sorted(found)]
+
+
+def _is_png(path: Path) -> bool:
+    """A PNG file within the pixel limit (by its header): the only kind of plot the report embeds."""
+    from mg5bench.data.io import image_too_large
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return False
+        return image_too_large(path) is None
+    except OSError:
+        return False
 
 
 def environment() -> list[str]:
@@ -153,6 +204,7 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
     import yaml
 
     from mg5bench.ablation.compare import format_p
+    from mg5bench.escaping import md_text
     from mg5bench.stats import MIN_CLUSTERS, holm
 
     paper = yaml.safe_load(PAPER_FILE.read_text())
@@ -187,7 +239,7 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
         if rep is None:
             why = next((e for e in plan_errors if e.startswith(f"{t['axis']} ")), "no ablation stored")
             lines.append(f"| {c['claim']} | {pv} | {test} | " + " | ".join("" for _ in CLAIM_KEYS)
-                         + f" | not run: {why.split(': ', 1)[-1][:160]} |")  # fmt: skip
+                         + f" | not run: {md_text(why.split(': ', 1)[-1][:160])} |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "not run"})
             continue
         texts, verdicts, detail = [], [], {}
@@ -228,17 +280,20 @@ def ablation_markdown(rep: Mapping[str, Any]) -> str:
     """An ablation as a Markdown table: per variant, its value and its paired difference from the base per
     headline result, with p and the ablation's Benjamini-Hochberg q-value."""
     from mg5bench.ablation.compare import format_p
+    from mg5bench.escaping import md_text
     from mg5bench.leaderboard.tables import display, fmt
 
     keys = rep["headline"]
     base = next(r for r in rep["rows"] if r.get("base"))
-    head = ["variant", "n", "seeds"] + [display(k) + (" ↑" if base["own"].get(k, {}).get("higher_is_better", True)
-                                                      else " ↓") for k in keys]  # fmt: skip
-    warn = "".join(f" **{w}**" for w in rep.get("warnings", []))
-    lines = [f"{rep['axis']['description']} Base: **{base['variant']}** ({base['label']}); first {rep['limit']} "
-             f"samples of {rep['task']} {rep['split']}. Cells: value, then (variant - base) [95% CI], seed sd where a "
-             "side has several seeds, p and q (Benjamini-Hochberg within this ablation: an exploratory family)."
-             + warn, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    head = ["variant", "n", "seeds"] + [md_text(display(k)) + (" ↑" if base["own"].get(k, {}).get("higher_is_better",
+                                                                                                   True) else " ↓")
+                                        for k in keys]  # fmt: skip
+    warn = "".join(f" **{md_text(w)}**" for w in rep.get("warnings", []))
+    lines = [f"{md_text(rep['axis']['description'])} Base: **{md_text(base['variant'])}** ({md_text(base['label'])}); "
+             f"first {int(rep['limit'])} samples of {md_text(rep['task'])} {md_text(rep['split'])}. Cells: value, then "
+             "(variant - base) [95% CI], seed sd where a side has several seeds, p and q (Benjamini-Hochberg within "
+             "this ablation: an exploratory family)." + warn, "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]  # fmt: skip
     for r in rep["rows"]:
         cells = []
         for k in keys:
@@ -259,9 +314,9 @@ def ablation_markdown(rep: Mapping[str, Any]) -> str:
             cells.append(f"{fmt(e['value'], d)} ({diff}{ci}{sd_text}, p {format_p(e['p'])}, q "
                          f"{format_p(e.get('q'))})")  # fmt: skip
         n = r["n_run"] if r.get("base") else r["n_paired"]
-        lines.append(f"| {r['variant']} ({r['label']}) | {n} | {len(r.get('seeds', [])) or 1} | " + " | ".join(cells)
-                     + " |")  # fmt: skip
-    notes = [f"- {r['variant']} is compared on {r['paired_on']}" for r in rep["rows"]
+        lines.append(f"| {md_text(r['variant'])} ({md_text(r['label'])}) | {int(n)} | {len(r.get('seeds', [])) or 1} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    notes = [f"- {md_text(r['variant'])} is compared on {md_text(r['paired_on'])}" for r in rep["rows"]
              if not r.get("base") and r["n_paired"] != base["n_run"]]  # fmt: skip
     return "\n".join(lines + (["", *notes] if notes else []))
 
@@ -328,30 +383,50 @@ def build_report(
     command: str = "mg5bench report",
 ) -> ReportResult:
     """Build the report (module docstring). ``limit``: samples per table (default: each task's most common
-    completed --limit, or the plan's with ``rebuild``)."""
+    completed --limit, or the plan's with ``rebuild``). Every setting, the output folder and the ratings database
+    are checked before any work; the files are written into a temporary folder and moved into ``out`` only when all
+    of them are built, so a failed build leaves the previous report as it was."""
     from tqdm.auto import tqdm
 
+    from mg5bench.data.io import check_output_folder
     from mg5bench.devices import resolve_device
+    from mg5bench.errors import ConfigError
     from mg5bench.leaderboard import collect, meta, tables
     from mg5bench.leaderboard.contact import write_contact_sheet
+    from mg5bench.limits import MAX_GALLERY, MAX_SHEET_SAMPLES, check_int, check_resamples
 
-    dev = resolve_device(device)
+    if limit is not None:
+        check_int("--limit", limit, 1)
+    check_resamples(resamples)
+    check_int("--gallery", gallery, 0, MAX_GALLERY)
+    check_int("--contact-samples", contact, 1, MAX_SHEET_SAMPLES)
     runs, out = Path(runs), Path(out)
+    check_output_folder(out)
+    if rebuild:
+        check_output_folder(runs, "--runs")  # the plan's runs are generated into it
+    elif not runs.is_dir():
+        raise ConfigError(f"--runs {runs} is not a folder: pass the runs folder of 'mg5bench run' (default ./runs)")
+    rating_store = None
+    if ratings is not None:  # a damaged database is refused now, not after the scoring
+        from mg5bench.human.store import RatingStore
+
+        rating_store = RatingStore(Path(ratings), create=False)
+    dev = resolve_device(device)
     plan_data = load_plan(plan)
     plan_errors: list[str] = []
     if rebuild:
         plan_errors = run_plan(plan_data, runs, device=dev, cache_dir=cache_dir, progress=progress,
                                evaluator=evaluator)  # fmt: skip
-    records = collect.find_runs(runs)
+    records, left_out = collect.find_runs(runs)
     if not records:
-        from mg5bench.errors import ConfigError
-
-        raise ConfigError(f"no run folders under {runs}: generate some first ('mg5bench run ...'), or pass --rebuild "
-                          "to generate the plan's runs, or --runs pointing at your runs folder")  # fmt: skip
-    tasks = sorted({r.task for r in records}, key=lambda t: (["vist", "mmdialog", "cc3m", t]).index(t))
+        found = f" ({len(left_out)} left out: {left_out[0]})" if left_out else ""
+        raise ConfigError(f"no usable run folders under {runs}{found}: generate some first ('mg5bench run ...'), "
+                          "or pass --rebuild to generate the plan's runs, or --runs pointing at your runs "
+                          "folder")  # fmt: skip
+    order = ["vist", "mmdialog", "cc3m"]
+    tasks = sorted({r.task for r in records}, key=lambda t: (order.index(t) if t in order else len(order), t))
     limits: dict[str, int] = {}
     all_tables: list[Any] = []
-    left_out: list[str] = []
     for task in tasks:
         recs = [r for r in records if r.task == task]
         n = limit or (int(plan_data["tasks"][task]["limit"]) if rebuild and task in plan_data.get("tasks", {}) else
@@ -380,7 +455,7 @@ def build_report(
         left_out += [f"{r.rel}: {r.skipped}" for r in recs if r.skipped]
     used = [r for t in all_tables for r in t.rows]
     frames = [tables.frame(t) for t in all_tables]
-    ablations = find_ablations(runs, limits)
+    ablations = find_ablations(runs, limits, left_out)
     plan_errors += _missing_axes(plan_data, ablations, plan_errors)
     main_vist = next((t for t in all_tables if t.task == "vist" and not t.protocol), None)
     meta_res: dict[str, Any] = {"note": "no VIST table"}
@@ -390,26 +465,37 @@ def build_report(
         meta_res = meta.meta_evaluate(main_vist.rows, main_vist.n, evaluator=_ev_spec(ev), resamples=resamples,
                                       device=dev, cache_dir=cache_dir, progress=progress)  # fmt: skip
     human_text = None
-    if ratings is not None:
+    if rating_store is not None:
         from mg5bench.human import stats as hstats
-        from mg5bench.human.store import RatingStore
 
-        human_text = hstats.format_report(hstats.report(RatingStore(Path(ratings), create=False)))
+        human_text = hstats.format_report(hstats.report(rating_store))
     paper_md, paper_rows = paper_section(ablations, plan_errors, human_text)
     if contact_sheets:
         _contact_sheets(used, contact, cache_dir, progress, write_contact_sheet, tqdm)
 
     # --- the document: Markdown blocks, tables, plots and galleries, rendered to .md and .html ---
+    from mg5bench.escaping import md_code, md_fence, md_text
+
+    abl_md: list[tuple[Mapping[str, Any], str]] = []
+    for rep in ablations:  # a hand-edited ablation.json that parses but does not render is left out, with the reason
+        try:
+            abl_md.append((rep, ablation_markdown(rep)))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            left_out.append(f"{Path(rep['_folder']).relative_to(runs)}: ablation.json has unexpected content "
+                            f"({type(e).__name__}: {str(e)[:60]}) (fix: rerun its 'mg5bench ablate' command with "
+                            "--force)")  # fmt: skip
+    ablations = [rep for rep, _ in abl_md]
     blocks: list[tuple[str, Any]] = []
     md = blocks.append
     env = environment()
     n_desc = ", ".join(f"{t} first {n}" for t, n in limits.items())
     md(("md", "# mg5bench leaderboard\n\n"
-        f"Built by `{command}` from the runs under `{runs}` ({n_desc} samples; nothing is generated by the report). "
-        "Regenerate everything, generating only what is missing, with `scripts/make_reports.sh` "
-        f"(`mg5bench report --rebuild --runs {runs} --out {out}`)."))  # fmt: skip
+        f"Built by {md_code(command)} from the runs under {md_code(runs)} ({md_text(n_desc)} samples; nothing is "
+        "generated by the report). Regenerate everything, generating only what is missing, with "
+        f"`scripts/make_reports.sh` ({md_code(f'mg5bench report --rebuild --runs {runs} --out {out}')})."))  # fmt: skip
     md(("md", "## How to read it\n\n"
-        f"- Evaluator: `{ev['name']}`, weights sha256 `{ev['weights_sha256']}`; FID and KID on its image embedding "
+        f"- Evaluator: {md_code(ev['name'])}, weights sha256 {md_code(ev['weights_sha256'])}; FID and KID on its "
+        "image embedding "
         "(not Inception-v3), so they rank models but are not the FID papers report.\n"
         f"- Each cell: value [95% CI] from a cluster bootstrap ({resamples} resamples over stories on VIST, "
         "conversations on MMDialog, samples on CC3M); n = samples scored. **Bold** = best in its column (the bounds "
@@ -422,57 +508,114 @@ def build_report(
         "not what MiniGPT-5 can do at scale.\n"
         f"- {env[0]}\n- {env[1]}; generation with OMP_NUM_THREADS=1, one run at a time."))  # fmt: skip
     md(("md", "## Checkpoints used\n\n" + _checkpoints_md(used, runs)))
+    figure_names: set[str] = set()
     for t, df in zip(all_tables, frames, strict=True):
-        md(("md", f"## {t.title}"))
+        md(("md", f"## {md_text(t.title)}"))
         md(("table", (t, df)))
-        md(("plot", (f"overview-{t.task}{'-last' if t.protocol else ''}", overview_png(t, df))))
+        md(("plot", (_figure_name(t, figure_names), overview_png(t, df))))
         if gallery and not t.protocol:
             md(("gallery", (t, gallery)))
     md(("md", "### Columns\n\n" + tables.schema_markdown(sorted({k for t in all_tables for k in
                                                                   tables.columns_for(t)}))))  # fmt: skip
     if left_out:
-        md(("md", "### Runs left out\n\n" + "\n".join(f"- `{x}`" for x in left_out)))
+        md(("md", "### Runs left out\n\n" + "\n".join(f"- {md_code(x)}" for x in left_out)))
     md(("md", "## Ablations\n\nEach variant against its axis's base on the same samples (`mg5bench ablate AXIS`); "
         "the plot shows each variant's paired difference from the base with its 95% interval above, and the values "
         "below (red = base)."))  # fmt: skip
-    for rep in ablations:
-        md(("md", f"### {rep['axis']['name']}: {rep['axis']['title']} ({rep['task']})\n\n" + ablation_markdown(rep)))
-        plot = Path(rep["_plot"])
-        if plot.is_file():
-            md(("plot", (f"ablation-{rep['axis']['name']}-{rep['task']}", plot.read_bytes())))
+    for rep, text in abl_md:
+        md(("md", f"### {md_text(rep['axis']['name'])}: {md_text(rep['axis']['title'])} ({md_text(rep['task'])})\n\n"
+            + text))  # fmt: skip
+        if rep["_plot"]:
+            name = _safe_name(f"ablation-{rep['axis']['name']}-{rep['task']}", figure_names)
+            md(("plot", (name, Path(rep["_plot"]).read_bytes())))
     for e in plan_errors:
-        md(("md", f"### not run: {e.split(':', 1)[0]}\n\n{e.split(': ', 1)[1] if ': ' in e else e}"))
+        md(("md", f"### not run: {md_text(e.split(':', 1)[0])}\n\n{md_text(e.split(': ', 1)[1] if ': ' in e else e)}"))
     md(("md", "## Metric meta-evaluation (VIST)\n\n" + meta.markdown(meta_res)))
     md(("md", "## Paper vs ours\n\n" + paper_md))
-    md(("md", "## Human evaluation\n\n" + (f"```\n{human_text}\n```" if human_text else
+    md(("md", "## Human evaluation\n\n" + (md_fence(human_text) if human_text else
         "No ratings database was given (`mg5bench report --ratings ratings.sqlite`; ratings come from "
         "`mg5bench annotate`, see docs/human-eval.md).")))  # fmt: skip
 
-    md_text = _render_md(blocks)
-    html_text = _render_html(blocks, runs, frames)
-    files = []
-    out.mkdir(parents=True, exist_ok=True)
-    for kind, payload in blocks:
-        if kind == "plot":
-            name, png = payload
-            atomic_write_bytes(out / "figures" / f"{name}.png", png)
-            files.append(out / "figures" / f"{name}.png")
     from mg5bench.ablation.core import to_csv
 
-    abl_csv = _prefix_csv(ablations, to_csv)
-    atomic_write_text(out / "leaderboard.md", md_text)
-    atomic_write_text(out / "leaderboard.csv", tables.csv_text(frames))
-    atomic_write_text(out / "ablations.csv", abl_csv)
-    atomic_write_text(out / "leaderboard.html", html_text)
-    atomic_write_json(out / "report.json", nan_to_none({
+    contents: dict[str, bytes] = {}
+    for kind, payload in blocks:
+        if kind == "plot":
+            contents[f"figures/{payload[0]}.png"] = payload[1]
+    contents["leaderboard.md"] = _render_md(blocks).encode()
+    contents["leaderboard.csv"] = tables.csv_text(frames).encode()
+    contents["ablations.csv"] = _prefix_csv(ablations, to_csv).encode()
+    contents["leaderboard.html"] = _render_html(blocks, runs, frames).encode()
+    contents["report.json"] = (json.dumps(nan_to_none({
         "version": REPORT_VERSION, "runs": str(runs), "limits": limits, "evaluator": ev,
         "tables": [{"title": t.title, "rows": [r.rel for r in t.rows]} for t in all_tables],
         "left_out": left_out, "ablations": [r["_folder"] for r in ablations], "plan_errors": plan_errors,
-        "meta_evaluation": meta_res, "paper": paper_rows,
-    }))  # fmt: skip
-    files += [out / f for f in ("leaderboard.md", "leaderboard.csv", "ablations.csv", "leaderboard.html",
-                                "report.json")]  # fmt: skip
+        "meta_evaluation": meta_res, "paper": paper_rows, "files": sorted([*contents, "report.json"]),
+    }), indent=2, ensure_ascii=False) + "\n").encode()  # fmt: skip
+    files = publish(out, contents)
     return ReportResult(out, files, len(all_tables), len(used), left_out, plan_errors)
+
+
+def _safe_name(name: str, taken: set[str]) -> str:
+    """A figure's file name: letters, digits, '.', '_' and '-' only, and not one already taken by this report."""
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "figure"
+    out, k = base, 2
+    while out in taken:
+        out, k = f"{base}-{k}", k + 1
+    taken.add(out)
+    return out
+
+
+def _figure_name(table: Any, taken: set[str]) -> str:
+    """The overview plot of a table: overview-<task>, -last for GILL's protocol, and -n<N> when another table of
+    the task already has that name; never the name of another table's plot."""
+    name = f"overview-{table.task}{'-last' if table.protocol else ''}"
+    return _safe_name(name if name not in taken else f"{name}-n{table.n}", taken)
+
+
+FIGURE = r"figures/[A-Za-z0-9_-][A-Za-z0-9._-]*\.png"  # a figure file the report writes (and may remove)
+
+
+def publish(out: Path, contents: Mapping[str, bytes]) -> list[Path]:
+    """Write a report's files (relative path -> bytes) into ``out``: first all of them into a temporary folder in
+    ``out`` (each fsynced), then each moved into place with an atomic rename, report.json last; then the figures the
+    previous report listed and this one does not are removed. Until the renames every file of the previous report
+    is untouched, so a build that fails (a full disk, an error) leaves it as it was."""
+    import re
+    import shutil
+    import tempfile
+
+    from mg5bench.data.io import write_error
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    except OSError as e:
+        raise write_error(out, e) from None
+    try:
+        for rel, data in contents.items():
+            atomic_write_bytes(tmp / rel, data)
+        previous: list[str] = []
+        try:
+            listed = json.loads((out / "report.json").read_text(encoding="utf-8")).get("files", [])
+            previous = [f for f in listed if isinstance(f, str) and re.fullmatch(FIGURE, f)]
+        except (OSError, ValueError, AttributeError, RecursionError):
+            pass  # no previous report, or one that listed no files: nothing to remove
+        order = sorted(contents, key=lambda rel: (rel == "report.json", not rel.startswith("figures/"), rel))
+        try:
+            (out / "figures").mkdir(exist_ok=True)
+            for rel in order:
+                os.replace(tmp / rel, out / rel)
+        except OSError as e:
+            raise write_error(out / rel, e) from None
+        for rel in previous:
+            if rel not in contents:
+                (out / rel).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / rel for rel in contents]
 
 
 def _missing_axes(plan: Mapping[str, Any], found: Sequence[Mapping[str, Any]], known: Sequence[str]) -> list[str]:
@@ -502,17 +645,26 @@ def _ev_spec(ev: Mapping[str, Any]) -> str:
 
 
 def _prefix_csv(ablations: Sequence[Mapping[str, Any]], to_csv: Any) -> str:
-    """Every ablation's CSV rows in one file, with the axis and task as leading columns."""
-    out: list[str] = []
+    """Every ablation's CSV rows in one file, with the axis and task as leading columns (quoted as the csv module
+    quotes, formula-like text neutralised as in every CSV the suite writes)."""
+    import csv
+    import io
+
+    from mg5bench.escaping import csv_cell
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
     for i, rep in enumerate(ablations):
-        lines = to_csv(rep).splitlines()
+        rows = list(csv.reader(io.StringIO(to_csv(rep))))
         if i == 0:
-            out.append("axis,task," + lines[0])
-        out += [f"{rep['axis']['name']},{rep['task']},{line}" for line in lines[1:]]
-    return "\n".join(out) + ("\n" if out else "")
+            w.writerow(["axis", "task", *rows[0]])
+        w.writerows([csv_cell(str(rep["axis"]["name"])), csv_cell(str(rep["task"])), *row] for row in rows[1:])
+    return buf.getvalue()
 
 
 def _checkpoints_md(used: Sequence[Any], runs: Path) -> str:
+    from mg5bench.escaping import md_code, md_text
+
     seen: dict[tuple[str, str, str], set[str]] = {}
     for r in used:
         if r.sha256:
@@ -521,7 +673,8 @@ def _checkpoints_md(used: Sequence[Any], runs: Path) -> str:
              "files (MiniGPT-5: `folder : frozen LM, T2I, vision parts`).", "",
              "| model | checkpoint | tasks | sha256 |", "|---|---|---|---|"]  # fmt: skip
     for (model, ckpt, sha), tasks in sorted(seen.items()):
-        lines.append(f"| {model} | {ckpt or '-'} | {', '.join(sorted(tasks))} | `{sha}` |")
+        lines.append(f"| {md_text(model)} | {md_text(ckpt or '-')} | {md_text(', '.join(sorted(tasks)))} | "
+                     f"{md_code(sha, table=True)} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -574,6 +727,7 @@ def _render_html(blocks: Sequence[tuple[str, Any]], runs: Path, frames: Sequence
 def _gallery_html(table: Any, k: int) -> str:
     """The first ``k`` samples: context and ground truth, then each model's default run (else its first row)."""
     from mg5bench.leaderboard import html
+    from mg5bench.scoring import output_roots, stored_images
     from mg5bench.store import RunStore
     from mg5bench.tasks import build_samples, get_task
 
@@ -594,14 +748,13 @@ def _gallery_html(table: Any, k: int) -> str:
     for r in rows:
         store = RunStore(r.folder)
         done = store.done()
+        ids = [s.id for s in samples if s.id in done]
+        images = r.images if all(i in r.images for i in ids) else stored_images(r.folder, ids, output_roots(
+            r.folder, sset))  # only images inside the run and data folders (checked again if not yet)  # fmt: skip
         outs = {}
-        for s in samples:
-            rec = done.get(s.id)
-            if rec is None:
-                continue
-            img = next((seg["image"] for seg in rec["output"] if "image" in seg), None)
-            if img is not None and not Path(img).is_absolute():
-                img = str(store.root / img)
-            outs[s.id] = {"image": img, "text": " ".join(seg.get("text", "") for seg in rec["output"]).strip()}
+        for sid in ids:
+            rec = done[sid]
+            img = str(images[sid][0]) if images[sid] else None
+            outs[sid] = {"image": img, "text": " ".join(seg.get("text", "") for seg in rec["output"]).strip()}
         columns.append((r.label, outs))
     return "<h3>Gallery</h3>" + html.gallery(samples, columns)

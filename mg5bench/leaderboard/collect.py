@@ -32,6 +32,7 @@ class RunRecord:
     score_folder: Path | None = None
     ids_sha256: str = ""
     skipped: str = ""  # why this run is not in a table
+    images: dict[str, list[Path]] = field(default_factory=dict)  # sample id -> its output images, checked
 
     @property
     def checkpoint(self) -> str:
@@ -59,30 +60,79 @@ class RunRecord:
         return out
 
 
-def find_runs(runs: Path) -> list[RunRecord]:
-    """Every run folder under ``runs`` (sorted by task, model, folder name; ablation folders are not runs)."""
+def find_runs(runs: Path) -> tuple[list[RunRecord], list[str]]:
+    """Every run folder under ``runs`` (sorted by task, model, folder name; ablation folders are not runs), and every
+    folder left out with the reason: a run.json that cannot be read (damaged, not UTF-8, not a run description, a
+    folder), a folder that resolves outside ``runs`` (a symlink: the report publishes only what lies inside it), or
+    one already found by another path (a symlink inside ``runs``)."""
     from mg5bench.store import RunStore
 
-    out = []
+    out: list[RunRecord] = []
+    left_out: list[str] = []
+    root = Path(runs).resolve()
+    seen: dict[Path, str] = {}
     for run_json in sorted(Path(runs).glob("*/*/*/run.json")):
         folder = run_json.parent
         if folder.parts[-3] == "ablations":
             continue
-        try:
-            info = json.loads(run_json.read_text())
-        except ValueError:
+        rel = str(folder.relative_to(runs))
+        real = folder.resolve()
+        if not real.is_relative_to(root):
+            left_out.append(f"{rel}: resolves outside the runs folder (a symlink to {real}); a report publishes only "
+                            "what lies inside it (fix: move or copy the run folder into it)")  # fmt: skip
             continue
+        if real in seen:
+            left_out.append(f"{rel}: the same run folder as {seen[real]} (reached again through a symlink)")
+            continue
+        info, problem = read_run_json(run_json)
+        if info is None:
+            left_out.append(f"{rel}: run.json {problem} (fix: rerun its 'mg5bench run' command: stored samples are "
+                            "kept)")  # fmt: skip
+            continue
+        seen[real] = rel
         spec = info.get("spec", {})
-        samples = info.get("samples", {})
+        samples = info.get("samples") if isinstance(info.get("samples"), dict) else {}
         store = RunStore(folder)
         shards = list(folder.glob("samples.rank*.jsonl"))
         prefix = int(samples.get("stored_prefix", 0)) if not shards else 0
         if not store.samples.exists():
             prefix = 0
-        out.append(RunRecord(folder=folder, rel=str(folder.relative_to(runs)), info=info, task=spec.get("task", ""),
-                             model=spec.get("model", ""), split=spec.get("split", ""), stored_prefix=prefix,
+        out.append(RunRecord(folder=folder, rel=rel, info=info, task=spec["task"], model=spec["model"],
+                             split=spec["split"], stored_prefix=prefix,
                              complete_for=int(samples.get("complete_for", 0))))  # fmt: skip
-    return out
+    return out, left_out
+
+
+def read_run_json(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A run folder's run.json as the report needs it, or None and why not (one short phrase)."""
+    from mg5bench.errors import Mg5Error
+    from mg5bench.tasks import get_task
+
+    try:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except IsADirectoryError:
+        return None, "is a folder, not a file"
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror or e})"
+    except UnicodeDecodeError as e:
+        return None, f"is not UTF-8 text (byte {e.start})"
+    except (ValueError, RecursionError) as e:
+        return None, f"is not valid JSON ({str(e)[:60]})"
+    spec = info.get("spec") if isinstance(info, dict) else None
+    if not isinstance(spec, dict) or not all(
+        isinstance(spec.get(k), str) and spec[k] for k in ("task", "model", "split")
+    ):
+        return None, f"is not a run description (a JSON {type(info).__name__} without spec task, model and split)"
+    samples = info.get("samples")
+    if samples is not None and not (isinstance(samples, dict) and all(
+            isinstance(samples.get(k, 0), int) and not isinstance(samples.get(k, 0), bool)
+            for k in ("stored_prefix", "complete_for"))):  # fmt: skip
+        return None, "has a damaged samples entry (stored_prefix and complete_for must be integers)"
+    try:
+        get_task(spec["task"])
+    except Mg5Error as e:  # an unknown task name: the run cannot be placed in a table
+        return None, f"names an unknown task ({str(e)[:80]})"
+    return info, ""
 
 
 def choose_limit(records: Sequence[RunRecord]) -> int:
@@ -146,7 +196,7 @@ def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None
     stored; computed from the stored outputs otherwise). A run with fewer than ``n`` stored samples is skipped and
     says so."""
     from mg5bench.errors import Mg5Error
-    from mg5bench.scoring import score_run
+    from mg5bench.scoring import output_roots, score_run, stored_images
     from mg5bench.tasks import build_samples, get_task
 
     ssets: dict[str, Any] = {}
@@ -164,6 +214,12 @@ def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None
                             cache_dir=cache_dir, progress=progress, sset=ssets[key])  # fmt: skip
         except Mg5Error as e:
             r.skipped = f"not scored: {e}"
+            continue
+        try:  # a stored scoring is reused as it is: its outputs' paths are checked again, as the scorer checks them
+            r.images = stored_images(r.folder, [s.id for s in ssets[key].samples[:n]], output_roots(r.folder,
+                                     ssets[key]))  # fmt: skip
+        except Mg5Error as e:
+            r.skipped = f"left out: {e}"
             continue
         r.score, r.score_folder = res.report, res.folder
         r.ids_sha256 = str(res.key.get("ids_sha256", ""))

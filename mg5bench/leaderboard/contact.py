@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ def _thumb(path: str | None, size: int = CELL) -> Any:
         d.line([(0, 0), (size, size)], fill=(200, 80, 80), width=2)
         d.text((6, size // 2 - 6), "no image", fill=(120, 0, 0), font=_font())
         return im
-    with Image.open(path) as src:
+    from mg5bench.data.io import open_image
+
+    with open_image(path) as src:  # refused by its header when too large to decode
         return src.convert("RGB").resize((size, size), Image.NEAREST)
 
 
@@ -77,22 +79,26 @@ def contact_sheet(rows: Sequence[dict[str, Any]], title: str) -> bytes:
     return buf.getvalue()
 
 
-def sample_rows(folder: Path, sset: Any, n: int) -> list[dict[str, Any]]:
-    """The first ``n`` stored samples of a run folder as contact-sheet rows (image paths absolute)."""
+def sample_rows(folder: Path, sset: Any, n: int, images: Mapping[str, Sequence[Path]] | None = None
+                ) -> list[dict[str, Any]]:  # fmt: skip
+    """The first ``n`` stored samples of a run folder as contact-sheet rows (image paths absolute). Output images
+    are ``images`` (checked by the report, ``scoring.stored_images``) or else checked here the same way: only files
+    inside the run folder and the data folder are drawn."""
+    from mg5bench.scoring import output_roots, stored_images
     from mg5bench.store import RunStore
 
     store = RunStore(Path(folder))
     done = store.done()
+    ids = [s.id for s in sset.samples[:n] if s.id in done]
+    if images is None or any(i not in images for i in ids):
+        images = stored_images(store.root, ids, output_roots(store.root, sset))
     rows = []
     for s in sset.samples[:n]:
         rec = done.get(s.id)
         if rec is None:
             break
         out = rec["output"]
-        imgs = [seg["image"] for seg in out if "image" in seg]
-        img = imgs[0] if imgs else None
-        if img is not None and not Path(img).is_absolute():
-            img = str(store.root / img)
+        img = str(images[s.id][0]) if images[s.id] else None
         texts = [seg.value for seg in s.context if seg.is_text]
         rows.append({
             "id": s.id,
@@ -110,7 +116,7 @@ def write_contact_sheet(record: Any, sset: Any, n: int = 20) -> Path:
     """Write ``contact_sheet.png`` (the first ``n`` samples) into the run folder, atomically."""
     from mg5bench.data.io import atomic_write_bytes
 
-    rows = sample_rows(record.folder, sset, n)
+    rows = sample_rows(record.folder, sset, n, record.images or None)
     title = f"{record.label or record.model}: {record.task} {record.split}, first {len(rows)} samples ({record.rel})"
     path = Path(record.folder) / "contact_sheet.png"
     atomic_write_bytes(path, contact_sheet(rows, title))

@@ -54,9 +54,9 @@ def image_uri(path: str | Path | None) -> str | None:
         return None
     import io
 
-    from PIL import Image
+    from mg5bench.data.io import open_image
 
-    with Image.open(path) as im:
+    with open_image(path) as im:  # refused by its header when too large to decode
         buf = io.BytesIO()
         im.convert("RGB").save(buf, format="PNG")
     return data_uri(buf.getvalue())
@@ -135,14 +135,40 @@ def page(title: str, body: str) -> str:
 
 
 def markdown_to_html(md: str) -> str:
-    """The few Markdown constructs the report's prose uses (paragraphs, '- ' lists, tables, **bold**, `code`)."""
+    """The few Markdown constructs the report's prose uses (paragraphs, '- ' lists, tables, **bold**, *italic*,
+    `code` with fences of any length, backslash escapes: ``mg5bench.escaping`` writes untrusted values with them, and
+    they show here as the literal characters, as in any CommonMark renderer)."""
     import re
 
-    def inline(t: str) -> str:
+    def inline(t: str, table: bool = False) -> str:
+        kept: list[str] = []
+
+        def keep(fragment: str) -> str:
+            kept.append(fragment)
+            return f"\x00{len(kept) - 1}\x00"
+
+        def literal(m: re.Match[str]) -> str:
+            if m.group(1) is not None:  # a backslash escape: the character itself
+                return keep(esc(m.group(1)))
+            body = m.group(3)  # a code span: its content verbatim
+            if body.startswith(" ") and body.endswith(" ") and body.strip():
+                body = body[1:-1]
+            return keep(f"<code>{esc(body.replace(chr(92) + '|', '|') if table else body)}</code>")
+
+        # one left-to-right pass, as CommonMark reads them: an escaped backtick opens no code span, and a backslash
+        # inside a code span is text
+        t = re.sub(r"\\([!-/:-@\[-`{-~])|(?<!`)(`+)(.+?)(?<!`)\2(?!`)", literal, t.replace("\x00", ""))
         t = esc(t)
         t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
         t = re.sub(r"\*(.+?)\*", r"<i>\1</i>", t)
-        return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+        return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], t)
+
+    def cells(row: str) -> list[str]:
+        """A table row's cells: split at the '|' that are not escaped ('\\|' is a '|' inside a cell)."""
+        inner = row.strip()
+        inner = inner[1:] if inner.startswith("|") else inner
+        inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+        return [c.strip() for c in re.split(r"(?<!\\)\|", inner)]
 
     out: list[str] = []
     lines = md.split("\n")
@@ -152,12 +178,12 @@ def markdown_to_html(md: str) -> str:
         if line.startswith("|"):
             rows = []
             while i < len(lines) and lines[i].startswith("|"):
-                rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+                rows.append(cells(lines[i]))
                 i += 1
             body = [r for r in rows[1:] if not all(set(c) <= {"-", ":"} for c in r)]
-            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in rows[0]) + "</tr></thead><tbody>"
-                       + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in body)
-                       + "</tbody></table>")  # fmt: skip
+            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c, True)}</th>" for c in rows[0])
+                       + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{inline(c, True)}</td>" for c in r)
+                       + "</tr>" for r in body) + "</tbody></table>")  # fmt: skip
             continue
         if line.startswith("- "):
             items = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mg5bench.escaping import csv_cell, md_text
 from mg5bench.leaderboard.collect import BOUNDS, TaskTable
 from mg5bench.metrics.schema import display, metric_schema
 
@@ -109,7 +110,7 @@ def markdown_table(table: TaskTable, df: Any) -> str:
     for order in sorted(set(df["order"])):
         sub = df[df["order"] == order].set_index("metric")
         first = sub.iloc[0]
-        label = first["label"] + (" *(bound)*" if first["bound"] else "")
+        label = md_text(first["label"]) + (" *(bound)*" if first["bound"] else "")
         n = int(first["n_samples"])
         cells = [cell_text(sub.loc[k].to_dict() | {"metric": k, "n_table": n}) for k in cols]
         lines.append("| " + " | ".join([label, str(n), *cells]) + " |")
@@ -127,13 +128,17 @@ CSV_COLUMNS = ("task", "split", "n_samples", "protocol", "model", "label", "defa
 
 
 def csv_text(frames: Sequence[Any]) -> str:
-    """All tables as one long CSV (fixed float format, fixed column order)."""
+    """All tables as one long CSV (fixed float format, fixed column order; text that a spreadsheet would read as a
+    formula is quoted, ``escaping.csv_cell``)."""
     import pandas as pd
 
     frames = [f for f in frames if not f.empty]
     if not frames:
         return ",".join(CSV_COLUMNS) + "\n"
     df = pd.concat(frames, ignore_index=True)[list(CSV_COLUMNS)]
+    for col in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[col]):  # text columns (object or str dtype)
+            df[col] = df[col].map(csv_cell)
     return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mg5bench.errors import ConfigError
 from mg5bench.metrics.base import FeatureBank, ScoreItem
 from mg5bench.metrics.clip import ClipI, ClipT
 from mg5bench.metrics.text import _TextMetric
@@ -30,11 +31,28 @@ def _rouge_package() -> Any:
 
 def rouge_l_official(hyp: str, ref: str) -> float:
     """The F of the ``rouge`` package's ROUGE-L (summary-level union LCS over '.'-split sentences), as the official
-    metric.py computes it; 0 where the package refuses the input (a text of only '.' has no sentence)."""
+    metric.py computes it; 0 where the package refuses the input (a text of only '.' has no sentence).
+
+    The package rebuilds each sentence pair's LCS recursively (one call per word of the two sentences) from a
+    quadratic table, so a sentence longer than ``limits.MAX_ROUGE_SENTENCE_WORDS`` words is refused (a ConfigError)
+    and the interpreter's recursion limit is raised to what the pair needs while it runs."""
+    import sys
+
+    from mg5bench.limits import MAX_ROUGE_SENTENCE_WORDS
+
+    longest = max((len(s.split()) for t in (hyp, ref) for s in t.split(".") if s), default=0)
+    if longest > MAX_ROUGE_SENTENCE_WORDS:
+        raise ConfigError(f"rouge_l_minigpt5: a sentence of {longest} words, more than the {MAX_ROUGE_SENTENCE_WORDS} "
+                          "the rouge package's recursive LCS is run on (fix: score it with rouge_l, which takes any "
+                          "length, i.e. leave rouge_l_minigpt5 out of --metrics)")  # fmt: skip
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 2 * longest + 1000))
     try:
         return float(_rouge_package().get_scores(hyp, ref)[0]["rouge-l"]["f"])
     except ValueError:
         return 0.0
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 class RougeLMiniGPT5(_TextMetric):
@@ -46,6 +64,13 @@ class RougeLMiniGPT5(_TextMetric):
 
     def score(self, ref: str, hyp: str) -> dict[str, float]:
         return {self.name: rouge_l_official(hyp, ref)}
+
+    def update(self, items: Sequence[ScoreItem], bank: FeatureBank) -> None:
+        for item in items:  # one at a time, so that a refused text names its sample
+            try:
+                super().update([item], bank)
+            except ConfigError as e:
+                raise ConfigError(f"sample {item.id}: {e}") from None
 
 
 class _ClipScore:

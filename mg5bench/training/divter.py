@@ -32,7 +32,7 @@ from typing import Any
 from mg5bench.adapters.backbones import Parts
 from mg5bench.adapters.divter import DivterConfig, context_text, response_text
 from mg5bench.data.io import atomic_write_json
-from mg5bench.errors import ConfigError
+from mg5bench.errors import ConfigError, DataError
 from mg5bench.hashing import sha256_folder
 from mg5bench.types import Sample
 
@@ -76,7 +76,15 @@ def train_divter(
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.tasks import build_samples, get_task
     from reference_model.schedule import warmup_cosine
+    from reference_model.state import StateFileError, load_state
 
+    state_path = Path(out) / "divter_state.pt"
+    st = None
+    if state_path.exists():  # read (safely) before any work: a file that is not a state stops here
+        try:
+            st = load_state(state_path, map_location=device)
+        except StateFileError as e:
+            raise DataError(str(e.path), None, e.problem, e.fix) from None
     cfg_task = get_task(task, dict(task_args or {}))
     backbones = Path(base or shipped_checkpoints() / "backbones").resolve()
     parts = Parts(backbones, device)
@@ -93,11 +101,9 @@ def train_divter(
                                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))  # fmt: skip
     params = [p for p in lm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    state_path = out / "divter_state.pt"
     start, log = 0, []
-    if state_path.exists():
-        st = torch.load(state_path, weights_only=False, map_location=device)
-        if st["config"] != asdict(cfg):
+    if st is not None:
+        if st.get("config") != asdict(cfg):
             raise ConfigError(f"{state_path}: written with other settings; use a new --out or the same command")
         lm.load_state_dict(st["model"], strict=False)
         opt.load_state_dict(st["opt"])

@@ -68,7 +68,7 @@ def _ablate(axis: Path, world: Path, out: Path, **kw: Any) -> Any:
     from mg5bench.ablation import ablate
 
     opts = {"task": "vist", "split": "test", "data": str(world), "limit": LIMIT, "out": out, "resamples": 50,
-            "permutations": 99, "device": "cpu", "progress": False}  # fmt: skip
+            "permutations": 100, "device": "cpu", "progress": False}  # fmt: skip
     return ablate(axis, **{**opts, **kw})
 
 

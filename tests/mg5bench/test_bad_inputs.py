@@ -33,6 +33,20 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
+def png_of(width: int, height: int) -> bytes:
+    """A valid single-colour PNG of ``width`` x ``height`` pixels, its rows compressed as a stream (never held as a
+    decoded image): an 8000 x 8000 one is under 1 MB, yet decodes to 192 MB and more in every later copy."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(6)
+    row = b"\x00" * (1 + 3 * width)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 @dataclass
 class Ctx:
     world: Path
@@ -56,6 +70,19 @@ class Ctx:
         dst = self.tmp / name
         shutil.copytree(src, dst)
         return dst
+
+    def ablate(self, *extra: str, axis: str = "cfg") -> list[str]:
+        return ["ablate", axis, "--data", str(self.world), "--out", str(self.tmp / "runs"), "--quiet", *extra]
+
+    def report(self, *extra: str) -> list[str]:
+        (self.tmp / "runs").mkdir(exist_ok=True)
+        return ["report", "--runs", str(self.tmp / "runs"), "--out", str(self.tmp / "scores"), "--quiet", *extra]
+
+    def axis(self, variants: str, name: str = "x.yaml") -> list[str]:
+        """An axis file over the blank model with the given YAML variants list; the argv of 'ablate' on it."""
+        path = self.tmp / name
+        path.write_text(f"name: x\ntasks: [vist]\nmodel: blank\nvariants:\n{variants}")
+        return self.ablate(axis=str(path))
 
 
 SID = "val00000_1"  # a sample of the small world's VIST val split
@@ -189,6 +216,131 @@ def _unwritable(c: Ctx) -> str:
     return "/sys/mg5bench-test" if Path("/sys").is_dir() else "/proc/mg5bench-test"
 
 
+def _big_png_prediction(c: Ctx) -> tuple[list[str], list[str]]:
+    (c.tmp / "preds").mkdir()
+    (c.tmp / "preds" / "big.png").write_bytes(png_of(8000, 8000))  # under 1 MB, 64 million pixels
+    assert (c.tmp / "preds" / "big.png").stat().st_size < 1_000_000
+    p = c.preds(json.dumps({"id": SID, "output": [{"image": "big.png"}]}))
+    return c.score(p), ["p.jsonl: line 1", "big.png is too large to decode safely", "8000x8000 = 64000000 pixels",
+                        "at most 16777216 pixels"]  # fmt: skip
+
+
+def _url_prediction(c: Ctx) -> tuple[list[str], list[str]]:
+    (c.tmp / "preds" / "http:").mkdir(parents=True)  # a local file named like the URL is not used either
+    (c.tmp / "preds" / "http:" / "x.png").write_bytes((c.world / "CC3M" / "val" / "0000001.png").read_bytes())
+    p = c.preds(json.dumps({"id": SID, "output": [{"image": "http://x.png"}]}))
+    return c.score(p), ["p.jsonl: line 1", "'http://x.png' is a URL", "URLs are not supported"]
+
+
+def _url_in_data(c: Ctx) -> tuple[list[str], list[str]]:
+    vist = c.copy(SAMPLES / "VIST", "VIST")
+    mapping = json.loads((vist / "val_image_mapping.json").read_text())
+    mapping["693397887"] = "https://example.com/693397887.jpg"
+    (vist / "val_image_mapping.json").write_text(json.dumps(mapping))
+    argv = ["data", "export", "--task", "vist", "--data", str(vist), "--out", str(c.tmp / "x.jsonl")]
+    return argv, ["val_image_mapping.json", "image 693397887", "is a URL", "URLs are not supported"]
+
+
+def _long_text_prediction(c: Ctx) -> tuple[list[str], list[str]]:
+    p = c.preds(json.dumps({"id": "0_1", "output": [{"text": "word " * 200_000}]}))  # 1 MB of text
+    argv = ["score", "--task", "mmdialog", "--data", str(c.world), "--split", "val", "--predictions", str(p),
+            "--out", str(c.tmp / "scores"), "--metrics", "rouge_l_minigpt5", "--resamples", "0", "--quiet"]  # fmt: skip
+    return argv, ["p.jsonl: line 1 (id 0_1)", "text is 1000000 characters long", "at most 10000 characters"]
+
+
+def _long_sentence_rouge(c: Ctx) -> tuple[list[str], list[str]]:
+    p = c.preds(json.dumps({"id": "0_1", "output": [{"text": "word " * 1500}]}))  # within the text limit
+    argv = ["score", "--task", "mmdialog", "--data", str(c.world), "--split", "val", "--predictions", str(p),
+            "--out", str(c.tmp / "scores"), "--metrics", "rouge_l_minigpt5", "--resamples", "0", "--quiet"]  # fmt: skip
+    return argv, ["sample 0_1: rouge_l_minigpt5: a sentence of 1500 words", "leave rouge_l_minigpt5 out"]
+
+
+def _surrogate_in_mmdialog(c: Ctx) -> tuple[list[str], list[str]]:
+    mm = c.copy(SAMPLES / "MMDialog", "MMDialog")
+    f = mm / "test" / "test_conversations.txt"
+    f.write_text(f.read_text().replace("Happy JAchat day", "Happy \\ud800 day", 1))
+    argv = ["data", "export", "--task", "mmdialog", "--data", str(mm), "--out", str(c.tmp / "x.jsonl")]
+    return argv, ["test_conversations.txt: line 1", "lone surrogate (U+D800", "valid UTF-8"]
+
+
+def _surrogate_prediction(c: Ctx) -> tuple[list[str], list[str]]:
+    p = c.preds('{"id": "0_1", "output": [{"text": "fine \\udc00 text"}]}')
+    argv = ["score", "--task", "mmdialog", "--data", str(c.world), "--split", "val", "--predictions", str(p),
+            "--out", str(c.tmp / "scores"), "--metrics", "sbert", "--resamples", "0", "--quiet"]  # fmt: skip
+    return argv, ["p.jsonl: line 1 (id 0_1)", "lone surrogate (U+DC00"]
+
+
+def _alias_bomb(c: Ctx) -> tuple[list[str], list[str]]:
+    levels = ['a0: &a0 ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]']
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = c.tmp / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\nname: x\nvariants: [*a8]\n")  # 9**8 copies: 2 GB once expanded
+    assert path.stat().st_size < 600
+    return c.ablate(axis=str(path)), ["bomb.yaml: line 2", "aliases (*name) are not allowed"]
+
+
+def _variants(n: int) -> str:
+    return "".join(f"  - {{name: v{i}, generation: {{guidance_scale: {i}}}}}\n" for i in range(n))
+
+
+def _run_json_a_list(c: Ctx) -> tuple[list[str], list[str]]:
+    run = c.tmp / "run"
+    run.mkdir()
+    (run / "run.json").write_text("[1, 2]")
+    return ["annotate", "--run-a", str(run), "--run-b", str(run), "--db", str(c.tmp / "r.sqlite"), "--no-serve"], [
+        "run.json", "malformed run.json"]  # fmt: skip
+
+
+def _db_folder(*argv: str) -> Callable[[Ctx], tuple[list[str], list[str]]]:
+    def case(c: Ctx) -> tuple[list[str], list[str]]:
+        (c.tmp / "db").mkdir()
+        args = [a.replace("DB", str(c.tmp / "db")) for a in argv]
+        return (c.report(*args) if args[0] == "--ratings" else args), ["db: is a folder, not a rating database"]
+
+    return case
+
+
+def _plan(text: str, needle: str) -> Callable[[Ctx], tuple[list[str], list[str]]]:
+    def case(c: Ctx) -> tuple[list[str], list[str]]:
+        (c.tmp / "plan.yaml").write_text(text)
+        return c.report("--rebuild", "--plan", str(c.tmp / "plan.yaml")), ["plan.yaml", needle]
+
+    return case
+
+
+def _foreign_db(c: Ctx) -> tuple[list[str], list[str]]:
+    import sqlite3
+
+    with sqlite3.connect(c.tmp / "other.sqlite") as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    return ["human", "report", "--db", str(c.tmp / "other.sqlite")], ["not a rating database"]
+
+
+def _validate_empty_split(c: Ctx) -> tuple[list[str], list[str]]:
+    vist = c.copy(SAMPLES / "VIST", "VIST")
+    (vist / "val_cleaned.json").write_text("{}")
+    return ["data", "validate", str(vist), "--task", "vist"], ["problem:", "split val", "holds no records"]
+
+
+def _sis_story_of_four(c: Ctx) -> tuple[list[str], list[str]]:
+    anns = [[{"story_id": "1", "photo_flickr_id": "693397887", "text": f"step {k} .", "worker_arranged_photo_order": k}]
+            for k in range(4)]  # fmt: skip
+    (c.tmp / "val.story-in-sequence.json").write_text(json.dumps({"annotations": anns}))
+    argv = ["data", "convert", "vist-sis", str(c.tmp / "val.story-in-sequence.json"), str(SAMPLES / "VIST" /
+            "val_images"), str(c.tmp / "scores")]  # fmt: skip
+    return argv, ["story 1: 4 steps, but a VIST story has 5", "--skip-bad"]
+
+
+def _sis_no_images(c: Ctx) -> tuple[list[str], list[str]]:
+    anns = [[{"story_id": str(s), "photo_flickr_id": f"9{s}{k}", "text": "x .", "worker_arranged_photo_order": k}]
+            for s in range(3) for k in range(5)]  # fmt: skip
+    (c.tmp / "val.story-in-sequence.json").write_text(json.dumps({"annotations": anns}))
+    (c.tmp / "images").mkdir()
+    argv = ["data", "convert", "vist-sis", str(c.tmp / "val.story-in-sequence.json"), str(c.tmp / "images"),
+            str(c.tmp / "scores")]  # fmt: skip
+    return argv, ["no story to write: 0 of 3", "every story misses an image", "IMAGES_DIR"]
+
+
 # name -> (argv and needles of the one line). "was:" marks the cases the issue found printing a traceback or
 # accepted silently; the others are neighbours of theirs.
 CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
@@ -212,7 +364,7 @@ CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
     "--guidance-scale nan": lambda c: (c.run("--guidance-scale", "nan", model="sd2"), ["must be a finite number"]),
     "--temperature inf": lambda c: (c.run("--temperature", "inf", model="minigpt5"), ["must be a finite number"]),
     "--top-p 1.5": lambda c: (c.run("--top-p", "1.5", model="minigpt5"), ["--top-p: must be > 0 and <= 1"]),
-    "--num-inference-steps 0": lambda c: (c.run("--num-inference-steps", "0", model="sd2"), ["positive integer"]),
+    "--num-inference-steps 0": lambda c: (c.run("--num-inference-steps", "0", model="sd2"), [">= 1 and <= 1000"]),
     "--limit -3": lambda c: (c.run("--limit", "-3"), ["--limit: must be >= 0"]),
     "--limit abc": lambda c: (c.run("--limit", "abc"), ["--limit: expected an integer, got 'abc'"]),
     "score --seed -1": lambda c: (c.score(c.preds(), "--seed", "-1"), ["--seed: must be >= 0"]),
@@ -269,6 +421,68 @@ CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
         lambda c: "../../" + str(c.world.relative_to(c.world.anchor)) + "/CC3M/val/0000001.png"
     ),
     "symlink out of the folder": _outside(_symlink_out),
+    # the later commands (ablate, report, annotate, human, data convert), and resource limits
+    "an 8000x8000 PNG under 1 MB": _big_png_prediction,
+    "an image path that is a URL": _url_prediction,
+    "an image path in the data that is a URL": _url_in_data,
+    "1 MB of text (rouge_l_minigpt5)": _long_text_prediction,
+    "a 1500-word sentence (rouge_l_minigpt5)": _long_sentence_rouge,
+    "lone surrogate in MMDialog text": _surrogate_in_mmdialog,
+    "lone surrogate in a prediction (sbert)": _surrogate_prediction,
+    "score --resamples 100001": lambda c: (c.score(c.preds(), "--resamples", "100001"), ["must be >= 0 and <= 100000"]),
+    "run --num-inference-steps 1e9": lambda c: (
+        c.run("--num-inference-steps", "1000000000", model="sd2"),
+        ["--num-inference-steps: must be >= 1 and <= 1000"],
+    ),
+    "run --max-new-tokens 10**6": lambda c: (
+        c.run("--max-new-tokens", "1000000", model="minigpt5"),
+        ["--max-new-tokens: must be >= 1 and <= 4096"],
+    ),
+    "ablate --permutations 0": lambda c: (c.ablate("--permutations", "0"), ["--permutations: must be >= 100"]),
+    "ablate --permutations -3": lambda c: (c.ablate("--permutations", "-3"), ["--permutations: must be >= 100"]),
+    "ablate --permutations 99": lambda c: (c.ablate("--permutations", "99"), ["--permutations: must be >= 100"]),
+    "ablate --resamples -5": lambda c: (c.ablate("--resamples", "-5"), ["--resamples: must be >= 0 and <= 100000"]),
+    "ablate --resamples 10**9": lambda c: (c.ablate("--resamples", "1000000000"), ["<= 100000"]),
+    "ablate --batch-size 0": lambda c: (c.ablate("--batch-size", "0"), ["--batch-size: must be a positive integer"]),
+    "ablate --limit 0": lambda c: (c.ablate("--limit", "0"), ["--limit: must be a positive integer"]),
+    "ablate --out a file": lambda c: (c.ablate("--out", "/etc/hostname"), ["--out /etc/hostname is a file"]),
+    "axis guidance_scale .nan": lambda c: (
+        c.axis("  - {name: a}\n  - {name: b, generation: {guidance_scale: .nan}}\n"),
+        ["x.yaml: variant 'b'", "guidance_scale must be a finite number"],
+    ),
+    "axis num_inference_steps a string": lambda c: (
+        c.axis("  - {name: a}\n  - {name: b, generation: {num_inference_steps: many}}\n"),
+        ["x.yaml: variant 'b'", "num_inference_steps: expected an integer, got 'many'"],
+    ),
+    "axis num_inference_steps 10**9": lambda c: (
+        c.axis("  - {name: a}\n  - {name: b, generation: {num_inference_steps: 1000000000}}\n"),
+        ["variant 'b'", "num_inference_steps must be >= 1 and <= 1000, got 1000000000"],
+    ),
+    "axis with 101 variants": lambda c: (c.axis(_variants(101)), ["101 variants, more than the 100"]),
+    "axis file of 2 MB": lambda c: (c.axis(_variants(2) + "#" * 2_000_000 + "\n"), ["more than the 1000000"]),
+    "YAML alias bomb": _alias_bomb,
+    "report --resamples -5": lambda c: (c.report("--resamples", "-5"), ["--resamples: must be >= 0"]),
+    "report --limit -1": lambda c: (c.report("--limit", "-1"), ["--limit: must be a positive integer"]),
+    "report --limit 0": lambda c: (c.report("--limit", "0"), ["--limit: must be a positive integer"]),
+    "report --gallery 1000": lambda c: (c.report("--gallery", "1000"), ["--gallery: must be >= 0 and <= 100"]),
+    "report --contact-samples 0": lambda c: (c.report("--contact-samples", "0"), [">= 1 and <= 500"]),
+    "report --out a file": lambda c: (c.report("--out", "/etc/hostname"), ["--out /etc/hostname is a file"]),
+    "report --runs a file": lambda c: (c.report("--runs", "/etc/hostname"), ["--runs /etc/hostname is not a folder"]),
+    "report --plan with limit -1": _plan("tasks: {vist: {limit: -1}}\nmodels: [gt]\n", "task 'vist': limit must be"),
+    "report --plan not a mapping": _plan("- gt\n", "a plan is a YAML mapping"),
+    "report --ratings a folder": _db_folder("--ratings", "DB"),
+    "human export --db a folder": _db_folder("human", "export", "--db", "DB", "--out", "v.csv"),
+    "annotate --db a folder": _db_folder("annotate", "--db", "DB", "--no-serve"),
+    "annotate --invite --db a folder": _db_folder("annotate", "--invite", "bob", "--db", "DB"),
+    "human report: another program's database": _foreign_db,
+    "human report --resamples -1": lambda c: (["human", "report", "--resamples", "-1"], ["--resamples: must be >= 0"]),
+    "annotate --port 70000": lambda c: (["annotate", "--port", "70000"], ["--port: must be >= 1 and <= 65535"]),
+    "annotate --port 0": lambda c: (["annotate", "--port", "0"], ["--port: must be >= 1 and <= 65535"]),
+    "annotate --raters 0": lambda c: (["annotate", "--raters", "0"], ["--raters: must be a positive integer"]),
+    "annotate with a run.json that is a list": _run_json_a_list,
+    "data validate: a split of 0 records": _validate_empty_split,
+    "vist-sis: a story of 4 steps": _sis_story_of_four,
+    "vist-sis: no image found": _sis_no_images,
 }
 
 
@@ -316,9 +530,91 @@ def test_the_outside_refusal_does_not_tell_whether_the_file_exists(
 def test_the_corpus_holds_in_a_real_process(small_world: Path, tmp_path: Path) -> None:
     """A few cases as real commands: exit 2, exactly one line on stderr, no traceback."""
     c = Ctx(small_world, tmp_path)
-    for name in ("--guidance-scale nan", "--model-args size=abc", "decompression bomb in a prediction"):
+    for name in (
+        "--guidance-scale nan",
+        "--model-args size=abc",
+        "decompression bomb in a prediction",
+        "YAML alias bomb",
+        "annotate --port 70000",
+    ):
         argv, needles = CASES[name](c)
         proc = subprocess.run([sys.executable, "-m", "mg5bench", *argv], capture_output=True, text=True, cwd=REPO)
         lines = [x for x in proc.stderr.splitlines() if x.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert all(n in lines[0] for n in needles)
+
+
+SECRET = "$6$" + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # secrets are long
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "".join(f"user{i}:{SECRET}{i}:19000:0:99999:7:::\n" for i in range(30)),  # /etc/shadow-like
+        f"API_TOKEN: {SECRET}\nDB_PASSWORD: {SECRET}\n",  # a .env-like YAML mapping
+        f"name: x\nvariants:\n  - name: {SECRET}{'x' * 100_000}\n  - name: b\n",  # a huge bad variant name
+        f"name: x\nvariants:\n  - {{name: a, model: gt, seed: '{SECRET}'}}\n  - {{name: b, model: gt}}\n",
+        f"name: x\nvariants:\n  - {{name: a, model: gt, generation: {{{SECRET}: 1}}}}\n  - {{name: b, model: gt}}\n",
+    ],
+)
+def test_errors_quote_no_file_content(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'mg5bench ablate FILE' on a file that is not an axis (or a bad one) names the problem without printing the
+    file's lines: no secret of it, at most a short excerpt, one line."""
+    path = tmp_path / "secrets.yaml"
+    path.write_text(text)
+    code, lines = cli(["ablate", str(path), "--out", str(tmp_path / "runs")], capsys)
+    assert code == 2 and len(lines) == 1 and str(path) in lines[0], lines
+    assert SECRET not in lines[0] and len(lines[0]) < 400, lines[0]
+
+
+def _db_argvs(db: Path, tmp: Path) -> dict[str, list[str]]:
+    (tmp / "runs").mkdir(exist_ok=True)
+    return {
+        "human report": ["human", "report", "--db", str(db)],
+        "human export": ["human", "export", "--db", str(db), "--out", str(tmp / "votes.csv")],
+        "report --ratings": ["report", "--runs", str(tmp / "runs"), "--out", str(tmp / "rep"), "--ratings", str(db)],
+        "annotate": ["annotate", "--db", str(db), "--no-serve"],
+        "annotate --invite": ["annotate", "--invite", "bob", "--db", str(db)],
+    }
+
+
+def test_a_truncated_rating_database_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A database cut to 0 bytes is damaged, not new: every command that reads or writes ratings refuses it in one
+    line, and nothing is written (the file stays empty, no -wal or -shm beside it, no export, no report)."""
+    db = tmp_path / "ratings.sqlite"
+    db.write_bytes(b"")
+    for name, argv in _db_argvs(db, tmp_path).items():
+        code, lines = cli(argv, capsys)
+        assert code == 2 and len(lines) == 1 and "empty (0 bytes)" in lines[0] and str(db) in lines[0], (name, lines)
+        assert db.stat().st_size == 0, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.sqlite", "runs"]
+
+
+def test_a_rating_database_in_a_read_only_folder(tmp_path: Path) -> None:
+    """SQLite in WAL mode writes beside the database: in a read-only folder every command says so in one line, as
+    real processes (root loses its override of file permissions through setpriv)."""
+    import os
+
+    from mg5bench.human.store import RatingStore
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    RatingStore(folder / "r.sqlite").invite("alice")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: a read-only folder cannot be made here")
+        caps = "-dac_override,-dac_read_search"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
+    folder.chmod(0o555)
+    try:
+        argvs = _db_argvs(folder / "r.sqlite", tmp_path)
+        for name in ("human report", "annotate --invite"):
+            proc = subprocess.run([*prefix, sys.executable, "-m", "mg5bench", *argvs[name]], capture_output=True,
+                                  text=True, cwd=REPO)  # fmt: skip
+            lines = [x for x in proc.stderr.splitlines() if x.strip()]
+            assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, (name, proc.stderr)
+            assert "SQLite cannot use the rating database" in lines[0] and "a folder you can write to" in lines[0]
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == ["r.sqlite"]

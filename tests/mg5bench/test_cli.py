@@ -162,10 +162,11 @@ def test_convert_vist_sis_cli(samples_dir: Path, tmp_path: Path) -> None:
                 "worker_arranged_photo_order": st["sequence_index"],
                 "storylet_id": f"{story_id}{st['sequence_index']}", "album_id": "1",
             }])  # fmt: skip
-    annotations.append([{
-        "story_id": "99", "photo_flickr_id": "123", "text": "lost .", "original_text": "Lost.",
-        "worker_arranged_photo_order": 0, "storylet_id": "990", "album_id": "2",
-    }])  # fmt: skip
+    photos = ["123", *(st["image_id"] for st in stories["40470"][1:])]  # a five-step story, its first photo missing
+    annotations += [[{
+        "story_id": "99", "photo_flickr_id": photo, "text": "lost .", "original_text": "Lost.",
+        "worker_arranged_photo_order": k, "storylet_id": f"99{k}", "album_id": "2",
+    }] for k, photo in enumerate(photos)]  # fmt: skip
     src = tmp_path / "val.story-in-sequence.json"
     src.write_text(json.dumps({"annotations": annotations}))
     dst = tmp_path / "out"

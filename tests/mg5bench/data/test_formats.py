@@ -464,9 +464,15 @@ def _sis_source(tmp_path: Path) -> tuple[Path, Path, list[list[dict[str, Any]]]]
         else:
             shutil.copy(src, images / f"{st['image_id']}.jpg")
         annotations.append(_sis_annotation("40470", st["image_id"], st["caption"], st["sequence_index"]))
-    annotations.append(_sis_annotation("99", "693397887", "we met .", 0))  # shares a photo with 40470
-    annotations.append(_sis_annotation("99", "123", "lost .", 1))
+    # a five-step story sharing a photo with 40470, and with one photo that is missing
+    for k, photo in enumerate(["693397887", "123", "695160730", "694227508", "693397865"]):
+        annotations.append(_sis_annotation("99", photo, f"step {k} .", k))
     return tmp_path / "val.story-in-sequence.json", images, annotations
+
+
+def _good_story(story_id: str) -> list[list[dict[str, Any]]]:
+    """A five-step story over the sample's photos (all present)."""
+    return [_sis_annotation(story_id, photo, f"a good one {k} .", k) for k, photo in enumerate(VIST_IMAGE_IDS)]
 
 
 def _write_sis(path: Path, annotations: list[Any]) -> None:
@@ -521,7 +527,7 @@ SIS_CASES: dict[str, tuple[Callable[[list[Any]], Any], str, str]] = {
 def test_convert_vist_sis_bad_annotation(name: str, tmp_path: Path) -> None:
     edit, problem, record = SIS_CASES[name]
     src, images, annotations = _sis_source(tmp_path)
-    annotations.append(_sis_annotation("7", "693397865", "a good one .", 0))
+    annotations += _good_story("7")
     edit(annotations)
     _write_sis(src, annotations)
     with pytest.raises(DataError) as info:
@@ -546,3 +552,32 @@ def test_convert_vist_sis_file_errors(tmp_path: Path) -> None:
     assert src.name in str(info.value)
     with pytest.raises(DataError, match="images folder not found"):
         convert_vist_sis(src, tmp_path / "nope", tmp_path / "out")
+
+
+@pytest.mark.parametrize("steps", [3, 4, 6])
+def test_convert_vist_sis_refuses_a_story_of_another_length(steps: int, tmp_path: Path) -> None:
+    """A VIST story has five steps: a story of 3, 4 or 6 annotations is a bad record (raised, or listed with
+    skip_bad), never written for the task to refuse later."""
+    src, images, annotations = _sis_source(tmp_path)
+    story = _good_story("7")
+    story = story[:steps] if steps < 5 else [*story, _sis_annotation("7", VIST_IMAGE_IDS[0], "one more .", 5)]
+    _write_sis(src, annotations + story)
+    with pytest.raises(DataError, match=f"story 7: {steps} steps, but a VIST story has 5") as info:
+        convert_vist_sis(src, images, tmp_path / "out")
+    assert src.name in str(info.value) and not (tmp_path / "out" / CLEANED).exists()
+    problems = Problems(skip_bad=True)
+    report = convert_vist_sis(src, images, tmp_path / "out", problems=problems)
+    assert [s.story_id for s in read_vist(tmp_path / "out", "val")] == ["40470"]
+    assert [p["record"] for p in report.skipped] == ["story 7"]
+
+
+def test_convert_vist_sis_writing_no_story_is_an_error(tmp_path: Path) -> None:
+    """Every photo missing (the wrong images folder): an error naming the count and a missing photo, nothing
+    written."""
+    src, _, annotations = _sis_source(tmp_path)
+    _write_sis(src, annotations)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"no story to write: 0 of 2 \(every story misses an image \(e.g. story "
+                       r"40470: .*not in .*empty\)") as info:  # fmt: skip
+        convert_vist_sis(src, tmp_path / "empty", tmp_path / "out")
+    assert "IMAGES_DIR" in str(info.value) and not (tmp_path / "out").exists()

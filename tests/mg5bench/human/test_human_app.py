@@ -171,3 +171,17 @@ def test_app_without_a_database_says_how_to_start(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv(ENV_DB, raising=False)
     at = _app().run()
     assert [e.value for e in at.error] == ["No rating database configured: start the app with 'mg5bench annotate'."]
+
+
+def test_a_damaged_or_misplaced_database_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app started on a database cut to 0 bytes, or on a folder: one error message saying what is wrong, no
+    exception panel, and nothing written."""
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    (tmp_path / "folder.sqlite").mkdir()
+    for name, words in (("empty.sqlite", "empty (0 bytes)"), ("folder.sqlite", "is a folder")):
+        monkeypatch.setenv(ENV_DB, str(tmp_path / name))
+        at = _app()
+        at.run()
+        assert not at.exception and len(at.error) == 1 and words in at.error[0].value, [e.value for e in at.error]
+    assert (tmp_path / "empty.sqlite").stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite", "folder.sqlite"]

@@ -16,7 +16,10 @@ from mg5bench.human.store import ASPECTS, GOLD_GT, RatingStore
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse: a bad flag value, exit status 2 after its one-line message
+        code = int(e.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -73,7 +76,7 @@ def test_annotate_errors_are_one_line(runs: Path, tmp_path: Path, capsys) -> Non
         (["--organiser"], "--organiser goes with --invite"),
         (["--invite", "../bob"], "is not valid"),
         (["--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--items", "-1"],
-         "--items and --check-every take a count"),
+         "argument --items: must be >= 0"),
         (["--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--raters", "2",
           "--overlap", "3"], "need raters >= 1 and 1 <= overlap <= raters"),
     ]  # fmt: skip
