@@ -364,12 +364,13 @@ def format_ablation(report: Mapping[str, Any]) -> str:
     return format_report(dict(report))
 
 
-def report(runs: Path = Path("runs"), out: Path = Path("reports"), **options: Any) -> Any:
-    """Build the leaderboard from stored results (``mg5bench.leaderboard.build_report``; keyword arguments: ratings,
-    limit, evaluator, resamples, device, cache_dir, gallery, contact, contact_sheets, rebuild, plan, progress)."""
+def report(runs: Path = Path("runs"), out: Path | None = None, **options: Any) -> Any:
+    """Build the leaderboard from stored results (``mg5bench.leaderboard.build_report``; ``out`` default
+    ``<runs>/report``; keyword arguments: ratings, limit, evaluator, resamples, device, cache_dir, gallery, contact,
+    contact_sheets, rebuild, plan, progress, shipped_only)."""
     from mg5bench.leaderboard import build_report
 
-    return build_report(Path(runs), Path(out), **options)
+    return build_report(Path(runs), None if out is None else Path(out), **options)
 
 
 # --- end of the ablations and reports block ----------------------------------------------------------------------

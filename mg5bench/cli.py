@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resamples, --seed and the samples scored; an existing scoring is printed, not recomputed. The model is "
         "never loaded. (2) A predictions file: one JSON line per sample {'id', 'output': [segments]}, segments "
         "{'text': ...} or {'image': path} (relative to the predictions file); samples without a line are scored as "
-        "empty outputs and counted; writes OUT/metrics.json and OUT/per_sample.jsonl. CIs are a 95%% cluster "
+        "empty outputs and counted; writes OUT/metrics.json and OUT/per_sample.jsonl. CIs are a 95% cluster "
         "bootstrap over stories / conversations.",
         epilog="examples:\n  mg5bench score runs/vist/minigpt5/val-seed0-gs3-steps25-bs8-0123456789ab --resamples 200\n"
         "  mg5bench score runs/vist/minigpt5/<folder> --evaluator open_clip:ViT-L-14:/models/vit_l_14.bin\n"
@@ -827,8 +827,9 @@ examples:
 
 REPORT_EXAMPLES = """\
 examples:
-  mg5bench report                                     # runs/ -> reports/leaderboard.{md,csv,html}
-  mg5bench report --runs runs/ --out reports/ --ratings ratings.sqlite
+  mg5bench report                                     # runs/ -> runs/report/leaderboard.{md,csv,html}
+  mg5bench report --runs runs/ --out my-report/ --ratings ratings.sqlite
+  mg5bench report --shipped-only                      # tables of the shipped checkpoints only
   mg5bench report --rebuild                           # generate what the plan lacks, then build (make_reports.sh)
   mg5bench report --limit 50 --no-contact-sheets
 """
@@ -889,18 +890,22 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
         help="build the leaderboard (Markdown, CSV, self-contained HTML) from stored runs",
         description="Build the leaderboard from stored results, never generating: per task, every run under --runs "
         "scored on the same first N samples (a stored scoring is reused; a missing one is computed from the stored "
-        "outputs), with value, 95%% CI and N per cell and the best per column marked; the ablations under "
-        "RUNS/ablations/; the metric meta-evaluation (Spearman of CLIP-I, CLIP-T, FID, KID with the oracle's scene "
-        "accuracy across VIST variants, bootstrap CI); the paper's claims beside ours; human ratings with --ratings. "
-        "Writes leaderboard.md, leaderboard.csv, ablations.csv, leaderboard.html (plots and a sample gallery "
-        "embedded, sortable columns), figures/ and report.json into --out, and contact_sheet.png into every run "
-        "folder. The same runs give the same bytes. --rebuild first generates what the plan (mg5bench/leaderboard/"
-        "plan.yaml: every model on every task, then the ablations) lacks.",
+        "outputs), with value, 95% CI and N per cell and the best per column marked, each row naming its "
+        "checkpoint; the ablations under RUNS/ablations/; the metric meta-evaluation (Spearman of CLIP-I, CLIP-T, "
+        "FID, KID with the oracle's scene accuracy across VIST variants, over stories and over variants); the paper's "
+        "claims beside ours (one Holm-corrected family); human ratings with --ratings; the machine facts each run "
+        "recorded. Writes leaderboard.md, leaderboard.csv, ablations.csv, leaderboard.html (plots and a sample "
+        "gallery embedded, sortable columns), figures/ and report.json into --out (default RUNS/report), and "
+        "contact_sheet.png into every run folder. The same runs give the same bytes. --rebuild first generates what "
+        "the plan (mg5bench/leaderboard/plan.yaml: every model on every task, then the ablations) lacks.",
         epilog=REPORT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
-    r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: ./reports)")
+    r.add_argument("--out", type=Path, help="output folder (default: RUNS/report, beside your runs; the repository's "
+                   "committed reports/ is rebuilt by scripts/make_reports.sh)")  # fmt: skip
+    r.add_argument("--shipped-only", action="store_true", help="only each model's shipped default checkpoint (leave "
+                   "training seeds and ablation checkpoints out of the tables; the ablations keep them)")  # fmt: skip
     r.add_argument("--ratings", type=Path, help="a rating database from 'mg5bench annotate' (default: none)")
     r.add_argument("--limit", type=POSITIVE, help="samples per table (default: each task's most common completed "
                    "--limit; with --rebuild the plan's)")  # fmt: skip
@@ -952,6 +957,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         args.runs, args.out, ratings=args.ratings, limit=args.limit, evaluator=args.evaluator,
         resamples=args.resamples, device=args.device, gallery=args.gallery, contact=args.contact_samples,
         contact_sheets=not args.no_contact_sheets, rebuild=args.rebuild, plan=args.plan, progress=not args.quiet,
+        shipped_only=args.shipped_only,
     )  # fmt: skip
     print(f"report: {res.tables} table(s) over {res.runs_used} run(s)")
     for f in res.files:

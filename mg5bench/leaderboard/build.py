@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,27 +147,49 @@ def _is_png(path: Path) -> bool:
         return False
 
 
-def environment() -> list[str]:
-    """Package versions and the machine, stated once (deterministic on one machine)."""
-    from importlib.metadata import PackageNotFoundError, version
+def environment(used: Sequence[Any]) -> list[str]:
+    """The environment facts of the report, each from the runs' own records: how every run was generated (device,
+    CPU threads per process, torch; run.json) and scored (package versions; metrics.json). Where runs differ, one
+    line per group naming its runs."""
+    gen: dict[str, list[str]] = {}
+    for r in used:
+        dev = r.info.get("device") or {}
+        threads = dev.get("threads") or r.info.get("key", {}).get("cpu_threads")
+        where = f"{dev.get('type', '?')} ({dev.get('name', '?')})"
+        if dev.get("type") == "cpu" and threads:
+            where += f" with {threads} thread{'s' if threads != 1 else ''} per process"
+        gen.setdefault(f"{where}, torch {dev.get('torch', '?')}", []).append(r.label or r.rel)
+    scored: dict[str, list[str]] = {}
+    for r in used:
+        versions = (r.score or {}).get("versions") or {}
+        text = ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "not recorded"
+        scored.setdefault(text, []).append(r.label or r.rel)
+    lines = []
+    for what, groups in (("generated on", gen), ("scored with", scored)):
+        if len(groups) == 1:
+            lines.append(f"Every run {what} {next(iter(groups))} (from the runs' records).")
+            continue
+        for text, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            lines.append(f"{len(names)} run(s) {what} {text}: {shown}.")
+    return lines
 
-    pkgs = []
-    for p in ("mg5bench", "torch", "torchmetrics", "open_clip_torch", "diffusers", "transformers", "numpy", "scipy",
-              "pandas", "matplotlib", "pillow", "nltk", "rouge-score", "rouge"):  # fmt: skip
-        try:
-            pkgs.append(f"{p} {version(p)}")
-        except PackageNotFoundError:
-            pkgs.append(f"{p} (not installed)")
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs" + (f" ({cpu})" if cpu else "")
-    return [f"Python {platform.python_version()}; " + ", ".join(pkgs), f"Machine: {machine}"]
+
+def checkpoint_notes(tables: Sequence[Any]) -> list[str]:
+    """One note per table and model whose rows use several checkpoints (training seeds, ablations): a reader
+    should not take them for one model. Names each checkpoint."""
+    notes = []
+    for t in tables:
+        by_model: dict[str, set[str]] = {}
+        for r in t.rows:
+            if r.sha256:
+                by_model.setdefault(r.model, set()).add(r.checkpoint or r.sha256[:12])
+        for model, names in sorted(by_model.items()):
+            if len(names) > 1:
+                notes.append(f"{t.title}: {model} appears with {len(names)} checkpoints ({', '.join(sorted(names))}); "
+                             "each row names its checkpoint, and --shipped-only keeps each model's shipped "
+                             "default")  # fmt: skip
+    return notes
 
 
 def _verdict(entry: Mapping[str, Any] | None, expect: str, p_adjusted: float | None) -> str:
@@ -366,7 +387,7 @@ def overview_png(table: Any, df: Any) -> bytes:
 
 def build_report(
     runs: Path = Path("runs"),
-    out: Path = Path("reports"),
+    out: Path | None = None,
     *,
     ratings: Path | None = None,
     limit: int | None = None,
@@ -381,11 +402,15 @@ def build_report(
     plan: Path | None = None,
     progress: bool = True,
     command: str = "mg5bench report",
+    shipped_only: bool = False,
 ) -> ReportResult:
-    """Build the report (module docstring). ``limit``: samples per table (default: each task's most common
-    completed --limit, or the plan's with ``rebuild``). Every setting, the output folder and the ratings database
-    are checked before any work; the files are written into a temporary folder and moved into ``out`` only when all
-    of them are built, so a failed build leaves the previous report as it was."""
+    """Build the report (module docstring). ``out``: default ``<runs>/report`` (the user's own folder, never the
+    repository's committed ``reports/``, which ``scripts/make_reports.sh`` rebuilds). ``limit``: samples per table
+    (default: each task's most common completed --limit, or the plan's with ``rebuild``). ``shipped_only``: only
+    each model's shipped default checkpoint (training seeds and ablation checkpoints left out of the tables). Every
+    setting, the output folder and the ratings database are checked before any work; the files are written into a
+    temporary folder and moved into ``out`` only when all of them are built, so a failed build leaves the previous
+    report as it was."""
     from tqdm.auto import tqdm
 
     from mg5bench.data.io import check_output_folder
@@ -400,7 +425,8 @@ def build_report(
     check_resamples(resamples)
     check_int("--gallery", gallery, 0, MAX_GALLERY)
     check_int("--contact-samples", contact, 1, MAX_SHEET_SAMPLES)
-    runs, out = Path(runs), Path(out)
+    runs = Path(runs)
+    out = Path(out) if out is not None else runs / "report"
     check_output_folder(out)
     if rebuild:
         check_output_folder(runs, "--runs")  # the plan's runs are generated into it
@@ -418,6 +444,11 @@ def build_report(
         plan_errors = run_plan(plan_data, runs, device=dev, cache_dir=cache_dir, progress=progress,
                                evaluator=evaluator)  # fmt: skip
     records, left_out = collect.find_runs(runs)
+    if shipped_only:
+        kept = [r for r in records if r.checkpoint == collect.default_checkpoint_name(r.model, r.info)]
+        left_out += [f"{r.rel}: checkpoint {r.checkpoint or '?'} is not {r.model}'s shipped default (--shipped-only)"
+                     for r in records if r not in kept]  # fmt: skip
+        records = kept
     if not records:
         found = f" ({len(left_out)} left out: {left_out[0]})" if left_out else ""
         raise ConfigError(f"no usable run folders under {runs}{found}: generate some first ('mg5bench run ...'), "
@@ -487,7 +518,7 @@ def build_report(
     ablations = [rep for rep, _ in abl_md]
     blocks: list[tuple[str, Any]] = []
     md = blocks.append
-    env = environment()
+    env = environment(used)
     n_desc = ", ".join(f"{t} first {n}" for t, n in limits.items())
     md(("md", "# mg5bench leaderboard\n\n"
         f"Built by {md_code(command)} from the runs under {md_code(runs)} ({md_text(n_desc)} samples; nothing is "
@@ -506,7 +537,7 @@ def build_report(
         "equal N and read KID beside it. KID's std is not applicable here (every subset is the whole set).\n"
         "- The shipped tiny checkpoints are weak (see their model cards): these tables show what the suite measures, "
         "not what MiniGPT-5 can do at scale.\n"
-        f"- {env[0]}\n- {env[1]}; generation with OMP_NUM_THREADS=1, one run at a time."))  # fmt: skip
+        + "".join(f"- {md_text(line)}\n" for line in [*env, *checkpoint_notes(all_tables)])))  # fmt: skip
     md(("md", "## Checkpoints used\n\n" + _checkpoints_md(used, runs)))
     figure_names: set[str] = set()
     for t, df in zip(all_tables, frames, strict=True):

@@ -36,11 +36,16 @@ class RunRecord:
 
     @property
     def checkpoint(self) -> str:
-        """The checkpoint folder the run used: relative to reference_model/checkpoints/ when shipped."""
+        """The checkpoint folder the run used, as a reader names it: relative to reference_model/checkpoints/ when
+        shipped, else the folder's name; a run without a checkpoint argument used its model's default for the task
+        (the run key holds contents only, so the name comes from the run's arguments)."""
+        spec = self.info.get("spec", {})
+        args = spec.get("model_args") or {}
         model = self.info.get("key", {}).get("model", {})
-        src = str(model.get("source") or model.get("path") or "")
+        src = str(next((args[k] for k in ("checkpoint", "path", "official", "backbones") if args.get(k)), "")
+                  or model.get("source") or model.get("path") or "")  # fmt: skip
         if not src:
-            return ""
+            return default_checkpoint_name(self.model, self.info)
         return src.rsplit("checkpoints/", 1)[1] if "checkpoints/" in src else Path(src).name
 
     @property
@@ -101,6 +106,18 @@ def find_runs(runs: Path) -> tuple[list[RunRecord], list[str]]:
                              split=spec["split"], stored_prefix=prefix,
                              complete_for=int(samples.get("complete_for", 0))))  # fmt: skip
     return out, left_out
+
+
+def default_checkpoint_name(model: str, info: dict[str, Any]) -> str:
+    """The model's shipped default checkpoint for the run's task ('' when it has none, or the model is unknown)."""
+    from mg5bench.catalog import MODELS
+    from mg5bench.errors import Mg5Error
+
+    fmt = info.get("key", {}).get("task", {}).get("format", "")
+    try:
+        return str(MODELS.get(model).default_checkpoints.get(fmt, ""))
+    except Mg5Error:
+        return ""
 
 
 def read_run_json(path: Path) -> tuple[dict[str, Any] | None, str]:
