@@ -51,9 +51,13 @@ for _name, _target, _desc, _args in (
     ("scene_accuracy", "scene:SceneAccuracy",
      "oracle exact-scene match, per-object and per-attribute accuracy (synthetic world only)", {}),
     ("persistence", "consistency:Persistence",
-     "story objects left unchanged from step k-1 to k drawn unchanged (oracle; synthetic world, VIST format)", {}),
+     "object attributes the story kept from step k-1 to k, drawn unchanged and right (oracle; synthetic world, VIST "
+     "format)", {}),
+    ("context_consistency", "consistency:ContextConsistency",
+     "cos(gen_k, gt_k-1) - cos(gt_k, gt_k-1) on evaluator features: stays as close to the context image as the truth "
+     "(VIST format)", {}),
     ("consistency_gap", "consistency:ConsistencyGap",
-     "cos(gen_k, gen_k-1) - cos(gt_k, gt_k-1) on evaluator features, story steps k >= 1 (VIST format)", {}),
+     "diagnostic: cos(gen_k, gen_k-1) - cos(gt_k, gt_k-1) on evaluator features, consistency alone (VIST format)", {}),
 ):  # fmt: skip
     METRICS.register(_name, f"mg5bench.metrics.{_target}", _desc, **_args)
 

@@ -21,10 +21,12 @@ import numpy as np
 
 from mg5bench.errors import DataError
 from mg5bench.metrics.base import ScoreItem
+from mg5bench.metrics.schema import metric_schema
 
 # the results an ablation and the leaderboard lead with, per task format (others stay in the JSON)
 HEADLINE: dict[str, tuple[str, ...]] = {
-    "vist": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour"),
+    "vist": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour",
+             "persistence", "context_consistency"),
     "cc3m": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour"),
     "mmdialog": ("mm_relevance", "bleu1", "bleu2", "rouge_l", "sbert", "clip_i", "clip_i.image_rate", "fid",
                  "kid", "scene_accuracy", "scene_accuracy.colour"),
@@ -32,10 +34,13 @@ HEADLINE: dict[str, tuple[str, ...]] = {
 
 
 def headline_keys(task_format: str, metric_names: Sequence[str]) -> list[str]:
-    """The headline results present among ``metric_names`` (a metric named outside the defaults leads too)."""
+    """The headline results present among ``metric_names`` (a metric named outside the defaults leads too). A
+    diagnostic (metric_schema.yaml) explains other results without ranking runs: it leads only when it is all there
+    is."""
     keys = [k for k in HEADLINE.get(task_format, ()) if k.split(".")[0] in metric_names]
-    keys += [m for m in metric_names if m not in keys and not any(k.split(".")[0] == m for k in keys)]
-    return keys
+    rest = [m for m in metric_names if m not in keys and not any(k.split(".")[0] == m for k in keys)]
+    ranked = [m for m in rest if not metric_schema().get(m, {}).get("diagnostic")]
+    return keys + ranked if keys or ranked else rest
 
 
 @dataclass

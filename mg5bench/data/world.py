@@ -3,10 +3,10 @@ two-speaker dialogs, written in the real CC3M / VIST / MMDialog formats with a s
 
 Deterministic from (seed, world version, level, size): the same settings give byte-identical files.
 Level 1 has one object per image (one persistent object per story); level 2 adds a second object,
-and stories can make objects appear and disappear. Level 3 has two or three objects, texts that name
-only part of them (a caption always names the salient object, each other one with probability 1/3),
-and stories and dialogs that follow one protagonist among persistent background objects, so that the
-earlier images carry what the words leave out.
+and stories can make objects appear and disappear. Level 3 has one big (salient) object and one or two
+small ones, texts that name only part of them (a caption always names the big object, each small one
+with probability 1/3), and stories and dialogs that follow the big object as protagonist among
+persistent small background objects, so that the earlier images carry what the words leave out.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ LEVEL3_CC3M: dict[str, dict[str, int]] = {
     "default": {"train": 80000, "val": 1000, "test": 1000},
 }
 LEVELS: tuple[int, ...] = (1, 2, 3)
+# Level 3's generator revision, recorded in its world.json settings (``WorldConfig.to_dict``): a cached level-3
+# world whose settings differ was written by another generator and is rebuilt, not reused. Levels 1 and 2 are fixed.
+LEVEL3_REVISION = 2
 # Level 3: the chance that a text names an object other than the one it must name (the salient object of a
 # caption, a story's or a dialog's protagonist), drawn independently per object.
 MENTION_P = 1 / 3
@@ -103,7 +106,11 @@ class WorldConfig:
         return SIZE_PRESETS[self.size]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings world.json records; level 3 adds its generator revision (LEVEL3_REVISION)."""
+        out = asdict(self)
+        if self.level == 3:
+            out["level3_revision"] = LEVEL3_REVISION
+        return out
 
     @classmethod
     def parse(cls, text: str) -> WorldConfig:
@@ -137,10 +144,14 @@ def _rng(cfg: WorldConfig, *names: str) -> np.random.Generator:
 # objects, scenes and events
 
 
-def _random_object(rng: np.random.Generator, used_colours: set[str], used_cells: set[int]) -> dict[str, Any]:
+def _random_object(
+    rng: np.random.Generator, used_colours: set[str], used_cells: set[int], size: str | None = None
+) -> dict[str, Any]:
+    """A random object on a free colour and cell; ``size`` fixes the size (level 3) instead of drawing it."""
     colour = str(rng.choice([c for c in COLOURS if c not in used_colours]))
     cell = int(rng.choice([c for c in range(GRID * GRID) if c not in used_cells]))
-    return {"shape": str(rng.choice(SHAPES)), "colour": colour, "size": str(rng.choice(SIZES)), "cell": cell}
+    shape = str(rng.choice(SHAPES))
+    return {"shape": shape, "colour": colour, "size": str(rng.choice(SIZES)) if size is None else size, "cell": cell}
 
 
 def random_scene_objects(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
@@ -149,6 +160,23 @@ def random_scene_objects(rng: np.random.Generator, n: int) -> list[dict[str, Any
     for _ in range(n):
         objs.append(_random_object(rng, {o["colour"] for o in objs}, {o["cell"] for o in objs}))
     return objs
+
+
+def level3_objects(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
+    """A level-3 scene of n objects: ``objects[0]`` is the one big object, the salient one a caption always names
+    and a story's or dialog's protagonist; then n - 1 small objects in reading order. Colours and cells distinct."""
+    objs = [_random_object(rng, set(), set(), size="big")]
+    for _ in range(n - 1):
+        objs.append(_random_object(rng, {o["colour"] for o in objs}, {o["cell"] for o in objs}, size="small"))
+    return [objs[0], *sorted(objs[1:], key=lambda o: int(o["cell"]))]
+
+
+def salient(objs: list[dict[str, Any]]) -> int:
+    """The index of a level-3 scene's salient object: its one big object (ValueError if it has not exactly one)."""
+    big = [i for i, o in enumerate(objs) if o["size"] == "big"]
+    if len(big) != 1:
+        raise ValueError(f"a level-3 scene has exactly one big object, this one has {len(big)}")
+    return big[0]
 
 
 def _strip(obj: dict[str, Any]) -> dict[str, Any]:
@@ -171,21 +199,26 @@ def _reading_order(objs: list[dict[str, Any]], indices: list[int]) -> list[int]:
 
 
 def cc3m_scene(rng: np.random.Generator, n: int, template: int) -> tuple[list[dict[str, Any]], str, list[int]]:
-    """A level-3 CC3M-like record: (objects in reading order, caption, indices the caption names). The caption
-    always names the salient object (the first in reading order, objects[0]) and each other one with probability
-    MENTION_P, each in full, in reading order."""
-    objs = sorted(random_scene_objects(rng, n), key=lambda o: int(o["cell"]))
+    """A level-3 CC3M-like record: (objects, the big one first, ``level3_objects``; caption; indices the caption
+    names), the caption drawn by ``partial_caption``."""
+    objs = level3_objects(rng, n)
     caption, named = partial_caption(objs, rng, template)
     return objs, caption, named
 
 
 def partial_caption(objs: list[dict[str, Any]], rng: np.random.Generator, template: int) -> tuple[str, list[int]]:
-    """The level-3 caption distribution for any scene (objects in any order): the salient object (lowest cell)
-    always, each other object with probability MENTION_P, in reading order. What an oracle-perfect captioner of
-    this world writes (``world_checks.information_bounds``)."""
-    order = _reading_order(objs, list(range(len(objs))))
-    named = _reading_order(objs, [order[0], *_maybe_named(rng, order[1:])])
+    """The level-3 caption distribution for a level-3 scene (objects in any order): the salient (big) object always
+    and first, as a caption names the dominant subject, then each small object with probability MENTION_P, in
+    reading order. What an oracle-perfect sampling captioner of this world writes (``world_checks``)."""
+    s = salient(objs)
+    named = [s, *_maybe_named(rng, _reading_order(objs, [i for i in range(len(objs)) if i != s]))]
     return scene_caption({"objects": [objs[i] for i in named]}, template), named
+
+
+def mode_caption(objs: list[dict[str, Any]], template: int) -> str:
+    """The most likely level-3 caption of a scene: the salient (big) object alone (each small object is left out
+    with probability 1 - MENTION_P > 1/2), what a captioner decoding greedily from this world's captions writes."""
+    return scene_caption({"objects": [objs[salient(objs)]]}, template)
 
 
 _MOVES = {"to the left": (0, -1), "to the right": (0, 1), "up": (-1, 0), "down": (1, 0)}
@@ -236,10 +269,11 @@ def story_event(
 
 
 def _apply_event(
-    objs: list[dict[str, Any]], i: int, kind: str, ref: str, rng: np.random.Generator
+    objs: list[dict[str, Any]], i: int, kind: str, ref: str, rng: np.random.Generator, size: str | None = None
 ) -> tuple[list[dict[str, Any]], str, str]:
     """Apply event ``kind`` to object i (``objs`` is a copy the caller owns), narrated with reference ``ref``.
-    Moves never enter another object's cell, recolours never take another object's colour."""
+    Moves never enter another object's cell, recolours never take another object's colour; a restatement draws a
+    new object of size ``size`` (None: a random size)."""
     obj, others = objs[i], objs[:i] + objs[i + 1 :]
     if kind == "disappear":
         del objs[i]
@@ -263,7 +297,7 @@ def _apply_event(
         obj["shape"] = str(rng.choice([s for s in SHAPES if s != obj["shape"]]))
         return objs, f"{ref} becomes a {obj['shape']} .", kind
     # restate: the object jumps to a fully described new state
-    new = _random_object(rng, {o["colour"] for o in others}, {o["cell"] for o in others})
+    new = _random_object(rng, {o["colour"] for o in others}, {o["cell"] for o in others}, size=size)
     objs[i] = new
     return objs, f"then {ref} becomes {describe(new)} .", "restate"
 
@@ -294,21 +328,25 @@ class StoryStep:
     protagonist: int | None = None
 
 
+# Level 3 has no size events: the protagonist is the big object and stays the salient one throughout.
+LEVEL3_EVENTS = ("move", "move", "recolour", "reshape", "restate")
+
+
 def make_story_level3(rng: np.random.Generator) -> list[StoryStep]:
-    """A level-3 story: one protagonist (a random object of the first scene) among 1-2 background objects that
-    never change. Step 0 introduces the protagonist in full, then names each background object with probability
-    MENTION_P; steps 1-4 apply one level-1 event to the protagonist, narrated with a level-1 partial reference
-    ("it", "the triangle", "the green one"), and never name a background object."""
-    objs = random_scene_objects(rng, int(rng.choice([2, 3])))
-    p = int(rng.integers(len(objs)))
-    named = [p, *_reading_order(objs, _maybe_named(rng, [i for i in range(len(objs)) if i != p]))]
+    """A level-3 story: the protagonist is the big object (``objects[0]``, ``level3_objects``) among 1-2 small
+    background objects that never change. Step 0 introduces the protagonist in full, then names each background
+    object with probability MENTION_P; steps 1-4 apply one event of LEVEL3_EVENTS to the protagonist (a restatement
+    keeps it big), narrated with a level-1 partial reference ("it", "the triangle", "the green one"), and never
+    name a background object."""
+    objs = level3_objects(rng, int(rng.choice([2, 3])))
+    named = [0, *_maybe_named(rng, list(range(1, len(objs))))]
     intro = str(rng.choice(_INTROS)).format(" and ".join(describe(objs[i]) for i in named))
-    steps = [StoryStep(objs, intro, "intro", named, p)]
+    steps = [StoryStep(objs, intro, "intro", named, 0)]
     for _ in range(STORY_STEPS - 1):
         objs = [dict(o) for o in objs]
-        kind = str(rng.choice(["move", "move", "recolour", "resize", "reshape", "restate"]))
-        objs, text, kind = _apply_event(objs, p, kind, _reference(objs[p], [], rng), rng)
-        steps.append(StoryStep(objs, text, kind, [p], p))
+        kind = str(rng.choice(LEVEL3_EVENTS))
+        objs, text, kind = _apply_event(objs, 0, kind, _reference(objs[0], [], rng), rng, size="big")
+        steps.append(StoryStep(objs, text, kind, [0], 0))
     return steps
 
 
@@ -327,9 +365,12 @@ def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, An
     Returns turns as ``{"text": str, "scene": objects | None}``. An Assistant image usually depends
     on the previous image plus the edit asked for, so the dialog context matters.
     """
-    objs = random_scene_objects(rng, _n_objects(cfg, rng))
-    # level 3: one protagonist, the rest persistent background; texts name the protagonist, images record roles
-    p = int(rng.integers(len(objs))) if cfg.level == 3 else None
+    # level 3: the big object is the protagonist (objects[0]), the small ones persistent background; texts name the
+    # protagonist, images record roles
+    if cfg.level == 3:
+        objs, p = level3_objects(rng, _n_objects(cfg, rng)), 0
+    else:
+        objs, p = random_scene_objects(rng, _n_objects(cfg, rng)), None
     extra = (lambda named: {"named": named, "protagonist": p}) if p is not None else (lambda named: {})
     turns: list[dict[str, Any]] = []
     if rng.random() < 0.6:  # Human asks for a scene, Assistant shows it
@@ -339,10 +380,7 @@ def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, An
                   {"text": str(rng.choice(_HERE)), "scene": objs, **extra([p])}]  # fmt: skip
     else:  # Human shows a scene, Assistant describes it
         show = str(rng.choice(["look at this picture .", "here is my drawing .", "what do you see here ?"]))
-        if p is None:
-            named = list(range(len(objs)))
-        else:
-            named = [p, *_reading_order(objs, _maybe_named(rng, [i for i in range(len(objs)) if i != p]))]
+        named = list(range(len(objs))) if p is None else [p, *_maybe_named(rng, list(range(1, len(objs))))]
         desc = " and ".join(describe(objs[i]) for i in named)
         turns += [{"text": show, "scene": objs, **extra(named)}, {"text": f"i see {desc} .", "scene": None}]
     n_rounds = int(rng.integers(1, 4))
@@ -379,13 +417,15 @@ def make_dialog(cfg: WorldConfig, rng: np.random.Generator) -> list[dict[str, An
 
 
 def _dialog_edit(objs: list[dict[str, Any]], rng: np.random.Generator, i: int | None = None) -> tuple[Any, str, str]:
-    """An edit of object i (None: a random one), as (new objects or None when boxed in, kind, request text)."""
+    """An edit of object i (None: a random one), as (new objects or None when boxed in, kind, request text). A given
+    object is a level-3 protagonist, whose size an edit never changes (it stays the big, salient object)."""
     objs = [dict(o) for o in objs]
+    kinds = list(_EDIT_ASK) if i is None else [k for k in _EDIT_ASK if k != "resize"]
     if i is None:
         i = 0 if len(objs) == 1 else int(rng.integers(len(objs)))
     obj, others = objs[i], objs[:i] + objs[i + 1 :]
     ref = "it" if not others else f"the {obj['colour']} one"  # colours are distinct within a scene
-    kind = str(rng.choice(list(_EDIT_ASK)))
+    kind = str(rng.choice(kinds))
     template = str(rng.choice(_EDIT_ASK[kind]))
     if kind == "move":
         moves = _moves(obj["cell"], {o["cell"] for o in others})
@@ -715,12 +755,16 @@ def ensure_world(cfg: WorldConfig | None = None, cache_dir: Path | None = None, 
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = base / "worlds" / cfg.dirname
     if is_world(target):
-        problems = verify_world(target, base)
-        if not problems:
-            return target
         from mg5bench.notes import note
 
-        note(f"{target}: the cached world is damaged ({describe_problems(problems)}); rebuilding it")
+        problems = verify_world(target, base)
+        if not problems and json.loads((target / "world.json").read_text()).get("world") == cfg.to_dict():
+            return target
+        if problems:
+            note(f"{target}: the cached world is damaged ({describe_problems(problems)}); rebuilding it")
+        else:
+            note(f"{target}: the cached world was written by another generator (its world.json settings differ); "
+                 "rebuilding it")  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target.parent, cfg.dirname)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.dirname}.", dir=target.parent))

@@ -6,8 +6,8 @@
   caption on the fit split, scored on another split). Context must matter: for steps 2-5 it must be low.
 - ``information_bounds``: what the words carry against the scene, per story step: the caption-only guess,
   and the best guess from all the words a text pipeline can have (the narration so far plus a caption of
-  every context image, written by an oracle-perfect captioner with the world's own caption distribution,
-  or with lossless captions for contrast).
+  every context image, written by an oracle-perfect captioner that samples the world's own caption
+  distribution, by one that writes its most likely caption, or lossless captions for contrast).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from mg5bench.data.scenes import (
     scene_caption,
     scene_key,
 )
-from mg5bench.data.world import partial_caption, random_scene_objects
+from mg5bench.data.world import level3_objects, mode_caption, partial_caption, random_scene_objects
 
 DEGRADATIONS: dict[str, dict[str, float]] = {
     "clean": {},
@@ -74,10 +74,8 @@ def oracle_accuracy(
     n_obj = exact = 0
     for _ in range(n):
         k = 1 if level == 1 else int(rng.integers(1, 3)) if level == 2 else int(rng.integers(2, 4))
-        scene = {
-            "background": list(BACKGROUND),
-            "objects": [place(o, geom, rng) for o in random_scene_objects(rng, k)],
-        }
+        objs = level3_objects(rng, k) if level == 3 else random_scene_objects(rng, k)
+        scene = {"background": list(BACKGROUND), "objects": [place(o, geom, rng) for o in objs]}
         img = degrade(render(scene, image_size), kind, rng)
         r = compare_scene(scene["objects"], parse_image(img))
         for a in ATTRIBUTES:
@@ -264,51 +262,59 @@ def _captioner_rng(seed: int, story_id: str, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(story_id.encode()), step])
 
 
+# information_bounds' guesses: the narration's most frequent scene, then the text pipeline with three captioners
+METHODS: tuple[str, ...] = ("caption_only", "sampling_captioner", "mode_captioner", "lossless")
+
+
 def information_bounds(
-    world_root: Path, *, fit_split: str = "train", eval_split: str = "val", seed: int = 0, partial: bool = True
+    world_root: Path, *, fit_split: str = "train", eval_split: str = "val", seed: int = 0
 ) -> dict[str, Any]:
     """What the words carry, per story step k (0-based, as in sample ids), scored on ``eval_split``:
 
     - ``caption_only``: the most frequent scene of each narration on ``fit_split`` (unseen narration: wrong);
-    - ``text_pipeline``: ``guess_from_words`` with each context image captioned by an oracle-perfect captioner that
-      writes the world's own caption distribution for that image (``partial``: the level-3 one, the salient object
-      always and each other object with probability 1/3, seeded by (``seed``, story, step); else full captions, as
-      the CC3M-like data of levels 1 and 2 has);
+    - ``sampling_captioner``: ``guess_from_words`` with each context image captioned by an oracle-perfect captioner
+      that samples the world's own caption distribution for it (level 3: ``partial_caption``, the salient object
+      always and each other object with probability 1/3, seeded by (``seed``, story, step); levels 1 and 2: the full
+      caption, as their CC3M-like data has);
+    - ``mode_captioner``: the same with the most likely caption, what a captioner trained on the world and decoded
+      greedily writes (level 3: ``mode_caption``, the salient object only; levels 1 and 2: the full caption);
     - ``lossless``: the same with full captions naming every object.
 
-    Each gives ``exact`` (the whole scene right) and ``objects`` (share of objects right) per step, and pooled over
-    k >= 1."""
+    The world's level comes from its world.json. Each method gives ``exact`` (the whole scene right) and
+    ``objects`` (share of objects right) per step, and pooled over k >= 1."""
+    root = Path(world_root)
+    level = int(json.loads((root / "world.json").read_text())["world"]["level"])
     by_caption: dict[str, Counter[tuple[Any, ...]]] = defaultdict(Counter)
-    for _, narrations, scenes in _story_records(Path(world_root), fit_split):
+    for _, narrations, scenes in _story_records(root, fit_split):
         for text, scene in zip(narrations, scenes, strict=True):
             by_caption[text][scene_key(scene)] += 1
     best = {c: counts.most_common(1)[0][0] for c, counts in by_caption.items()}
     results: dict[str, dict[str, dict[int, list[float]]]] = {
-        m: {"exact": defaultdict(list), "objects": defaultdict(list)}
-        for m in ("caption_only", "text_pipeline", "lossless")
+        m: {"exact": defaultdict(list), "objects": defaultdict(list)} for m in METHODS
     }
 
     def add(method: str, k: int, scored: tuple[float, float]) -> None:
         results[method]["exact"][k].append(scored[0])
         results[method]["objects"][k].append(scored[1])
 
-    for story_id, narrations, scenes in _story_records(Path(world_root), eval_split):
-        partial_captions, full_captions = [], []
+    for story_id, narrations, scenes in _story_records(root, eval_split):
+        captions: dict[str, list[str]] = {m: [] for m in METHODS[1:]}
         for k, scene in enumerate(scenes):
             objs = [{a: o[a] for a in ATTRIBUTES} for o in scene["objects"]]
             rng = _captioner_rng(seed, story_id, k)
             template = int(rng.integers(3))
-            partial_captions.append(partial_caption(objs, rng, template)[0] if partial else
-                                    scene_caption({"objects": objs}, template))  # fmt: skip
-            full_captions.append(scene_caption({"objects": objs}, template))
+            full = scene_caption({"objects": objs}, template)
+            captions["sampling_captioner"].append(partial_caption(objs, rng, template)[0] if level == 3 else full)
+            captions["mode_captioner"].append(mode_caption(objs, template) if level == 3 else full)
+            captions["lossless"].append(full)
         for k, scene in enumerate(scenes):
             target = scene["objects"]
             key = best.get(narrations[k])  # scene_key: (shape, colour, size, cell) per object, ATTRIBUTES' order
             guess = None if key is None else [dict(zip(ATTRIBUTES, o, strict=True)) for o in key]
             add("caption_only", k, _score(target, guess))
-            add("text_pipeline", k, _score(target, guess_from_words(narrations[: k + 1], partial_captions[:k])))
-            add("lossless", k, _score(target, guess_from_words(narrations[: k + 1], full_captions[:k])))
-    out: dict[str, Any] = {"fit_split": fit_split, "eval_split": eval_split, "seed": seed, "partial": partial}
+            for method, written in captions.items():
+                add(method, k, _score(target, guess_from_words(narrations[: k + 1], written[:k])))
+    out: dict[str, Any] = {"fit_split": fit_split, "eval_split": eval_split, "seed": seed, "level": level}
     for method, by_measure in results.items():
         out[method] = {}
         for measure, per_step in by_measure.items():

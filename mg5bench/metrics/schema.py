@@ -1,5 +1,6 @@
 """What a reader needs of each result key (``metric_schema.yaml`` beside this file): its display name, direction,
-units, one-line description and whether it is an official-compat variant. Tables, plots and reports of every
+units, one-line description, whether it is an official-compat variant and whether it is a diagnostic (never a
+headline result). Tables, plots and reports of every
 command read it from here, so a result is named the same everywhere."""
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "metric_schema.yaml"
 
 @lru_cache(maxsize=1)
 def metric_schema() -> dict[str, dict[str, Any]]:
-    """metric_schema.yaml: per result key its display name, direction, units, description and compat flag."""
+    """metric_schema.yaml: per result key its display name, direction, units, description, compat and diagnostic
+    flags."""
     import yaml
 
     data = yaml.safe_load(SCHEMA_FILE.read_text())
     for key, entry in data.items():
         entry.setdefault("compat", False)
+        entry.setdefault("diagnostic", False)
         if entry.get("direction") not in ("higher", "lower"):
             raise ValueError(f"{SCHEMA_FILE}: {key}: direction must be higher or lower")
     return data

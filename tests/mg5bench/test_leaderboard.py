@@ -230,14 +230,15 @@ def test_claims_are_one_holm_family() -> None:
 
 
 def test_a_gap_to_the_truth_is_best_closest_to_zero() -> None:
-    """consistency_gap is best at 0 (the schema's best: zero): a run more static than the truth (positive) is not
-    better than one as alike as the truth, though its value is higher."""
+    """context_consistency is best at 0 (the schema's best: zero): a run closer to the context image than the truth
+    (positive: copying the context) is not better than one as close as the truth, though its value is higher."""
     from mg5bench.leaderboard.collect import RunRecord, TaskTable
     from mg5bench.leaderboard.tables import frame
 
     def row(model: str, gap: float) -> RunRecord:
         entry = {"value": gap, "ci_low": None, "ci_high": None, "n": 64, "higher_is_better": True}
-        score = {"task": {"format": "vist", "metrics": ["consistency_gap"]}, "metrics": {"consistency_gap": entry}}
+        score = {"task": {"format": "vist", "metrics": ["context_consistency"]},
+                 "metrics": {"context_consistency": entry}}  # fmt: skip
         return RunRecord(Path(model), model, {}, "vist", model, "test", 80, 80, label=model, score=score)
 
     table = TaskTable("vist", "test", 80, {}, [row("a", -0.3), row("b", 0.05), row("c", 0.2), row("blank", 0.4)])
