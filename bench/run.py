@@ -6,11 +6,15 @@ Prints, each as a ratio against its target:
   the adapter's load + generate, over that model time; target <= 10%);
 - peak RSS of the cold run (target <= 3 GiB);
 - rescoring the stored run (`mg5bench score RUN --resamples 200`: no model, no generation) vs its generation time;
-- speed of 2 processes over 1 process, one thread each (`torchrun --nproc-per-node 2`; ideal 2.0).
+- speed of 2 processes over 1 process, one thread each (`torchrun --nproc-per-node 2`; ideal 2.0);
+- with --profile, where the cold run's seconds go: imports, reading and verifying the data, resolving the run,
+  loading the model, generating, and in the scoring the evaluator, feature extraction and the bootstrap (cProfile
+  cumulative times of the functions that do each, in a separate cold run).
 
-Every run goes to a fresh temporary --out, through the real CLI in a subprocess (imports included).
+Every run goes to a fresh temporary --out, through the real CLI in a subprocess (imports included). Measure on a
+quiet machine: another process on the CPU makes every ratio worse.
 
-    .venv/bin/python bench/run.py [--task vist] [--model minigpt5] [--limit 200] [--skip-scale]
+    .venv/bin/python bench/run.py [--task vist] [--model minigpt5] [--limit 200] [--skip-scale] [--profile]
 """
 
 from __future__ import annotations
@@ -50,6 +54,46 @@ def _cli(args: list[str], out: Path, threads: int | None = None, procs: int = 1)
     return wall, info
 
 
+# the phases of a cold run and the functions whose cumulative time is each one (the first that ran is used)
+PHASES = (
+    ("imports (mg5bench + libraries at first use)", None),
+    ("data: read the split, verify the world", ("mg5bench/tasks.py", "build_samples")),
+    ("resolve the run (adapter, key, folder)", ("mg5bench/runner.py", "prepare")),
+    ("load the model", ("mg5bench/adapters/minigpt5.py", "load")),
+    ("generate (inside the model)", ("mg5bench/adapters/minigpt5.py", "generate")),
+    ("scoring: load the evaluator", ("mg5bench/evaluators.py", "load_evaluator")),
+    ("scoring: image and text features", ("mg5bench/scoring.py", "build_bank")),
+    ("scoring: metrics and bootstrap", ("mg5bench/stats.py", "cluster_bootstrap")),
+    ("scoring in all", ("mg5bench/scoring.py", "score_run")),
+)
+
+
+def profile_cold(common: list[str], limit: int) -> None:
+    """A cold run under cProfile; prints the seconds of each phase (PHASES) and their share of the wall time."""
+    import pstats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = Path(tmp) / "cold.prof"
+        argv = [*common, "--limit", str(limit), "--out", str(Path(tmp) / "runs"), "--quiet"]
+        code = f'import cProfile; from mg5bench.cli import main; cProfile.run("main({argv!r})", {str(prof)!r})'
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        stats = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
+        imp = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mg5bench.cli, torch, open_clip, "
+                              "diffusers, transformers, torchmetrics"], capture_output=True, text=True)  # fmt: skip
+        import_s = sum(int(line.split("|")[1]) for line in imp.stderr.splitlines()
+                       if line.startswith("import time:") and line.split("|")[1].strip().isdigit() and
+                       not line.split("|")[2].startswith("  ")) / 1e6  # fmt: skip
+    print(f"cold run profile ({limit} samples, wall {wall:.1f} s under cProfile):")
+    print(f"  {PHASES[0][0]:<48} {import_s:7.2f} s  {import_s / wall:6.1%}")
+    for name, where in PHASES[1:]:
+        assert where is not None
+        hits = [v for (f, _, fn), v in stats.items() if f.endswith(where[0]) and fn == where[1]]
+        secs = max((v[3] for v in hits), default=0.0)
+        print(f"  {name:<48} {secs:7.2f} s  {secs / wall:6.1%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="vist")
@@ -57,8 +101,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=200, help="samples (the CLI's default limit is 200)")
     ap.add_argument("--scale-limit", type=int, default=32, help="samples for the 1- vs 2-process comparison")
     ap.add_argument("--skip-scale", action="store_true", help="skip the 1- vs 2-process comparison")
+    ap.add_argument("--profile", action="store_true", help="also profile a cold run: where its seconds go")
     args = ap.parse_args()
     common = ["--task", args.task, "--model", args.model, "--split", "val"]
+    if args.profile:
+        profile_cold(["run", *common], args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "runs"
         cold, info = _cli([*common, "--limit", str(args.limit)], out)

@@ -412,8 +412,10 @@ def _run_locked(p: Prepared, spec: RunSpec, rank: int, world: int, dev: str, *, 
                    position=rank)  # fmt: skip
         adapter = p.adapter
         t0 = time.perf_counter()
+        bar.set_postfix_str(f"loading the model onto {dev}", refresh=True)  # a long first wait says what it is
         adapter.load()
         model_seconds += time.perf_counter() - t0
+        bar.set_postfix_str(f"generating: batches of {p.batch_size}, stored as each batch finishes", refresh=True)
         try:
             for r in todo:
                 batch = [samples[i] for i in r]  # the whole group, always: batch membership is fixed by index

@@ -454,7 +454,7 @@ def score_outputs(
 # ---------------------------------------------------------------------------------------------
 # scoring a stored run (``mg5bench score RUN_FOLDER``; ``mg5bench run`` goes through here too)
 
-SCORER_VERSION = 1
+SCORER_VERSION = 2  # 2: FID bootstrap replicates through the weighted formula (equal to torchmetrics to 1e-9)
 
 
 @dataclass

@@ -48,6 +48,7 @@ def format_table(report: Mapping[str, Any]) -> str:
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)).rstrip() + ("  " + r[4] if r[4] else "")
              for r in rows]  # fmt: skip
     lines.append(LEGEND)
+    lines += _explanations(report["metrics"])
     ev = report["evaluator"]
     lines.append(f"evaluator: {ev['name']} (sha256 {ev['weights_sha256'][:12]}); bootstrap "
                  f"{report['bootstrap']['resamples']}x by {report['bootstrap']['cluster']}")  # fmt: skip
@@ -56,3 +57,20 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(f"{report['predictions']['n_missing']} sample(s) had no prediction line: scored as empty outputs")
     lines += report.get("notes", [])
     return "\n".join(lines)
+
+
+def _explanations(metrics: Mapping[str, Any]) -> list[str]:
+    """Notes for the rows a reader would otherwise misread: a negative KID, a KID std that cannot exist, the second
+    unit of MM-Relevance."""
+    out = []
+    kid = metrics.get("kid", {}).get("value")
+    if kid is not None and not (isinstance(kid, float) and math.isnan(kid)) and kid < 0:
+        out.append("kid < 0: KID is an unbiased estimate of a squared distance; for close distributions it scatters "
+                   "around 0 and can fall below it")  # fmt: skip
+    if "kid.std" in metrics and metrics["kid.std"].get("value") is None:
+        out.append("kid.std n/a: with no more samples than KID's subset size (1000) every subset is the whole set, "
+                   "so there is no spread over subsets")  # fmt: skip
+    if "mm_relevance.logit_units" in metrics:
+        out.append("mm_relevance.logit_units: the same score in the paper's units (each cosine times the evaluator's "
+                   "CLIP logit scale, about 100)")  # fmt: skip
+    return out

@@ -260,7 +260,8 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
         if rep is None:
             why = next((e for e in plan_errors if e.startswith(f"{t['axis']} ")), "no ablation stored")
             lines.append(f"| {c['claim']} | {pv} | {test} | " + " | ".join("" for _ in CLAIM_KEYS)
-                         + f" | not run: {md_text(why.split(': ', 1)[-1][:160])} |")  # fmt: skip
+                         + f" | not run: {md_text(_problem(why))} (the full reason and fix under \"not run\" in "
+                         "Ablations) |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "not run"})
             continue
         texts, verdicts, detail = [], [], {}
@@ -295,6 +296,13 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
               "stories. Reproduced: 'yes' on every result, 'partly' on some (the others not resolved), 'mixed' when "
               "results disagree. The CIs are not adjusted for the family."]  # fmt: skip
     return "\n".join(lines), rows
+
+
+def _problem(message: str) -> str:
+    """The problem part of a plan error, for a table cell (its fix, e.g. a long training command, stays in the
+    'not run' section): the text after the axis name and up to the first '; '."""
+    body = message.split(": ", 1)[-1]
+    return body.split("; ", 1)[0]
 
 
 def ablation_markdown(rep: Mapping[str, Any]) -> str:

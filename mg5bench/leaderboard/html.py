@@ -14,7 +14,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;
 line-height:1.4;padding:0 16px}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:4px}h3{margin-top:1.4em}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}.wide{overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ddd;padding:4px 7px;text-align:left;vertical-align:top}
 th{background:#f4f4f4;position:sticky;top:0}
 table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" \\21C5";color:#aaa}
@@ -78,7 +78,9 @@ def leaderboard_table(table: Any, df: Any) -> str:
         up = bool(sub["higher_is_better"].iloc[0]) if len(sub) else True
         heads.append(f"{display(k)} {'↑' if up else '↓'}")
     out = [
-        "<table class='sortable'><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
+        "<div class='wide'><table class='sortable'><thead><tr>"
+        + "".join(f"<th>{esc(h)}</th>" for h in heads)
+        + "</tr></thead><tbody>"
     ]
     for order in sorted(set(df["order"])):
         sub = df[df["order"] == order].set_index("metric")
@@ -93,14 +95,18 @@ def leaderboard_table(table: Any, df: Any) -> str:
             shade = " best" if row["best"] else ""
             cells.append(f"<td class='num{shade}' data-v='{v}'>{cell_text(row, html=True)}</td>")
         out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
 def gallery(samples: Sequence[Any], columns: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     """Rows = samples; columns = the context, the ground truth, then each run's output (image and text)."""
     heads = ["sample and context", "ground truth", *[name for name, _ in columns]]
-    out = ["<table class='gallery'><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead>"]
+    out = [
+        "<div class='wide'><table class='gallery'><thead><tr>"
+        + "".join(f"<th>{esc(h)}</th>" for h in heads)
+        + "</tr></thead>"
+    ]
     out.append("<tbody>")
     for s in samples:
         ctx_imgs = "".join(img_tag(seg.value, "ctx") for seg in s.context if seg.is_image)
@@ -122,7 +128,7 @@ def gallery(samples: Sequence[Any], columns: Sequence[tuple[str, Mapping[str, An
                 f"<td>{img_tag(o.get('image'), alt='output')}<div class='txt'>{esc(o.get('text', ''))}</div></td>"
             )
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -181,9 +187,9 @@ def markdown_to_html(md: str) -> str:
                 rows.append(cells(lines[i]))
                 i += 1
             body = [r for r in rows[1:] if not all(set(c) <= {"-", ":"} for c in r)]
-            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c, True)}</th>" for c in rows[0])
+            out.append("<div class='wide'><table><thead><tr>" + "".join(f"<th>{inline(c, True)}</th>" for c in rows[0])
                        + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{inline(c, True)}</td>" for c in r)
-                       + "</tr>" for r in body) + "</tbody></table>")  # fmt: skip
+                       + "</tr>" for r in body) + "</tbody></table></div>")  # fmt: skip
             continue
         if line.startswith("- "):
             items = []

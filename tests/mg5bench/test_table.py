@@ -44,6 +44,19 @@ def test_table_reads_on_its_own() -> None:
     assert lines[-1] == "scene_accuracy skipped: real data has no scene records"
 
 
+def test_rows_a_reader_would_misread_are_explained() -> None:
+    text = format_table(report({
+        "kid": entry(-0.003, -0.01, 0.004, higher=False),
+        "kid.std": {**entry(0.0, 0.0, 0.0, higher=False), "value": None},
+        "mm_relevance": entry(0.5, 0.45, 0.55),
+        "mm_relevance.logit_units": entry(50.0, 45.0, 55.0),
+    }))  # fmt: skip
+    assert "kid < 0: KID is an unbiased estimate" in text and "kid.std n/a:" in text
+    assert "mm_relevance.logit_units: the same score in the paper's units" in text
+    plain = format_table(report({"kid": entry(0.01, 0.0, 0.02, higher=False)}))
+    assert "kid < 0" not in plain and "kid.std" not in plain and "logit" not in plain
+
+
 def test_number_never_prints_negative_zero() -> None:
     assert [number(v) for v in (-0.0, -4e-5, 4e-5, -0.00006, None, float("nan"))] == [
         "0.0000", "0.0000", "0.0000", "-0.0001", "n/a", "n/a"]  # fmt: skip

@@ -7,7 +7,7 @@ import pytest
 from scipy import linalg
 
 from mg5bench.metrics import FeatureBank, ScoreItem
-from mg5bench.metrics.distribution import KID, frechet_distance_torchmetrics
+from mg5bench.metrics.distribution import KID, frechet_distance_torchmetrics, frechet_distance_weighted
 from mg5bench.metrics.mmrel import MISSED, SPURIOUS, MMRelevance, clean_text_minigpt5, f1_minigpt5
 from mg5bench.metrics.text import Bleu, BleuCharMiniGPT5, RougeL, bleu, word_tokens
 from mg5bench.stats import cluster_bootstrap
@@ -27,6 +27,17 @@ def test_fid_matches_scipy_sqrtm(shift: float) -> None:
     y = rng.normal(size=(350, 16)) @ np.diag(np.linspace(0.5, 1.5, 16)) + shift
     ours, ref = frechet_distance_torchmetrics(x, y), scipy_frechet(x, y)
     assert abs(ours - ref) <= 1e-5 * max(abs(ref), 1e-3), (ours, ref)
+
+
+def test_weighted_fid_is_torchmetrics_on_the_expanded_sets() -> None:
+    """A bootstrap replicate weights each row by its draw count: the numpy formula on the weights equals
+    torchmetrics on the sets with every row repeated that often."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(60, 12)), rng.normal(0.2, 1.1, size=(50, 12))
+    wx, wy = rng.integers(0, 4, 60).astype(float), rng.integers(0, 4, 50).astype(float)
+    ref = frechet_distance_torchmetrics(np.repeat(x, wx.astype(int), 0), np.repeat(y, wy.astype(int), 0))
+    assert frechet_distance_weighted(x, wx, y, wy) == pytest.approx(ref, rel=1e-9, abs=1e-9)
+    assert np.isnan(frechet_distance_weighted(x[:1], np.ones(1), y, wy))
 
 
 def numpy_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
