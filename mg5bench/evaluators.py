@@ -15,6 +15,8 @@ Every evaluator reports its name, weights sha256 and preprocessing, which go int
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -401,3 +403,73 @@ class InceptionFeatures:
                 arr = np.array(_load_rgb(p))
                 out.append(self.pool(torch.from_numpy(arr).permute(2, 0, 1)[None].to(self.device)).double().cpu())
         return torch.cat(out) if out else torch.zeros(0, 2048, dtype=torch.float64)
+
+
+class LazyEvaluator:
+    """The evaluator ``spec`` names, loaded on first use. Its identity comes from the weights' sha256 and its
+    description (preprocessing, feature dimension, logit scale, ``info()``) from a small record written the first
+    time it was loaded (``<cache>/features/evaluators/``, keyed by the weights' sha256 and the spec): a scoring
+    whose features are all cached by content never loads the model, nor torch."""
+
+    def __init__(self, spec: str, device: str, cache_dir: Path) -> None:
+        from mg5bench.hashing import sha256_bytes
+
+        self.spec, self.device = spec, device
+        ident = evaluator_identity(spec)
+        self.name, self.weights_sha256 = ident["name"], ident["weights_sha256"]
+        self.cache_key = sha256_bytes(json.dumps([spec, self.weights_sha256]))[:24]
+        self._meta_path = Path(cache_dir) / "features" / "evaluators" / f"{self.cache_key}.json"
+        self._real: ClipEvaluator | None = None
+        self._meta: dict[str, Any] | None = None
+        try:
+            meta = json.loads(self._meta_path.read_text(encoding="utf-8"))
+            if isinstance(meta, dict) and meta.get("weights_sha256") == self.weights_sha256 and "info" in meta:
+                self._meta = meta
+        except (OSError, ValueError):
+            self._meta = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._real is not None
+
+    def real(self) -> ClipEvaluator:
+        """The loaded evaluator (loading it now if needed; its description is remembered for next time)."""
+        if self._real is None:
+            from mg5bench.data.io import atomic_write_json
+
+            self._real = load_evaluator(self.spec, self.device)
+            meta = {"weights_sha256": self.weights_sha256, "preprocessing": self._real.preprocessing,
+                    "dim": int(self._real.dim), "logit_scale": float(self._real.logit_scale),
+                    "info": self._real.info()}  # fmt: skip
+            if meta != self._meta:
+                with contextlib.suppress(OSError):  # a read-only cache only costs a load next time
+                    atomic_write_json(self._meta_path, meta)
+            self._meta = meta
+        return self._real
+
+    def _field(self, name: str) -> Any:
+        if self._meta is None:
+            self.real()
+        assert self._meta is not None
+        return self._meta[name]
+
+    @property
+    def preprocessing(self) -> str:
+        return str(self._field("preprocessing"))
+
+    @property
+    def dim(self) -> int:
+        return int(self._field("dim"))
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self._field("logit_scale"))
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._field("info"))
+
+    def encode_images_raw(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False) -> Any:
+        return self.real().encode_images_raw(images, batch_size, progress)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 512) -> Any:
+        return self.real().encode_texts(texts, batch_size)

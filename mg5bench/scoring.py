@@ -239,6 +239,74 @@ def encode_images_cached(
     return feats, len(todo)
 
 
+def _content_cache(path: Path, dim: int) -> dict[str, np.ndarray]:
+    """A content-keyed feature cache (``img:<sha256 of the file>`` / ``txt:<sha256 of the text>`` -> vector); a
+    file that fails to load or check is deleted with a note and rebuilt."""
+    if not path.is_file():
+        return {}
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    try:
+        with safe_open(str(path), "np") as f:
+            keys = json.loads((f.metadata() or {})["keys"])
+        arr = load_file(str(path))["features"]
+        if arr.ndim != 2 or arr.shape != (len(keys), dim) or not np.isfinite(arr).all():
+            raise ValueError(f"features of shape {arr.shape} for {len(keys)} keys of dimension {dim}")
+        return {str(k): arr[i] for i, k in enumerate(keys)}
+    except Exception as e:  # whatever is wrong with a cache file, it is rebuilt
+        from mg5bench.notes import note
+
+        note(f"{path}: feature cache unreadable ({type(e).__name__}: {str(e)[:80]}); deleted, the features are "
+             "computed again")  # fmt: skip
+        path.unlink(missing_ok=True)
+        return {}
+
+
+def _save_content_cache(path: Path, feats: Mapping[str, np.ndarray]) -> None:
+    import os
+
+    from safetensors.numpy import save_file
+
+    keys = sorted(feats)
+    tmp = path.with_suffix(f".{os.getpid()}.{time.time_ns()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"features": np.stack([feats[k] for k in keys]).astype(np.float32)}, str(tmp),
+                  metadata={"keys": json.dumps(keys)})  # fmt: skip
+        tmp.replace(path)
+    except Exception as e:  # disk full, read-only folder: only costs time later
+        from mg5bench.notes import note
+
+        tmp.unlink(missing_ok=True)
+        note(f"{path}: feature cache not written ({getattr(e, 'strerror', None) or e}); scoring goes on without it")
+
+
+def encode_by_content(evaluator: Any, images: Sequence[str], texts: Sequence[str], cache_file: Path | None,
+                      progress: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int, int]:  # fmt: skip
+    """Raw features of ``images`` (by path) and normalised features of ``texts``, reusing a cache keyed by the
+    images' and texts' contents (so a regenerated image is never answered from its old features). Returns (image
+    features by path, text features by text, images encoded, texts encoded)."""
+    from mg5bench.hashing import HashCache, sha256_bytes
+
+    hashes = HashCache().many(images) if images else {}
+    img_keys = {p: "img:" + hashes[p] for p in images}
+    txt_keys = {t: "txt:" + sha256_bytes(t) for t in texts}
+    cached = _content_cache(cache_file, int(evaluator.dim)) if cache_file is not None else {}
+    todo_img = [p for p in images if img_keys[p] not in cached]
+    todo_txt = [t for t in texts if txt_keys[t] not in cached]
+    if todo_img:
+        new = evaluator.encode_images_raw(todo_img, progress=progress).numpy()
+        cached.update({img_keys[p]: v for p, v in zip(todo_img, new, strict=True)})
+    if todo_txt:
+        new = evaluator.encode_texts(list(todo_txt)).numpy()
+        cached.update({txt_keys[t]: v for t, v in zip(todo_txt, new, strict=True)})
+    if cache_file is not None and (todo_img or todo_txt):
+        _save_content_cache(cache_file, cached)
+    return ({p: cached[img_keys[p]] for p in images}, {t: cached[txt_keys[t]] for t in texts}, len(todo_img),
+            len(todo_txt))  # fmt: skip
+
+
 def build_bank(
     evaluator: Any,
     items: Sequence[ScoreItem],
@@ -246,14 +314,14 @@ def build_bank(
     cache_dir: Path | None,
     progress: bool,
     inception: Any = None,
+    content_cache: Path | None = None,
 ) -> tuple[FeatureBank, dict[str, int]]:
-    """Encode every image and text the metrics will ask for, each once."""
+    """Encode every image and text the metrics will ask for, each once: ground-truth images through the data's
+    feature cache, generated images and texts through ``content_cache`` (a run's own, keyed by content)."""
     gt_paths = sorted({p for it in items for p in it.gt_images})
     gen_paths = sorted({p for it in items for p in it.gen_images} - set(gt_paths))
     cache_file = _feature_cache_path(cache_dir, evaluator, sset.fingerprint, sset.split) if cache_dir else None
     images, n_gt = encode_images_cached(evaluator, gt_paths, cache_file, progress)
-    gen_feats, n_gen = encode_images_cached(evaluator, gen_paths, None, progress)
-    images.update(gen_feats)
     texts: set[str] = {VOKEN_STRING}
     for it in items:
         if it.caption:
@@ -264,7 +332,9 @@ def build_bank(
                 texts.add(cleaned)
         texts.update(v for k, v in it.gt_elements + it.gen_elements if k == "text" and v.strip())
     order = sorted(texts)
-    tfeats = evaluator.encode_texts(order).numpy()
+    gen_feats, tfeat, n_gen, n_txt = encode_by_content(evaluator, gen_paths, order, content_cache, progress)
+    images.update(gen_feats)
+    tfeats = [tfeat[t] for t in order]
     scale = evaluator.logit_scale
     dist = None
     if inception is not None:  # FID / KID on Inception-v3 pool features instead of the evaluator's
@@ -274,7 +344,9 @@ def build_bank(
     return bank, {
         "images_encoded": n_gt + n_gen,
         "gt_images_from_cache": len(gt_paths) - n_gt,
-        "texts_encoded": len(order),
+        "generated_images_from_cache": len(gen_paths) - n_gen,
+        "texts_encoded": n_txt,
+        "texts_from_cache": len(order) - n_txt,
     }
 
 
@@ -359,22 +431,25 @@ def score_outputs(
     progress: bool = True,
     device: str = "cpu",
     extra: Mapping[str, Any] | None = None,
+    content_cache: Path | None = None,
 ) -> dict[str, Any]:
     """The scoring engine: every sample of ``sset`` against its output in ``preds`` (missing = empty output).
-    Writes per_sample.jsonl, then metrics.json (its presence marks a finished scoring), both atomically."""
+    Writes per_sample.jsonl, then metrics.json (its presence marks a finished scoring), both atomically. The
+    evaluator is loaded only when a feature is not cached (``content_cache``: generated images and texts by
+    content; the data's images by the data's fingerprint)."""
     from mg5bench.data.world import default_cache_dir
-    from mg5bench.evaluators import InceptionFeatures, load_evaluator
+    from mg5bench.evaluators import InceptionFeatures, LazyEvaluator
 
     t0 = time.perf_counter()
     items = [make_item(s, preds.get(s.id, [])) for s in sset.samples]
     n_missing = sum(s.id not in preds for s in sset.samples)
     notes = list(notes)
-    ev = load_evaluator(evaluator, device)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    ev = LazyEvaluator(evaluator, device, cache)
     incep = InceptionFeatures(inception, device) if inception else None
     ctx = MetricContext(cfg.format, incep, device)
     built: list[Metric] = [make_metric(n, ctx) for n in names]
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    bank, enc = build_bank(ev, items, sset, cache, progress, incep)
+    bank, enc = build_bank(ev, items, sset, cache, progress, incep, content_cache)
     groups = [it.group for it in items]
     from tqdm.auto import tqdm
 
@@ -574,9 +649,13 @@ def score_run(
     lines = "".join(json.dumps(o, sort_keys=True) + "\n" for o in outputs).encode()
     pinfo = {"run": str(store.root), "run_hash": info.get("folder_hash"),
              "records_sha256": sha256_bytes(lines)}  # fmt: skip
+    # generated images' and texts' features, keyed by content: a rescoring with this evaluator loads no model
+    ev_key = sha256_bytes(json.dumps([evaluator, ev_id]))[:16]
+    features = store.root / "features" / f"{_slug(ev_id['name'])}-{ev_key}.safetensors"
     report = score_outputs(cfg, sub, preds, pinfo, out, names=names, notes=notes, evaluator=evaluator,
                            inception=inception, resamples=resamples, seed=seed, cache_dir=cache_dir,
-                           progress=progress, device=dev, extra={"score_key": key})  # fmt: skip
+                           progress=progress, device=dev, extra={"score_key": key},
+                           content_cache=features)  # fmt: skip
     return ScoreResult(out, report, False, key)
 
 

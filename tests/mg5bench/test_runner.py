@@ -97,7 +97,7 @@ def _image_bytes(folder: Path) -> dict[str, list[str | bytes]]:
 def _generation_files(folder: Path) -> dict[str, bytes]:
     """Every file of the generation store except the scorings."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "scores" not in p.relative_to(folder).parts}  # fmt: skip
+            if p.is_file() and not {"scores", "features"} & set(p.relative_to(folder).parts)}  # fmt: skip
 
 
 def test_batch_groups_are_fixed_by_global_index() -> None:
@@ -364,6 +364,40 @@ def test_rescoring_never_calls_the_model(small_world: Path, t2i: Path, tmp_path:
     # a subset it does not hold is an error that names the fix
     with pytest.raises(Exception, match=r"cover the first 8 .* --limit 12"):
         score_run(first.folder, limit=12, progress=False)
+
+
+RESCORE = """
+import json, sys
+from pathlib import Path
+from mg5bench.scoring import score_run
+res = score_run(Path(sys.argv[1]), resamples=25, force=True, progress=False)
+print(json.dumps({"torch": "torch" in sys.modules, "open_clip": "open_clip" in sys.modules,
+                  "metrics": res.report["metrics"], "encoding": res.report["encoding"]}))
+"""
+
+
+def test_a_rescoring_with_cached_features_loads_no_model(small_world: Path, t2i: Path, tmp_path: Path) -> None:
+    """Features of the generated images and texts are cached in the run by content: rescoring in a fresh process
+    imports neither torch nor open_clip and gives the same numbers; an image whose content changed is encoded
+    again."""
+    first = run(_sd2(small_world, t2i, limit=8), tmp_path, batch_size=4, resamples=25, progress=False)
+
+    def rescore() -> dict:
+        proc = subprocess.run([sys.executable, "-c", RESCORE, str(first.folder)], capture_output=True, text=True,
+                              cwd=REPO, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    again = rescore()
+    assert not again["torch"] and not again["open_clip"] and again["encoding"]["images_encoded"] == 0
+    assert again["metrics"] == first.report["metrics"]
+    image = next((first.folder / "images").iterdir())
+    from PIL import Image
+
+    Image.new("RGB", (48, 48), (10, 200, 30)).save(image)  # another content under the same name
+    changed = rescore()
+    assert changed["open_clip"] and changed["encoding"]["images_encoded"] == 1
+    assert changed["metrics"]["clip_i"]["value"] != first.report["metrics"]["clip_i"]["value"]
 
 
 def test_device_option(small_world: Path, tmp_path: Path) -> None:

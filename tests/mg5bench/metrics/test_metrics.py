@@ -72,6 +72,34 @@ def test_kid_matches_direct_numpy_mmd() -> None:
     assert kid.statistic(np.full(200, 2.0))["kid"] == pytest.approx(dup, rel=1e-9)
 
 
+def test_kid_over_the_whole_set_is_torchmetrics_without_torch() -> None:
+    """With no more samples than the subset size, KID is computed without torchmetrics: equal to torchmetrics'
+    KernelInceptionDistance on the same features (every subset the whole set), and its std not applicable."""
+    import torch
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from mg5bench.metrics.distribution import _passthrough
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(90, 8)), rng.normal(size=(90, 8)) * 1.2
+    got = _kid_with(x, y, subset_size=1000, subsets=100).compute()
+    tm = KernelInceptionDistance(feature=_passthrough(8), subsets=2, subset_size=90)
+    tm.update(torch.from_numpy(x), real=True)
+    tm.update(torch.from_numpy(y), real=False)
+    assert got["kid"] == pytest.approx(float(tm.compute()[0]), rel=1e-9) and np.isnan(got["kid.std"])
+
+
+def test_fid_value_is_torchmetrics() -> None:
+    from mg5bench.metrics.distribution import FID
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(80, 6)), rng.normal(0.3, 1.0, size=(70, 6))
+    fid = FID()
+    fid.real, fid.fake = [*x, *([None] * 10)], [*y, *([None] * 20)]
+    fid.items = [None] * 90  # type: ignore[list-item]
+    assert fid.statistic(np.ones(90))["fid"] == pytest.approx(frechet_distance_torchmetrics(x, y), rel=1e-9)
+
+
 def _bank(vectors: dict[str, np.ndarray], texts: dict[str, np.ndarray] | None = None) -> FeatureBank:
     norm = {k: v / np.linalg.norm(v) for k, v in (texts or {}).items()}
     return FeatureBank(dict(vectors), norm, logit_scale=100.0, dim=3)
