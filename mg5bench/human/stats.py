@@ -5,12 +5,14 @@ checks, and Bradley-Terry strengths with bootstrap CIs when more than two models
 Why four tie conventions: "X preferred in 56% of cases" means different things depending on what a tie does to
 the denominator, so the report shows each, named:
 
-    dropped   X wins / (X wins + Y wins); every tie and "both bad" left out
-    half      (X wins + half of every tie and "both bad") / all votes
-    lean      (X wins + ties leaning X) / (all votes except "both bad")
-    against   X wins / all votes (every tie counts against X; the paper-style "preferred in N% of cases")
+    dropped   X wins / (X wins + Y wins); ties left out
+    half      (X wins + half of the ties) / (wins + ties)
+    lean      (X wins + ties leaning X) / (wins + ties)
+    against   X wins / all votes, "both bad" included (the paper-style "preferred in N% of cases")
 
-"X wins" is an outright preference; ties leaning X count for X only under "lean". The sign test is the exact
+"X wins" is an outright preference; a tie is "tie, leaning X" or "tie, leaning Y"; ties leaning X count for X only
+under "lean". "Both bad" is not a tie: it prefers neither output, so it is left out of every rate but "against",
+whose denominator is every vote; with no tie, "dropped", "half" and "lean" are equal. The sign test is the exact
 two-sided binomial test of X wins against Y wins (ties dropped) at p = 0.5. Position bias is the share of votes
 that express a preference (outright or leaning) that went to the left output; 0.5 is none. Alpha is nominal over
 the five outcomes seen from model X's side (so the left/right draw cannot masquerade as disagreement), with the
@@ -34,6 +36,10 @@ CONVENTIONS: dict[str, str] = {
     "lean": "ties counted by lean",
     "against": "ties counted against",
 }
+BOTH_BAD_NOTE = (
+    'a tie is "tie, leaning X or Y"; "both bad" is not a tie: it is left out of every rate but "ties counted '
+    'against", which counts it against X'
+)
 OUTCOMES = ("win", "lean_win", "lean_loss", "loss", "both_bad")  # from model X's side
 MIN_REPEAT_PASS = 0.5  # a rater is excluded below this share of passed repeat checks (or on any failed gold)
 
@@ -71,12 +77,12 @@ def count_outcomes(votes: Any, x: str) -> dict[str, int]:
 def win_rates(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
     """X's preference rate with its Wilson 95% CI under each tie convention (see the module docstring)."""
     w, lw, ll, lo, bb = (counts[k] for k in OUTCOMES)
-    total = w + lw + ll + lo + bb
+    decided = w + lw + ll + lo  # every vote but "both bad", which is not a tie
     parts = {
         "dropped": (w, w + lo),
-        "half": (w + 0.5 * (lw + ll + bb), total),
-        "lean": (w + lw, total - bb),
-        "against": (w, total),
+        "half": (w + 0.5 * (lw + ll), decided),
+        "lean": (w + lw, decided),
+        "against": (w, decided + bb),
     }
     out = {}
     for name, (s, n) in parts.items():
@@ -347,6 +353,8 @@ def format_report(rep: dict[str, Any], aspects: Sequence[str] = ASPECTS) -> str:
                 n = f"{r['n']:g}"
                 ci = f"[{_pct(r['ci'][0]).strip()}, {_pct(r['ci'][1]).strip()}]"
                 lines.append(f"    {label:<22} {_pct(r['rate']):>13}  {ci:<15} {n:>7}")
+    if rep["studies"]:
+        lines.append(f"  ({BOTH_BAD_NOTE})")
     bt = rep.get("bradley_terry")
     if bt:
         lines.append(
