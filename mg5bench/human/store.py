@@ -202,6 +202,7 @@ class StudyPlan:
     runs: dict[str, str]  # "x" / "y" -> run folder
     pairs: list[PlanItem]
     gold: list[PlanItem] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # "x" / "y" -> the run's label (checkpoint, settings)
 
 
 @dataclass(frozen=True)
@@ -415,6 +416,7 @@ class RatingStore:
         config = {
             "roots": plan.roots,
             "runs": plan.runs,
+            "labels": plan.labels,
             "aspects": list(ASPECTS),
             "raters": raters,
             "overlap": overlap,
