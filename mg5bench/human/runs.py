@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.errors import ConfigError, DataError
-from mg5bench.human.store import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
+from mg5bench.human.store import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan, asked_aspects
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,9 @@ def build_plan(
             k: [_rooted(seg, roots, k, str(run.folder / "samples.jsonl")) for seg in run.outputs[sid]]
             for k, run in (("x", a), ("y", b))
         }
-        pairs.append(PlanItem(sid, "pair", mx, my, {"context": context, "outputs": outs}))
+        asked, skipped = asked_aspects(outs["x"], outs["y"], any(seg.is_text for seg in s.target))
+        payload = {"context": context, "outputs": outs, "skipped": skipped}
+        pairs.append(PlanItem(sid, "pair", mx, my, payload, asked))
     for sid in random.Random(f"gold:{seed}").sample(ids, min(gold_pool, len(ids))):
         s = samples[sid]
         target = [_rooted(seg.to_json(), roots, None, str(sset.source.root)) for seg in s.target]
@@ -414,10 +416,9 @@ def build_plan(
                 side = im.size[0]
         blank: list[dict[str, Any]] = [{"text": ""}] if cfg.format == "mmdialog" else []
         blank.append({"blank": side})
-        context = contexts[sid]
-        gold.append(
-            PlanItem(sid, "gold", GOLD_GT, GOLD_BLANK, {"context": context, "outputs": {"x": target, "y": blank}})
-        )
+        asked, skipped = asked_aspects(target, blank, any(seg.is_text for seg in s.target))
+        payload = {"context": contexts[sid], "outputs": {"x": target, "y": blank}, "skipped": skipped}
+        gold.append(PlanItem(sid, "gold", GOLD_GT, GOLD_BLANK, payload, asked))
     return StudyPlan(
         a.task,
         a.split,

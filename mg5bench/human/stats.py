@@ -243,11 +243,13 @@ def exclusions(attention: Any, min_repeat: float = MIN_REPEAT_PASS) -> dict[tupl
     return out
 
 
-def aspect_table(votes: Any, x: str) -> dict[str, Any]:
-    """Everything the report shows for one aspect of one study (votes: that aspect's pair votes)."""
+def aspect_table(votes: Any, x: str, not_asked: int = 0) -> dict[str, Any]:
+    """Everything the report shows for one aspect of one study (votes: that aspect's pair votes; ``not_asked``:
+    the ratings of pair items where the question did not apply and was not asked)."""
     counts = count_outcomes(votes, x)
     return {
         "n_votes": len(votes),
+        "not_asked": int(not_asked),
         "n_items": int(votes["item_id"].nunique()),
         "counts": counts,
         "rates": win_rates(counts),
@@ -272,7 +274,7 @@ def report(
 
     check_resamples(resamples)
     check_int("--seed", seed)
-    votes, attention = store.votes(), store.attention()
+    votes, attention, skipped = store.votes(), store.attention(), store.not_asked()
     excluded = exclusions(attention) if exclude and len(attention) else {}
     studies = [store.study(study)] if study is not None else store.studies()
     out: dict[str, Any] = {"db": str(store.path), "studies": [], "bradley_terry": None, "excluded": []}
@@ -285,6 +287,7 @@ def report(
         out["excluded"] += [{"study": sid, "rater": r, "why": why} for r, why in gone.items()]
         used = v[(v["kind"] == "pair") & ~v["rater"].isin(list(gone))]
         pooled.append(used)
+        na = skipped[(skipped["study"] == sid) & (skipped["kind"] == "pair") & ~skipped["rater"].isin(list(gone))]
         att = attention[attention["study"] == sid]
         out["studies"].append(
             {
@@ -298,7 +301,9 @@ def report(
                 "excluded": gone,
                 "n_pair_items": int(used["item_id"].nunique()),
                 "checks": {"passed": int(att["passed"].sum()), "failed": int((~att["passed"]).sum())},
-                "aspects": {a: aspect_table(used[used["aspect"] == a], x) for a in ASPECTS},
+                "aspects": {
+                    a: aspect_table(used[used["aspect"] == a], x, int((na["aspect"] == a).sum())) for a in ASPECTS
+                },
             }
         )
     if pooled:
@@ -308,9 +313,16 @@ def report(
         models = set(allv["left_model"]) | set(allv["right_model"])
         if len(models) > 2:
             out["bradley_terry"] = {
-                a: bradley_terry(allv[allv["aspect"] == a], resamples=resamples, seed=seed) for a in ASPECTS
+                a: bradley_terry(allv[allv["aspect"] == a], resamples=resamples, seed=seed)
+                if (allv["aspect"] == a).any()
+                else {"models": [], "strength": [], "ci": [], "note": "not asked (no votes)"}
+                for a in ASPECTS
             }
     return out
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _pct(v: float) -> str:
@@ -337,9 +349,17 @@ def format_report(rep: dict[str, Any], aspects: Sequence[str] = ASPECTS) -> str:
         for a in aspects:
             t = s["aspects"][a]
             c, pb = t["counts"], t["position_bias"]
+            na = t.get("not_asked", 0)
+            if not t["n_votes"]:
+                why = (
+                    f"not asked ({_n(na, 'rating')}: it did not apply to what the outputs showed)" if na else "no votes"
+                )
+                lines.append(f"  {names.get(a, a)}: {why}")
+                continue
+            asked = f"; not asked on {_n(na, 'more rating')} (did not apply)" if na else ""
             alpha = "n/a" if t["alpha"] != t["alpha"] else f"{t['alpha']:.3f}"
             lines.append(
-                f"  {names.get(a, a)}: {t['n_votes']} votes on {t['n_items']} items; Krippendorff alpha "
+                f"  {names.get(a, a)}: {t['n_votes']} votes on {t['n_items']} items{asked}; Krippendorff alpha "
                 f"{alpha}; left chosen {_pct(pb['rate']).strip()}% of {pb['n']} preferences "
                 f"[{_pct(pb['ci'][0]).strip()}, {_pct(pb['ci'][1]).strip()}] (p {_p(pb['p'])})"
             )

@@ -121,14 +121,20 @@ def ablated_runs(runs: Path) -> dict[str, Path]:
     }
 
 
-def synthetic_plan(n: int, root: Path, x: str = "X", y: str = "Y", gold: int = 0) -> StudyPlan:
+def synthetic_plan(
+    n: int, root: Path, x: str = "X", y: str = "Y", gold: int = 0, aspects: tuple[str, ...] | None = None
+) -> StudyPlan:
     """A study plan of ``n`` text-only pair items (and ``gold`` gold items) that needs no run folder: for tests
-    of the store and the analysis."""
-    from mg5bench.human.store import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
+    of the store and the analysis. Every question is asked, or only ``aspects`` (the others marked skipped)."""
+    from mg5bench.human.store import ASPECTS, GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
+
+    asked = aspects or ASPECTS
+    skipped = {a: "not in this test's design" for a in ASPECTS if a not in asked}
 
     def item(i: int, kind: str, mx: str, my: str) -> PlanItem:
         outs = {"x": [{"text": f"{mx} on s{i:03d}"}], "y": [{"text": f"{my} on s{i:03d}"}]}
-        return PlanItem(f"s{i:03d}", kind, mx, my, {"context": [{"text": f"context {i}"}], "outputs": outs})
+        payload = {"context": [{"text": f"context {i}"}], "outputs": outs, "skipped": skipped}
+        return PlanItem(f"s{i:03d}", kind, mx, my, payload, asked)
 
     return StudyPlan(
         "vist",

@@ -13,7 +13,7 @@ import pytest
 from human_fixtures import VIST_IDS, ablated_runs, make_run, vist_fingerprint
 
 from mg5bench.cli import main
-from mg5bench.human.store import ASPECTS, GOLD_GT, RatingStore
+from mg5bench.human.store import GOLD_GT, RatingStore
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -49,7 +49,7 @@ def test_annotate_creates_a_study_invites_and_reports(runs: Path, tmp_path: Path
     assert len(store.studies()) == 1
     while (it := store.next_item(1, "alice")) is not None:
         x_side = "A" if it.left_model in ("alpha", GOLD_GT) else "B"  # alpha everywhere; the truth on gold items
-        store.submit("alice", it.item_id, dict.fromkeys(ASPECTS, x_side), it.left_model, it.right_model, 3.0)
+        store.submit("alice", it.item_id, dict.fromkeys(it.aspects, x_side), it.left_model, it.right_model, 3.0)
     code, out, err = run_cli(capsys, "human", "report", "--db", db)
     assert code == 0, err
     assert "study 1: alpha (X) vs beta (Y), vist val: 5 items, 1 of 1 raters kept" in out
@@ -59,7 +59,9 @@ def test_annotate_creates_a_study_invites_and_reports(runs: Path, tmp_path: Path
     assert code == 0 and rep["studies"][0]["aspects"]["image"]["alpha"] is None
     assert rep["studies"][0]["aspects"]["image"]["rates"]["dropped"]["rate"] == 1.0
     code, out, _ = run_cli(capsys, "human", "export", "--db", db, "--out", str(tmp_path / "v.csv"))
-    assert code == 0 and "wrote 21 votes" in out  # 5 items + 1 repeat + 1 gold, three aspects each
+    # 5 items + 1 repeat, three questions each, and 1 gold item: the truth and a blank image have no text, so
+    # language coherence is not asked there
+    assert code == 0 and "wrote 20 votes" in out
 
 
 def test_annotate_errors_are_one_line(runs: Path, tmp_path: Path, capsys) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from human_fixtures import VIST_DATA, VIST_IDS, ablated_runs, make_run, vist_fingerprint
+from human_fixtures import VIST_DATA, VIST_IDS, ablated_runs, make_real_run, make_run, vist_fingerprint
 
 from mg5bench.errors import ConfigError, DataError
 from mg5bench.human.runs import build_plan, describe_run, find_run, load_run
@@ -172,3 +172,20 @@ def test_without_the_default_run_the_error_lists_the_candidates(ablated: dict[st
         r"settings .*cpu1-000000000000.*; stage2-vist \(shipped\), default settings \(val-",
     ):
         find_run(runs, "vist", "minigpt5", "val")
+
+
+def test_the_plan_asks_only_what_both_outputs_show(tmp_path: Path) -> None:
+    from mg5bench.human.store import ASPECTS
+
+    runs = tmp_path / "runs"
+    images = make_real_run(runs, "minigpt5", (255, 0, 0))  # VIST outputs: one image each
+    images_too = make_real_run(runs, "sd2-ft", (0, 0, 255))
+    with_text = make_real_run(runs, "minigpt5", (0, 255, 0), generation={"guidance_scale": 1.0}, text=True)
+    plan = build_plan(images, images_too)
+    for item in [*plan.pairs, *plan.gold]:  # the gold items too: the truth and a blank image
+        assert item.aspects == ("image", "multimodal")
+        assert item.payload["skipped"] == {"language": "neither output has text"}
+    (item, *_) = build_plan(with_text, images).pairs
+    assert item.payload["skipped"] == {"language": "only one output has text, and the task expects none"}
+    text_too = make_real_run(runs, "sd2-ft", (9, 9, 9), seed=2, text=True)
+    assert {p.aspects for p in build_plan(with_text, text_too).pairs} == {ASPECTS}  # both with text: every question

@@ -225,3 +225,31 @@ def test_report_adds_bradley_terry_when_more_than_two_models(tmp_path: Path) -> 
     s = dict(zip(bt["models"], bt["strength"], strict=True))
     assert s["Z"] > s["X"] > s["Y"]
     assert "Bradley-Terry" in stats.format_report(rep)
+
+
+def test_a_question_never_asked_is_reported_as_not_asked(tmp_path: Path) -> None:
+    """Image-only outputs (VIST): language coherence is asked on no item. The report says so, with the count,
+    and computes nothing from zero votes; the other questions are analysed as usual, Bradley-Terry included."""
+    import json as json_
+
+    from mg5bench.data.io import nan_to_none
+
+    store = RatingStore(tmp_path / "r.sqlite")
+    store.invite("r1")
+    for other in ("Y", "Z"):
+        plan = synthetic_plan(4, tmp_path, y=other, aspects=("image", "multimodal"))
+        sid = store.create_study(plan, raters=1, overlap=1, check_every=0)
+        while (it := store.next_item(sid, "r1")) is not None:
+            x_side = "A" if it.left_model == "X" else "B"
+            store.submit("r1", it.item_id, dict.fromkeys(it.aspects, x_side), it.left_model, it.right_model, 1.0)
+    rep = stats.report(store, resamples=20)
+    lang = rep["studies"][0]["aspects"]["language"]
+    assert (lang["n_votes"], lang["not_asked"]) == (0, 4) and math.isnan(lang["rates"]["half"]["rate"])
+    image = rep["studies"][0]["aspects"]["image"]
+    assert (image["n_votes"], image["not_asked"], image["counts"][W]) == (4, 0, 4)
+    assert rep["bradley_terry"]["language"]["note"] == "not asked (no votes)"
+    assert rep["bradley_terry"]["image"]["models"] == ["X", "Y", "Z"]
+    text = stats.format_report(rep)
+    assert "  language coherence: not asked (4 ratings: it did not apply to what the outputs showed)" in text
+    assert "  image quality: 4 votes on 4 items;" in text and "language coherence: not asked (no votes)" in text
+    json_.dumps(nan_to_none(rep), allow_nan=False)  # the --json report stays valid JSON
