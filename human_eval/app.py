@@ -40,6 +40,13 @@ def keys_help(asked: tuple[str, ...]) -> str:
 
 
 CONTEXT_PER_ROW, CONTEXT_IMAGE_WIDTH = 5, 160
+# A button label that does not fit wraps onto a second line instead of being cut to "Tie, le..." (Streamlit's
+# default) in a window narrower than five labels with their key hints
+WRAP_LABELS = (
+    '<style>[data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"], '
+    '[data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"] p '
+    "{white-space: normal; overflow: visible; text-overflow: clip;}</style>"
+)
 
 
 def _answer_key(item_id: str, aspect: str) -> str:
@@ -136,6 +143,12 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
     with right:
         st.subheader("Output B")
         _render(item.right, roots)
+    if item.skipped:
+        st.caption(
+            "Not asked for this item: "
+            + "; ".join(f"{NAMES[a].lower()} ({why})" for a, why in item.skipped.items() if a in NAMES)
+            + "."
+        )
     for aspect in item.aspects:
         key = _answer_key(item.item_id, aspect)
         chosen = _answers().get(key)
@@ -150,12 +163,6 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
                 on_click=_answer,
                 args=(key, label),
             )
-    if item.skipped:
-        st.caption(
-            "Not asked for this item: "
-            + "; ".join(f"{NAMES[a].lower()} ({why})" for a, why in item.skipped.items() if a in NAMES)
-            + "."
-        )
     st.caption(keys_help(item.aspects))
     submit_col, clear_col, _ = st.columns([1, 1, 3])
     clear_col.button("Clear", key="clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
@@ -195,7 +202,9 @@ def _organiser(store: RatingStore, study: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="mg5bench rating", layout="wide")
+    # the sidebar (sign out, the organiser's page switch) starts closed: the five answers a row get the width
+    st.set_page_config(page_title="mg5bench rating", layout="wide", initial_sidebar_state="collapsed")
+    st.html(WRAP_LABELS)
     cfg = app_config()
     if cfg is None:
         st.error("No rating database configured: start the app with 'mg5bench annotate'.")

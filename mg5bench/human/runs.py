@@ -3,9 +3,11 @@ same samples of the same task, split, protocol and data, and attach the shared c
 and, for the gold checks, the ground truth.
 
 Reads only the documented run-folder files: ``run.json`` (``spec``: task, model, split, data, task_args; ``data``:
-the data fingerprint) and ``samples.jsonl`` (one ``{"id", "output": [segments]}`` line per sample, image paths
-relative to the run folder). A run is complete when ``samples.jsonl`` exists and no ``samples.rank*.jsonl``
-shard is left (a run still generating, or interrupted: rerun it to finish).
+the data fingerprint; ``samples.complete_for``: the --limit the run was asked for) and ``samples.jsonl`` (one
+``{"id", "output": [segments]}`` line per sample in sample order, image paths relative to the run folder). A run
+is complete when ``samples.jsonl`` exists and no ``samples.rank*.jsonl`` shard is left (a run still generating,
+or interrupted: rerun it to finish). A run stores whole batches, so it may hold more samples than its --limit:
+the study takes the first ``complete_for`` of them, as ``mg5bench score`` does.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def load_run(folder: str | Path) -> RunOutputs:
             raise DataError(str(path), f"line {n}", f"duplicate sample id {sid!r}", rerun)
         outputs[sid] = segs
     fingerprint = (info.get("data") or {}).get("data_fingerprint")
+    asked = (info.get("samples") or {}).get("complete_for")
+    if isinstance(asked, int) and not isinstance(asked, bool) and 0 < asked < len(outputs):
+        outputs = dict(list(outputs.items())[:asked])  # the --limit asked for; the rest completed a batch
     return RunOutputs(
         folder, task, split, model, spec.get("data"), dict(spec.get("task_args") or {}), fingerprint, outputs
     )

@@ -47,11 +47,12 @@ QUESTIONS: dict[str, str] = {
 # output continues the context, which holds both.
 QUESTION_FITS_CONTEXT = "Multimodal coherence: which output fits the context, its text and images, better?"
 LABELS: tuple[str, ...] = ("A", "tie_a", "tie_b", "B", "both_bad")
+# The answer buttons' labels: short enough to fit five in a row with their key hint ("Shift + 2") on a laptop
 LABEL_TEXT: dict[str, str] = {
-    "A": "A is better",
-    "tie_a": "Tie, leaning A",
-    "tie_b": "Tie, leaning B",
-    "B": "B is better",
+    "A": "A better",
+    "tie_a": "Tie, lean A",
+    "tie_b": "Tie, lean B",
+    "B": "B better",
     "both_bad": "Both bad",
 }
 KINDS = ("pair", "repeat", "gold")

@@ -71,12 +71,14 @@ def make_real_run(
     seed: int = 0,
     text: bool = False,
     checkpoint: str | None = None,
+    limit: int | None = None,
 ) -> Path:
-    """A run folder as 'mg5bench run' names and describes it (the runner's own ``prepare`` and ``run_info``: real
-    key, folder name and run.json) on the official VIST sample, with the outputs written here instead of by the
-    model: one 8x8 image of ``colour`` per sample (and a text when ``text``). ``checkpoint``: the run.json of a
-    run of another trained checkpoint of that name (as 'ablate' writes for another training seed: the path in
-    the model args, another content hash in the key)."""
+    """A run folder as 'mg5bench run' names and describes it (the runner's own ``prepare`` and ``run_info``: real key,
+    folder name and run.json) on the official VIST sample, with the outputs written here instead of by the model:
+    one 8x8 image of ``colour`` per sample (and a text when ``text``); ``limit``: the --limit it was asked for (it
+    holds every sample of the split, as a run whose last batch went past its limit does). ``checkpoint``: the
+    run.json of a run of another trained checkpoint of that name (as 'ablate' writes for another training seed: the
+    path in the model args, another content hash in the key)."""
     from PIL import Image
 
     from mg5bench.runner import prepare, run_info
@@ -98,7 +100,7 @@ def make_real_run(
         out = [{"text": f"story {s.id}"}] if text else []
         lines.append(json.dumps({"id": s.id, "output": [*out, {"image": rel}]}))
     (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
-    info = run_info(p, RunStore(folder), None, len(lines), {s.id for s in p.sset.samples})
+    info = run_info(p, RunStore(folder), None, limit or len(lines), {s.id for s in p.sset.samples})
     if checkpoint is not None:
         info["spec"]["model_args"]["checkpoint"] = str(runs / "trained" / checkpoint)
     (folder / "run.json").write_text(json.dumps(info))

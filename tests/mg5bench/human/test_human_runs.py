@@ -189,3 +189,15 @@ def test_the_plan_asks_only_what_both_outputs_show(tmp_path: Path) -> None:
     assert item.payload["skipped"] == {"language": "only one output has text, and the task expects none"}
     text_too = make_real_run(runs, "sd2-ft", (9, 9, 9), seed=2, text=True)
     assert {p.aspects for p in build_plan(with_text, text_too).pairs} == {ASPECTS}  # both with text: every question
+
+
+def test_the_study_covers_the_samples_the_runs_were_asked_for(tmp_path: Path) -> None:
+    """A run stores whole batches, so 'mg5bench run --limit 3' may hold five samples: two runs with the same
+    --limit pair on those three, whatever their batch sizes; different limits are refused."""
+    runs = tmp_path / "runs"
+    a = make_real_run(runs, "minigpt5", (255, 0, 0), limit=3)
+    b = make_real_run(runs, "sd2-ft", (0, 0, 255))
+    with pytest.raises(ConfigError, match=r"do not cover the same samples.* has 3, .* has 5"):
+        build_plan(a, b)
+    b3 = make_real_run(runs, "sd2-ft", (0, 0, 254), limit=3, seed=1)
+    assert [p.sample_id for p in build_plan(a, b3).pairs] == VIST_IDS[:3]
