@@ -175,27 +175,26 @@ def describe_run(folder: str | Path) -> RunLabel:
                         "rerun the same 'mg5bench run'") from None  # fmt: skip
     complete = (folder / "samples.jsonl").is_file() and not any(folder.glob("samples.rank*.jsonl"))
     defaults = model_defaults(model, task)
+    path_args, weights_args = _path_args(model)
+    weights = {k: Path(str(v)) for k, v in model_args.items() if k in weights_args}  # what the identity hashes
     changes: list[str] = []
-    path_args = _path_args(model)
-    given = {k: v for k, v in model_args.items() if k in path_args}
     if defaults is None:
-        checkpoint = Path(str(given.get("checkpoint", ""))).name
-        shipped = not given
+        shipped, default_name, default_gen = not weights, "", {}
     else:
         identity, default_gen, default_name = defaults
-        shipped = key_model == identity if key_model is not None else not given
-        checkpoint = default_name
-        for k, v in given.items():
-            p = Path(str(v))
-            name = p.name if k == "checkpoint" else f"{k}={p.name}"
-            if p.name == default_name and not shipped:  # the name of the shipped one, from another trained set
-                name = f"{p.parent.name}/{p.name}"
-            checkpoint = name if k == "checkpoint" or not checkpoint else f"{checkpoint}, {name}"
-        if not given and not shipped and key_model is not None:
-            checkpoint = f"{default_name} (an earlier build)" if default_name else "an earlier build"
-        for k, v in generation.items():
-            if v is not None and default_gen.get(k) != v:
-                changes.append(f"{k}={_short(v)}")
+        shipped = _weights(key_model) == _weights(identity) if key_model is not None else not weights
+    checkpoint = default_name
+    for k, p in weights.items():
+        name = f"{p.parent.name}/{p.name}" if p.name == default_name and not shipped else p.name
+        checkpoint = name if k == weights_args[0] else f"{k}={name}"
+    if not weights and not shipped:
+        checkpoint = f"{default_name} (an earlier build)" if default_name else "an earlier build"
+    for k, v in generation.items():
+        if v is not None and k in default_gen and default_gen[k] != v:
+            changes.append(f"{k}={_short(v)}")
+    changes += [
+        f"{k}={Path(str(v)).name}" for k, v in sorted(model_args.items()) if k in path_args and k not in weights
+    ]
     changes += [f"{k}={_short(v)}" for k, v in sorted(model_args.items()) if k not in path_args]
     changes += _protocol_changes(task, task_args)
     if seed:
@@ -203,16 +202,22 @@ def describe_run(folder: str | Path) -> RunLabel:
     return RunLabel(folder, task, model, split, complete, checkpoint, shipped, tuple(changes))
 
 
-def _path_args(model: str) -> tuple[str, ...]:
-    """The --model-args of ``model`` that name a checkpoint or another file ("checkpoint" for a model not in
-    the catalog)."""
+def _path_args(model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The --model-args of ``model`` that name a file or folder, and of those the ones that are its weights (the
+    ones its identity hashes, the checkpoint first); ("checkpoint",) both for a model not in the catalog."""
     from mg5bench.catalog import MODELS
     from mg5bench.errors import Mg5Error
 
     try:
-        return tuple(MODELS.get(model).path_args) or ("checkpoint",)
+        cls = MODELS.get(model)
+        return tuple(cls.path_args), tuple(cls.hashed_args) or ("checkpoint",)
     except (Mg5Error, ImportError):
-        return ("checkpoint",)
+        return ("checkpoint",), ("checkpoint",)
+
+
+def _weights(identity: Any) -> Any:
+    """A model identity without its other arguments: what tells one checkpoint's content from another's."""
+    return {k: v for k, v in identity.items() if k != "model_args"} if isinstance(identity, dict) else identity
 
 
 def _protocol_changes(task: str, task_args: dict[str, Any]) -> list[str]:

@@ -72,6 +72,7 @@ def make_real_run(
     text: bool = False,
     checkpoint: str | None = None,
     limit: int | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> Path:
     """A run folder as 'mg5bench run' names and describes it (the runner's own ``prepare`` and ``run_info``: real key,
     folder name and run.json) on the official VIST sample, with the outputs written here instead of by the model:
@@ -86,7 +87,8 @@ def make_real_run(
     from mg5bench.store import RunStore
 
     spec = RunSpec(task="vist", model=model, split="val", data=str(VIST_DATA), seed=seed,
-                   generation=GenerationConfig(**(generation or {})), task_args=task_args or {})  # fmt: skip
+                   generation=GenerationConfig(**(generation or {})), task_args=task_args or {},
+                   model_args=model_args or {})  # fmt: skip
     p = prepare(spec, runs, progress=False)
     folder = p.folder
     if checkpoint is not None:

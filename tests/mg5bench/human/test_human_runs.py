@@ -140,6 +140,19 @@ def test_every_run_is_labelled_by_its_checkpoint_and_changed_settings(ablated: d
     assert labels["gs1"].study_name == "minigpt5 (guidance_scale=1)"
 
 
+def test_labels_of_other_model_args_and_of_a_retrained_checkpoint(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    forced = describe_run(make_real_run(runs, "minigpt5", (1, 1, 1), model_args={"force_generation": True}))
+    assert forced.label == "minigpt5: stage2-vist (shipped), force_generation=true" and not forced.default
+    old = make_real_run(runs, "minigpt5", (2, 2, 2))  # made before the shipped checkpoint was retrained
+    info = json.loads((old / "run.json").read_text())
+    info["key"]["model"]["sha256"] = "0" * 64
+    (old / "run.json").write_text(json.dumps(info))
+    assert describe_run(old).label == "minigpt5: stage2-vist (an earlier build), default settings"
+    with pytest.raises(ConfigError, match="none of the 2 complete run"):
+        find_run(runs, "vist", "minigpt5", "val")
+
+
 def test_models_pick_the_shipped_checkpoint_at_default_settings(ablated: dict[str, Path]) -> None:
     runs = ablated["default"].parents[2]
     assert find_run(runs, "vist", "minigpt5", "val") == ablated["default"]
