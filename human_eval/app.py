@@ -146,7 +146,9 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
     if item.skipped:
         st.caption(
             "Not asked for this item: "
-            + "; ".join(f"{NAMES[a].lower()} ({why})" for a, why in item.skipped.items() if a in NAMES)
+            + "; ".join(
+                f"{NAMES[a].lower()} ({escape_markdown(str(why))})" for a, why in item.skipped.items() if a in NAMES
+            )
             + "."
         )
     for aspect in item.aspects:
