@@ -2,9 +2,9 @@
 
 Nothing is shown without a valid rater id and token (``mg5bench annotate --invite NAME``). A rater sees, per
 item, the shared context and the two outputs side by side (left/right drawn per item and rater, model names
-hidden), answers three questions, and submits once: the store writes the item in one transaction. Reopening the
-page resumes at the first item not submitted. Organisers (``--invite NAME --organiser``) also get a page with
-progress per rater and agreement so far.
+hidden), answers the questions that apply to what the outputs show (the others are named as not asked), and
+submits once: the store writes the item in one transaction. Reopening the page resumes at the first item not
+submitted. Organisers (``--invite NAME --organiser``) also get a page with progress per rater and agreement so far.
 """
 
 from __future__ import annotations
@@ -15,18 +15,38 @@ from typing import Any
 import streamlit as st
 
 from mg5bench.errors import Mg5Error
-from mg5bench.human.store import ASPECTS, LABEL_TEXT, LABELS, QUESTIONS, AccessError, RatingStore
+from mg5bench.human.store import (
+    ASPECTS,
+    LABEL_TEXT,
+    LABELS,
+    QUESTIONS,
+    AccessError,
+    RatingStore,
+    question_for,
+)
 from mg5bench.human.view import app_config, escape_markdown, load_image
 
 # One key per (question, answer), so a keypress lost or reordered while the page reruns can never put an answer
 # on the wrong question: the digit picks the answer (in the order of the buttons), the modifier the question.
 MODIFIERS = dict(zip(ASPECTS, ("", "Shift+", "Alt+"), strict=True))
 DIGITS = dict(zip(LABELS, ("1", "2", "3", "4", "5"), strict=True))
-KEYS_HELP = (
-    "Keys: 1-5 language coherence, Shift+1-5 image quality, Alt+1-5 multimodal coherence (in the order of the "
-    "buttons); Backspace clears; Enter submits."
-)
+NAMES = {a: QUESTIONS[a].split(":")[0] for a in ASPECTS}
+
+
+def keys_help(asked: tuple[str, ...]) -> str:
+    """The keys of the questions shown (each question keeps its modifier whether or not the others are asked)."""
+    keys = ", ".join(f"{MODIFIERS[a]}1-5 {NAMES[a].lower()}" for a in asked)
+    return f"Keys: {keys} (in the order of the buttons); Backspace clears; Enter submits."
+
+
 CONTEXT_PER_ROW, CONTEXT_IMAGE_WIDTH = 5, 160
+# A button label that does not fit wraps onto a second line instead of being cut to "Tie, le..." (Streamlit's
+# default) in a window narrower than five labels with their key hints
+WRAP_LABELS = (
+    '<style>[data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"], '
+    '[data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"] p '
+    "{white-space: normal; overflow: visible; text-overflow: clip;}</style>"
+)
 
 
 def _answer_key(item_id: str, aspect: str) -> str:
@@ -123,10 +143,18 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
     with right:
         st.subheader("Output B")
         _render(item.right, roots)
-    for aspect in ASPECTS:
+    if item.skipped:
+        st.caption(
+            "Not asked for this item: "
+            + "; ".join(
+                f"{NAMES[a].lower()} ({escape_markdown(str(why))})" for a, why in item.skipped.items() if a in NAMES
+            )
+            + "."
+        )
+    for aspect in item.aspects:
         key = _answer_key(item.item_id, aspect)
         chosen = _answers().get(key)
-        st.markdown(escape_markdown(QUESTIONS[aspect]))
+        st.markdown(escape_markdown(question_for(aspect, item.left, item.right)))
         for col, label in zip(st.columns(len(LABELS)), LABELS, strict=True):
             col.button(
                 LABEL_TEXT[label],
@@ -137,12 +165,12 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
                 on_click=_answer,
                 args=(key, label),
             )
-    st.caption(KEYS_HELP)
+    st.caption(keys_help(item.aspects))
     submit_col, clear_col, _ = st.columns([1, 1, 3])
     clear_col.button("Clear", key="clear", shortcut="Backspace", on_click=_clear, args=(item.item_id,))
     if submit_col.button("Submit", key="submit", type="primary", shortcut="Enter"):
-        answers = {a: _answers().get(_answer_key(item.item_id, a)) for a in ASPECTS}
-        missing = [QUESTIONS[a].split(":")[0] for a, v in answers.items() if v is None]
+        answers = {a: _answers().get(_answer_key(item.item_id, a)) for a in item.aspects}
+        missing = [NAMES[a] for a, v in answers.items() if v is None]
         if missing:
             st.warning(f"Please answer every question (open: {', '.join(missing)}).")
             return
@@ -170,13 +198,15 @@ def _organiser(store: RatingStore, study: dict[str, Any]) -> None:
     votes = store.votes()
     alphas = stats.agreement(votes, sid, study["model_x"])
     st.subheader("Agreement so far (Krippendorff's alpha, nominal)")
-    st.table({QUESTIONS[a].split(":")[0]: ["n/a" if v != v else f"{v:.3f}"] for a, v in alphas.items()})
+    st.table({NAMES[a]: ["n/a" if v != v else f"{v:.3f}"] for a, v in alphas.items()})
     with st.expander("Report so far"):
         st.code(stats.format_report(stats.report(store, study=sid, resamples=200)), language=None)
 
 
 def main() -> None:
-    st.set_page_config(page_title="mg5bench rating", layout="wide")
+    # the sidebar (sign out, the organiser's page switch) starts closed: the five answers a row get the width
+    st.set_page_config(page_title="mg5bench rating", layout="wide", initial_sidebar_state="collapsed")
+    st.html(WRAP_LABELS)
     cfg = app_config()
     if cfg is None:
         st.error("No rating database configured: start the app with 'mg5bench annotate'.")

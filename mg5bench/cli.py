@@ -594,6 +594,8 @@ examples:
   mg5bench annotate --invite bob --organiser            # bob also sees progress and agreement
   mg5bench annotate --task vist --models minigpt5,sd2-ft             # serves http://127.0.0.1:8501
   mg5bench annotate --task vist --models minigpt5,sd2-ft --split val --raters 3 --overlap 2 --items 100
+  mg5bench annotate --task vist --models minigpt5,sd2-ft --list-runs   # every run with its checkpoint, settings
+  mg5bench annotate --task vist --models minigpt5,minigpt5 --run-b <folder of the no-CFG ablation>
   mg5bench annotate --run-a runs/vist/minigpt5/<folder> --run-b runs/vist/two-stage/<folder> --db study.sqlite
   mg5bench annotate --db ratings.sqlite                 # serve the latest study again (raters resume)
   mg5bench human report --db ratings.sqlite
@@ -612,8 +614,10 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
         "annotate",
         help="pairwise human rating of two stored runs: invite raters, start the rating app",
         description="Blinded pairwise human evaluation (the MiniGPT-5 study: language coherence, image quality, "
-        "multimodal coherence; A / B / tie leaning A / tie leaning B / both bad). Pairs two complete runs over the "
-        "same samples (by --task/--models/--split under --runs, or --run-a/--run-b folders), stores the study in "
+        "multimodal coherence, each asked where it applies to what both outputs show; A / B / tie leaning A / tie "
+        "leaning B / both bad). Pairs two complete runs over the "
+        "same samples (--task/--models/--split pick each model's shipped checkpoint at default settings under --runs; "
+        "--run-a/--run-b pick other run folders, or narrow --models), stores the study in "
         "--db (SQLite) and serves the Streamlit rating app on --host:--port (localhost unless --host is given). "
         "Each item is rated by --overlap of the --raters raters; attention checks (a repeated item with sides "
         "swapped, a gold item: ground truth vs a blank image) are mixed in every --check-every items. Raters enter "
@@ -625,8 +629,11 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--models", metavar="A,B", help="the two models, e.g. minigpt5,sd2-ft")
     p.add_argument("--split", help="split of the runs (default: the task card's default_split)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where 'mg5bench run' stored them (default runs/)")
-    p.add_argument("--run-a", type=Path, help="first run folder (instead of --task/--models)")
-    p.add_argument("--run-b", type=Path, help="second run folder")
+    p.add_argument("--run-a", type=Path, help="first run folder; with --task/--models it must be a run of the "
+                   "first model (default then: its shipped checkpoint at default settings)")  # fmt: skip
+    p.add_argument("--run-b", type=Path, help="second run folder (likewise for the second model)")
+    p.add_argument("--list-runs", action="store_true", help="list the complete runs of --task (of --models, or of "
+                   "every model) with their checkpoint and settings, mark the default, and stop")  # fmt: skip
     p.add_argument("--db", type=Path, default=Path("ratings.sqlite"), help="rating database (default ratings.sqlite)")
     p.add_argument("--study", type=POSITIVE, help="serve this study of --db (default: the one of the runs, else the "
                    "latest)")  # fmt: skip
@@ -657,7 +664,7 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     r = hsub.add_parser(
         "report",
         help="win/tie/loss with Wilson CIs under four tie conventions, sign test, position bias, alpha, BT",
-        description="Per study and aspect: X vs Y counts; X's preference rate with a 95%% Wilson interval with ties "
+        description="Per study and aspect: X vs Y counts; X's preference rate with a 95% Wilson interval with ties "
         "dropped, split half, counted by lean and counted against; the exact sign test (ties dropped); the share of "
         "preferences that went to the left output; Krippendorff's alpha (nominal); the raters excluded by the "
         "attention checks (any failed gold item, or under half of the repeated items consistent). With more than "
@@ -705,21 +712,32 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         raise ConfigError("--organiser goes with --invite NAME")
     by_models = args.task is not None or args.models is not None
     by_folders = args.run_a is not None or args.run_b is not None
-    if by_models and by_folders:
-        raise ConfigError("choose the runs either by --task/--models or by --run-a/--run-b, not both")
+    if args.list_runs:
+        return _list_runs(args)
     if by_models and (args.task is None or args.models is None):
         raise ConfigError("--task and --models go together, e.g. --task vist --models minigpt5,sd2-ft")
-    if by_folders and (args.run_a is None or args.run_b is None):
-        raise ConfigError("give both --run-a and --run-b")
+    if by_folders and not by_models and (args.run_a is None or args.run_b is None):
+        raise ConfigError("give both --run-a and --run-b, or --task/--models to pick the other one")
     if by_models or by_folders:
-        from mg5bench.human.runs import build_plan, find_run
+        from mg5bench.human.runs import build_plan, check_run, describe_run, find_run
 
         if by_models:
-            models = [m.strip() for m in args.models.split(",") if m.strip()]
-            if len(models) != 2:
-                raise ConfigError(f"--models takes two models separated by a comma, got {args.models!r}")
-            split = args.split or _default_split(args.task, None)
-            run_a, run_b = (find_run(args.runs, args.task, m, split) for m in models)
+            models = _two_models(args.models)
+            given = []
+            for flag, model, folder in zip(("--run-a", "--run-b"), models, (args.run_a, args.run_b), strict=True):
+                if folder is not None:  # narrowed by --task/--models: it must be a run of them
+                    if not folder.exists() and (args.runs / args.task / model / folder).is_dir():
+                        folder = args.runs / args.task / model / folder  # a folder name from a candidate list
+                    run = describe_run(folder)
+                    check_run(run, flag, args.task, model, args.split)
+                    folder = run.folder
+                given.append(folder)
+            split = args.split or next((describe_run(f).split for f in given if f is not None), None)
+            split = split or _default_split(args.task, None)
+            run_a, run_b = (
+                f if f is not None else find_run(args.runs, args.task, m, split, flag)
+                for f, m, flag in zip(given, models, ("--run-a", "--run-b"), strict=True)
+            )
         else:
             run_a, run_b = args.run_a, args.run_b
         store = RatingStore(args.db)
@@ -748,7 +766,8 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         "(attention checks included); model names hidden from raters"
     )
     for side in ("x", "y"):
-        print(f"  run {side.upper()}: {cfg['runs'][side]}")
+        label = cfg.get("labels", {}).get(side)
+        print(f"  run {side.upper()}: {label + ' in ' if label else ''}{cfg['runs'][side]}")
     print(
         f"  raters: {', '.join(r['rater'] for r in store.raters()) or 'none yet'} "
         f"(invite: mg5bench annotate --invite NAME --db {args.db})"
@@ -786,6 +805,41 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     os.execve(sys.executable, cmd, env)  # the server takes this process over: signals reach it directly
     return 0  # pragma: no cover - not reached
+
+
+def _two_models(text: str) -> list[str]:
+    from mg5bench.errors import ConfigError
+
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if len(models) != 2:
+        raise ConfigError(f"--models takes two models separated by a comma, got {text!r}")
+    return models
+
+
+def _list_runs(args: argparse.Namespace) -> int:
+    """``annotate --list-runs``: each model's complete runs on the task with their labels; * marks the one
+    ``--models`` picks by default."""
+    from mg5bench.errors import ConfigError
+    from mg5bench.human.runs import candidate_runs
+
+    if args.task is None:
+        raise ConfigError("--list-runs needs --task (and optionally --models A,B)")
+    split = args.split or _default_split(args.task, None)
+    base = args.runs / args.task
+    if args.models:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+    else:
+        models = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if not models:
+        print(f"no runs of {args.task} under {base}")
+    for model in models:
+        found = candidate_runs(args.runs, args.task, model, split)
+        print(f"{model} on {args.task} {split}: {len(found)} complete run(s) under {base / model}")
+        width = max((len(r.settings) for r in found), default=0)
+        for r in found:
+            print(f"  {'*' if r.default else ' '} {r.settings:<{width}}  {base / model / r.folder.name}")
+    print("* = picked by --models (the shipped checkpoint at default settings); pick another with --run-a / --run-b")
+    return 0
 
 
 def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -5,12 +5,14 @@ checks, and Bradley-Terry strengths with bootstrap CIs when more than two models
 Why four tie conventions: "X preferred in 56% of cases" means different things depending on what a tie does to
 the denominator, so the report shows each, named:
 
-    dropped   X wins / (X wins + Y wins); every tie and "both bad" left out
-    half      (X wins + half of every tie and "both bad") / all votes
-    lean      (X wins + ties leaning X) / (all votes except "both bad")
-    against   X wins / all votes (every tie counts against X; the paper-style "preferred in N% of cases")
+    dropped   X wins / (X wins + Y wins); ties left out
+    half      (X wins + half of the ties) / (wins + ties)
+    lean      (X wins + ties leaning X) / (wins + ties)
+    against   X wins / all votes, "both bad" included (the paper-style "preferred in N% of cases")
 
-"X wins" is an outright preference; ties leaning X count for X only under "lean". The sign test is the exact
+"X wins" is an outright preference; a tie is "tie, leaning X" or "tie, leaning Y"; ties leaning X count for X only
+under "lean". "Both bad" is not a tie: it prefers neither output, so it is left out of every rate but "against",
+whose denominator is every vote; with no tie, "dropped", "half" and "lean" are equal. The sign test is the exact
 two-sided binomial test of X wins against Y wins (ties dropped) at p = 0.5. Position bias is the share of votes
 that express a preference (outright or leaning) that went to the left output; 0.5 is none. Alpha is nominal over
 the five outcomes seen from model X's side (so the left/right draw cannot masquerade as disagreement), with the
@@ -34,6 +36,10 @@ CONVENTIONS: dict[str, str] = {
     "lean": "ties counted by lean",
     "against": "ties counted against",
 }
+BOTH_BAD_NOTE = (
+    'a tie is "tie, leaning X or Y"; "both bad" is not a tie: it is left out of every rate but "ties counted '
+    'against", which counts it against X'
+)
 OUTCOMES = ("win", "lean_win", "lean_loss", "loss", "both_bad")  # from model X's side
 MIN_REPEAT_PASS = 0.5  # a rater is excluded below this share of passed repeat checks (or on any failed gold)
 
@@ -71,12 +77,12 @@ def count_outcomes(votes: Any, x: str) -> dict[str, int]:
 def win_rates(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
     """X's preference rate with its Wilson 95% CI under each tie convention (see the module docstring)."""
     w, lw, ll, lo, bb = (counts[k] for k in OUTCOMES)
-    total = w + lw + ll + lo + bb
+    decided = w + lw + ll + lo  # every vote but "both bad", which is not a tie
     parts = {
         "dropped": (w, w + lo),
-        "half": (w + 0.5 * (lw + ll + bb), total),
-        "lean": (w + lw, total - bb),
-        "against": (w, total),
+        "half": (w + 0.5 * (lw + ll), decided),
+        "lean": (w + lw, decided),
+        "against": (w, decided + bb),
     }
     out = {}
     for name, (s, n) in parts.items():
@@ -237,11 +243,13 @@ def exclusions(attention: Any, min_repeat: float = MIN_REPEAT_PASS) -> dict[tupl
     return out
 
 
-def aspect_table(votes: Any, x: str) -> dict[str, Any]:
-    """Everything the report shows for one aspect of one study (votes: that aspect's pair votes)."""
+def aspect_table(votes: Any, x: str, not_asked: int = 0) -> dict[str, Any]:
+    """Everything the report shows for one aspect of one study (votes: that aspect's pair votes; ``not_asked``:
+    the ratings of pair items where the question did not apply and was not asked)."""
     counts = count_outcomes(votes, x)
     return {
         "n_votes": len(votes),
+        "not_asked": int(not_asked),
         "n_items": int(votes["item_id"].nunique()),
         "counts": counts,
         "rates": win_rates(counts),
@@ -266,7 +274,7 @@ def report(
 
     check_resamples(resamples)
     check_int("--seed", seed)
-    votes, attention = store.votes(), store.attention()
+    votes, attention, skipped = store.votes(), store.attention(), store.not_asked()
     excluded = exclusions(attention) if exclude and len(attention) else {}
     studies = [store.study(study)] if study is not None else store.studies()
     out: dict[str, Any] = {"db": str(store.path), "studies": [], "bradley_terry": None, "excluded": []}
@@ -279,6 +287,7 @@ def report(
         out["excluded"] += [{"study": sid, "rater": r, "why": why} for r, why in gone.items()]
         used = v[(v["kind"] == "pair") & ~v["rater"].isin(list(gone))]
         pooled.append(used)
+        na = skipped[(skipped["study"] == sid) & (skipped["kind"] == "pair") & ~skipped["rater"].isin(list(gone))]
         att = attention[attention["study"] == sid]
         out["studies"].append(
             {
@@ -292,7 +301,9 @@ def report(
                 "excluded": gone,
                 "n_pair_items": int(used["item_id"].nunique()),
                 "checks": {"passed": int(att["passed"].sum()), "failed": int((~att["passed"]).sum())},
-                "aspects": {a: aspect_table(used[used["aspect"] == a], x) for a in ASPECTS},
+                "aspects": {
+                    a: aspect_table(used[used["aspect"] == a], x, int((na["aspect"] == a).sum())) for a in ASPECTS
+                },
             }
         )
     if pooled:
@@ -302,9 +313,16 @@ def report(
         models = set(allv["left_model"]) | set(allv["right_model"])
         if len(models) > 2:
             out["bradley_terry"] = {
-                a: bradley_terry(allv[allv["aspect"] == a], resamples=resamples, seed=seed) for a in ASPECTS
+                a: bradley_terry(allv[allv["aspect"] == a], resamples=resamples, seed=seed)
+                if (allv["aspect"] == a).any()
+                else {"models": [], "strength": [], "ci": [], "note": "not asked (no votes)"}
+                for a in ASPECTS
             }
     return out
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _pct(v: float) -> str:
@@ -331,9 +349,17 @@ def format_report(rep: dict[str, Any], aspects: Sequence[str] = ASPECTS) -> str:
         for a in aspects:
             t = s["aspects"][a]
             c, pb = t["counts"], t["position_bias"]
+            na = t.get("not_asked", 0)
+            if not t["n_votes"]:
+                why = (
+                    f"not asked ({_n(na, 'rating')}: it did not apply to what the outputs showed)" if na else "no votes"
+                )
+                lines.append(f"  {names.get(a, a)}: {why}")
+                continue
+            asked = f"; not asked on {_n(na, 'more rating')} (did not apply)" if na else ""
             alpha = "n/a" if t["alpha"] != t["alpha"] else f"{t['alpha']:.3f}"
             lines.append(
-                f"  {names.get(a, a)}: {t['n_votes']} votes on {t['n_items']} items; Krippendorff alpha "
+                f"  {names.get(a, a)}: {t['n_votes']} votes on {t['n_items']} items{asked}; Krippendorff alpha "
                 f"{alpha}; left chosen {_pct(pb['rate']).strip()}% of {pb['n']} preferences "
                 f"[{_pct(pb['ci'][0]).strip()}, {_pct(pb['ci'][1]).strip()}] (p {_p(pb['p'])})"
             )
@@ -347,6 +373,8 @@ def format_report(rep: dict[str, Any], aspects: Sequence[str] = ASPECTS) -> str:
                 n = f"{r['n']:g}"
                 ci = f"[{_pct(r['ci'][0]).strip()}, {_pct(r['ci'][1]).strip()}]"
                 lines.append(f"    {label:<22} {_pct(r['rate']):>13}  {ci:<15} {n:>7}")
+    if rep["studies"]:
+        lines.append(f"  ({BOTH_BAD_NOTE})")
     bt = rep.get("bradley_terry")
     if bt:
         lines.append(

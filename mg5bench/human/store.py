@@ -43,12 +43,16 @@ QUESTIONS: dict[str, str] = {
     "image": "Image quality: which output's image is clearer and better made?",
     "multimodal": "Multimodal coherence: which output's text and image fit the context, and each other, better?",
 }
+# The multimodal question when an output lacks text or an image (VIST's outputs are images): it then asks how the
+# output continues the context, which holds both.
+QUESTION_FITS_CONTEXT = "Multimodal coherence: which output fits the context, its text and images, better?"
 LABELS: tuple[str, ...] = ("A", "tie_a", "tie_b", "B", "both_bad")
+# The answer buttons' labels: short enough to fit five in a row with their key hint ("Shift + 2") on a laptop
 LABEL_TEXT: dict[str, str] = {
-    "A": "A is better",
-    "tie_a": "Tie, leaning A",
-    "tie_b": "Tie, leaning B",
-    "B": "B is better",
+    "A": "A better",
+    "tie_a": "Tie, lean A",
+    "tie_b": "Tie, lean B",
+    "B": "B better",
     "both_bad": "Both bad",
 }
 KINDS = ("pair", "repeat", "gold")
@@ -120,7 +124,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX votes_item ON votes(item_id)",
         "CREATE INDEX items_study ON items(study, kind)",
     ),
+    # 2: the questions asked on each item (a JSON list of aspects); NULL, as in every study made before, is all
+    ("ALTER TABLE items ADD COLUMN aspects TEXT",),
 )
+# An item's number of questions, in SQL (i: the items row)
+N_ASKED_SQL = f"COALESCE(json_array_length(i.aspects), {len(ASPECTS)})"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -177,17 +185,57 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGR
     return target
 
 
+def shows_text(segments: Sequence[Mapping[str, Any]]) -> bool:
+    """An output with a text segment (an empty one too: the rater sees "(empty text)")."""
+    return any("text" in seg for seg in segments)
+
+
+def shows_image(segments: Sequence[Mapping[str, Any]]) -> bool:
+    return any("image" in seg or "blank" in seg for seg in segments)
+
+
+def asked_aspects(
+    x: Sequence[Mapping[str, Any]], y: Sequence[Mapping[str, Any]], target_text: bool
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The questions that apply to what the two outputs show, and why each other one is skipped:
+
+    - language coherence: both outputs have text, or one has and the task's expected output (the target) has
+      text too (a missing text is then a failure to judge);
+    - image quality: both outputs have an image (a missing image is judged under multimodal coherence);
+    - multimodal coherence: always (every task's context and target together hold text and images; with an
+      output of one kind it asks how that output continues the context).
+    """
+    skipped: dict[str, str] = {}
+    tx, ty = shows_text(x), shows_text(y)
+    if not (tx or ty):
+        skipped["language"] = "neither output has text"
+    elif not (tx and ty) and not target_text:
+        skipped["language"] = "only one output has text, and the task expects none"
+    ix, iy = shows_image(x), shows_image(y)
+    if not (ix and iy):
+        skipped["image"] = "neither output has an image" if not (ix or iy) else "only one output has an image"
+    return tuple(a for a in ASPECTS if a not in skipped), skipped
+
+
+def question_for(aspect: str, left: Sequence[Mapping[str, Any]], right: Sequence[Mapping[str, Any]]) -> str:
+    """The question as the rater reads it for these two outputs."""
+    if aspect == "multimodal" and not all(shows_text(o) and shows_image(o) for o in (left, right)):
+        return QUESTION_FITS_CONTEXT
+    return QUESTIONS[aspect]
+
+
 @dataclass(frozen=True)
 class PlanItem:
     """One item to create: a pair (X vs Y) or a gold check, with what the rater is shown (``payload``:
     ``context`` segments and ``outputs`` {"x": segments, "y": segments}; image segments carry the ``root`` they
-    are relative to)."""
+    are relative to; ``skipped``: {aspect: why it is not asked}) and the questions asked (``aspects``)."""
 
     sample_id: str
     kind: str
     model_x: str
     model_y: str
     payload: dict[str, Any]
+    aspects: tuple[str, ...] = ASPECTS
 
 
 @dataclass(frozen=True)
@@ -202,6 +250,7 @@ class StudyPlan:
     runs: dict[str, str]  # "x" / "y" -> run folder
     pairs: list[PlanItem]
     gold: list[PlanItem] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # "x" / "y" -> the run's label (checkpoint, settings)
 
 
 @dataclass(frozen=True)
@@ -264,6 +313,13 @@ class ItemView:
     context: list[dict[str, Any]]
     left: list[dict[str, Any]]
     right: list[dict[str, Any]]
+    aspects: tuple[str, ...] = ASPECTS  # the questions asked on this item
+    skipped: dict[str, str] = field(default_factory=dict)  # the others, with why they are not asked
+
+
+def _asked(stored: str | None) -> tuple[str, ...]:
+    """An item's questions from its ``aspects`` column (NULL: every one)."""
+    return ASPECTS if stored is None else tuple(a for a in ASPECTS if a in json.loads(stored))
 
 
 def item_id_for(study: int, kind: str, sample_id: str) -> str:
@@ -415,6 +471,7 @@ class RatingStore:
         config = {
             "roots": plan.roots,
             "runs": plan.runs,
+            "labels": plan.labels,
             "aspects": list(ASPECTS),
             "raters": raters,
             "overlap": overlap,
@@ -437,6 +494,7 @@ class RatingStore:
                     it.model_y,
                     None,
                     json.dumps(it.payload),
+                    json.dumps(list(it.aspects)),
                 )
                 for it in [*plan.pairs, *plan.gold]
             ]
@@ -452,10 +510,11 @@ class RatingStore:
                     by_sample[s].model_y,
                     item_id_for(study, "pair", s),
                     "{}",
+                    json.dumps(list(by_sample[s].aspects)),  # shown again: the same questions
                 )
                 for s in repeated
             ]
-            conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             gold_models = (GOLD_GT, GOLD_BLANK)
             assign = []
             for slot, queue in enumerate(queues):
@@ -548,18 +607,19 @@ class RatingStore:
     def next_item(self, study: int, rater: str) -> ItemView | None:
         """The first item of the rater's queue that they have not submitted (resume point), or None when done."""
         slot = self.slot_of(study, rater)
-        n_aspects = len(ASPECTS)
         with self._tx(write=False) as conn:
             total = conn.execute("SELECT COUNT(*) FROM assignments WHERE study = ? AND slot = ?", (study, slot))
             total = int(total.fetchone()[0])
             rows = conn.execute(
                 "SELECT a.position, a.item_id, a.left_model, a.right_model, "
-                "(SELECT COUNT(*) FROM votes v WHERE v.rater = ? AND v.item_id = a.item_id) AS n "
-                "FROM assignments a WHERE a.study = ? AND a.slot = ? ORDER BY a.position",
+                "(SELECT COUNT(*) FROM votes v WHERE v.rater = ? AND v.item_id = a.item_id) AS n, "
+                f"{N_ASKED_SQL} AS asked "
+                "FROM assignments a JOIN items i ON i.item_id = a.item_id WHERE a.study = ? AND a.slot = ? "
+                "ORDER BY a.position",
                 (rater, study, slot),
             ).fetchall()
-            done = sum(int(r["n"]) >= n_aspects for r in rows)
-            todo = next((r for r in rows if int(r["n"]) < n_aspects), None)
+            done = sum(int(r["n"]) >= int(r["asked"]) for r in rows)
+            todo = next((r for r in rows if int(r["n"]) < int(r["asked"])), None)
             if todo is None:
                 return None
             item = conn.execute("SELECT * FROM items WHERE item_id = ?", (todo["item_id"],)).fetchone()
@@ -582,22 +642,26 @@ class RatingStore:
             payload["context"],
             outputs[todo["left_model"]],
             outputs[todo["right_model"]],
+            _asked(item["aspects"]),
+            dict(payload.get("skipped") or {}),
         )
 
     def queue(self, study: int, rater: str) -> list[dict[str, Any]]:
-        """The rater's whole queue in order: position, item_id, kind, left_model, right_model, done (submitted)."""
+        """The rater's whole queue in order: position, item_id, kind, left_model, right_model, aspects (the
+        questions asked), done (submitted)."""
         slot = self.slot_of(study, rater)
         with self._tx(write=False) as conn:
             rows = conn.execute(
                 "SELECT a.position, a.item_id, i.kind, a.left_model, a.right_model, "
-                "(SELECT COUNT(*) FROM votes v WHERE v.rater = ? AND v.item_id = a.item_id) AS n "
+                "(SELECT COUNT(*) FROM votes v WHERE v.rater = ? AND v.item_id = a.item_id) AS n, i.aspects "
                 "FROM assignments a JOIN items i ON i.item_id = a.item_id WHERE a.study = ? AND a.slot = ? "
                 "ORDER BY a.position",
                 (rater, study, slot),
             ).fetchall()
         out = [dict(r) for r in rows]
         for r in out:
-            r["done"] = int(r.pop("n")) >= len(ASPECTS)
+            r["aspects"] = _asked(r["aspects"])
+            r["done"] = int(r.pop("n")) >= len(r["aspects"])
         return out
 
     def record_vote(
@@ -628,9 +692,6 @@ class RatingStore:
                 raise VoteError(f"{where}: unknown aspect {aspect!r}; expected one of {', '.join(ASPECTS)}")
             if label not in LABELS:
                 raise VoteError(f"{where}, aspect {aspect}: label {label!r} is not one of {', '.join(LABELS)}")
-        if not partial and set(answers) != set(ASPECTS):
-            missing = [a for a in ASPECTS if a not in answers]
-            raise VoteError(f"{where}: unanswered aspect(s) {', '.join(missing)}; answer every question")
         if (
             isinstance(seconds, bool)
             or not isinstance(seconds, (int, float))
@@ -641,9 +702,17 @@ class RatingStore:
         if left_model == right_model:
             raise VoteError(f"{where}: left and right model are both {left_model!r}")
         with self._tx() as conn:
-            item = conn.execute("SELECT study, kind FROM items WHERE item_id = ?", (item_id,)).fetchone()
+            item = conn.execute("SELECT study, kind, aspects FROM items WHERE item_id = ?", (item_id,)).fetchone()
             if item is None:
                 raise VoteError(f"{where}: no such item in {self.path}")
+            asked = _asked(item["aspects"])
+            extra = [a for a in answers if a not in asked]
+            if extra:
+                raise VoteError(f"{where}: aspect(s) {', '.join(extra)} not asked on this item (asked: "
+                                f"{', '.join(asked)}); answer only the questions shown")  # fmt: skip
+            if not partial and set(answers) != set(asked):
+                missing = [a for a in asked if a not in answers]
+                raise VoteError(f"{where}: unanswered aspect(s) {', '.join(missing)}; answer every question")
             slot = conn.execute("SELECT slot FROM slots WHERE study = ? AND rater = ?", (item["study"], rater))
             slot = slot.fetchone()
             if slot is None:
@@ -679,15 +748,17 @@ class RatingStore:
             self._evaluate_checks(conn, rater, item_id, str(item["kind"]))
 
     def _complete(self, conn: sqlite3.Connection, rater: str, item_id: str) -> dict[str, sqlite3.Row] | None:
+        """The rater's votes on the item by aspect, once every question asked on it is answered."""
         rows = conn.execute("SELECT * FROM votes WHERE rater = ? AND item_id = ?", (rater, item_id)).fetchall()
         by_aspect = {r["aspect"]: r for r in rows}
-        return by_aspect if set(by_aspect) >= set(ASPECTS) else None
+        asked = conn.execute("SELECT aspects FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        return by_aspect if set(by_aspect) >= set(_asked(asked["aspects"])) else None
 
     def _evaluate_checks(self, conn: sqlite3.Connection, rater: str, item_id: str, kind: str) -> None:
         """Store the result of an attention check the moment the rater has answered all of it (inside the
-        submitting transaction). Gold: passed when no aspect favours the blank output and at least one favours
+        submitting transaction). Gold: passed when no answer favours the blank output and at least one favours
         the ground truth. Repeat: passed when the preferred model (outright or leaning; none for both_bad) is
-        the same as at the first showing on a majority of aspects."""
+        the same as at the first showing on a majority of the questions asked."""
         if kind == "gold":
             votes = self._complete(conn, rater, item_id)
             if votes is None:
@@ -695,8 +766,8 @@ class RatingStore:
             first = next(iter(votes.values()))
             gt_side = "A" if first["left_model"] == GOLD_GT else "B"
             blank_side = "B" if gt_side == "A" else "A"
-            labels = {a: votes[a]["label"] for a in ASPECTS}
-            favoured_blank = [a for a in ASPECTS if _favours(labels[a], blank_side)]
+            labels = {a: v["label"] for a, v in votes.items()}
+            favoured_blank = [a for a in labels if _favours(labels[a], blank_side)]
             passed = not favoured_blank and any(_favours(lab, gt_side) for lab in labels.values())
             detail = {"labels": labels, "gt_side": gt_side, "favoured_blank": favoured_blank}
             check_id = item_id
@@ -712,16 +783,17 @@ class RatingStore:
             first, again = self._complete(conn, rater, orig), self._complete(conn, rater, check_id)
             if first is None or again is None:
                 return
+            asked = [a for a in ASPECTS if a in first and a in again]
             agree = {
                 a: preferred_model(first[a]["label"], first[a]["left_model"], first[a]["right_model"])
                 == preferred_model(again[a]["label"], again[a]["left_model"], again[a]["right_model"])
-                for a in ASPECTS
+                for a in asked
             }
-            passed = 2 * sum(agree.values()) > len(ASPECTS)
+            passed = 2 * sum(agree.values()) > len(asked)
             detail = {
                 "agree": agree,
-                "first": {a: first[a]["label"] for a in ASPECTS},
-                "again": {a: again[a]["label"] for a in ASPECTS},
+                "first": {a: first[a]["label"] for a in asked},
+                "again": {a: again[a]["label"] for a in asked},
             }
             kind = "repeat"
         conn.execute(
@@ -770,10 +842,22 @@ class RatingStore:
             columns=["study", "rater", "item_id", "kind", "passed", "detail"],
         )
 
+    def not_asked(self) -> Any:
+        """Every question skipped on an item a rater submitted (it did not apply to what the outputs show), as a
+        DataFrame: study, rater, item_id, kind, aspect."""
+        import pandas as pd
+
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT i.study, v.rater, v.item_id, i.kind, i.aspects FROM votes v JOIN items i ON i.item_id = "
+                "v.item_id WHERE i.aspects IS NOT NULL GROUP BY v.rater, v.item_id ORDER BY MIN(v.id)"
+            ).fetchall()
+        out = [(*tuple(r)[:4], a) for r in rows for a in ASPECTS if a not in _asked(r["aspects"])]
+        return pd.DataFrame(out, columns=["study", "rater", "item_id", "kind", "aspect"])
+
     def progress(self, study: int) -> list[dict[str, Any]]:
         """Per slot: the rater (None while unclaimed), items submitted and assigned, attention checks passed and
         failed, the median seconds per item."""
-        n_aspects = len(ASPECTS)
         with self._tx(write=False) as conn:
             cfg = json.loads(conn.execute("SELECT config FROM studies WHERE id = ?", (study,)).fetchone()["config"])
             raters = {int(r["slot"]): r["rater"] for r in conn.execute("SELECT * FROM slots WHERE study = ?", (study,))}
@@ -795,8 +879,8 @@ class RatingStore:
                         float(r[0])
                         for r in conn.execute(
                             "SELECT MAX(v.seconds) FROM votes v JOIN items i ON i.item_id = v.item_id "
-                            "WHERE v.rater = ? AND i.study = ? GROUP BY v.item_id HAVING COUNT(*) >= ?",
-                            (rater, study, n_aspects),
+                            f"WHERE v.rater = ? AND i.study = ? GROUP BY v.item_id HAVING COUNT(*) >= {N_ASKED_SQL}",
+                            (rater, study),
                         )
                     ]
                     row["done"] = len(secs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import SAMPLES
 
@@ -60,14 +61,84 @@ def make_run(
     return folder
 
 
-def synthetic_plan(n: int, root: Path, x: str = "X", y: str = "Y", gold: int = 0) -> StudyPlan:
+def make_real_run(
+    runs: Path,
+    model: str,
+    colour: tuple[int, int, int],
+    *,
+    generation: dict[str, Any] | None = None,
+    task_args: dict[str, Any] | None = None,
+    seed: int = 0,
+    text: bool = False,
+    checkpoint: str | None = None,
+    limit: int | None = None,
+    model_args: dict[str, Any] | None = None,
+) -> Path:
+    """A run folder as 'mg5bench run' names and describes it (the runner's own ``prepare`` and ``run_info``: real key,
+    folder name and run.json) on the official VIST sample, with the outputs written here instead of by the model:
+    one 8x8 image of ``colour`` per sample (and a text when ``text``); ``limit``: the --limit it was asked for (it
+    holds every sample of the split, as a run whose last batch went past its limit does). ``checkpoint``: the
+    run.json of a run of another trained checkpoint of that name (as 'ablate' writes for another training seed: the
+    path in the model args, another content hash in the key)."""
+    from PIL import Image
+
+    from mg5bench.runner import prepare, run_info
+    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.store import RunStore
+
+    spec = RunSpec(task="vist", model=model, split="val", data=str(VIST_DATA), seed=seed,
+                   generation=GenerationConfig(**(generation or {})), task_args=task_args or {},
+                   model_args=model_args or {})  # fmt: skip
+    p = prepare(spec, runs, progress=False)
+    folder = p.folder
+    if checkpoint is not None:
+        p.key["model"] = {**p.key["model"], "sha256": f"other-{checkpoint}"}
+        folder = folder.with_name(f"{folder.name[:-12]}{abs(hash(checkpoint)) % 10**12:012d}")
+    (folder / "images").mkdir(parents=True)
+    lines = []
+    for s in p.sset.samples:
+        rel = f"images/{s.id}_0.png"
+        Image.new("RGB", (8, 8), colour).save(folder / rel)
+        out = [{"text": f"story {s.id}"}] if text else []
+        lines.append(json.dumps({"id": s.id, "output": [*out, {"image": rel}]}))
+    (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    info = run_info(p, RunStore(folder), None, limit or len(lines), {s.id for s in p.sset.samples})
+    if checkpoint is not None:
+        info["spec"]["model_args"]["checkpoint"] = str(runs / "trained" / checkpoint)
+    (folder / "run.json").write_text(json.dumps(info))
+    return folder
+
+
+def ablated_runs(runs: Path) -> dict[str, Path]:
+    """What runs/vist/ holds after 'mg5bench run' of two models and an 'mg5bench ablate' of the first: the
+    shipped checkpoint at default settings, two guidance scales, another protocol and run seed, two other
+    trained checkpoints (the paper's w/o CFG, another training seed)."""
+    return {
+        "default": make_real_run(runs, "minigpt5", (255, 0, 0)),
+        "gs1": make_real_run(runs, "minigpt5", (0, 255, 0), generation={"guidance_scale": 1.0}),
+        "gs7.5": make_real_run(runs, "minigpt5", (0, 255, 0), generation={"guidance_scale": 7.5}),
+        "text": make_real_run(runs, "minigpt5", (1, 1, 1), task_args={"context": "text"}),
+        "seed1": make_real_run(runs, "minigpt5", (2, 2, 2), seed=1),
+        "no-cfg": make_real_run(runs, "minigpt5", (3, 3, 3), checkpoint="stage2-vist-no-cfg"),
+        "train-seed1": make_real_run(runs, "minigpt5", (4, 4, 4), checkpoint="stage2-vist-seed1"),
+        "sd2-ft": make_real_run(runs, "sd2-ft", (0, 0, 255)),
+    }
+
+
+def synthetic_plan(
+    n: int, root: Path, x: str = "X", y: str = "Y", gold: int = 0, aspects: tuple[str, ...] | None = None
+) -> StudyPlan:
     """A study plan of ``n`` text-only pair items (and ``gold`` gold items) that needs no run folder: for tests
-    of the store and the analysis."""
-    from mg5bench.human.store import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
+    of the store and the analysis. Every question is asked, or only ``aspects`` (the others marked skipped)."""
+    from mg5bench.human.store import ASPECTS, GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
+
+    asked = aspects or ASPECTS
+    skipped = {a: "not in this test's design" for a in ASPECTS if a not in asked}
 
     def item(i: int, kind: str, mx: str, my: str) -> PlanItem:
         outs = {"x": [{"text": f"{mx} on s{i:03d}"}], "y": [{"text": f"{my} on s{i:03d}"}]}
-        return PlanItem(f"s{i:03d}", kind, mx, my, {"context": [{"text": f"context {i}"}], "outputs": outs})
+        payload = {"context": [{"text": f"context {i}"}], "outputs": outs, "skipped": skipped}
+        return PlanItem(f"s{i:03d}", kind, mx, my, payload, asked)
 
     return StudyPlan(
         "vist",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from human_fixtures import VIST_DATA, make_run, vist_fingerprint
+from human_fixtures import VIST_DATA, make_real_run, make_run, vist_fingerprint
 
 from mg5bench.human.runs import build_plan
-from mg5bench.human.store import ASPECTS, RatingStore
+from mg5bench.human.store import ASPECTS, LABELS, QUESTION_FITS_CONTEXT, RatingStore
 from mg5bench.human.view import ENV_DB, ENV_STUDY, escape_markdown
 
 APP = REPO / "human_eval" / "app.py"
@@ -132,12 +132,43 @@ def test_rating_run_end_to_end_and_resume(study) -> None:
     assert _chosen(at2, queue[2]["item_id"]) == [None, None, None]
 
 
+def test_only_the_questions_that_apply_are_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VIST outputs are images: no language question, the skipped one named, the keys of the others; a submit
+    stores the two answers and nothing for language coherence, which the report then calls not asked."""
+    from mg5bench.human import stats
+
+    runs = tmp_path / "runs"
+    a, b = make_real_run(runs, "minigpt5", (255, 0, 0)), make_real_run(runs, "sd2-ft", (0, 0, 255))
+    store = RatingStore(tmp_path / "ratings.sqlite")
+    sid = store.create_study(build_plan(a, b), raters=1, overlap=1, check_every=0)
+    token = store.invite("alice")
+    monkeypatch.setenv(ENV_DB, str(store.path))
+    monkeypatch.setenv(ENV_STUDY, str(sid))
+    at = _login(_app(), "alice", token)
+    assert not at.exception and not at.error
+    answer_keys = {b.key for b in at.button if b.key and b.key.startswith("b:")}
+    assert answer_keys == {f"b:{a}:{label}" for a in ("image", "multimodal") for label in LABELS}
+    text = _all_text(at)
+    assert "Not asked for this item: language coherence (neither output has text)." in text
+    assert "Keys: Shift+1-5 image quality, Alt+1-5 multimodal coherence" in text and "Language coherence:" not in text
+    assert escape_markdown(QUESTION_FITS_CONTEXT) in text  # the multimodal question for outputs of one kind
+    first = store.queue(sid, "alice")[0]
+    at.button(key="b:image:tie_b").click().run()
+    at.button(key="b:multimodal:A").click().run()
+    at.button(key="submit").click().run()
+    assert not at.exception and not at.warning and "Item 2 of" in _all_text(at)
+    assert [r[1:4] for r in _votes(store.path)] == [(first["item_id"], "image", "tie_b"),
+                                                    (first["item_id"], "multimodal", "A")]  # fmt: skip
+    text = stats.format_report(stats.report(store, resamples=0))
+    assert "language coherence: not asked (1 rating:" in text and "image quality: 1 votes on 1 items" in text
+
+
 def test_organiser_page_shows_progress_and_agreement(study) -> None:
     store, sid, tokens = study
     for rater in ("alice", "olga"):
         store.slot_of(sid, rater)
         for q in store.queue(sid, rater)[:3]:
-            store.submit(rater, q["item_id"], dict.fromkeys(ASPECTS, "A"), q["left_model"], q["right_model"], 2.0)
+            store.submit(rater, q["item_id"], dict.fromkeys(q["aspects"], "A"), q["left_model"], q["right_model"], 2.0)
     at = _login(_app(), "alice", tokens["alice"])
     assert not at.sidebar.radio  # raters get no page switch
     at = _login(_app(), "olga", tokens["olga"])

@@ -25,6 +25,10 @@ from human_fixtures import make_run, vist_fingerprint
 
 from mg5bench.human.store import ASPECTS, RatingStore
 
+# Button labels whose text does not fit their button (Streamlit cuts them with an ellipsis)
+TRUNCATED_JS = """() => [...document.querySelectorAll('[data-testid^=stBaseButton] [data-testid=stMarkdownContainer]')]
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -87,6 +91,11 @@ def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path, chromium:
             page.get_by_text("Item 1 of").wait_for()
             page.get_by_role("button", name="Submit").wait_for()  # the shortcut keys work once the page is whole
             assert page.get_by_text("alpha").count() == 0 and page.get_by_text("beta").count() == 0
+            # every answer label whole: on one line at this width, wrapped (not cut to "Tie, le...") when narrow
+            for width in (1280, 760):
+                page.set_viewport_size({"width": width, "height": 1400})
+                page.wait_for_timeout(300)
+                assert page.evaluate(TRUNCATED_JS) == [], width
             store = RatingStore(db)
             first = store.queue(1, "alice")[0]
             chosen = "document.querySelectorAll('[data-testid=stBaseButton-primary]').length === {} + 1"  # + Submit

@@ -3,16 +3,17 @@ subprocess start would cost a second), with one subprocess check of the one-line
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from human_fixtures import VIST_IDS, make_run, vist_fingerprint
+from human_fixtures import VIST_IDS, ablated_runs, make_run, vist_fingerprint
 
 from mg5bench.cli import main
-from mg5bench.human.store import ASPECTS, GOLD_GT, RatingStore
+from mg5bench.human.store import GOLD_GT, RatingStore
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -48,7 +49,7 @@ def test_annotate_creates_a_study_invites_and_reports(runs: Path, tmp_path: Path
     assert len(store.studies()) == 1
     while (it := store.next_item(1, "alice")) is not None:
         x_side = "A" if it.left_model in ("alpha", GOLD_GT) else "B"  # alpha everywhere; the truth on gold items
-        store.submit("alice", it.item_id, dict.fromkeys(ASPECTS, x_side), it.left_model, it.right_model, 3.0)
+        store.submit("alice", it.item_id, dict.fromkeys(it.aspects, x_side), it.left_model, it.right_model, 3.0)
     code, out, err = run_cli(capsys, "human", "report", "--db", db)
     assert code == 0, err
     assert "study 1: alpha (X) vs beta (Y), vist val: 5 items, 1 of 1 raters kept" in out
@@ -58,7 +59,9 @@ def test_annotate_creates_a_study_invites_and_reports(runs: Path, tmp_path: Path
     assert code == 0 and rep["studies"][0]["aspects"]["image"]["alpha"] is None
     assert rep["studies"][0]["aspects"]["image"]["rates"]["dropped"]["rate"] == 1.0
     code, out, _ = run_cli(capsys, "human", "export", "--db", db, "--out", str(tmp_path / "v.csv"))
-    assert code == 0 and "wrote 21 votes" in out  # 5 items + 1 repeat + 1 gold, three aspects each
+    # 5 items + 1 repeat, three questions each, and 1 gold item: the truth and a blank image have no text, so
+    # language coherence is not asked there
+    assert code == 0 and "wrote 20 votes" in out
 
 
 def test_annotate_errors_are_one_line(runs: Path, tmp_path: Path, capsys) -> None:
@@ -94,6 +97,42 @@ def test_annotate_errors_are_one_line(runs: Path, tmp_path: Path, capsys) -> Non
     ]
 
 
+@pytest.fixture(scope="module")
+def ablated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return ablated_runs(tmp_path_factory.mktemp("ablated") / "runs")
+
+
+def test_annotate_after_ablate_picks_the_shipped_runs_or_the_ones_given(ablated, tmp_path: Path, capsys) -> None:
+    runs = str(ablated["default"].parents[2])
+    db = tmp_path / "r.sqlite"
+    base = ["annotate", "--task", "vist", "--split", "val", "--runs", runs, "--db", str(db), "--no-serve"]
+    code, out, err = run_cli(capsys, *base, "--models", "minigpt5,sd2-ft")
+    assert code == 0, err
+    assert "study 1: minigpt5 vs sd2-ft on vist val" in out
+    assert f"run X: minigpt5: stage2-vist (shipped), default settings in {ablated['default']}" in out
+    assert f"run Y: sd2-ft: sd2-ft-vist (shipped), default settings in {ablated['sd2-ft']}" in out
+    # the shipped model against its no-CFG ablation: --run-b narrows the second model, by folder name
+    code, out, err = run_cli(capsys, *base, "--models", "minigpt5,minigpt5", "--run-b", ablated["no-cfg"].name)
+    assert code == 0, err
+    assert "study 2: minigpt5 vs minigpt5 (stage2-vist-no-cfg) on vist val" in out
+    # a run given must be of the task and model it stands for; nothing is written then
+    for args, needle in (
+        (["--models", "minigpt5,sd2-ft", "--run-a", str(ablated["sd2-ft"])],
+         f"--run-a {ablated['sd2-ft']} is a run of sd2-ft on vist val, not of model minigpt5"),
+        (["--models", "sd2-ft,minigpt5", "--run-b", str(ablated["default"]), "--split", "test"],
+         "not of split test: pass a run folder of minigpt5 on vist test, or drop --run-b"),
+    ):  # fmt: skip
+        before = db.stat().st_mtime_ns
+        code, _, err = run_cli(capsys, *base, *args)
+        assert code == 2 and err.count("\n") == 1 and needle in err, err
+        assert db.stat().st_mtime_ns == before and len(RatingStore(db).studies()) == 2
+    code, out, err = run_cli(capsys, *base, "--models", "minigpt5,sd2-ft", "--list-runs")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("  ")]
+    assert len(rows) == 8 and sum(line.startswith("  *") for line in rows) == 2
+    assert "  * stage2-vist (shipped), default settings" in out and ablated["gs1"].name in out
+
+
 def test_annotate_says_how_to_install_streamlit(runs: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     db = str(tmp_path / "r.sqlite")
     base = ["annotate", "--task", "vist", "--models", "alpha,beta", "--split", "val", "--runs", str(runs), "--db", db]
@@ -116,3 +155,23 @@ def test_help_has_examples(capsys) -> None:
             main([*cmd, "--help"])
         out = capsys.readouterr().out
         assert "examples:" in out and "mg5bench human report --db ratings.sqlite" in out
+
+
+def test_no_help_text_shows_a_doubled_percent_sign(capsys) -> None:
+    """Descriptions are printed as written (RawDescriptionHelpFormatter): a "%%" there reaches the reader."""
+    from mg5bench.cli import build_parser
+
+    def walk(parser, path):
+        yield path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*path, name])
+
+    paths = list(walk(build_parser(), []))
+    assert ["human", "report"] in paths and ["annotate"] in paths
+    for path in paths:
+        with pytest.raises(SystemExit):
+            main([*path, "--help"])
+        out = capsys.readouterr().out
+        assert "%%" not in out, path

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from human_fixtures import VIST_DATA, VIST_IDS, make_run, vist_fingerprint
+from human_fixtures import VIST_DATA, VIST_IDS, ablated_runs, make_real_run, make_run, vist_fingerprint
 
 from mg5bench.errors import ConfigError, DataError
-from mg5bench.human.runs import build_plan, find_run, load_run
+from mg5bench.human.runs import build_plan, describe_run, find_run, load_run
 from mg5bench.human.store import GOLD_BLANK, GOLD_GT, resolve_inside_roots
 
 
@@ -112,7 +112,105 @@ def test_find_run_and_same_model_twice(tmp_path: Path, fp: str) -> None:
     make_run(tmp_path, "alpha", (9, 9, 9), split="test", fingerprint=fp)
     assert find_run(tmp_path, "vist", "alpha", "val") == a
     a2 = make_run(tmp_path, "alpha", (0, 255, 0), fingerprint=fp)
-    with pytest.raises(ConfigError, match=r"2 complete runs of alpha on vist val.*--run-a / --run-b"):
+    with pytest.raises(ConfigError, match=r"2 runs of alpha on vist val .* default settings .*pick one with --run-a"):
         find_run(tmp_path, "vist", "alpha", "val")
-    plan = build_plan(a, a2)  # the same model under two settings: told apart by folder
-    assert plan.model_x == f"alpha:{a.name}" and plan.model_y == f"alpha:{a2.name}"
+    plan = build_plan(a, a2)  # the same model, and no setting tells the runs apart: their folders do
+    assert plan.model_x == f"alpha [{a.name}]" and plan.model_y == f"alpha [{a2.name}]"
+
+
+@pytest.fixture(scope="module")
+def ablated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return ablated_runs(tmp_path_factory.mktemp("ablated") / "runs")
+
+
+def test_every_run_is_labelled_by_its_checkpoint_and_changed_settings(ablated: dict[str, Path]) -> None:
+    labels = {name: describe_run(folder) for name, folder in ablated.items()}
+    assert {name: r.label for name, r in labels.items()} == {
+        "default": "minigpt5: stage2-vist (shipped), default settings",
+        "gs1": "minigpt5: stage2-vist (shipped), guidance_scale=1",
+        "gs7.5": "minigpt5: stage2-vist (shipped), guidance_scale=7.5",
+        "text": "minigpt5: stage2-vist (shipped), context=text",
+        "seed1": "minigpt5: stage2-vist (shipped), seed=1",
+        "no-cfg": "minigpt5: stage2-vist-no-cfg, default settings",
+        "train-seed1": "minigpt5: stage2-vist-seed1, default settings",
+        "sd2-ft": "sd2-ft: sd2-ft-vist (shipped), default settings",
+    }
+    assert [n for n, r in labels.items() if r.default] == ["default", "sd2-ft"]
+    assert labels["default"].study_name == "minigpt5" and labels["no-cfg"].study_name == "minigpt5 (stage2-vist-no-cfg)"
+    assert labels["gs1"].study_name == "minigpt5 (guidance_scale=1)"
+
+
+def test_labels_of_other_model_args_and_of_a_retrained_checkpoint(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    forced = describe_run(make_real_run(runs, "minigpt5", (1, 1, 1), model_args={"force_generation": True}))
+    assert forced.label == "minigpt5: stage2-vist (shipped), force_generation=true" and not forced.default
+    old = make_real_run(runs, "minigpt5", (2, 2, 2))  # made before the shipped checkpoint was retrained
+    info = json.loads((old / "run.json").read_text())
+    info["key"]["model"]["sha256"] = "0" * 64
+    (old / "run.json").write_text(json.dumps(info))
+    assert describe_run(old).label == "minigpt5: stage2-vist (an earlier build), default settings"
+    with pytest.raises(ConfigError, match="none of the 2 complete run"):
+        find_run(runs, "vist", "minigpt5", "val")
+
+
+def test_models_pick_the_shipped_checkpoint_at_default_settings(ablated: dict[str, Path]) -> None:
+    runs = ablated["default"].parents[2]
+    assert find_run(runs, "vist", "minigpt5", "val") == ablated["default"]
+    assert find_run(runs, "vist", "sd2-ft", "val") == ablated["sd2-ft"]
+    plan = build_plan(ablated["default"], ablated["no-cfg"])
+    assert (plan.model_x, plan.model_y) == ("minigpt5", "minigpt5 (stage2-vist-no-cfg)")
+    assert plan.labels == {"x": "minigpt5: stage2-vist (shipped), default settings",
+                           "y": "minigpt5: stage2-vist-no-cfg, default settings"}  # fmt: skip
+
+
+def test_without_the_default_run_the_error_lists_the_candidates(ablated: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    runs = tmp_path / "runs"
+    for name in ("gs1", "no-cfg"):
+        shutil.copytree(ablated[name], runs / "vist" / "minigpt5" / ablated[name].name)
+    with pytest.raises(ConfigError) as e:
+        find_run(runs, "vist", "minigpt5", "val", flag="--run-b")
+    msg = str(e.value)
+    assert "\n" not in msg and "none of the 2 complete run(s) of minigpt5 on vist val" in msg
+    assert "pick one with --run-b FOLDER" in msg
+    for name in ("gs1", "no-cfg"):
+        assert f"{describe_run(ablated[name]).settings} ({ablated[name].name})" in msg
+    # two runs that no setting tells apart (here: the same run copied under another name): both listed
+    shutil.copytree(ablated["default"], runs / "vist" / "minigpt5" / "val-seed0-gs3-steps25-bs10-cpu1-000000000000")
+    shutil.copytree(ablated["default"], runs / "vist" / "minigpt5" / ablated["default"].name)
+    with pytest.raises(
+        ConfigError,
+        match=r"2 runs of minigpt5 on vist val .* are the shipped checkpoint at default "
+        r"settings .*cpu1-000000000000.*; stage2-vist \(shipped\), default settings \(val-",
+    ):
+        find_run(runs, "vist", "minigpt5", "val")
+
+
+def test_the_plan_asks_only_what_both_outputs_show(tmp_path: Path) -> None:
+    from mg5bench.human.store import ASPECTS
+
+    runs = tmp_path / "runs"
+    images = make_real_run(runs, "minigpt5", (255, 0, 0))  # VIST outputs: one image each
+    images_too = make_real_run(runs, "sd2-ft", (0, 0, 255))
+    with_text = make_real_run(runs, "minigpt5", (0, 255, 0), generation={"guidance_scale": 1.0}, text=True)
+    plan = build_plan(images, images_too)
+    for item in [*plan.pairs, *plan.gold]:  # the gold items too: the truth and a blank image
+        assert item.aspects == ("image", "multimodal")
+        assert item.payload["skipped"] == {"language": "neither output has text"}
+    (item, *_) = build_plan(with_text, images).pairs
+    assert item.payload["skipped"] == {"language": "only one output has text, and the task expects none"}
+    text_too = make_real_run(runs, "sd2-ft", (9, 9, 9), seed=2, text=True)
+    assert {p.aspects for p in build_plan(with_text, text_too).pairs} == {ASPECTS}  # both with text: every question
+
+
+def test_the_study_covers_the_samples_the_runs_were_asked_for(tmp_path: Path) -> None:
+    """A run stores whole batches, so 'mg5bench run --limit 3' may hold five samples: two runs with the same
+    --limit pair on those three, whatever their batch sizes; different limits are refused."""
+    runs = tmp_path / "runs"
+    a = make_real_run(runs, "minigpt5", (255, 0, 0), limit=3)
+    b = make_real_run(runs, "sd2-ft", (0, 0, 255))
+    with pytest.raises(ConfigError, match=r"do not cover the same samples.* has 3, .* has 5"):
+        build_plan(a, b)
+    b3 = make_real_run(runs, "sd2-ft", (0, 0, 254), limit=3, seed=1)
+    assert [p.sample_id for p in build_plan(a, b3).pairs] == VIST_IDS[:3]

@@ -64,7 +64,8 @@ def test_win_tie_loss_under_the_four_conventions(fixture_db: RatingStore) -> Non
     t = study["aspects"]["image"]
     assert t["n_votes"] == 24 and t["n_items"] == 12
     assert t["counts"] == {W: 10, LW: 3, LL: 2, L: 6, BB: 3}
-    expected = {"dropped": (10, 16), "half": (10 + 0.5 * 8, 24), "lean": (13, 21), "against": (10, 24)}
+    # "both bad" (3) is not a tie: out of every denominator but "against"
+    expected = {"dropped": (10, 16), "half": (10 + 0.5 * 5, 21), "lean": (13, 21), "against": (10, 24)}
     for conv, (k, n) in expected.items():
         r = t["rates"][conv]
         assert (r["successes"], r["n"]) == (k, n)
@@ -78,6 +79,20 @@ def test_win_tie_loss_under_the_four_conventions(fixture_db: RatingStore) -> Non
     lang = study["aspects"]["language"]
     assert lang["counts"] == {W: 11, LW: 9, LL: 0, L: 4, BB: 0}
     assert lang["sign_p"] == pytest.approx(2 * sum(comb(15, i) for i in range(11, 16)) / 2**15, rel=1e-12)
+
+
+def test_both_bad_is_not_a_tie() -> None:
+    """With no tie at all, the three tie conventions agree (a "both bad" moves none of them); only "ties counted
+    against" counts "both bad" against X."""
+    rates = stats.win_rates({W: 6, LW: 0, LL: 0, L: 2, BB: 4})
+    assert {k: (r["successes"], r["n"]) for k, r in rates.items()} == {
+        "dropped": (6, 8), "half": (6, 8), "lean": (6, 8), "against": (6, 12)}  # fmt: skip
+    assert rates["half"]["ci"] == rates["dropped"]["ci"] == pytest.approx(wilson_by_formula(6, 8), abs=1e-12)
+    rates = stats.win_rates({W: 6, LW: 1, LL: 3, L: 2, BB: 4})  # with ties, "half" splits each one
+    assert (rates["half"]["successes"], rates["half"]["n"]) == (8, 12)
+    only_both_bad = stats.win_rates({W: 0, LW: 0, LL: 0, L: 0, BB: 5})
+    assert all(math.isnan(only_both_bad[k]["rate"]) for k in ("dropped", "half", "lean"))
+    assert only_both_bad["against"]["rate"] == 0.0
 
 
 def test_position_bias(fixture_db: RatingStore) -> None:
@@ -118,6 +133,7 @@ def test_report_text_names_every_convention(fixture_db: RatingStore) -> None:
                    "sign test p 0.454", "Krippendorff alpha 0.872", "left chosen 85.7% of 21"):  # fmt: skip
         assert phrase in text, phrase
     assert " 62.5  [38.6, 81.5]" in text  # image, ties dropped: 10/16 with its Wilson interval
+    assert '"both bad" is not a tie' in text
 
 
 def test_failed_attention_checks_exclude_the_rater(tmp_path: Path) -> None:
@@ -209,3 +225,31 @@ def test_report_adds_bradley_terry_when_more_than_two_models(tmp_path: Path) -> 
     s = dict(zip(bt["models"], bt["strength"], strict=True))
     assert s["Z"] > s["X"] > s["Y"]
     assert "Bradley-Terry" in stats.format_report(rep)
+
+
+def test_a_question_never_asked_is_reported_as_not_asked(tmp_path: Path) -> None:
+    """Image-only outputs (VIST): language coherence is asked on no item. The report says so, with the count,
+    and computes nothing from zero votes; the other questions are analysed as usual, Bradley-Terry included."""
+    import json as json_
+
+    from mg5bench.data.io import nan_to_none
+
+    store = RatingStore(tmp_path / "r.sqlite")
+    store.invite("r1")
+    for other in ("Y", "Z"):
+        plan = synthetic_plan(4, tmp_path, y=other, aspects=("image", "multimodal"))
+        sid = store.create_study(plan, raters=1, overlap=1, check_every=0)
+        while (it := store.next_item(sid, "r1")) is not None:
+            x_side = "A" if it.left_model == "X" else "B"
+            store.submit("r1", it.item_id, dict.fromkeys(it.aspects, x_side), it.left_model, it.right_model, 1.0)
+    rep = stats.report(store, resamples=20)
+    lang = rep["studies"][0]["aspects"]["language"]
+    assert (lang["n_votes"], lang["not_asked"]) == (0, 4) and math.isnan(lang["rates"]["half"]["rate"])
+    image = rep["studies"][0]["aspects"]["image"]
+    assert (image["n_votes"], image["not_asked"], image["counts"][W]) == (4, 0, 4)
+    assert rep["bradley_terry"]["language"]["note"] == "not asked (no votes)"
+    assert rep["bradley_terry"]["image"]["models"] == ["X", "Y", "Z"]
+    text = stats.format_report(rep)
+    assert "  language coherence: not asked (4 ratings: it did not apply to what the outputs showed)" in text
+    assert "  image quality: 4 votes on 4 items;" in text and "language coherence: not asked (no votes)" in text
+    json_.dumps(nan_to_none(rep), allow_nan=False)  # the --json report stays valid JSON

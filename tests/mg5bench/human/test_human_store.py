@@ -22,13 +22,16 @@ from mg5bench.human.store import (
     GOLD_BLANK,
     GOLD_GT,
     MIGRATIONS,
+    QUESTIONS,
     SCHEMA_VERSION,
     AccessError,
     RatingStore,
     VoteError,
+    asked_aspects,
     hash_token,
     migrate,
     plan_assignments,
+    question_for,
     resolve_inside_roots,
 )
 
@@ -213,6 +216,76 @@ def test_attention_checks_are_evaluated_and_stored(tmp_path: Path) -> None:
         "median_seconds": None,
     }  # fmt: skip
     assert GOLD_GT in set(store.votes()["left_model"]) | set(store.votes()["right_model"])
+
+
+def test_questions_apply_to_what_both_outputs_show() -> None:
+    text, image, blank, empty = {"text": "a cat"}, {"image": "x.png", "root": "x"}, {"blank": 48}, {"text": ""}
+    cases = [  # (x, y, target has text) -> asked
+        ([image], [image], False, ("image", "multimodal")),  # VIST: images only
+        ([text, image], [text, image], False, ASPECTS),
+        ([text, image], [image], False, ("image", "multimodal")),  # the task expects no text
+        ([text, image], [image], True, ASPECTS),  # MMDialog: a missing text is a failure to judge
+        ([empty, blank], [text, image], True, ASPECTS),  # gold on MMDialog: empty text is text shown
+        ([text], [image], True, ("language", "multimodal")),
+        ([], [], True, ("multimodal",)),
+    ]
+    for x, y, target_text, asked in cases:
+        got, skipped = asked_aspects(x, y, target_text)
+        assert got == asked and set(skipped) == set(ASPECTS) - set(asked), (x, y, target_text)
+    assert asked_aspects([image], [image], False)[1] == {"language": "neither output has text"}
+    assert question_for("multimodal", [image], [image]) != QUESTIONS["multimodal"]
+    assert question_for("multimodal", [text, image], [text, image]) == QUESTIONS["multimodal"]
+
+
+def test_questions_not_asked_are_stored_as_not_asked(tmp_path: Path) -> None:
+    store = RatingStore(tmp_path / "r.sqlite")
+    sid = store.create_study(synthetic_plan(6, tmp_path, gold=1, aspects=("image", "multimodal")), raters=1,
+                             overlap=1, check_every=20)  # fmt: skip
+    store.invite("alice")
+    assert {a for (a,) in _rows(store.path, "SELECT DISTINCT aspects FROM items")} == {'["image", "multimodal"]'}
+    it = store.next_item(sid, "alice")
+    assert it.aspects == ("image", "multimodal") and it.skipped == {"language": "not in this test's design"}
+    for answers, needle in (
+        ({"language": "A", "image": "A", "multimodal": "A"}, "language not asked on this item"),
+        ({"image": "A"}, r"unanswered aspect\(s\) multimodal"),
+    ):
+        with pytest.raises(VoteError, match=needle):
+            store.submit("alice", it.item_id, answers, it.left_model, it.right_model, 1.0)
+    assert _rows(store.path, "SELECT COUNT(*) FROM votes") == [(0,)]
+    while (it := store.next_item(sid, "alice")) is not None:
+        side = ("A" if it.left_model in ("X", GOLD_GT) else "B") if it.kind != "repeat" else "both_bad"
+        store.submit("alice", it.item_id, dict.fromkeys(it.aspects, side), it.left_model, it.right_model, 1.0)
+    queue = store.queue(sid, "alice")
+    assert all(q["done"] for q in queue) and store.progress(sid)[0]["done"] == len(queue) == 8
+    assert len(store.votes()) == 2 * 8  # two answers per item, none for the question not asked
+    skipped = store.not_asked()
+    assert list(skipped["aspect"]) == ["language"] * 8 and sorted(skipped["item_id"]) == sorted(
+        q["item_id"] for q in queue
+    )
+    att = {r.kind: r for r in store.attention().itertuples()}
+    assert att["gold"].passed  # the truth preferred on both questions asked
+    assert not att["repeat"].passed and set(json.loads(att["repeat"].detail)["agree"]) == {"image", "multimodal"}
+
+
+def test_a_database_from_before_asks_every_question(tmp_path: Path) -> None:
+    """A version-1 database (no record of the questions asked) is migrated on open, keeps its rows, and its
+    items ask all three questions, as they did."""
+    store, sid = _study(tmp_path, n=3, raters=1, overlap=1)
+    tok = store.invite("alice")
+    first = store.next_item(sid, "alice")
+    store.submit("alice", first.item_id, dict.fromkeys(ASPECTS, "A"), first.left_model, first.right_model, 1.0)
+    with sqlite3.connect(store.path) as conn:  # the schema as version 1 left it
+        conn.execute("ALTER TABLE items DROP COLUMN aspects")
+        conn.execute("PRAGMA user_version = 1")
+    old = RatingStore(store.path, create=False)
+    assert old.schema_version() == SCHEMA_VERSION == 2 and old.authenticate("alice", tok) == "rater"
+    assert _rows(store.path, "SELECT COUNT(*) FROM items WHERE aspects IS NULL") == [(3,)]
+    it = old.next_item(sid, "alice")
+    assert it.position == 1 and it.aspects == ASPECTS and it.skipped == {}
+    with pytest.raises(VoteError, match="unanswered aspect"):
+        old.submit("alice", it.item_id, {"image": "B"}, it.left_model, it.right_model, 1.0)
+    old.submit("alice", it.item_id, dict.fromkeys(ASPECTS, "B"), it.left_model, it.right_model, 1.0)
+    assert len(old.votes()) == 6 and old.not_asked().empty and old.next_item(sid, "alice").position == 2
 
 
 def test_export_jsonl_and_csv_round_trip(tmp_path: Path) -> None:
