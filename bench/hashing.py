@@ -58,9 +58,9 @@ def main() -> None:
     ap.add_argument("--drop-caches", action="store_true", help="also drop the OS page cache before cold runs")
     args = ap.parse_args()
 
+    from mg5bench.core.hashing import data_fingerprint
     from mg5bench.data.io import Problems
     from mg5bench.data.world import WorldConfig, ensure_world, verify_world
-    from mg5bench.hashing import data_fingerprint
     from mg5bench.tasks import _build_cc3m, _build_mmdialog, _build_vist, get_task, resolve_data
 
     root = ensure_world(WorldConfig())

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from mg5bench.errors import Mg5Error
+from mg5bench.core.errors import Mg5Error
 from mg5bench.human.store import (
     ASPECTS,
     LABEL_TEXT,

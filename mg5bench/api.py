@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.data.io import Problems, atomic_write_json, atomic_write_text, check_output_file, check_output_folder
-from mg5bench.errors import ConfigError, DataError
 from mg5bench.spec import GenerationConfig, RunSpec
 from mg5bench.tasks import SampleSet, build_samples, get_task
 
@@ -253,7 +253,7 @@ def score_predictions(
 ) -> dict[str, Any]:
     """Score a predictions file (``mg5bench.scoring.score``) on ``device`` (auto = CUDA when available); returns
     the metrics.json content."""
-    from mg5bench.devices import resolve_device
+    from mg5bench.core.devices import resolve_device
     from mg5bench.scoring import score as _score
 
     return _score(task, predictions, out, device=resolve_device(device), **options)
@@ -275,7 +275,7 @@ def train(
     import inspect
 
     from mg5bench.catalog import TRAINERS
-    from mg5bench.devices import resolve_device
+    from mg5bench.core.devices import resolve_device
 
     fn = TRAINERS.get(trainer)
     given = {k: v for k, v in options.items() if v is not None}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mg5bench.registry import Registry
+from mg5bench.core.registry import Registry
 
 # a model's name is given to its adapter class on lookup (``Adapter.name``)
 MODELS: Registry[Any] = Registry("model", names_classes=True)

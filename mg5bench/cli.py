@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mg5bench import __version__
-from mg5bench.devices import DEVICE_HELP
-from mg5bench.errors import Mg5Error
-from mg5bench.limits import (
+from mg5bench.core.devices import DEVICE_HELP
+from mg5bench.core.errors import Mg5Error
+from mg5bench.core.limits import (
     COUNT,
     GALLERY,
     INFERENCE_STEPS,
@@ -473,7 +473,7 @@ def _metric_list(text: str | None) -> list[str] | None:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from mg5bench import api
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
 
     if args.run is not None:
         given = [f"--{n.replace('_', '-')}" for n in ("task", "data", "split", "predictions", "out", "media_root")
@@ -692,7 +692,7 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
 def _cmd_annotate(args: argparse.Namespace) -> int:
     import os
 
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
     from mg5bench.human import app_path
     from mg5bench.human.store import RatingStore
 
@@ -808,7 +808,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def _two_models(text: str) -> list[str]:
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
 
     models = [m.strip() for m in text.split(",") if m.strip()]
     if len(models) != 2:
@@ -819,7 +819,7 @@ def _two_models(text: str) -> list[str]:
 def _list_runs(args: argparse.Namespace) -> int:
     """``annotate --list-runs``: each model's complete runs on the task with their labels; * marks the one
     ``--models`` picks by default."""
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
     from mg5bench.human.runs import candidate_runs
 
     if args.task is None:
@@ -980,7 +980,7 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
     from mg5bench import api
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
 
     if args.list:
         for name, title in api.ablation_axes():

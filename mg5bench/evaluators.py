@@ -23,8 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import sha256_file
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import sha256_file
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "assets" / "world_clip"
 EMBEDDED_LABEL = "embedded:world-clip"
@@ -310,7 +310,7 @@ def _checked(weights: Path) -> Path:
     """A safetensors weights file is checked (header, sizes) before any loader sees it: a file cut short is one
     line naming it, not a traceback from inside open_clip or transformers."""
     if weights.suffix == ".safetensors":
-        from mg5bench.checkpoints import safetensors_header
+        from mg5bench.core.checkpoints import safetensors_header
 
         safetensors_header(weights, "copy the evaluator's weights again")
     return weights
@@ -412,7 +412,7 @@ class LazyEvaluator:
     whose features are all cached by content never loads the model, nor torch."""
 
     def __init__(self, spec: str, device: str, cache_dir: Path) -> None:
-        from mg5bench.hashing import sha256_bytes
+        from mg5bench.core.hashing import sha256_bytes
 
         self.spec, self.device = spec, device
         ident = evaluator_identity(spec)

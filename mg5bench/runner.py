@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.adapters.base import Adapter
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import content_hash
-from mg5bench.seeding import sample_generator
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import content_hash
+from mg5bench.core.sample import Sample
+from mg5bench.core.seeding import sample_generator
 from mg5bench.spec import GenerationConfig, RunSpec
 from mg5bench.store import RunLock, RunStore, stored_prefix
 from mg5bench.tasks import SampleSet, TaskConfig
-from mg5bench.types import Sample
 
 RUNNER_VERSION = 4  # 4: model identities hold content hashes, not paths (3: data fingerprints hash image contents)
 
@@ -84,7 +84,7 @@ class Prepared:
 def _dist(device: str) -> tuple[int, int, str]:
     """(rank, world size, device); under torchrun initialises NCCL with one GPU per rank (LOCAL_RANK) on CUDA,
     gloo on the CPU."""
-    from mg5bench.devices import device_type, resolve_device
+    from mg5bench.core.devices import device_type, resolve_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -126,7 +126,7 @@ def generation_key(spec: RunSpec, task: TaskConfig, sset: SampleSet, adapter: Ad
     On the CPU that includes the intra-op thread count: CPU kernels split their reductions by thread, so the
     same batch rounds differently with 1 and 2 threads (measured on the sd2 backbone). A model whose outputs
     depend on the sample alone (``pure``: gt, blank) is keyed without batch size, device or threads."""
-    from mg5bench.devices import cpu_threads, device_type
+    from mg5bench.core.devices import cpu_threads, device_type
 
     pure = adapter.pure
     cpu = device_type(device) == "cpu"
@@ -280,7 +280,7 @@ def run_info(p: Prepared, store: RunStore, previous: Mapping[str, Any] | None, n
     the limit that completed a batch group), ``stored_prefix`` (the first P samples of the split are all stored:
     any --limit <= P can be scored) and ``complete_for`` (the largest --limit a finished ``mg5bench run`` was
     asked for; ``mg5bench score RUN`` scores that many by default)."""
-    from mg5bench.devices import device_info
+    from mg5bench.core.devices import device_info
 
     ids = [s.id for s in p.sset.samples]
     prev = dict(previous or {})
@@ -470,14 +470,14 @@ def _run_locked(p: Prepared, spec: RunSpec, rank: int, world: int, dev: str, *, 
 
 def _previous_info(store: RunStore) -> dict[str, Any] | None:
     """run.json as stored, to carry its history over; a damaged one is replaced (the samples are what counts)."""
-    from mg5bench.errors import DataError
+    from mg5bench.core.errors import DataError
 
     if not store.run_json.is_file():
         return None
     try:
         return store.read_info()
     except DataError as e:
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         note(f"{e}; it is written again from this run (its history of earlier calls is lost, no sample is)")
         return None

@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.hashing import sha256_bytes, sha256_file
+from mg5bench.core.sample import Sample, Segment
 from mg5bench.data.io import URL_FIX, atomic_write_json, atomic_write_text, check_image, check_text, is_url
-from mg5bench.errors import ConfigError, DataError
 from mg5bench.evaluators import resolve_evaluator
-from mg5bench.hashing import sha256_bytes, sha256_file
 from mg5bench.metrics import FeatureBank, Metric, MetricContext, ScoreItem, make_metric
 from mg5bench.metrics.clip import VOKEN_STRING
 from mg5bench.metrics.mmrel import clean_text_minigpt5
 from mg5bench.tasks import SampleSet, build_samples, get_task
-from mg5bench.types import Sample, Segment
 
 RERUN_FIX = "rerun its 'mg5bench run' command: it regenerates a sample whose image is missing, outside or unreadable"
 MEDIA_FIX = "put the images under the predictions file's folder (or pass --media-root FOLDER) and use paths inside it"
@@ -152,7 +152,7 @@ def stored_images(folder: Path, ids: Sequence[str], roots: Sequence[Path]) -> di
 def check_resamples(resamples: int, seed: int = 0) -> None:
     """Before any work: bootstrap resamples 0 (no intervals) up to ``limits.MAX_RESAMPLES``, and a seed numpy
     accepts."""
-    from mg5bench.limits import MAX_RESAMPLES
+    from mg5bench.core.limits import MAX_RESAMPLES
 
     if isinstance(resamples, bool) or not isinstance(resamples, int) or not 0 <= resamples <= MAX_RESAMPLES:
         raise ConfigError(f"--resamples must be 0 (no intervals) or a positive integer up to {MAX_RESAMPLES}, got "
@@ -198,7 +198,7 @@ def _read_feature_cache(cache_file: Path, dim: int) -> dict[str, np.ndarray]:
             raise ValueError(f"features of shape {arr.shape} for {len(cached_paths)} images of dimension {dim}")
         return {str(p): arr[i] for i, p in enumerate(cached_paths)}
     except Exception as e:  # whatever is wrong with a cache file, it is rebuilt
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         note(f"{cache_file}: feature cache unreadable ({type(e).__name__}: {str(e)[:80]}); deleted, the "
              "ground-truth features are computed again")  # fmt: skip
@@ -231,7 +231,7 @@ def encode_images_cached(
                           metadata={"paths": json.dumps(keys)})  # fmt: skip
                 tmp.replace(cache_file)
             except Exception as e:  # disk full, read-only cache: only costs time later
-                from mg5bench.notes import note
+                from mg5bench.core.notes import note
 
                 tmp.unlink(missing_ok=True)
                 note(f"{cache_file}: feature cache not written ({getattr(e, 'strerror', None) or e}); scoring goes "
@@ -255,7 +255,7 @@ def _content_cache(path: Path, dim: int) -> dict[str, np.ndarray]:
             raise ValueError(f"features of shape {arr.shape} for {len(keys)} keys of dimension {dim}")
         return {str(k): arr[i] for i, k in enumerate(keys)}
     except Exception as e:  # whatever is wrong with a cache file, it is rebuilt
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         note(f"{path}: feature cache unreadable ({type(e).__name__}: {str(e)[:80]}); deleted, the features are "
              "computed again")  # fmt: skip
@@ -276,7 +276,7 @@ def _save_content_cache(path: Path, feats: Mapping[str, np.ndarray]) -> None:
                   metadata={"keys": json.dumps(keys)})  # fmt: skip
         tmp.replace(path)
     except Exception as e:  # disk full, read-only folder: only costs time later
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         tmp.unlink(missing_ok=True)
         note(f"{path}: feature cache not written ({getattr(e, 'strerror', None) or e}); scoring goes on without it")
@@ -287,7 +287,7 @@ def encode_by_content(evaluator: Any, images: Sequence[str], texts: Sequence[str
     """Raw features of ``images`` (by path) and normalised features of ``texts``, reusing a cache keyed by the
     images' and texts' contents (so a regenerated image is never answered from its old features). Returns (image
     features by path, text features by text, images encoded, texts encoded)."""
-    from mg5bench.hashing import HashCache, sha256_bytes
+    from mg5bench.core.hashing import HashCache, sha256_bytes
 
     hashes = HashCache().many(images) if images else {}
     img_keys = {p: "img:" + hashes[p] for p in images}
@@ -567,9 +567,9 @@ def score_run(
     ``limit``: score the first N samples of the split (default: the largest selection the run was completed
     for, run.json ``samples.complete_for``, else the stored prefix; 0 = every sample of the split). Every one of
     them must be stored."""
-    from mg5bench.devices import device_type, resolve_device
+    from mg5bench.core.devices import device_type, resolve_device
+    from mg5bench.core.hashing import content_hash
     from mg5bench.evaluators import evaluator_identity
-    from mg5bench.hashing import content_hash
     from mg5bench.store import RunStore, stored_prefix
 
     check_resamples(resamples, seed)
@@ -632,7 +632,7 @@ def score_run(
         try:
             return ScoreResult(out, json.loads((out / "metrics.json").read_text()), True, key)
         except (ValueError, RecursionError):  # damaged: scored again (metrics.json is written last, atomically)
-            from mg5bench.notes import note
+            from mg5bench.core.notes import note
 
             note(f"{out / 'metrics.json'}: unreadable; scoring again")
     from mg5bench.data.io import check_output_folder

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 SEED_SUFFIX = re.compile(r"-seed(\d+)$")
 # settings that may differ between the seeds of one recipe: the seed itself, and where things were on disk (their

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import content_hash
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import content_hash
 
 
 def _check_keys(cls: type, data: Mapping[str, Any]) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        from mg5bench.limits import keys_excerpt
+        from mg5bench.core.limits import keys_excerpt
 
         raise ConfigError(f"{cls.__name__}: unknown field(s) {keys_excerpt(unknown)}; known: {sorted(names)}")
 
@@ -52,9 +52,9 @@ class GenerationConfig:
     do_sample: bool | None = None
 
     def __post_init__(self) -> None:
-        """Every setting checked by type and range (shared with the command line's flags, ``mg5bench.limits``), so
+        """Every setting checked by type and range (shared with the command line's flags, ``mg5bench.core.limits``), so
         an axis file's or a caller's NaN, string or 10**9 steps stops here, before any model is loaded."""
-        from mg5bench.limits import MAX_INFERENCE_STEPS, MAX_NEW_TOKENS, excerpt, int_problem, number_problem
+        from mg5bench.core.limits import MAX_INFERENCE_STEPS, MAX_NEW_TOKENS, excerpt, int_problem, number_problem
 
         problems = {
             "guidance_scale": number_problem(self.guidance_scale, 0),

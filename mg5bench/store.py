@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text, host_name, pid_alive
-from mg5bench.errors import ConfigError, DataError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -56,7 +56,7 @@ def _records(path: Path) -> tuple[list[tuple[int, bytes]], bytes]:
 def check_record(line: bytes, ids: set[str] | None = None) -> tuple[dict[str, Any] | None, str]:
     """A stored sample line -> (record, "") or (None, what is wrong with it): UTF-8 JSON object with a string
     ``id`` (of the split, when ``ids`` is given) and an ``output`` list of valid segments."""
-    from mg5bench.types import Segment
+    from mg5bench.core.sample import Segment
 
     try:
         rec = json.loads(line.decode("utf-8"))
@@ -123,7 +123,7 @@ class RunLock:
     def acquire(self, wait: bool = True, poll: float = 0.25) -> None:
         """Take the lock; held by a live process: wait for it (a one-line note first) or, with ``wait=False``, a
         one-line ConfigError naming the holder and the fix."""
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -255,7 +255,7 @@ class RunStore:
         quarantine.jsonl with its file, line number and problem, rewrite that file without it (atomically) and
         say so in one note. Their samples count as not stored, so they are generated again. Returns the stored
         samples by id."""
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         known = set(ids)
         out: dict[str, dict[str, Any]] = {}

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.hashing import data_fingerprint
+from mg5bench.core.registry import Registry
+from mg5bench.core.sample import Sample, Segment
 from mg5bench.data.io import Problems
-from mg5bench.errors import ConfigError, DataError
-from mg5bench.hashing import data_fingerprint
-from mg5bench.registry import Registry
-from mg5bench.types import Sample, Segment
 
 FORMATS = ("cc3m", "vist", "mmdialog")
 VIST_STEPS = 5  # a VIST story is five photos and five sentences (tasks/vist/README.md); the protocols assume it

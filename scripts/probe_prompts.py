@@ -23,9 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from tqdm.auto import tqdm
 
+    from mg5bench.core.seeding import sample_generator
     from mg5bench.data.oracle import accuracy
     from mg5bench.data.world import WorldConfig, ensure_world, load_scenes
-    from mg5bench.seeding import sample_generator
     from reference_model.data import SYSTEM_CC3M, SYSTEM_VIST, VIST_GEN, cc3m_examples
     from reference_model.modeling import load_checkpoint
 

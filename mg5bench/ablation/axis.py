@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError, DataError
-from mg5bench.limits import MAX_VARIANTS, excerpt, keys_excerpt
+from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.limits import MAX_VARIANTS, excerpt, keys_excerpt
 from mg5bench.spec import GenerationConfig, RunSpec
 
 AXES_DIR = Path(__file__).resolve().parent.parent / "axes"

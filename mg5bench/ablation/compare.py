@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.errors import DataError
+from mg5bench.core.errors import DataError
 from mg5bench.metrics.base import ScoreItem
 from mg5bench.metrics.schema import metric_schema
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.ablation.axis import Axis, load_axis
+from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.escaping import csv_cell
 from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from mg5bench.errors import ConfigError, DataError
-from mg5bench.escaping import csv_cell
 
 ABLATION_VERSION = 2  # 2: seeds (several checkpoints per variant), t-intervals, BH q-values
 
@@ -175,11 +175,11 @@ def ablate(
     per variant (None = every seed its checkpoint has, ``mg5bench.seeds``). ``checkpoints``: a trained set other
     than the shipped one (e.g. one trained on another world level) whose folders bare checkpoint names and each
     model's default resolve to."""
+    from mg5bench.core.devices import resolve_device
+    from mg5bench.core.hashing import content_hash
+    from mg5bench.core.limits import check_int, check_permutations, check_resamples
     from mg5bench.data.io import check_output_folder
-    from mg5bench.devices import resolve_device
     from mg5bench.evaluators import evaluator_identity, resolve_evaluator
-    from mg5bench.hashing import content_hash
-    from mg5bench.limits import check_int, check_permutations, check_resamples
     from mg5bench.runner import run as run_one
     from mg5bench.scoring import resolve_metrics
     from mg5bench.tasks import get_task
@@ -253,7 +253,7 @@ def ablate(
         if isinstance(stored, dict):
             return AblationResult(folder, stored, True, generated, round(time.perf_counter() - t0, 2))
         if stored is not None:  # damaged: computed again (ablation.json is written last, atomically)
-            from mg5bench.notes import note
+            from mg5bench.core.notes import note
 
             note(f"{folder / 'ablation.json'}: {stored}; computing the comparison again")
     report = analyse(ax, planned, key, names, notes, evaluator=evaluator, resamples=resamples,

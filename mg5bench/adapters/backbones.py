@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 
 class Parts:

@@ -23,10 +23,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.sample import Sample
 from mg5bench.spec import GenerationConfig, generation_flag
 from mg5bench.tasks import TaskConfig
-from mg5bench.types import Sample
 
 Output = list[tuple[str, Any]]
 
@@ -116,7 +116,7 @@ def portable_args_of(cls: type[Adapter], model_args: Mapping[str, Any]) -> dict[
     ``sha256_folder``), the ones the identity already hashes left out; None when a path is not there."""
     from pathlib import Path
 
-    from mg5bench.hashing import sha256_file, sha256_folder
+    from mg5bench.core.hashing import sha256_file, sha256_folder
 
     out: dict[str, Any] = {}
     for k, v in sorted(model_args.items()):

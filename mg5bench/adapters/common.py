@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.sample import Sample
 from mg5bench.tasks import TaskConfig
-from mg5bench.types import Sample
 
 
 def shipped_checkpoints() -> Path:
@@ -92,8 +92,8 @@ def check_trained_task(trained: Any, task: TaskConfig, checkpoint: Path, model_a
 
 
 def check_backbones(folder: Path, parts: Sequence[str] = ("lm", "vision", "t2i"), owner: Path | None = None) -> Path:
-    """A backbones folder with its parts, each one's safetensors files checked (``mg5bench.checkpoints``)."""
-    from mg5bench.checkpoints import check_folder
+    """A backbones folder with its parts, each one's safetensors files checked (``mg5bench.core.checkpoints``)."""
+    from mg5bench.core.checkpoints import check_folder
 
     folder = Path(folder)
     whose = f"{owner}: " if owner is not None else ""

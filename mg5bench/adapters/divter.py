@@ -25,12 +25,12 @@ from mg5bench.adapters.common import (
     require_folder,
     shipped_checkpoints,
 )
-from mg5bench.checkpoints import check_safetensors
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import sha256_folder
+from mg5bench.core.checkpoints import check_safetensors
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import sha256_folder
+from mg5bench.core.sample import Sample
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
-from mg5bench.types import Sample
 
 IMAGE_TAG = "###Image:"
 NO_IMAGE = "none"

@@ -24,12 +24,12 @@ from mg5bench.adapters.common import (
     require_folder,
     shipped_checkpoints,
 )
-from mg5bench.checkpoints import check_folder, check_safetensors
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import sha256_file, sha256_folder
+from mg5bench.core.checkpoints import check_folder, check_safetensors
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import sha256_file, sha256_folder
+from mg5bench.core.sample import Sample, Segment
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
-from mg5bench.types import Sample, Segment
 
 IMG = "<Img><ImageHere></Img>"
 

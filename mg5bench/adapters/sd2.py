@@ -24,12 +24,12 @@ from mg5bench.adapters.common import (
     require_folder,
     shipped_checkpoints,
 )
-from mg5bench.checkpoints import check_folder, check_safetensors
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import sha256_folder
+from mg5bench.core.checkpoints import check_folder, check_safetensors
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import sha256_folder
+from mg5bench.core.sample import Sample
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
-from mg5bench.types import Sample
 
 
 def context_setting(task: TaskConfig) -> str:
@@ -97,7 +97,7 @@ class SD2(Adapter):
 
     def check_files(self) -> None:
         """A diffusers pipeline folder (model_index.json) whose safetensors files are whole, checked before anything
-        loads (``mg5bench.checkpoints``)."""
+        loads (``mg5bench.core.checkpoints``)."""
         if not (self.path / "model_index.json").is_file():
             raise ConfigError(f"{self.path}: not a text-to-image pipeline folder (no model_index.json); pass a "
                               "diffusers StableDiffusionPipeline folder with --model-args path=")  # fmt: skip

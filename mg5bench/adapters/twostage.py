@@ -21,10 +21,10 @@ from mg5bench.adapters.backbones import Parts
 from mg5bench.adapters.base import Adapter, Output
 from mg5bench.adapters.common import caption_prompt, check_backbones, require_folder, shipped_checkpoints
 from mg5bench.adapters.minigpt5 import IMG, mmdialog_source
-from mg5bench.hashing import sha256_folder
+from mg5bench.core.hashing import sha256_folder
+from mg5bench.core.sample import Sample
 from mg5bench.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
-from mg5bench.types import Sample
 
 
 class TwoStage(Adapter):

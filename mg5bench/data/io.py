@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import DataError
+from mg5bench.core.errors import DataError
 
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -59,7 +59,7 @@ def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Pa
     """Before any work: ``path`` must be a folder that exists or can be created, and be writable (probed with a
     temporary file in it or in its nearest existing parent, so nothing is created here). A one-line ConfigError
     otherwise; this also catches a full disk or read-only file system before hours of work are lost."""
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
 
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
@@ -85,7 +85,7 @@ def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Pa
 
 def check_output_file(path: str | os.PathLike[str], what: str = "--out") -> Path:
     """Before any work: ``path`` must not be a folder, and its folder must be writable (``check_output_folder``)."""
-    from mg5bench.errors import ConfigError
+    from mg5bench.core.errors import ConfigError
 
     path = Path(path).expanduser()
     if path.is_dir():
@@ -127,7 +127,7 @@ def read_yaml(path: Path, what: str = "YAML file") -> Any:
     would otherwise expand into gigabytes. Every problem is a one-line DataError that quotes no line of the file."""
     import yaml
 
-    from mg5bench.limits import MAX_CONFIG_BYTES
+    from mg5bench.core.limits import MAX_CONFIG_BYTES
 
     class NoAliasLoader(yaml.SafeLoader):
         def compose_node(self, parent: Any, index: Any) -> Any:
@@ -183,7 +183,7 @@ def image_too_large(image: Path) -> str | None:
     Reads the header only: a 1 MB PNG can claim 64 million pixels, which would take gigabytes once decoded."""
     from PIL import Image
 
-    from mg5bench.limits import MAX_IMAGE_PIXELS
+    from mg5bench.core.limits import MAX_IMAGE_PIXELS
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged here by our own, lower limit
@@ -202,7 +202,7 @@ def open_image(image: str | os.PathLike[str]) -> Any:
     its header claims more than ``limits.MAX_IMAGE_PIXELS`` pixels. Use it as a context manager."""
     from PIL import Image
 
-    from mg5bench.limits import MAX_IMAGE_PIXELS
+    from mg5bench.core.limits import MAX_IMAGE_PIXELS
 
     too_large = image_too_large(Path(image))
     if too_large:
@@ -218,7 +218,7 @@ def check_image(image: Path, path_for_error: Path, record: str) -> None:
         raise DataError(str(path_for_error), record, f"image {image} is missing", "add the file or fix the path")
     from PIL import Image, UnidentifiedImageError
 
-    from mg5bench.limits import MAX_IMAGE_PIXELS
+    from mg5bench.core.limits import MAX_IMAGE_PIXELS
 
     fix = f"use an image of at most {MAX_IMAGE_PIXELS} pixels (e.g. 4096x4096)"
     try:
@@ -248,7 +248,7 @@ def check_text(text: str, path_for_error: str | os.PathLike[str], record: str | 
     """A text from a record, refused (one-line DataError) when it is longer than ``limits.MAX_TEXT_CHARS`` or
     holds a lone surrogate (JSON's ``\\ud800`` escapes decode to one; no encoder can write it, and the metrics'
     tokenizers fail on it). Returns ``text``."""
-    from mg5bench.limits import MAX_TEXT_CHARS
+    from mg5bench.core.limits import MAX_TEXT_CHARS
 
     if len(text) > MAX_TEXT_CHARS:
         raise DataError(

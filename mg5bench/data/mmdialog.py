@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mg5bench.core.errors import DataError
+from mg5bench.core.sample import Segment
 from mg5bench.data.io import Problems, atomic_write_text, check_image, check_text, read_text_utf8, resolve_inside
 from mg5bench.data.vist import show_id
-from mg5bench.errors import DataError
-from mg5bench.types import Segment
 
 TEXT, MEDIA = "__TEXT__", "__MEDIA__"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.errors import ConfigError, DataError
+from mg5bench.core.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 # Hamming distance (of 64 bits) up to which two images count as near-duplicates: on photographs, JPEG at quality 50

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.data.io import Problems, atomic_write_json, check_text
 from mg5bench.data.vist import JsonObject, load_json, show_id, write_vist
-from mg5bench.errors import ConfigError, DataError
 
 REQUIRED = ("story_id", "photo_flickr_id", "text", "worker_arranged_photo_order")
 IMAGE_EXTENSIONS = (".jpg", ".png")

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mg5bench.core.errors import ConfigError
 from mg5bench.data.scenes import (
     BACKGROUND,
     CELL_PHRASES,
@@ -38,7 +39,6 @@ from mg5bench.data.scenes import (
     render,
     scene_caption,
 )
-from mg5bench.errors import ConfigError
 
 WORLD_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -529,7 +529,7 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
     if out.exists() and any(out.iterdir()):
         if not marker.is_file():
             raise ConfigError(f"{out} is not empty; choose a new folder or remove it first")
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         note(f"{out}: an interrupted build left it incomplete ({INCOMPLETE}); clearing it and building again")
         _clear(out)
@@ -628,7 +628,7 @@ def _world_files(root: Path) -> list[Path]:
 
 def _hash_files(root: Path, cache_dir: Path | None) -> list[tuple[str, str]]:
     """(relative POSIX path, sha256) of every file of a world but world.json, the manifest and the marker."""
-    from mg5bench.hashing import HashCache
+    from mg5bench.core.hashing import HashCache
 
     files = _world_files(root)
     digests = HashCache(cache_dir).many(files)
@@ -652,7 +652,7 @@ def _tree_fingerprint(entries: list[tuple[str, str]]) -> str:
 
 def tree_fingerprint(root: Path) -> str:
     """The world's fingerprint (world.json): every file but world.json and the manifest (``hashing.sha256_tree``)."""
-    from mg5bench.hashing import sha256_tree
+    from mg5bench.core.hashing import sha256_tree
 
     return sha256_tree(root, exclude=("world.json", MANIFEST, INCOMPLETE))
 
@@ -662,7 +662,7 @@ def verify_world(root: Path, cache_dir: Path | None = None) -> list[str]:
     manifest that does not match world.json's fingerprint. Empty when intact. Files are hashed through the
     ``HashCache``, so an unchanged world costs a stat per file. A world built before manifests existed is checked
     against world.json's whole-tree fingerprint once and its manifest written."""
-    from mg5bench.hashing import HashCache
+    from mg5bench.core.hashing import HashCache
 
     root = Path(root)
     try:
@@ -708,7 +708,7 @@ def describe_problems(problems: list[str]) -> str:
 
 
 def default_cache_dir() -> Path:
-    from mg5bench.hashing import user_cache_dir
+    from mg5bench.core.hashing import user_cache_dir
 
     return user_cache_dir()
 
@@ -755,7 +755,7 @@ def ensure_world(cfg: WorldConfig | None = None, cache_dir: Path | None = None, 
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = base / "worlds" / cfg.dirname
     if is_world(target):
-        from mg5bench.notes import note
+        from mg5bench.core.notes import note
 
         problems = verify_world(target, base)
         if not problems and json.loads((target / "world.json").read_text()).get("world") == cfg.to_dict():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 
 def app_path() -> Path:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError, DataError
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.human.store import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan, asked_aspects
 
 
@@ -133,7 +133,7 @@ def model_defaults(model: str, task: str) -> tuple[dict[str, Any], dict[str, Any
     Building the adapter loads no weights (its checkpoint hash is cached)."""
     if (model, task) not in _DEFAULTS:
         from mg5bench.catalog import MODELS
-        from mg5bench.errors import Mg5Error
+        from mg5bench.core.errors import Mg5Error
         from mg5bench.spec import GenerationConfig
         from mg5bench.tasks import get_task
 
@@ -206,7 +206,7 @@ def _path_args(model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The --model-args of ``model`` that name a file or folder, and of those the ones that are its weights (the
     ones its identity hashes, the checkpoint first); ("checkpoint",) both for a model not in the catalog."""
     from mg5bench.catalog import MODELS
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
 
     try:
         cls = MODELS.get(model)
@@ -224,7 +224,7 @@ def _protocol_changes(task: str, task_args: dict[str, Any]) -> list[str]:
     """The protocol options (--task-args) that differ from the task card's."""
     if not task_args:
         return []
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
     from mg5bench.tasks import get_task
 
     try:
@@ -237,7 +237,7 @@ def _protocol_changes(task: str, task_args: dict[str, Any]) -> list[str]:
 def candidate_runs(runs: str | Path, task: str, model: str, split: str) -> list[RunLabel]:
     """Every complete run of ``model`` on ``task``/``split`` under ``runs`` (runs/<task>/<model>/*), labelled;
     folders that are not readable runs are left out."""
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
 
     out = []
     for info_path in sorted((Path(runs) / task / model).glob("*/run.json")):

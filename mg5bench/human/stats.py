@@ -270,7 +270,7 @@ def report(
 ) -> dict[str, Any]:
     """The whole analysis of a RatingStore (one study, or all): per study and aspect the tables above, the
     excluded raters, and Bradley-Terry over every study's models when more than two models were rated."""
-    from mg5bench.limits import check_int, check_resamples
+    from mg5bench.core.limits import check_int, check_resamples
 
     check_resamples(resamples)
     check_int("--seed", seed)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import ConfigError, DataError, Mg5Error
+from mg5bench.core.errors import ConfigError, DataError, Mg5Error
 
 ASPECTS: tuple[str, ...] = ("language", "image", "multimodal")
 QUESTIONS: dict[str, str] = {
@@ -908,7 +908,7 @@ class RatingStore:
         if path.suffix == ".jsonl":
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in df.to_dict(orient="records"))
         elif path.suffix == ".csv":
-            from mg5bench.escaping import csv_cell
+            from mg5bench.core.escaping import csv_cell
 
             for col in df.columns:  # no cell a spreadsheet reads as a formula
                 if not pd.api.types.is_numeric_dtype(df[col]):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mg5bench.errors import Mg5Error
+from mg5bench.core.errors import Mg5Error
 from mg5bench.human.store import AccessError, resolve_inside_roots
 
 ENV_DB = "MG5BENCH_HUMAN_DB"

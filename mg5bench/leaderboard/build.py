@@ -36,9 +36,9 @@ class ReportResult:
 def load_plan(path: Path | None = None) -> dict[str, Any]:
     """A plan YAML (``plan.yaml``: tasks with their limit, models, ablations), checked: every problem is one line
     naming the file and the entry."""
+    from mg5bench.core.errors import DataError
+    from mg5bench.core.limits import excerpt, int_problem
     from mg5bench.data.io import read_yaml
-    from mg5bench.errors import DataError
-    from mg5bench.limits import excerpt, int_problem
 
     path = Path(path or PLAN_FILE)
     plan = read_yaml(path, "plan file")
@@ -69,7 +69,7 @@ def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Pat
     """Generate what the plan needs and the store lacks, one run at a time; returns the errors of axes that
     cannot run (e.g. a checkpoint that is not shipped), which the report then shows."""
     from mg5bench.ablation import ablate
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
     from mg5bench.runner import run
     from mg5bench.spec import RunSpec
     from mg5bench.tasks import get_task
@@ -225,7 +225,7 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
     import yaml
 
     from mg5bench.ablation.compare import format_p
-    from mg5bench.escaping import md_text
+    from mg5bench.core.escaping import md_text
     from mg5bench.stats import MIN_CLUSTERS, holm
 
     paper = yaml.safe_load(PAPER_FILE.read_text())
@@ -309,7 +309,7 @@ def ablation_markdown(rep: Mapping[str, Any]) -> str:
     """An ablation as a Markdown table: per variant, its value and its paired difference from the base per
     headline result, with p and the ablation's Benjamini-Hochberg q-value."""
     from mg5bench.ablation.compare import format_p
-    from mg5bench.escaping import md_text
+    from mg5bench.core.escaping import md_text
     from mg5bench.leaderboard.tables import display, fmt
 
     keys = rep["headline"]
@@ -421,12 +421,12 @@ def build_report(
     report as it was."""
     from tqdm.auto import tqdm
 
+    from mg5bench.core.devices import resolve_device
+    from mg5bench.core.errors import ConfigError
+    from mg5bench.core.limits import MAX_GALLERY, MAX_SHEET_SAMPLES, check_int, check_resamples
     from mg5bench.data.io import check_output_folder
-    from mg5bench.devices import resolve_device
-    from mg5bench.errors import ConfigError
     from mg5bench.leaderboard import collect, meta, tables
     from mg5bench.leaderboard.contact import write_contact_sheet
-    from mg5bench.limits import MAX_GALLERY, MAX_SHEET_SAMPLES, check_int, check_resamples
 
     if limit is not None:
         check_int("--limit", limit, 1)
@@ -513,7 +513,7 @@ def build_report(
         _contact_sheets(used, contact, cache_dir, progress, write_contact_sheet, tqdm)
 
     # --- the document: Markdown blocks, tables, plots and galleries, rendered to .md and .html ---
-    from mg5bench.escaping import md_code, md_fence, md_text
+    from mg5bench.core.escaping import md_code, md_fence, md_text
 
     abl_md: list[tuple[Mapping[str, Any], str]] = []
     for rep in ablations:  # a hand-edited ablation.json that parses but does not render is left out, with the reason
@@ -661,7 +661,7 @@ def _missing_axes(plan: Mapping[str, Any], found: Sequence[Mapping[str, Any]], k
     """The plan's axes with no stored ablation: why (a missing checkpoint and the command that makes it), or the
     command that runs them, so the report says what it lacks with or without --rebuild."""
     from mg5bench.ablation import load_axis
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
 
     have = {(a["axis"]["name"], a["task"]) for a in found}
     out = []
@@ -689,7 +689,7 @@ def _prefix_csv(ablations: Sequence[Mapping[str, Any]], to_csv: Any) -> str:
     import csv
     import io
 
-    from mg5bench.escaping import csv_cell
+    from mg5bench.core.escaping import csv_cell
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -702,7 +702,7 @@ def _prefix_csv(ablations: Sequence[Mapping[str, Any]], to_csv: Any) -> str:
 
 
 def _checkpoints_md(used: Sequence[Any], runs: Path) -> str:
-    from mg5bench.escaping import md_code, md_text
+    from mg5bench.core.escaping import md_code, md_text
 
     seen: dict[tuple[str, str, str], set[str]] = {}
     for r in used:

@@ -111,7 +111,7 @@ def find_runs(runs: Path) -> tuple[list[RunRecord], list[str]]:
 def default_checkpoint_name(model: str, info: dict[str, Any]) -> str:
     """The model's shipped default checkpoint for the run's task ('' when it has none, or the model is unknown)."""
     from mg5bench.catalog import MODELS
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
 
     fmt = info.get("key", {}).get("task", {}).get("format", "")
     try:
@@ -122,7 +122,7 @@ def default_checkpoint_name(model: str, info: dict[str, Any]) -> str:
 
 def read_run_json(path: Path) -> tuple[dict[str, Any] | None, str]:
     """A run folder's run.json as the report needs it, or None and why not (one short phrase)."""
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
     from mg5bench.tasks import get_task
 
     try:
@@ -188,7 +188,7 @@ def mark_defaults(records: Sequence[RunRecord], out: Path, n: int, cache_dir: Pa
     """Mark the run each model's plain 'mg5bench run --task T --model M' makes: its folder is resolved without
     loading the model (``runner.prepare``); a model whose adapter cannot be resolved here is left unmarked."""
     from mg5bench.ablation.core import shared_samples
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
     from mg5bench.runner import prepare
     from mg5bench.spec import RunSpec
 
@@ -212,7 +212,7 @@ def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None
     """Attach to each run the scoring of its first ``n`` samples with the task's default metrics (read back when
     stored; computed from the stored outputs otherwise). A run with fewer than ``n`` stored samples is skipped and
     says so."""
-    from mg5bench.errors import Mg5Error
+    from mg5bench.core.errors import Mg5Error
     from mg5bench.scoring import output_roots, score_run, stored_images
     from mg5bench.tasks import build_samples, get_task
 

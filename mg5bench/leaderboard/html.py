@@ -142,8 +142,8 @@ def page(title: str, body: str) -> str:
 
 def markdown_to_html(md: str) -> str:
     """The few Markdown constructs the report's prose uses (paragraphs, '- ' lists, tables, **bold**, *italic*,
-    `code` with fences of any length, backslash escapes: ``mg5bench.escaping`` writes untrusted values with them, and
-    they show here as the literal characters, as in any CommonMark renderer)."""
+    `code` with fences of any length, backslash escapes: ``mg5bench.core.escaping`` writes untrusted values with
+    them, and they show here as the literal characters, as in any CommonMark renderer)."""
     import re
 
     def inline(t: str, table: bool = False) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mg5bench.escaping import csv_cell, md_text
+from mg5bench.core.escaping import csv_cell, md_text
 from mg5bench.leaderboard.collect import BOUNDS, TaskTable
 from mg5bench.metrics.schema import display, metric_schema
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 from mg5bench.metrics.base import FeatureBank, ScoreItem
 from mg5bench.metrics.clip import ClipI, ClipT
 from mg5bench.metrics.text import _TextMetric
@@ -38,7 +38,7 @@ def rouge_l_official(hyp: str, ref: str) -> float:
     and the interpreter's recursion limit is raised to what the pair needs while it runs."""
     import sys
 
-    from mg5bench.limits import MAX_ROUGE_SENTENCE_WORDS
+    from mg5bench.core.limits import MAX_ROUGE_SENTENCE_WORDS
 
     longest = max((len(s.split()) for t in (hyp, ref) for s in t.split(".") if s), default=0)
     if longest > MAX_ROUGE_SENTENCE_WORDS:

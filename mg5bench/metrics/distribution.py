@@ -275,7 +275,7 @@ class InceptionScore(Metric):
     def from_context(cls, ctx: MetricContext, **kwargs: Any) -> Metric:
         """Only with real Inception-v3 weights (``--inception``): the evaluator's features have no classes."""
         if ctx.inception is None:
-            from mg5bench.errors import ConfigError
+            from mg5bench.core.errors import ConfigError
             from mg5bench.evaluators import INCEPTION_HELP
 
             raise ConfigError(f"inception_score needs real Inception-v3 weights. {INCEPTION_HELP}")

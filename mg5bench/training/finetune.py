@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.adapters.sd2 import context_setting, sd2ft_text
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import sha256_folder
-from mg5bench.types import Sample
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import sha256_folder
+from mg5bench.core.sample import Sample
 
 
 def training_pairs(samples: Sequence[Sample], task_format: str, context: str = "text+image") -> list[tuple[str, Path]]:

@@ -16,9 +16,9 @@ from scipy.stats import permutation_test
 
 from mg5bench.adapters.base import Adapter, Output
 from mg5bench.catalog import MODELS
-from mg5bench.errors import ConfigError, DataError
+from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.sample import Sample
 from mg5bench.spec import GenerationConfig
-from mg5bench.types import Sample
 
 LIMIT = 20  # 4 stories of 5 steps
 ODD = 2 / 5  # steps 1 and 3 of every story

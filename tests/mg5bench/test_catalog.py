@@ -7,7 +7,7 @@ import pytest
 
 from mg5bench.adapters.base import Adapter
 from mg5bench.catalog import EVALUATORS, METRICS, MODELS, TRAINERS
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 from mg5bench.metrics import MetricContext, make_metric, metric_class
 from mg5bench.metrics.base import Metric
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from mg5bench.checkpoints import check_safetensors, safetensors_header
-from mg5bench.errors import DataError
+from mg5bench.core.checkpoints import check_safetensors, safetensors_header
+from mg5bench.core.errors import DataError
 
 
 @pytest.fixture()

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from mg5bench.errors import ConfigError
-from mg5bench.hashing import canonical_json, content_hash
-from mg5bench.registry import Registry
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import canonical_json, content_hash
+from mg5bench.core.registry import Registry
+from mg5bench.core.sample import Sample, Segment
 from mg5bench.spec import GenerationConfig, RunSpec
-from mg5bench.types import Sample, Segment
 
 
 def test_segment_json_round_trip_and_errors() -> None:

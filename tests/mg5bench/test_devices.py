@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROBE = ("import sys; from mg5bench.devices import machine_facts, resolve_device; f = machine_facts(); "
+PROBE = ("import sys; from mg5bench.core.devices import machine_facts, resolve_device; f = machine_facts(); "
          "d = resolve_device('auto'); print(f['threads'], f['cuda_devices'], d, 'torch' in sys.modules)")  # fmt: skip
 
 
@@ -33,7 +33,7 @@ def test_facts_are_torchs_and_the_second_process_does_not_import_torch(tmp_path:
 
 
 def test_a_process_that_set_its_threads_does_not_teach_the_cache(tmp_path: Path) -> None:
-    code = ("import torch; torch.set_num_threads(1); from mg5bench.devices import machine_facts, cpu_threads; "
+    code = ("import torch; torch.set_num_threads(1); from mg5bench.core.devices import machine_facts, cpu_threads; "
             "print(machine_facts()['threads'], cpu_threads())")  # fmt: skip
     assert _run(code, tmp_path) == "1 1"
     assert not (tmp_path / "mg5bench" / "machine").exists()  # nothing remembered from a changed count

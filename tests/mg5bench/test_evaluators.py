@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.hashing import sha256_file
 from mg5bench.evaluators import EMBEDDED_DIR, InceptionFeatures, load_evaluator
-from mg5bench.hashing import sha256_file
 
 
 def _images(n: int = 4) -> list[Image.Image]:

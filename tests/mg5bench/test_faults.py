@@ -29,7 +29,7 @@ import faultlib
 import pytest
 from conftest import REPO
 
-from mg5bench.errors import ConfigError, DataError
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.store import RunLock, RunStore
 
 LIMIT = 40  # samples per run: 4 groups of blank's batch of 10

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mg5bench.hashing import RACY_NS, HashCache, data_fingerprint, sha256_bytes
+from mg5bench.core.hashing import RACY_NS, HashCache, data_fingerprint, sha256_bytes
 
 
 def _old(path: Path, data: bytes, age_s: float = 30) -> Path:
@@ -91,7 +91,7 @@ def test_a_linked_subfolder_is_hashed_by_its_content_like_a_copy(tmp_path: Path)
     import hashlib
     import shutil
 
-    from mg5bench.hashing import sha256_folder
+    from mg5bench.core.hashing import sha256_folder
 
     part = tmp_path / "shared" / "t2i"
     part.mkdir(parents=True)

@@ -22,7 +22,7 @@ from conftest import REPO
 from mg5bench.adapters.bounds import GroundTruth
 from mg5bench.adapters.sd2 import SD2
 from mg5bench.catalog import MODELS
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 from mg5bench.runner import batch_groups, run
 from mg5bench.scoring import score_run
 from mg5bench.spec import GenerationConfig, RunSpec
@@ -280,7 +280,7 @@ def test_the_same_checkpoint_by_another_path_or_a_moved_store_is_reused(
 def test_a_run_stored_under_the_path_keys_is_migrated(small_world: Path, t2i: Path, tmp_path: Path,
                                                       counting: None) -> None:  # fmt: skip
     """A folder written when keys held paths (runner version 3) is renamed to its content key and reused."""
-    from mg5bench.hashing import content_hash
+    from mg5bench.core.hashing import content_hash
     from mg5bench.runner import RUNNER_VERSION, run_folder
 
     spec = _sd2(small_world, t2i, model="counting-sd2", limit=2)
@@ -403,7 +403,7 @@ def test_a_rescoring_with_cached_features_loads_no_model(small_world: Path, t2i:
 def test_device_option(small_world: Path, tmp_path: Path) -> None:
     import torch
 
-    from mg5bench.devices import resolve_device
+    from mg5bench.core.devices import resolve_device
 
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(ConfigError, match=r"--device .gpu.: use auto .*, cpu, cuda or cuda:N"):

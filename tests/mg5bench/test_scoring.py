@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 from mg5bench.scoring import score
 from mg5bench.tasks import build_samples, get_task
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 from mg5bench.tasks import build_samples, cards_dir, get_task, parse_card, task_registry
 
 

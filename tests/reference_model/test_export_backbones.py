@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from mg5bench.adapters.common import shipped_checkpoints
-from mg5bench.hashing import sha256_folder
+from mg5bench.core.hashing import sha256_folder
 from reference_model.export import export_backbones
 from reference_model.lm import build_lm
 from reference_model.vision import VisionConfig, VisionPath

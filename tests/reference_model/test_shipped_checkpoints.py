@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mg5bench.adapters.common import shipped_checkpoints
-from mg5bench.hashing import sha256_file
+from mg5bench.core.hashing import sha256_file
 
 ROOT = shipped_checkpoints()
 STAGES = sorted(p.name for p in ROOT.iterdir() if (p / "state.json").exists()) if ROOT.is_dir() else []

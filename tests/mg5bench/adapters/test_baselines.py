@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mg5bench.adapters.divter import context_text, parse_response, response_text
-from mg5bench.errors import ConfigError
-from mg5bench.types import Sample, Segment
+from mg5bench.core.errors import ConfigError
+from mg5bench.core.sample import Sample, Segment
 
 T, I = Segment.text, Segment.image  # noqa: E741
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mg5bench.adapters.minigpt5 import cc3m_source, interleave, mmdialog_source, vist_source
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 from mg5bench.tasks import build_samples, get_task
 
 

@@ -16,12 +16,12 @@ import pytest
 from conftest import SAMPLES
 from PIL import Image
 
+from mg5bench.core.errors import DataError
 from mg5bench.data.cc3m import read_cc3m, write_cc3m
 from mg5bench.data.io import Problems
 from mg5bench.data.mmdialog import read_mmdialog, write_mmdialog
 from mg5bench.data.vist import read_vist, write_vist
 from mg5bench.data.vist_sis import convert_vist_sis
-from mg5bench.errors import DataError
 
 VIST_CAPTIONS = [
     "my sister arrived early to help me with the family bar bq .",

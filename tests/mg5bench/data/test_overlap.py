@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from mg5bench.cli import main
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.data.overlap import overlap, read_folder, read_task_split
-from mg5bench.errors import ConfigError, DataError
 
 
 def _plant(world: Path, folder: Path) -> dict[str, object]:

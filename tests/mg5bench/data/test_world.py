@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mg5bench.core.errors import ConfigError
 from mg5bench.data.oracle import compare_scene, parse_image
 from mg5bench.data.scenes import COLOURS, SHAPES, SIZES, Geometry, place, render, shape_mask
 from mg5bench.data.world import (
@@ -20,7 +21,6 @@ from mg5bench.data.world import (
     tree_fingerprint,
 )
 from mg5bench.data.world_checks import caption_determinacy, oracle_accuracy
-from mg5bench.errors import ConfigError
 
 
 def test_world_is_deterministic(tmp_path: Path, small_world: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from human_fixtures import VIST_DATA, VIST_IDS, ablated_runs, make_real_run, make_run, vist_fingerprint
 
-from mg5bench.errors import ConfigError, DataError
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.human.runs import build_plan, describe_run, find_run, load_run
 from mg5bench.human.store import GOLD_BLANK, GOLD_GT, resolve_inside_roots
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from human_fixtures import synthetic_plan
 
-from mg5bench.errors import ConfigError, DataError
+from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.human.store import (
     ASPECTS,
     GOLD_BLANK,

@@ -176,9 +176,9 @@ def _conditions(world: Path, tmp: Path) -> dict[str, dict[str, Any]]:
     """metrics.json entries of four prediction sets for the VIST val split: the ground truth, the story's own images
     rotated by 2 (step k shows the image of step (k + 2) mod 5: never its own, never step k-1's), the next story's
     images (cyclically), and a blank white image at every step."""
+    from mg5bench.core.sample import Segment
     from mg5bench.scoring import score_outputs
     from mg5bench.tasks import build_samples, get_task
-    from mg5bench.types import Segment
 
     cfg = get_task("vist")
     sset = build_samples(cfg, str(world), "val", progress=False, cache_dir=tmp)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mg5bench.adapters.sd2 import sd2ft_text
+from mg5bench.core.sample import Sample, Segment
 from mg5bench.training.finetune import training_pairs
-from mg5bench.types import Sample, Segment
 
 T, I = Segment.text, Segment.image  # noqa: E741
 

@@ -134,7 +134,7 @@ class HashCache:
                                if isinstance(v, list) and len(v) == 4 and isinstance(v[3], str)}  # fmt: skip
                     _LOADED[str(path)] = (key, dict(entries))
                 except (OSError, ValueError, RecursionError) as e:
-                    from mg5bench.notes import note
+                    from mg5bench.core.notes import note
 
                     note(f"{path}: hash cache unreadable ({str(e)[:80]}); deleted, the files are hashed again")
                     path.unlink(missing_ok=True)

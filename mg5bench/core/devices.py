@@ -17,7 +17,7 @@ import re
 import sys
 from typing import Any
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 _VALID = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -109,7 +109,7 @@ def machine_facts() -> dict[str, Any]:
     key = _facts_key()
     if key in _FACTS:
         return _FACTS[key]
-    from mg5bench.hashing import sha256_bytes, user_cache_dir
+    from mg5bench.core.hashing import sha256_bytes, user_cache_dir
 
     path = user_cache_dir() / "machine" / f"{sha256_bytes(key)[:24]}.json"
     facts: dict[str, Any] | None = None

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 SegmentKind = Literal["text", "image"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Collection
 
-from mg5bench.errors import ConfigError
+from mg5bench.core.errors import ConfigError
 
 # --- the limits ---------------------------------------------------------------------------------------------------
 

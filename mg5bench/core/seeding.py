@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mg5bench.hashing import sha256_bytes
+from mg5bench.core.hashing import sha256_bytes
 
 
 def sample_seed(seed: int, sample_id: str) -> int:
