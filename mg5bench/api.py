@@ -309,7 +309,7 @@ def default_checkpoints(model: str) -> dict[str, tuple[str, bool]]:
 
 
 def default_split(task: str, data: str | None = None, task_args: Mapping[str, Any] | None = None) -> str:
-    """The split a command reads when none is given: the task card's default, or the data folder's only split."""
+    """The split a command reads when none is given: the task's default, or the data folder's only split."""
     from mg5bench.tasks import resolve_data, resolve_split
 
     cfg = get_task(task, task_args or {})

@@ -1,7 +1,7 @@
 """Every name the suite answers to, written once: models (``--model``), metrics (``--metrics``), evaluator
 schemes (``--evaluator``) and trainers (``mg5bench train``). Entries point at ``"module:attr"`` strings, so
 listing them (``mg5bench ls``) imports no torch; the rest of the code looks names up here and nowhere else.
-Tasks are the other kind of name; they come from the task cards (``mg5bench.tasks``)."""
+Tasks are the other kind of name; they come from the task definitions (``mg5bench.tasks``)."""
 
 from __future__ import annotations
 

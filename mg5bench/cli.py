@@ -73,7 +73,7 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
         "--task-args",
         metavar="K=V,...",
         help="protocol overrides, e.g. round_range=last,context=text (vist) or first_media_only=false (default: "
-        "the task card's protocol)",
+        "the task's protocol)",
     )
 
 
@@ -155,13 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "--limit the run was completed for; 0 = the whole split, if generated)")  # fmt: skip
     p_score.add_argument("--task", help="predictions file: the task (cc3m, vist, mmdialog)")
     p_score.add_argument("--data", help="predictions file: real data folder or synth:... (default: the embedded world)")
-    p_score.add_argument("--split", help="predictions file: split (default: the task card's default_split)")
+    p_score.add_argument("--split", help="predictions file: split (default: the task's default_split)")
     p_score.add_argument("--predictions", type=Path, help="predictions file (JSON lines)")
     p_score.add_argument("--out", type=Path, help="predictions file: folder for metrics.json and per_sample.jsonl")
     p_score.add_argument("--media-root", type=Path, action="append", metavar="FOLDER",
                          help="predictions file: a folder its image paths may point into, besides the file's "
                          "own folder and the data folder (repeatable; default: none; others are refused)")  # fmt: skip
-    p_score.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
+    p_score.add_argument("--metrics", help="comma-separated metric names (default: the task's list)")
     p_score.add_argument("--evaluator", help=EVALUATOR_HELP)
     p_score.add_argument("--inception", help="torch-fidelity Inception-v3 weights file (enables inception_score)")
     p_score.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples (default 1000; "
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--task", required=True, help="cc3m, vist or mmdialog (required; see 'mg5bench ls tasks')")
     p_run.add_argument("--model", required=True, help="required; see 'mg5bench ls models'")
     p_run.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
-    p_run.add_argument("--split", help="split (default: the task card's default_split, or the data folder's only "
+    p_run.add_argument("--split", help="split (default: the task's default_split, or the data folder's only "
                        "split)")  # fmt: skip
     p_run.add_argument(
         "--limit",
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--force", action="store_true", help="delete the stored run (generations, scores) and redo it "
                        "(default: reuse what is stored)")  # fmt: skip
     p_run.add_argument("--evaluator", help=f"scoring, not part of the generation key: {EVALUATOR_HELP}")
-    p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task card's list)")
+    p_run.add_argument("--metrics", help="scoring: comma-separated metric names (default: the task's list)")
     p_run.add_argument("--resamples", type=RESAMPLES, default=1000, help="scoring: bootstrap resamples (default "
                        "1000; 0 = no intervals)")  # fmt: skip
     p_run.add_argument("--seeds", type=POSITIVE, help="run this many checkpoints (training seeds) of the model's "
@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_exp.add_argument("--task", required=True)
     p_exp.add_argument("--data", help="real data folder or synth:level=2,size=small (default: the embedded world)")
-    p_exp.add_argument("--split", help="split (default: the task card's default_split)")
+    p_exp.add_argument("--split", help="split (default: the task's default_split)")
     p_exp.add_argument("--out", type=Path, required=True)
     p_exp.add_argument("--skip-bad", action="store_true", help="skip bad records (listed in the manifest)")
     _add_task_args(p_exp)
@@ -627,7 +627,7 @@ def _add_human_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     )
     p.add_argument("--task", help="task of the two runs (cc3m, vist, mmdialog)")
     p.add_argument("--models", metavar="A,B", help="the two models, e.g. minigpt5,sd2-ft")
-    p.add_argument("--split", help="split of the runs (default: the task card's default_split)")
+    p.add_argument("--split", help="split of the runs (default: the task's default_split)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where 'mg5bench run' stored them (default runs/)")
     p.add_argument("--run-a", type=Path, help="first run folder; with --task/--models it must be a run of the "
                    "first model (default then: its shipped checkpoint at default settings)")  # fmt: skip
@@ -913,12 +913,12 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
     a.add_argument("--axis-file", type=Path, help="an axis YAML file (instead of a built-in AXIS)")
     a.add_argument("--list", action="store_true", help="list the built-in axes and exit")
     a.add_argument("--task", help="task (default: the axis's first task, e.g. vist)")
-    a.add_argument("--split", help="split (default: the task card's default_split)")
+    a.add_argument("--split", help="split (default: the task's default_split)")
     a.add_argument("--data", help="real data folder or synth:... (default: the embedded world)")
     a.add_argument("--limit", type=POSITIVE, default=100, help="samples of the base run compared (default 100)")
     a.add_argument("--seed", type=int, default=0, help="run seed of every variant unless the axis sets one (default 0)")
     a.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default: ./runs)")
-    a.add_argument("--metrics", help="comma-separated metric names (default: the task card's list)")
+    a.add_argument("--metrics", help="comma-separated metric names (default: the task's list)")
     a.add_argument("--evaluator", help="the evaluator (default: embedded on the synthetic world; see 'mg5bench score "
                    "--help')")  # fmt: skip
     a.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples (default 1000; 0 = no "

@@ -7,7 +7,7 @@ generations and reused).
 The key (``generation_key``) covers exactly what changes a sample's output: runner version, the adapter's
 identity (the checkpoint's sha256 and every path argument's content hash, never a path, so a run is found again
 from another clone, through a symlink or when the checkpoint is given by path), the generation settings as the
-adapter resolved them, the batch size, the task card and protocol, the split and data fingerprint, the seed, the
+adapter resolved them, the batch size, the task definition and protocol, the split and data fingerprint, the seed, the
 device type and, on the CPU, the thread count per process. A folder stored under the older key scheme is renamed
 to its new key on first use (``migrate_run``). Not ``--limit`` (it selects the first N samples; a larger limit
 later generates only the missing ones) and nothing about scoring.

@@ -355,7 +355,7 @@ def _clean(x: float) -> float | None:
 
 
 def resolve_metrics(cfg: Any, synthetic: bool, metrics: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    """The metric names to compute (the task card's list unless given; unknown names fail here, before anything
+    """The metric names to compute (the task's list unless given; unknown names fail here, before anything
     is computed) and notes on what was left out: a metric that ``needs_scenes`` is dropped on real data, or
     refused if it was asked for by name."""
     from mg5bench.metrics import metric_class

@@ -35,7 +35,7 @@ TRUNCATED_JS = """() => [...document.querySelectorAll('[data-testid^=stBaseButto
 
 
 def ensure_runs(task: str, models: list[str], runs: Path, split: str | None, limit: int) -> None:
-    """Run each model that has no complete run of the task and split under ``runs`` (the task card's split)."""
+    """Run each model that has no complete run of the task and split under ``runs`` (the task's split)."""
     from mg5bench.human.runs import candidate_runs
     from mg5bench.tasks import get_task
 
@@ -62,7 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="vist")
     ap.add_argument("--models", default="minigpt5,sd2-ft")
-    ap.add_argument("--split", help="default: the task card's")
+    ap.add_argument("--split", help="default: the task's")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
     ap.add_argument("--limit", type=int, default=5, help="samples per run made here (default 5)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "human-eval-rating.png")

@@ -1,4 +1,4 @@
-"""`pip install .` (non-editable) must work: the task cards and human_eval ship inside the wheel."""
+"""`pip install .` (non-editable) must work: the task definitions and human_eval ship inside the wheel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import REPO
 
 
-def test_wheel_ships_cards_and_loads_them_outside_the_repo(tmp_path: Path) -> None:
+def test_wheel_ships_task_definitions_and_loads_them_outside_the_repo(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     pip_wheel = [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation"]
     subprocess.run(
@@ -20,20 +20,20 @@ def test_wheel_ships_cards_and_loads_them_outside_the_repo(tmp_path: Path) -> No
     )
     (wheel,) = wheels.glob("mg5bench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for card in ("cc3m", "vist", "mmdialog"):
-        assert f"mg5bench/_cards/{card}.yaml" in names
-        assert f"mg5bench/_cards/{card}/README.md" in names
+    for task in ("cc3m", "vist", "mmdialog"):
+        assert f"mg5bench/tasks/definitions/{task}.yaml" in names
+        assert f"mg5bench/tasks/definitions/{task}/README.md" in names
     assert "mg5bench/_human_eval/README.md" in names
     assert "reference_model/__init__.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)
-    # install into a plain folder and load the cards from there, far from the source tree
+    # install into a plain folder and load the task definitions from there, far from the source tree
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
         check=True,
         capture_output=True,
     )
-    code = "import mg5bench.tasks as t; print(t.cards_dir()); print(t.get_task('vist').option('round_range'))"
+    code = "import mg5bench.tasks as t; print(t.definitions_dir()); print(t.get_task('vist').option('round_range'))"
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
         check=True,
@@ -41,6 +41,6 @@ def test_wheel_ships_cards_and_loads_them_outside_the_repo(tmp_path: Path) -> No
         text=True,
         cwd=tmp_path,
     )
-    cards, round_range = out.stdout.split()
-    assert Path(cards) == target / "mg5bench" / "_cards"
+    definitions, round_range = out.stdout.split()
+    assert Path(definitions) == target / "mg5bench" / "tasks" / "definitions"
     assert round_range == "all"

@@ -221,7 +221,7 @@ def _weights(identity: Any) -> Any:
 
 
 def _protocol_changes(task: str, task_args: dict[str, Any]) -> list[str]:
-    """The protocol options (--task-args) that differ from the task card's."""
+    """The protocol options (--task-args) that differ from the task's."""
     if not task_args:
         return []
     from mg5bench.core.errors import Mg5Error

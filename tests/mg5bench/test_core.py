@@ -160,7 +160,7 @@ def test_help_does_not_import_torch() -> None:
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
 
 
-def test_ls_tasks_lists_the_three_cards() -> None:
+def test_ls_tasks_lists_the_three_tasks() -> None:
     out = subprocess.run([sys.executable, "-m", "mg5bench", "ls", "tasks"], capture_output=True, text=True)
     assert out.returncode == 0
     names = [line.split()[0] for line in out.stdout.splitlines()]

@@ -1,4 +1,4 @@
-"""Task cards and sample builders, on the synthetic world and on the official samples."""
+"""Task definitions and sample builders, on the synthetic world and on the official samples."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from mg5bench.core.errors import ConfigError
-from mg5bench.tasks import build_samples, cards_dir, get_task, parse_card, task_registry
+from mg5bench.tasks import build_samples, definitions_dir, get_task, parse_definition, task_registry
 
 
-def test_cards_parse_into_frozen_configs() -> None:
+def test_definitions_parse_into_frozen_configs() -> None:
     assert task_registry().names() == ["cc3m", "mmdialog", "vist"]
     vist = get_task("vist")
     assert vist.option("round_range") == "all" and vist.option("context") == "text+image"
@@ -24,7 +24,7 @@ def test_cards_parse_into_frozen_configs() -> None:
     with pytest.raises(AttributeError):
         vist.version = 2  # type: ignore[misc]
     for name in ("cc3m", "vist", "mmdialog"):
-        assert (cards_dir() / name / "README.md").is_file()
+        assert (definitions_dir() / name / "README.md").is_file()
 
 
 def test_task_args_are_validated() -> None:
@@ -38,15 +38,15 @@ def test_task_args_are_validated() -> None:
         get_task("vits")
 
 
-def test_bad_card_is_rejected(tmp_path: Path) -> None:
-    card = tmp_path / "x.yaml"
-    card.write_text("name: x\nversion: 1\ndescription: d\nformat: vist\ndefault_split: val\nmetrics: []\n"
+def test_bad_definition_is_rejected(tmp_path: Path) -> None:
+    definition = tmp_path / "x.yaml"
+    definition.write_text("name: x\nversion: 1\ndescription: d\nformat: vist\ndefault_split: val\nmetrics: []\n"
                     "protocol: {round_range: sometimes}\n")  # fmt: skip
     with pytest.raises(ConfigError, match=r"x\.yaml: round_range must be one of"):
-        parse_card(card)
-    card.write_text("name: x\nversion: 1\n")
+        parse_definition(definition)
+    definition.write_text("name: x\nversion: 1\n")
     with pytest.raises(ConfigError, match="missing field"):
-        parse_card(card)
+        parse_definition(definition)
 
 
 def test_vist_samples_all_steps_text_and_images(small_world: Path) -> None:
