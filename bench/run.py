@@ -57,8 +57,8 @@ def _cli(args: list[str], out: Path, threads: int | None = None, procs: int = 1)
 # the phases of a cold run and the functions whose cumulative time is each one (the first that ran is used)
 PHASES = (
     ("imports (mg5bench + libraries at first use)", None),
-    ("data: read the split, verify the world", ("mg5bench/tasks.py", "build_samples")),
-    ("resolve the run (adapter, key, folder)", ("mg5bench/runner.py", "prepare")),
+    ("data: read the split, verify the world", ("mg5bench/tasks/samples.py", "build_samples")),
+    ("resolve the run (adapter, key, folder)", ("mg5bench/runs/keys.py", "prepare")),
     ("load the model", ("mg5bench/adapters/minigpt5.py", "load")),
     ("generate (inside the model)", ("mg5bench/adapters/minigpt5.py", "generate")),
     ("scoring: load the evaluator", ("mg5bench/evaluators.py", "load_evaluator")),

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.data.io import Problems, atomic_write_json, atomic_write_text, check_output_file, check_output_folder
-from mg5bench.spec import GenerationConfig, RunSpec
+from mg5bench.runs.spec import GenerationConfig, RunSpec
 from mg5bench.tasks import SampleSet, build_samples, get_task
 
 if TYPE_CHECKING:
-    from mg5bench.runner import RunResult
+    from mg5bench.runs.runner import RunResult
     from mg5bench.scoring import ScoreResult
 
 __all__ = ["GenerationConfig", "RunSpec", "check_output_file", "check_output_folder", "convert_vist_sis",
@@ -185,22 +185,22 @@ def convert_vist_sis(
 
 
 def run(spec: RunSpec, out: Path = Path("runs"), **options: Any) -> RunResult:
-    """Generate what the store lacks for ``spec`` and score it (``mg5bench.runner.run``; options: force,
+    """Generate what the store lacks for ``spec`` and score it (``mg5bench.runs.runner.run``; options: force,
     batch_size, device, evaluator, metrics, resamples, cache_dir, progress)."""
-    from mg5bench.runner import run as _run
+    from mg5bench.runs.runner import run as _run
 
     return _run(spec, out, **options)
 
 
 def seed_specs(spec: RunSpec, seeds: int) -> list[tuple[str, RunSpec]]:
-    """``spec`` once per checkpoint of its seed set (``mg5bench.seeds``: the checkpoint given by --model-args, or the
-    model's default for the task, and its NAME-seed<k> siblings), at most ``seeds``: (checkpoint name, spec). The
-    first is ``spec`` itself, so its run is the plain run's."""
+    """``spec`` once per checkpoint of its seed set (``mg5bench.runs.seeds``: the checkpoint given by --model-args, or
+    the model's default for the task, and its NAME-seed<k> siblings), at most ``seeds``: (checkpoint name, spec).
+    The first is ``spec`` itself, so its run is the plain run's."""
     import dataclasses
 
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.catalog import MODELS
-    from mg5bench.seeds import seed_set
+    from mg5bench.runs.seeds import seed_set
 
     args = dict(spec.model_args)
     ckpt = args.get("checkpoint")

@@ -120,7 +120,7 @@ def stored_images(folder: Path, ids: Sequence[str], roots: Sequence[Path]) -> di
     the pixel limit by its header (nothing decoded): what a report may show of a run whose scoring was stored
     earlier, since a record or a symlink may have changed since. A problem is a one-line DataError."""
     from mg5bench.data.io import image_too_large
-    from mg5bench.store import RunStore
+    from mg5bench.runs.store import RunStore
 
     store = RunStore(Path(folder))
     records = store.done()
@@ -570,7 +570,7 @@ def score_run(
     from mg5bench.core.devices import device_type, resolve_device
     from mg5bench.core.hashing import content_hash
     from mg5bench.evaluators import evaluator_identity
-    from mg5bench.store import RunStore, stored_prefix
+    from mg5bench.runs.store import RunStore, stored_prefix
 
     check_resamples(resamples, seed)
     store = RunStore(Path(folder))

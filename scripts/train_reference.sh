@@ -13,7 +13,7 @@
 #   --compare         also run the paired comparisons the cards quote (mg5bench ablate on 500 val samples)
 #
 # Seeds: every stage 2 that a comparison uses is trained with seeds 42, 43 and 44 (the first exported as NAME, the
-# others as NAME-seed43 / NAME-seed44, one seed set: mg5bench/seeds.py); Divter on VIST and MMDialog with seeds
+# others as NAME-seed43 / NAME-seed44, one seed set: mg5bench/runs/seeds.py); Divter on VIST and MMDialog with seeds
 # 0, 1 and 2 likewise. Each stage-2 seed starts from the same stage-1 parent.
 # Wall time on a 2-core CPU, one training at a time with one thread, measured per part on level 1: T2I backbone
 # ~1.6 h (VAE 1,840 s + UNet ~65 min), LM 1,500 steps ~48 min, vision path (Q-Former 1,000 + captioning 800

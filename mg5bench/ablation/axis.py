@@ -15,7 +15,7 @@ An axis file::
         label: guidance 1.0       # optional, for tables and plots
         model: minigpt5           # optional
         checkpoint: stage2-vist   # optional: a shipped checkpoint name, or a folder (relative to the current dir);
-                                  # its seed set (the folder and its NAME-seed<k> siblings, mg5bench.seeds) is
+                                  # its seed set (the folder and its NAME-seed<k> siblings, mg5bench.runs.seeds) is
                                   # used, or a list [a, b, c] names the seeds of one recipe explicitly
         make: <command>           # optional: how to make the checkpoint when it is missing (printed then)
         model_args: {k: v}        # optional: adapter arguments (--model-args)
@@ -33,7 +33,7 @@ from typing import Any
 
 from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.core.limits import MAX_VARIANTS, excerpt, keys_excerpt
-from mg5bench.spec import GenerationConfig, RunSpec
+from mg5bench.runs.spec import GenerationConfig, RunSpec
 
 AXES_DIR = Path(__file__).resolve().parent.parent / "axes"
 AXIS_KEYS = ("name", "title", "description", "tasks", "model", "base", "claim", "variants")
@@ -65,7 +65,7 @@ class Variant:
         checkpoint (or of the model's default checkpoint for the task), at most ``seeds`` of them. ``None`` (one
         entry) for a model without checkpoints, or for the shipped default itself. ``root``: another trained set
         whose folders bare names and model defaults resolve to."""
-        from mg5bench.seeds import check_same_recipe, seed_set
+        from mg5bench.runs.seeds import check_same_recipe, seed_set
 
         if seeds is not None and seeds < 1:
             raise ConfigError(f"--seeds must be a positive number of checkpoints, got {seeds}")

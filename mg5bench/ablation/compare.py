@@ -57,8 +57,8 @@ class RunItems:
 
 def load_run_items(name: str, folder: Path, sset: Any, n: int) -> RunItems:
     """Read a run folder's first ``n`` stored samples (every one must be stored) into ScoreItems."""
+    from mg5bench.runs.store import RunStore
     from mg5bench.scoring import make_item, output_segments
-    from mg5bench.store import RunStore
 
     store = RunStore(Path(folder))
     info = store.read_info()

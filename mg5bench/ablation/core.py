@@ -9,7 +9,6 @@ with the same arguments finds the folder and prints it without loading a model o
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -17,7 +16,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,33 +49,9 @@ class _Planned:
     paths: tuple[str, ...] = ()  # every checkpoint of the variant (decides whether two variants pair by seed)
 
 
-@contextlib.contextmanager
-def shared_samples() -> Iterator[None]:
-    """Within the block, ``mg5bench.tasks.build_samples`` builds each distinct sample set once: resolving many runs
-    of one task (an axis's variants, a report's runs) reads and checks the data once instead of once per run
-    (about 4 s each on the default VIST split). The SampleSets are not modified by their users."""
-    import mg5bench.tasks as tasks
-
-    original = tasks.build_samples
-    memo: dict[str, Any] = {}
-
-    def build(task: Any, data: Any = None, split: Any = None, **kw: Any) -> Any:
-        key = json.dumps([task.to_dict(), data, split, sorted((k, str(v)) for k, v in kw.items() if k != "progress")],
-                         sort_keys=True, default=str)  # fmt: skip
-        if key not in memo:
-            memo[key] = original(task, data, split, **kw)
-        return memo[key]
-
-    tasks.build_samples = build  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        tasks.build_samples = original  # type: ignore[assignment]
-
-
 def _records_sha256(folder: Path, ids: Sequence[str]) -> str:
     """sha256 of the stored outputs of ``ids`` (what the comparison reads), or '' when any is missing."""
-    from mg5bench.store import RunStore
+    from mg5bench.runs.store import RunStore
 
     done = RunStore(folder).done()
     if any(i not in done for i in ids):
@@ -105,20 +80,21 @@ def plan(
     without loading a model, and how many samples of each are needed: the base's first ``limit``; for a variant over
     other samples (e.g. the GILL last-step protocol) the fewest first samples that cover every sample it shares with
     the base's selection."""
-    from mg5bench.runner import prepare
-    from mg5bench.tasks import get_task
+    from mg5bench.runs.keys import prepare
+    from mg5bench.tasks import SampleCache, get_task
 
     fmt = get_task(task).format
     planned: dict[str, list[_Planned]] = {}
-    with shared_samples():
-        for v in axis.variants:
-            paths = v.seed_paths(fmt, seeds, checkpoints)
-            names = tuple("default" if x is None else str(x) for x in paths)
-            for k, path in enumerate(paths):
-                spec = v.spec(task, split, data, limit, seed, checkpoint=path)
-                p = prepare(spec, out, batch_size=batch_size, device=device, cache_dir=cache_dir, progress=progress)
-                label = "default" if path is None else Path(path).name
-                planned.setdefault(v.name, []).append(_Planned(v.name, spec, p, 0, k, label, names))
+    samples = SampleCache()  # the variants of one task share their sample sets
+    for v in axis.variants:
+        paths = v.seed_paths(fmt, seeds, checkpoints)
+        names = tuple("default" if x is None else str(x) for x in paths)
+        for k, path in enumerate(paths):
+            spec = v.spec(task, split, data, limit, seed, checkpoint=path)
+            p = prepare(spec, out, batch_size=batch_size, device=device, cache_dir=cache_dir, progress=progress,
+                        samples=samples)  # fmt: skip
+            label = "default" if path is None else Path(path).name
+            planned.setdefault(v.name, []).append(_Planned(v.name, spec, p, 0, k, label, names))
     base = planned[axis.base][0]
     base_ids = [s.id for s in base.prepared.sset.samples[:limit]]
     if len(base_ids) < limit:
@@ -139,7 +115,7 @@ def plan(
 
 
 def _stored(p: _Planned) -> bool:
-    from mg5bench.store import RunStore, stored_prefix
+    from mg5bench.runs.store import RunStore, stored_prefix
 
     ids = [s.id for s in p.prepared.sset.samples]
     return stored_prefix(ids, RunStore(p.prepared.folder).stored_ids()) >= p.need
@@ -172,7 +148,7 @@ def ablate(
     ``evaluator`` None: the embedded evaluator on the synthetic world (elsewhere one must be named, as for
     ``mg5bench score``). ``generate=False`` refuses to generate (a missing run is an error naming it); ``force``
     recomputes the comparison (never the generations). ``seeds``: at most this many checkpoints (training seeds)
-    per variant (None = every seed its checkpoint has, ``mg5bench.seeds``). ``checkpoints``: a trained set other
+    per variant (None = every seed its checkpoint has, ``mg5bench.runs.seeds``). ``checkpoints``: a trained set other
     than the shipped one (e.g. one trained on another world level) whose folders bare checkpoint names and each
     model's default resolve to."""
     from mg5bench.core.devices import resolve_device
@@ -180,7 +156,7 @@ def ablate(
     from mg5bench.core.limits import check_int, check_permutations, check_resamples
     from mg5bench.data.io import check_output_folder
     from mg5bench.evaluators import evaluator_identity, resolve_evaluator
-    from mg5bench.runner import run as run_one
+    from mg5bench.runs.runner import run as run_one
     from mg5bench.scoring import resolve_metrics
     from mg5bench.tasks import get_task
 

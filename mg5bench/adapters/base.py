@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from mg5bench.core.errors import ConfigError
 from mg5bench.core.sample import Sample
-from mg5bench.spec import GenerationConfig, generation_flag
+from mg5bench.runs.spec import GenerationConfig, generation_flag
 from mg5bench.tasks import TaskConfig
 
 Output = list[tuple[str, Any]]

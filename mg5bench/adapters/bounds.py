@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from mg5bench.adapters.base import Adapter, Output
 from mg5bench.adapters.common import int_arg
 from mg5bench.core.sample import Sample
-from mg5bench.spec import GenerationConfig
+from mg5bench.runs.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 
 

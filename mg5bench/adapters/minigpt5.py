@@ -28,7 +28,7 @@ from mg5bench.core.checkpoints import check_folder, check_safetensors
 from mg5bench.core.errors import ConfigError
 from mg5bench.core.hashing import sha256_file, sha256_folder
 from mg5bench.core.sample import Sample, Segment
-from mg5bench.spec import GenerationConfig
+from mg5bench.runs.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 
 IMG = "<Img><ImageHere></Img>"

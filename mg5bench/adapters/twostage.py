@@ -23,7 +23,7 @@ from mg5bench.adapters.common import caption_prompt, check_backbones, require_fo
 from mg5bench.adapters.minigpt5 import IMG, mmdialog_source
 from mg5bench.core.hashing import sha256_folder
 from mg5bench.core.sample import Sample
-from mg5bench.spec import GenerationConfig
+from mg5bench.runs.spec import GenerationConfig
 from mg5bench.tasks import TaskConfig
 
 

@@ -31,7 +31,7 @@ def first_groups(samples: Sequence[Any], n: int) -> int:
 def oracle_table(run: Any, samples: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """Per-sample oracle results of a run scored with ``scene_accuracy``, for the samples whose target has a scene
     (an image): id -> {"image": produced an image, "exact", and each attribute}."""
-    from mg5bench.store import RunStore
+    from mg5bench.runs.store import RunStore
 
     rows = {}
     for line in (Path(run.score_folder) / "per_sample.jsonl").read_text().splitlines():

@@ -28,7 +28,7 @@ def _images(run: Any, ids: list[str]) -> list[Any]:
     """The first generated image of each sample (None when it produced none), as PIL images."""
     from PIL import Image
 
-    from mg5bench.store import RunStore
+    from mg5bench.runs.store import RunStore
 
     records = RunStore(run.folder).done()
     out = []
@@ -48,7 +48,7 @@ def evaluate(
     ``batch``: the runner's batch size (default: the model's); ``world``: a world folder (default: the embedded
     world); ``cross_task``: evaluate a checkpoint trained for another task (refused otherwise)."""
     from mg5bench import api
-    from mg5bench.store import RunStore
+    from mg5bench.runs.store import RunStore
     from mg5bench.tasks import build_samples, get_task
     from reference_model.config import MiniGPT5Config
 

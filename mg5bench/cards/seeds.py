@@ -1,4 +1,4 @@
-"""The training-seeds section of a model card: every checkpoint of a seed set (``mg5bench.seeds``: the folder and
+"""The training-seeds section of a model card: every checkpoint of a seed set (``mg5bench.runs.seeds``: the folder and
 its ``NAME-seed<k>`` siblings) evaluated on the same val samples through ``mg5bench.api`` as ``mg5bench run``
 does, their values, mean and standard deviation, and what each seed costs (size on disk, training time). It is
 written into the first checkpoint's README.md between its own markers (the rest of the card is kept), and every
@@ -49,7 +49,7 @@ def evaluate_seeds(first: Path, model: str, task: str, n: int, runs: Path = Path
     ``data`` (default: the embedded world)."""
     from mg5bench import api
     from mg5bench.cards.common import first_groups
-    from mg5bench.seeds import seed_set, training_seed
+    from mg5bench.runs.seeds import seed_set, training_seed
     from mg5bench.tasks import build_samples, get_task
 
     samples = build_samples(get_task(task), data, "val", progress=progress).samples

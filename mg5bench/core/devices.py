@@ -5,7 +5,7 @@
 a CUDA generator draws a different random stream than a CPU generator with the same seed and GPU kernels round
 differently, so a CPU run and a GPU run are different generations; the device index is not (same GPU model, same
 numbers; run.json records the GPU's name). On the CPU the thread count per process is keyed too (see
-``runner.generation_key``).
+``runs.keys.generation_key``).
 """
 
 from __future__ import annotations

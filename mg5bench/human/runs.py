@@ -134,7 +134,7 @@ def model_defaults(model: str, task: str) -> tuple[dict[str, Any], dict[str, Any
     if (model, task) not in _DEFAULTS:
         from mg5bench.catalog import MODELS
         from mg5bench.core.errors import Mg5Error
-        from mg5bench.spec import GenerationConfig
+        from mg5bench.runs.spec import GenerationConfig
         from mg5bench.tasks import get_task
 
         try:

@@ -70,8 +70,8 @@ def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Pat
     cannot run (e.g. a checkpoint that is not shipped), which the report then shows."""
     from mg5bench.ablation import ablate
     from mg5bench.core.errors import Mg5Error
-    from mg5bench.runner import run
-    from mg5bench.spec import RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import RunSpec
     from mg5bench.tasks import get_task
 
     errors: list[str] = []
@@ -766,8 +766,8 @@ def _render_html(blocks: Sequence[tuple[str, Any]], runs: Path, frames: Sequence
 def _gallery_html(table: Any, k: int) -> str:
     """The first ``k`` samples: context and ground truth, then each model's default run (else its first row)."""
     from mg5bench.leaderboard import html
+    from mg5bench.runs.store import RunStore
     from mg5bench.scoring import output_roots, stored_images
-    from mg5bench.store import RunStore
     from mg5bench.tasks import build_samples, get_task
 
     picked: dict[str, Any] = {}

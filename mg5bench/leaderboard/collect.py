@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mg5bench.tasks import SampleCache
+
 BOUNDS = ("gt", "blank")  # the upper and lower bound rows: shown, never "best"
 
 
@@ -70,7 +72,7 @@ def find_runs(runs: Path) -> tuple[list[RunRecord], list[str]]:
     folder left out with the reason: a run.json that cannot be read (damaged, not UTF-8, not a run description, a
     folder), a folder that resolves outside ``runs`` (a symlink: the report publishes only what lies inside it), or
     one already found by another path (a symlink inside ``runs``)."""
-    from mg5bench.store import RunStore
+    from mg5bench.runs.store import RunStore
 
     out: list[RunRecord] = []
     left_out: list[str] = []
@@ -184,27 +186,27 @@ def label_runs(records: Sequence[RunRecord]) -> None:
             r.label = r.model + (f" ({', '.join(parts)})" if parts else "")
 
 
-def mark_defaults(records: Sequence[RunRecord], out: Path, n: int, cache_dir: Path | None = None) -> None:
+def mark_defaults(records: Sequence[RunRecord], out: Path, n: int, cache_dir: Path | None = None,
+                  samples: SampleCache | None = None) -> None:  # fmt: skip
     """Mark the run each model's plain 'mg5bench run --task T --model M' makes: its folder is resolved without
-    loading the model (``runner.prepare``); a model whose adapter cannot be resolved here is left unmarked."""
-    from mg5bench.ablation.core import shared_samples
+    loading the model (``runs.keys.prepare``); a model whose adapter cannot be resolved here is left unmarked."""
     from mg5bench.core.errors import Mg5Error
-    from mg5bench.runner import prepare
-    from mg5bench.spec import RunSpec
+    from mg5bench.runs.keys import prepare
+    from mg5bench.runs.spec import RunSpec
 
+    samples = samples if samples is not None else SampleCache()
     seen: dict[tuple[str, str, str], Path | None] = {}
-    with shared_samples():
-        for r in records:
-            key = (r.task, r.model, r.split)
-            if key not in seen:
-                data = r.info.get("spec", {}).get("data")
-                try:
-                    p = prepare(RunSpec(task=r.task, model=r.model, split=r.split, data=data, limit=n or None), out,
-                                device="cpu", cache_dir=cache_dir, progress=False)  # fmt: skip
-                    seen[key] = p.folder.resolve()
-                except (Mg5Error, OSError):
-                    seen[key] = None
-            r.default = seen[key] == r.folder.resolve()
+    for r in records:
+        key = (r.task, r.model, r.split)
+        if key not in seen:
+            data = r.info.get("spec", {}).get("data")
+            try:
+                p = prepare(RunSpec(task=r.task, model=r.model, split=r.split, data=data, limit=n or None), out,
+                            device="cpu", cache_dir=cache_dir, progress=False, samples=samples)  # fmt: skip
+                seen[key] = p.folder.resolve()
+            except (Mg5Error, OSError):
+                seen[key] = None
+        r.default = seen[key] == r.folder.resolve()
 
 
 def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None, resamples: int, device: str,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SLOW = 0.04  # seconds per sample
-PRELOAD = ["faultlib", "torch", "open_clip", "torchmetrics.image.fid", "mg5bench.runner", "mg5bench.scoring"]
+PRELOAD = ["faultlib", "torch", "open_clip", "torchmetrics.image.fid", "mg5bench.runs.runner", "mg5bench.scoring"]
 
 
 def register() -> None:
@@ -35,7 +35,7 @@ def register() -> None:
 
 
 def spec(world: Path, limit: int, model: str = "slow-blank") -> Any:
-    from mg5bench.spec import RunSpec
+    from mg5bench.runs.spec import RunSpec
 
     return RunSpec(task="vist", model=model, split="val", data=str(world), limit=limit)
 
@@ -45,7 +45,7 @@ RUN_OPTIONS: dict[str, Any] = {"metrics": ["clip_i", "fid", "scene_accuracy"], "
 
 def run(world: Path, out: Path, limit: int, cache: Path, **kw: Any) -> Any:
     """The run every fault test makes (in the test process or in a child)."""
-    from mg5bench.runner import run as _run
+    from mg5bench.runs.runner import run as _run
 
     register()
     return _run(spec(world, limit), out, cache_dir=cache, **{**RUN_OPTIONS, **kw})

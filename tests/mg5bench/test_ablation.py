@@ -18,7 +18,7 @@ from mg5bench.adapters.base import Adapter, Output
 from mg5bench.catalog import MODELS
 from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.core.sample import Sample
-from mg5bench.spec import GenerationConfig
+from mg5bench.runs.spec import GenerationConfig
 
 LIMIT = 20  # 4 stories of 5 steps
 ODD = 2 / 5  # steps 1 and 3 of every story
@@ -273,7 +273,7 @@ def test_seeds_are_pooled_and_their_spread_enters_the_interval(known: None, smal
 
 
 def test_checkpoints_of_different_recipes_are_not_pooled(tmp_path: Path) -> None:
-    from mg5bench.seeds import seed_set
+    from mg5bench.runs.seeds import seed_set
 
     first = _seed_folders(tmp_path / "ck", {"task": "vist", "lr": 0.1})
     assert [p.name for p in seed_set(first)] == ["drop", "drop-seed1", "drop-seed2"]

@@ -12,7 +12,7 @@ from mg5bench.core.errors import ConfigError
 from mg5bench.core.hashing import canonical_json, content_hash
 from mg5bench.core.registry import Registry
 from mg5bench.core.sample import Sample, Segment
-from mg5bench.spec import GenerationConfig, RunSpec
+from mg5bench.runs.spec import GenerationConfig, RunSpec
 
 
 def test_segment_json_round_trip_and_errors() -> None:
@@ -93,7 +93,7 @@ def test_every_adapter_resolves_to_numbers_and_refuses_what_it_does_not_use() ->
 
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.catalog import MODELS
-    from mg5bench.spec import generation_flag
+    from mg5bench.runs.spec import generation_flag
     from mg5bench.tasks import get_task
 
     everything = GenerationConfig(guidance_scale=2.0, num_inference_steps=3, max_new_tokens=5, temperature=0.5,

@@ -30,7 +30,7 @@ import pytest
 from conftest import REPO
 
 from mg5bench.core.errors import ConfigError, DataError
-from mg5bench.store import RunLock, RunStore
+from mg5bench.runs.store import RunLock, RunStore
 
 LIMIT = 40  # samples per run: 4 groups of blank's batch of 10
 
@@ -249,7 +249,7 @@ def test_a_held_lock_no_wait_and_a_stale_lock(small_world: Path, reference: dict
     import socket
 
     from mg5bench.cli import main
-    from mg5bench.runner import prepare
+    from mg5bench.runs.keys import prepare
 
     faultlib.register()
     folder = prepare(faultlib.spec(small_world, LIMIT), tmp_path, cache_dir=tmp_path / "cache", progress=False).folder
@@ -287,7 +287,7 @@ def test_a_full_disk_mid_run_and_an_unwritable_out(small_world: Path, tmp_path: 
     file and the fix, and the rerun without the limit gives the metrics of an uninterrupted run with every sample
     stored before kept. --out in a folder nobody can write to (sysfs refuses root too) and --out a file: one line,
     before any work."""
-    from mg5bench.runner import run
+    from mg5bench.runs.runner import run
 
     args = ["run", "--task", "vist", "--model", "blank", "--data", str(small_world), "--split", "val", "--limit",
             str(LIMIT), "--metrics", "clip_i,fid,scene_accuracy", "--resamples", "200", "--quiet"]  # fmt: skip
@@ -450,8 +450,8 @@ INJECT = '=HYPERLINK("http://evil.example","x")|**b**<img src=x onerror=alert(1)
 def report_runs(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A runs folder: the gt and blank bounds over the first 5 VIST test samples, and gt with another seed over the
     first 3 (a second table of the same task). Tests copy it before changing anything."""
-    from mg5bench.runner import run
-    from mg5bench.spec import RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import RunSpec
 
     root = tmp_path_factory.mktemp("report") / "runs"
     for model, limit, seed, batch in (("gt", 5, 0, None), ("blank", 5, 0, None), ("gt", 3, 1, 1)):

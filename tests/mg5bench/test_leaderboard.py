@@ -18,8 +18,8 @@ import pytest
 from test_ablation import Known
 
 from mg5bench.catalog import MODELS
-from mg5bench.runner import run
-from mg5bench.spec import RunSpec
+from mg5bench.runs.runner import run
+from mg5bench.runs.spec import RunSpec
 
 LIMIT = 10
 

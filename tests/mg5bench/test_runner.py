@@ -23,9 +23,9 @@ from mg5bench.adapters.bounds import GroundTruth
 from mg5bench.adapters.sd2 import SD2
 from mg5bench.catalog import MODELS
 from mg5bench.core.errors import ConfigError
-from mg5bench.runner import batch_groups, run
+from mg5bench.runs.runner import batch_groups, run
+from mg5bench.runs.spec import GenerationConfig, RunSpec
 from mg5bench.scoring import score_run
-from mg5bench.spec import GenerationConfig, RunSpec
 
 
 class CountingGT(GroundTruth):
@@ -281,7 +281,7 @@ def test_a_run_stored_under_the_path_keys_is_migrated(small_world: Path, t2i: Pa
                                                       counting: None) -> None:  # fmt: skip
     """A folder written when keys held paths (runner version 3) is renamed to its content key and reused."""
     from mg5bench.core.hashing import content_hash
-    from mg5bench.runner import RUNNER_VERSION, run_folder
+    from mg5bench.runs.keys import RUNNER_VERSION, run_folder
 
     spec = _sd2(small_world, t2i, model="counting-sd2", limit=2)
     new = run(spec, tmp_path, resamples=20, progress=False, batch_size=4)

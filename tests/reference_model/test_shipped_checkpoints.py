@@ -95,8 +95,8 @@ def test_each_stage_checkpoint_has_a_model_card_with_oracle_accuracy(name: str) 
 
 @pytest.mark.skipif(not (ROOT / "stage2-vist").is_dir(), reason="stage2-vist is not shipped")
 def test_default_run_on_a_fresh_clone(tmp_path: Path) -> None:
-    from mg5bench.runner import run
-    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import GenerationConfig, RunSpec
 
     spec = RunSpec(
         task="vist", model="minigpt5", split="val", limit=3, generation=GenerationConfig(num_inference_steps=4)

@@ -49,8 +49,8 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
     from safetensors.torch import load_file
 
     from mg5bench.cli import main
-    from mg5bench.runner import run
-    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import GenerationConfig, RunSpec
 
     out = tmp_path / "divter"
     assert main(["train", "divter", "--task", "mmdialog", "--data", str(small_world), "--out", str(out),
@@ -117,8 +117,8 @@ def test_divter_trains_its_lora_and_runs_on_every_task(backbones: Path, small_wo
 def test_two_stage_prompt_is_the_described_state_plus_the_instruction(backbones: Path, small_world: Path,
                                                                       tmp_path: Path) -> None:  # fmt: skip
     from mg5bench.adapters.twostage import TwoStage
-    from mg5bench.runner import run
-    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import GenerationConfig, RunSpec
     from mg5bench.tasks import build_samples, get_task
 
     sset = build_samples(get_task("vist"), str(small_world), "val", progress=False)

@@ -97,8 +97,8 @@ def tiny_ckpt(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def test_minigpt5_adapter_through_the_runner(small_world: Path, tiny_ckpt: Path, tmp_path: Path) -> None:
-    from mg5bench.runner import run
-    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import GenerationConfig, RunSpec
 
     spec = RunSpec(task="vist", model="minigpt5", split="val", data=str(small_world), limit=3,
                    model_args={"checkpoint": str(tiny_ckpt), "force_generation": "true"},

@@ -82,9 +82,9 @@ def make_real_run(
     path in the model args, another content hash in the key)."""
     from PIL import Image
 
-    from mg5bench.runner import prepare, run_info
-    from mg5bench.spec import GenerationConfig, RunSpec
-    from mg5bench.store import RunStore
+    from mg5bench.runs.keys import prepare, run_info
+    from mg5bench.runs.spec import GenerationConfig, RunSpec
+    from mg5bench.runs.store import RunStore
 
     spec = RunSpec(task="vist", model=model, split="val", data=str(VIST_DATA), seed=seed,
                    generation=GenerationConfig(**(generation or {})), task_args=task_args or {},

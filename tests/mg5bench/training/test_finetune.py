@@ -43,8 +43,8 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     from transformers import CLIPTextModel
 
     from mg5bench.cli import main
-    from mg5bench.runner import run
-    from mg5bench.spec import GenerationConfig, RunSpec
+    from mg5bench.runs.runner import run
+    from mg5bench.runs.spec import GenerationConfig, RunSpec
     from reference_model.tiny_parts import save_tiny_random_parts
 
     save_tiny_random_parts(tmp_path / "b", ["a big red circle at the top left ."])

@@ -161,7 +161,7 @@ class RunSpec:
     @property
     def hash(self) -> str:
         """Content hash of every setting of the request (canonical JSON, the limit included); equal specs hash
-        equal. Run folders are keyed differently: by what changes an output (``runner.generation_key``)."""
+        equal. Run folders are keyed differently: by what changes an output (``runs.keys.generation_key``)."""
         return content_hash(self.to_dict())
 
     @property
