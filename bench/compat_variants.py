@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from mg5bench.scoring import score
+from mg5bench.scoring.scorer import score
 from mg5bench.tasks import build_samples, get_task
 
 PAIRS = {

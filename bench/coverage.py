@@ -3,9 +3,10 @@
 Paired differences of per-sample values with 5 samples per story (VIST's steps), stories correlated: a
 continuous metric (skewed, like CLIP scores) and a 0/1 metric (like exact scene accuracy, with story-level
 difficulty), at no effect and at an effect of 0.1. For one checkpoint per side, the share of repetitions whose 95%
-interval covers the true difference: the cluster t-interval the suite uses (``mg5bench.stats.cluster_t_interval``)
-against the cluster percentile bootstrap it replaced. For three training seeds per side with a seed spread, the
-suite's two-level interval (``mg5bench.stats.two_level_difference``) against a two-level percentile bootstrap.
+interval covers the true difference: the cluster t-interval the suite uses
+(``mg5bench.scoring.statistics.cluster_t_interval``) against the cluster percentile bootstrap it replaced. For three
+training seeds per side with a seed spread, the suite's two-level interval
+(``mg5bench.scoring.statistics.two_level_difference``) against a two-level percentile bootstrap.
 
     .venv/bin/python bench/coverage.py --reps 4000
 """
@@ -68,7 +69,7 @@ def two_level_coverage(kind: str, clusters: int, seed_sd: float, reps: int, seed
                        boot: int = 300) -> dict[str, float]:  # fmt: skip
     """Coverage of the suite's two-level interval and of a two-level percentile bootstrap at no effect, with
     ``seeds`` independent checkpoints per side whose seed effects have standard deviation ``seed_sd``."""
-    from mg5bench.stats import two_level_difference
+    from mg5bench.scoring.statistics import two_level_difference
 
     rng = np.random.default_rng(seed)
     w = np.ones(clusters)

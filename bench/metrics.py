@@ -50,8 +50,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=512)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    from mg5bench.evaluators import load_evaluator
-    from mg5bench.scoring import score
+    from mg5bench.scoring.evaluators import load_evaluator
+    from mg5bench.scoring.scorer import score
     from mg5bench.tasks import build_samples, get_task
 
     task = get_task("vist")

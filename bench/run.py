@@ -61,10 +61,10 @@ PHASES = (
     ("resolve the run (adapter, key, folder)", ("mg5bench/runs/keys.py", "prepare")),
     ("load the model", ("mg5bench/adapters/minigpt5.py", "load")),
     ("generate (inside the model)", ("mg5bench/adapters/minigpt5.py", "generate")),
-    ("scoring: load the evaluator", ("mg5bench/evaluators.py", "load_evaluator")),
-    ("scoring: image and text features", ("mg5bench/scoring.py", "build_bank")),
-    ("scoring: metrics and bootstrap", ("mg5bench/stats.py", "cluster_bootstrap")),
-    ("scoring in all", ("mg5bench/scoring.py", "score_run")),
+    ("scoring: load the evaluator", ("mg5bench/scoring/evaluators.py", "load_evaluator")),
+    ("scoring: image and text features", ("mg5bench/scoring/features.py", "build_bank")),
+    ("scoring: metrics and bootstrap", ("mg5bench/scoring/statistics.py", "cluster_bootstrap")),
+    ("scoring in all", ("mg5bench/scoring/scorer.py", "score_run")),
 )
 
 

@@ -22,7 +22,7 @@ from mg5bench.tasks import SampleSet, build_samples, get_task
 
 if TYPE_CHECKING:
     from mg5bench.runs.runner import RunResult
-    from mg5bench.scoring import ScoreResult
+    from mg5bench.scoring.scorer import ScoreResult
 
 __all__ = ["GenerationConfig", "RunSpec", "check_output_file", "check_output_folder", "convert_vist_sis",
            "default_checkpoints", "default_split",
@@ -241,9 +241,9 @@ def seed_summary(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
 
 def score(run_folder: Path, **options: Any) -> ScoreResult:
     """Score a stored run folder without loading its model; the scoring is stored under ``<run>/scores/`` and
-    reused (``mg5bench.scoring.score_run``; options: limit, evaluator, metrics, inception, resamples, seed,
+    reused (``mg5bench.scoring.scorer.score_run``; options: limit, evaluator, metrics, inception, resamples, seed,
     device, cache_dir, progress, force)."""
-    from mg5bench.scoring import score_run
+    from mg5bench.scoring.scorer import score_run
 
     return score_run(Path(run_folder), **options)
 
@@ -251,10 +251,10 @@ def score(run_folder: Path, **options: Any) -> ScoreResult:
 def score_predictions(
     task: str, predictions: Path, out: Path | None, *, device: str = "auto", **options: Any
 ) -> dict[str, Any]:
-    """Score a predictions file (``mg5bench.scoring.score``) on ``device`` (auto = CUDA when available); returns
+    """Score a predictions file (``mg5bench.scoring.scorer.score``) on ``device`` (auto = CUDA when available); returns
     the metrics.json content."""
     from mg5bench.core.devices import resolve_device
-    from mg5bench.scoring import score as _score
+    from mg5bench.scoring.scorer import score as _score
 
     return _score(task, predictions, out, device=resolve_device(device), **options)
 
@@ -319,8 +319,8 @@ def default_split(task: str, data: str | None = None, task_args: Mapping[str, An
 
 
 def table(report: Mapping[str, Any]) -> str:
-    """The printed metric table of a scoring's report (``mg5bench.table.format_table``)."""
-    from mg5bench.table import format_table
+    """The printed metric table of a scoring's report (``mg5bench.scoring.summary.format_table``)."""
+    from mg5bench.scoring.summary import format_table
 
     return format_table(report)
 

@@ -1,13 +1,23 @@
-"""Every name the suite answers to, written once: models (``--model``), metrics (``--metrics``), evaluator
-schemes (``--evaluator``) and trainers (``mg5bench train``). Entries point at ``"module:attr"`` strings, so
-listing them (``mg5bench ls``) imports no torch; the rest of the code looks names up here and nowhere else.
-Tasks are the other kind of name; they come from the task definitions (``mg5bench.tasks``)."""
+"""Every name the suite answers to besides the tasks: models (``--model``), metrics (``--metrics``), evaluator
+schemes (``--evaluator``) and trainers (``mg5bench train``). Models, metrics and trainers are written here once,
+each pointing at a ``"module:attr"`` string, so listing them (``mg5bench ls``) imports no torch; the evaluator
+schemes are declared beside the functions that parse them (``scoring.evaluators.SCHEMES``) and listed here. Tasks
+are the other kind of name; they come from the task definitions (``mg5bench.tasks``).
+
+The direction is one way: the catalog names the adapters, metrics, evaluators and trainers; none of them imports
+the catalog. What builds an object from its name (``make_metric``, ``MODELS.get``) lives here, and the stages that
+need it (runs, scoring) call it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mg5bench.core.registry import Registry
+from mg5bench.scoring.evaluators import SCHEMES
+
+if TYPE_CHECKING:
+    from mg5bench.metrics.base import Metric, MetricContext
 
 # a model's name is given to its adapter class on lookup (``Adapter.name``)
 MODELS: Registry[Any] = Registry("model", names_classes=True)
@@ -30,57 +40,48 @@ for _name, _target, _desc in (
     MODELS.register(_name, _target, _desc)
 
 for _name, _target, _desc, _args in (
-    ("clip_i", "clip:ClipI", "image-image cosine, ground truth vs generated (missing image = 0; image rate beside it)",
-     {}),
-    ("clip_t", "clip:ClipT", "caption-image cosine (missing image = 0)", {}),
-    ("clip_t_minigpt5", "clip:ClipTMiniGPT5", "official CLIP-T, flagged: on VIST the text is the voken string", {}),
-    ("fid", "distribution:FID", "Frechet distance on evaluator (or Inception) features, torchmetrics, N reported", {}),
-    ("kid", "distribution:KID", "kernel inception distance, torchmetrics, 100 subsets, seeded", {}),
-    ("inception_score", "distribution:InceptionScore", "Inception Score (needs --inception weights)", {}),
-    ("fid_per_story_minigpt5", "distribution:FIDPerStoryMiniGPT5",
+    ("clip_i", "mg5bench.metrics.clip:ClipI",
+     "image-image cosine, ground truth vs generated (missing image = 0; image rate beside it)", {}),
+    ("clip_t", "mg5bench.metrics.clip:ClipT", "caption-image cosine (missing image = 0)", {}),
+    ("clip_t_minigpt5", "mg5bench.metrics.clip:ClipTMiniGPT5",
+     "official CLIP-T, flagged: on VIST the text is the voken string", {}),
+    ("clip_score_i", "mg5bench.metrics.conventions:ClipScoreI",
+     "CLIP-I as a CLIPScore: 100 x max(cos, 0) (torchmetrics / Hessel); missing image = 0, the floor", {}),
+    ("clip_score_t", "mg5bench.metrics.conventions:ClipScoreT",
+     "CLIP-T as a CLIPScore: 100 x max(cos, 0) (torchmetrics / Hessel); missing image = 0, the floor", {}),
+    ("fid", "mg5bench.metrics.distribution:FID",
+     "Frechet distance on evaluator (or Inception) features, torchmetrics, N reported", {}),
+    ("kid", "mg5bench.metrics.distribution:KID", "kernel inception distance, torchmetrics, 100 subsets, seeded", {}),
+    ("inception_score", "mg5bench.metrics.distribution:InceptionScore",
+     "Inception Score (needs --inception weights)", {}),
+    ("fid_per_story_minigpt5", "mg5bench.metrics.distribution:FIDPerStoryMiniGPT5",
      "official VIST task-level FID averaged over stories, flagged", {}),
-    ("mm_relevance", "mmrel:MMRelevance", "MM-Relevance, feng2023 (MMDialog paper) definition",
+    ("mm_relevance", "mg5bench.metrics.mmrel:MMRelevance", "MM-Relevance, feng2023 (MMDialog paper) definition",
      {"variant": "feng2023"}),
-    ("mm_relevance_minigpt5", "mmrel:MMRelevance", "official MiniGPT-5 'CLIP F1', conversation level, flagged",
-     {"variant": "minigpt5"}),
-    ("bleu1", "text:Bleu", "word-level BLEU-1 (nltk, smoothing method1)", {"n": 1}),
-    ("bleu2", "text:Bleu", "word-level BLEU-2 (nltk, smoothing method1)", {"n": 2}),
-    ("bleu_char_minigpt5", "text:BleuCharMiniGPT5", "official character-level BLEU-1/2, flagged", {}),
-    ("rouge_l", "text:RougeL", "ROUGE-L F-measure (rouge-score)", {}),
-    ("sbert", "text:SBert", "all-MiniLM-L6-v2 sentence cosine", {}),
-    ("scene_accuracy", "scene:SceneAccuracy",
+    ("mm_relevance_minigpt5", "mg5bench.metrics.mmrel:MMRelevance",
+     "official MiniGPT-5 'CLIP F1', conversation level, flagged", {"variant": "minigpt5"}),
+    ("bleu1", "mg5bench.metrics.text:Bleu", "word-level BLEU-1 (nltk, smoothing method1)", {"n": 1}),
+    ("bleu2", "mg5bench.metrics.text:Bleu", "word-level BLEU-2 (nltk, smoothing method1)", {"n": 2}),
+    ("bleu_char_minigpt5", "mg5bench.metrics.text:BleuCharMiniGPT5", "official character-level BLEU-1/2, flagged", {}),
+    ("rouge_l", "mg5bench.metrics.text:RougeL", "ROUGE-L F-measure (rouge-score)", {}),
+    ("rouge_l_minigpt5", "mg5bench.metrics.conventions:RougeLMiniGPT5",
+     "official ROUGE-L, flagged: the rouge package (case-sensitive, its own tokenizer), not rouge-score", {}),
+    ("sbert", "mg5bench.metrics.text:SBert", "all-MiniLM-L6-v2 sentence cosine", {}),
+    ("scene_accuracy", "mg5bench.metrics.scene:SceneAccuracy",
      "oracle exact-scene match, per-object and per-attribute accuracy (synthetic world only)", {}),
-    ("persistence", "consistency:Persistence",
+    ("persistence", "mg5bench.metrics.consistency:Persistence",
      "object attributes the story kept from step k-1 to k, drawn unchanged and right (oracle; synthetic world, VIST "
      "format)", {}),
-    ("context_consistency", "consistency:ContextConsistency",
+    ("context_consistency", "mg5bench.metrics.consistency:ContextConsistency",
      "cos(gen_k, gt_k-1) - cos(gt_k, gt_k-1) on evaluator features: stays as close to the context image as the truth "
      "(VIST format)", {}),
-    ("consistency_gap", "consistency:ConsistencyGap",
+    ("consistency_gap", "mg5bench.metrics.consistency:ConsistencyGap",
      "diagnostic: cos(gen_k, gen_k-1) - cos(gt_k, gt_k-1) on evaluator features, consistency alone (VIST format)", {}),
 ):  # fmt: skip
-    METRICS.register(_name, f"mg5bench.metrics.{_target}", _desc, **_args)
+    METRICS.register(_name, _target, _desc, **_args)
 
-# --- metric conventions (issue 13): official ROUGE-L, CLIPScore convention -----------------------------------------
-for _name, _target, _desc in (
-    ("rouge_l_minigpt5", "conventions:RougeLMiniGPT5",
-     "official ROUGE-L, flagged: the rouge package (case-sensitive, its own tokenizer), not rouge-score"),
-    ("clip_score_i", "conventions:ClipScoreI",
-     "CLIP-I as a CLIPScore: 100 x max(cos, 0) (torchmetrics / Hessel); missing image = 0, the floor"),
-    ("clip_score_t", "conventions:ClipScoreT",
-     "CLIP-T as a CLIPScore: 100 x max(cos, 0) (torchmetrics / Hessel); missing image = 0, the floor"),
-):  # fmt: skip
-    METRICS.register(_name, f"mg5bench.metrics.{_target}", _desc)
-# --- end of the metric conventions block ----------------------------------------------------------------------------
-
-for _name, _target, _desc in (
-    ("embedded", "mg5bench.evaluators:embedded_source",
-     "embedded: the small CLIP trained on the synthetic world (default there; refused on other data unless named)"),
-    ("open_clip", "mg5bench.evaluators:open_clip_source",
-     "open_clip:<model>:<weights file> or open_clip:local-dir:<folder> (OpenAI weights: a -quickgelu model)"),
-    ("hf-clip", "mg5bench.evaluators:hf_clip_source", "hf-clip:<folder>: a Hugging Face CLIPModel folder"),
-):  # fmt: skip
-    EVALUATORS.register(_name, _target, _desc)
+for _name, (_fn, _desc) in SCHEMES.items():
+    EVALUATORS.register(_name, f"{_fn.__module__}:{_fn.__name__}", _desc)
 
 for _name, _target, _desc in (
     ("sd2-ft", "mg5bench.training.finetune:train_sd2ft",
@@ -89,3 +90,17 @@ for _name, _target, _desc in (
      "train the LoRA of Divter's text LM (context with captioned images -> reply + image description)"),
 ):  # fmt: skip
     TRAINERS.register(_name, _target, _desc)
+
+
+def metric_class(name: str) -> type[Metric]:
+    """The class registered as ``name`` (did-you-mean on typos), without building it: its declared capabilities
+    (``needs_scenes``) decide what a scoring includes before anything is computed."""
+    return METRICS.get(name)  # type: ignore[no-any-return]
+
+
+def make_metric(name: str, ctx: MetricContext) -> Metric:
+    """A fresh metric instance for ``name``, built with its entry's arguments."""
+    metric = metric_class(name).from_context(ctx, **METRICS.entry(name).meta)
+    if metric.name != name:  # pragma: no cover - an entry pointing at the wrong class or arguments
+        raise AssertionError(f"catalog entry {name!r} builds a metric named {metric.name!r}; fix mg5bench/catalog.py")
+    return metric

@@ -1,6 +1,6 @@
 """Paired comparison of stored runs on the samples they share: every metric is computed by the scorer's own metric
 classes on the same items, so a value here equals the run's scored value on the same samples, and the difference
-of two runs gets a paired cluster-bootstrap CI and a paired permutation p-value (``mg5bench.stats``).
+of two runs gets a paired cluster-bootstrap CI and a paired permutation p-value (``mg5bench.scoring.statistics``).
 
 The p-value's test, per result:
 
@@ -13,13 +13,10 @@ The p-value's test, per result:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mg5bench.core.errors import DataError
 from mg5bench.metrics.base import ScoreItem
 from mg5bench.metrics.schema import metric_schema
 
@@ -43,55 +40,8 @@ def headline_keys(task_format: str, metric_names: Sequence[str]) -> list[str]:
     return keys + ranked if keys or ranked else rest
 
 
-@dataclass
-class RunItems:
-    """A stored run's outputs as the metrics see them, for the first ``len(ids)`` samples of its split."""
-
-    name: str
-    folder: Path
-    info: dict[str, Any]
-    ids: list[str]
-    items: dict[str, ScoreItem]
-    targets: dict[str, tuple[Any, ...]]
-
-
-def load_run_items(name: str, folder: Path, sset: Any, n: int) -> RunItems:
-    """Read a run folder's first ``n`` stored samples (every one must be stored) into ScoreItems."""
-    from mg5bench.runs.store import RunStore
-    from mg5bench.scoring import make_item, output_segments
-
-    store = RunStore(Path(folder))
-    info = store.read_info()
-    records = store.done()
-    ids = [s.id for s in sset.samples[:n]]
-    missing = [i for i in ids if i not in records]
-    if missing:
-        raise DataError(str(store.root), f"sample {missing[0]}", f"{len(missing)} of the {n} samples are not stored",
-                        "generate them: rerun 'mg5bench ablate' without --no-generate")  # fmt: skip
-    by_id = {s.id: s for s in sset.samples[:n]}
-    items, targets = {}, {}
-    roots = [store.root.resolve(), Path(sset.source.root).resolve()]  # as the scorer: the run's images, the data's
-    for sid in ids:
-        segs = output_segments(records[sid]["output"], store.root, store.samples, f"id {sid}", roots)
-        items[sid] = make_item(by_id[sid], segs)
-        targets[sid] = tuple(by_id[sid].target)
-    return RunItems(name, store.root, info, ids, items, targets)
-
-
-def shared_ids(base: RunItems, other: RunItems) -> list[str]:
-    """The samples both runs hold, in the base's order; their targets must be the same (else the two runs are not
-    over the same samples: different data, split or protocol)."""
-    have = set(other.ids)
-    ids = [i for i in base.ids if i in have]
-    for sid in ids:
-        if base.targets[sid] != other.targets[sid]:
-            raise DataError(str(other.folder), f"sample {sid}", f"its target differs from the one in {base.folder}",
-                            "compare runs over the same data and split")  # fmt: skip
-    return ids
-
-
 def _metric(name: str, ctx: Any, items: Sequence[ScoreItem], bank: Any) -> Any:
-    from mg5bench.metrics import make_metric
+    from mg5bench.catalog import make_metric
 
     m = make_metric(name, ctx)
     m.update(list(items), bank)
@@ -177,7 +127,7 @@ def _per_sample_arrays(key: str, name: str, per: Sequence[Mapping[str, Any]],
 def _cluster_matrix(arrays: Sequence[np.ndarray], groups: list[str],
                     weighting: str) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(runs, clusters) cluster means over the samples every run has a value for, and the clusters' weights."""
-    from mg5bench.stats import cluster_means
+    from mg5bench.scoring.statistics import cluster_means
 
     mask = np.all([~np.isnan(a) for a in arrays], axis=0)
     rows, counts = [], None
@@ -194,7 +144,7 @@ def _side(key: str, name: str, x: np.ndarray, per: Sequence[Mapping[str, Any]], 
           groups: list[str], boot: _Boot | None, side: int = 0) -> dict[str, Any]:  # fmt: skip
     """The 95% interval of one variant's seed-averaged value: per-sample results through the cluster means
     (``two_level_difference`` against zero), set-level ones through the bootstrap variance, seeds added."""
-    from mg5bench.stats import combine, seed_variance, two_level_difference
+    from mg5bench.scoring.statistics import combine, seed_variance, two_level_difference
 
     arrays = _per_sample_arrays(key, name, per, runs)
     if arrays is not None:
@@ -236,11 +186,11 @@ def compare(
 
     ``base_runs`` / ``other_runs``: one list of items per checkpoint (seed) of each side, every list holding the
     same samples in the same order. ``paired_seeds``: both sides are the same checkpoints under other settings
-    (seed j against seed j). Interval: the two-level t-interval (``mg5bench.stats.two_level_difference``: cluster
-    means, the seeds' spread added where a side has several). p: with one checkpoint per side, the paired cluster
-    permutation test (sign flips for per-sample results, swaps for set-level ones); with seeds, the two-level t
+    (seed j against seed j). Interval: the two-level t-interval (``mg5bench.scoring.statistics.two_level_difference``:
+    cluster means, the seeds' spread added where a side has several). p: with one checkpoint per side, the paired
+    cluster permutation test (sign flips for per-sample results, swaps for set-level ones); with seeds, the two-level t
     test, and the exact seed-level permutation p beside it. ``keys`` limits the p-values to those results."""
-    from mg5bench.stats import MIN_CLUSTERS, combine, mc_error, seed_permutation_test, seed_variance
+    from mg5bench.scoring.statistics import MIN_CLUSTERS, combine, mc_error, seed_permutation_test, seed_variance
 
     ids = [i.id for i in base_runs[0]]
     if any([i.id for i in r] != ids for r in [*base_runs, *other_runs]):
@@ -309,7 +259,7 @@ def compare(
                 if seeded:
                     _seeded_p(entry, two, xb, xo, paired_seeds, seed_permutation_test)
                 else:
-                    from mg5bench.stats import sign_flip_test
+                    from mg5bench.scoring.statistics import sign_flip_test
 
                     exact = len(d0) <= 16
                     p = sign_flip_test(d0, w, exact_max=16, permutations=permutations, seed=seed)
@@ -345,7 +295,7 @@ def compare(
                 so = _metric(_name, ctx, oo, bank).statistic(ones)
                 return {k: float(so[k]) - float(sb[k]) for k in _keys}
 
-            from mg5bench.stats import cluster_swap_test
+            from mg5bench.scoring.statistics import cluster_swap_test
 
             ps = cluster_swap_test(statistic, n_clusters, exact_max=exact_max, permutations=permutations, seed=seed)
             exact = n_clusters <= exact_max
@@ -382,7 +332,7 @@ def _paired_per_sample(diff: float, key: str, name: str, per: tuple[Sequence[Any
     """The two-level interval of a per-sample result, with the first pair's cluster differences and weights (for
     the one-checkpoint permutation test); None when the cluster means do not reproduce the metric's difference
     (then the bootstrap decides)."""
-    from mg5bench.stats import two_level_difference
+    from mg5bench.scoring.statistics import two_level_difference
 
     pb = _per_sample_arrays(key, name, per[0], runs[0])
     po = _per_sample_arrays(key, name, per[1], runs[1])

@@ -155,9 +155,9 @@ def ablate(
     from mg5bench.core.hashing import content_hash
     from mg5bench.core.limits import check_int, check_permutations, check_resamples
     from mg5bench.data.io import check_output_folder
-    from mg5bench.evaluators import evaluator_identity, resolve_evaluator
     from mg5bench.runs.runner import run as run_one
-    from mg5bench.scoring import resolve_metrics
+    from mg5bench.scoring.evaluators import evaluator_identity, resolve_evaluator
+    from mg5bench.scoring.scorer import resolve_metrics
     from mg5bench.tasks import get_task
 
     t0 = time.perf_counter()
@@ -282,12 +282,13 @@ def analyse(
     both), and give the headline p-values their Benjamini-Hochberg q-values (the ablation is one family)."""
     from tqdm.auto import tqdm
 
-    from mg5bench.ablation.compare import compare, headline_keys, load_run_items, shared_ids, values_on
+    from mg5bench.ablation.compare import compare, headline_keys, values_on
     from mg5bench.data.world import default_cache_dir
-    from mg5bench.evaluators import load_evaluator
     from mg5bench.metrics import MetricContext
-    from mg5bench.scoring import build_bank
-    from mg5bench.stats import MIN_CLUSTERS, benjamini_hochberg
+    from mg5bench.scoring.evaluators import load_evaluator
+    from mg5bench.scoring.features import build_bank
+    from mg5bench.scoring.items import load_run_items, shared_ids
+    from mg5bench.scoring.statistics import MIN_CLUSTERS, benjamini_hochberg
 
     by_variant: dict[str, list[_Planned]] = {}
     for p in planned:

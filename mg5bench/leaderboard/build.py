@@ -226,7 +226,7 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
 
     from mg5bench.ablation.compare import format_p
     from mg5bench.core.escaping import md_text
-    from mg5bench.stats import MIN_CLUSTERS, holm
+    from mg5bench.scoring.statistics import MIN_CLUSTERS, holm
 
     paper = yaml.safe_load(PAPER_FILE.read_text())
     found: dict[str, tuple[Mapping[str, Any] | None, dict[str, Any], str]] = {}
@@ -767,7 +767,7 @@ def _gallery_html(table: Any, k: int) -> str:
     """The first ``k`` samples: context and ground truth, then each model's default run (else its first row)."""
     from mg5bench.leaderboard import html
     from mg5bench.runs.store import RunStore
-    from mg5bench.scoring import output_roots, stored_images
+    from mg5bench.scoring.predictions import output_roots, stored_images
     from mg5bench.tasks import build_samples, get_task
 
     picked: dict[str, Any] = {}

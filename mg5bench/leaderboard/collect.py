@@ -215,7 +215,8 @@ def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None
     stored; computed from the stored outputs otherwise). A run with fewer than ``n`` stored samples is skipped and
     says so."""
     from mg5bench.core.errors import Mg5Error
-    from mg5bench.scoring import output_roots, score_run, stored_images
+    from mg5bench.scoring.predictions import output_roots, stored_images
+    from mg5bench.scoring.scorer import score_run
     from mg5bench.tasks import build_samples, get_task
 
     ssets: dict[str, Any] = {}

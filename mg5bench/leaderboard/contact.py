@@ -85,7 +85,7 @@ def sample_rows(folder: Path, sset: Any, n: int, images: Mapping[str, Sequence[P
     are ``images`` (checked by the report, ``scoring.stored_images``) or else checked here the same way: only files
     inside the run folder and the data folder are drawn."""
     from mg5bench.runs.store import RunStore
-    from mg5bench.scoring import output_roots, stored_images
+    from mg5bench.scoring.predictions import output_roots, stored_images
 
     store = RunStore(Path(folder))
     done = store.done()

@@ -23,12 +23,13 @@ def meta_evaluate(rows: Sequence[Any], n: int, *, evaluator: str, resamples: int
                   progress: bool = False) -> dict[str, Any]:  # fmt: skip
     """``rows``: RunRecords of one table (the same samples). Returns rho per (metric, truth) with its CI, the
     variants used and their values."""
-    from mg5bench.ablation.compare import load_run_items
+    from mg5bench.catalog import make_metric
     from mg5bench.data.world import default_cache_dir
-    from mg5bench.evaluators import load_evaluator
-    from mg5bench.metrics import MetricContext, make_metric
-    from mg5bench.scoring import build_bank
-    from mg5bench.stats import spearman_bootstrap, spearman_fisher_ci
+    from mg5bench.metrics import MetricContext
+    from mg5bench.scoring.evaluators import load_evaluator
+    from mg5bench.scoring.features import build_bank
+    from mg5bench.scoring.items import load_run_items
+    from mg5bench.scoring.statistics import spearman_bootstrap, spearman_fisher_ci
     from mg5bench.tasks import build_samples, get_task
 
     used = [r for r in rows if r.model not in exclude and r.score is not None]

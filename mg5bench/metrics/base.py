@@ -2,7 +2,7 @@
 
 A metric accumulates per-sample state in ``update`` and answers ``statistic(weights)``: its value(s)
 when sample i counts ``weights[i]`` times. ``compute()`` is ``statistic`` with all weights 1; the
-cluster bootstrap in ``mg5bench.stats`` calls ``statistic`` with resampled story / conversation counts,
+cluster bootstrap in ``mg5bench.scoring.statistics`` calls ``statistic`` with resampled story / conversation counts,
 so set-level metrics (FID, conversation-level F1) get honest CIs too.
 """
 

@@ -276,7 +276,7 @@ class InceptionScore(Metric):
         """Only with real Inception-v3 weights (``--inception``): the evaluator's features have no classes."""
         if ctx.inception is None:
             from mg5bench.core.errors import ConfigError
-            from mg5bench.evaluators import INCEPTION_HELP
+            from mg5bench.scoring.evaluators import INCEPTION_HELP
 
             raise ConfigError(f"inception_score needs real Inception-v3 weights. {INCEPTION_HELP}")
         return cls(ctx.inception, **kwargs)

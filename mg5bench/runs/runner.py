@@ -112,8 +112,8 @@ def _to_segments(store: RunStore, sample: Sample, output: list[tuple[str, Any]])
 
 def _check_scoring(p: Prepared, evaluator: str | None, metrics: Sequence[str] | None) -> None:
     """Fail on a scoring option (evaluator, metric names) before generating anything, not after."""
-    from mg5bench.evaluators import evaluator_identity, resolve_evaluator
-    from mg5bench.scoring import resolve_metrics
+    from mg5bench.scoring.evaluators import evaluator_identity, resolve_evaluator
+    from mg5bench.scoring.scorer import resolve_metrics
 
     evaluator_identity(resolve_evaluator(evaluator, p.sset.source.synthetic)[0])
     resolve_metrics(p.task, p.sset.source.synthetic, metrics)
@@ -140,7 +140,7 @@ def run(
     ``after_sample(n)`` is a test hook called after each stored sample with the number of this rank's samples
     stored so far (it may raise to simulate a crash)."""
     from mg5bench.data.io import check_output_folder
-    from mg5bench.scoring import check_resamples
+    from mg5bench.scoring.scorer import check_resamples
 
     check_resamples(resamples)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -173,7 +173,7 @@ def _run_locked(p: Prepared, spec: RunSpec, rank: int, world: int, dev: str, *, 
                 progress: bool, after_sample: Callable[[int], None] | None) -> RunResult:  # fmt: skip
     from tqdm.auto import tqdm
 
-    from mg5bench.scoring import score_run
+    from mg5bench.scoring.scorer import score_run
 
     t_start = time.perf_counter()
     store = RunStore(p.folder)

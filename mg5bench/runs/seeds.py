@@ -2,8 +2,8 @@
 
 A checkpoint folder ``NAME`` and its siblings ``NAME-seed<k>`` form a seed set (the shipped ``stage2-vist`` is
 seed 42, ``stage2-vist-seed43`` and ``stage2-vist-seed44`` the others). Comparisons resample and permute over the
-seeds as well as the stories (``mg5bench.stats.two_level_difference``), so a verdict accounts for how much a
-retrained model moves. An axis file may also list a variant's checkpoints explicitly. Before they are pooled,
+seeds as well as the stories (``mg5bench.scoring.statistics.two_level_difference``), so a verdict accounts for how much
+a retrained model moves. An axis file may also list a variant's checkpoints explicitly. Before they are pooled,
 the checkpoints are checked to share one recipe: every training setting but the seed (and where the data or the
 parent lived on disk) must agree, and the parent's and data's content hashes too.
 """

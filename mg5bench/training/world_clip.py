@@ -179,7 +179,7 @@ def retrieval(folder: Path, world_root: Path, split: str = "val") -> dict[str, A
     from mg5bench.data.cc3m import read_cc3m
     from mg5bench.data.oracle import ATTRIBUTES
     from mg5bench.data.world import load_scenes
-    from mg5bench.evaluators import load_evaluator
+    from mg5bench.scoring.evaluators import load_evaluator
 
     ev = load_evaluator(f"open_clip:local-dir:{folder}")
     recs = read_cc3m(world_root / "CC3M", split, check_images=False)

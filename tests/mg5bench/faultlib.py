@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 SLOW = 0.04  # seconds per sample
-PRELOAD = ["faultlib", "torch", "open_clip", "torchmetrics.image.fid", "mg5bench.runs.runner", "mg5bench.scoring"]
+PRELOAD = [
+    "faultlib",
+    "torch",
+    "open_clip",
+    "torchmetrics.image.fid",
+    "mg5bench.runs.runner",
+    "mg5bench.scoring.scorer",
+]
 
 
 def register() -> None:
@@ -101,7 +108,7 @@ def child_run(world: Path, out: Path, limit: int, cache: Path, tag: str = "child
 
 def child_score(folder: Path, resamples: int, cache: Path) -> None:
     """In a child: score a finished run folder (``scoring.score_run``)."""
-    from mg5bench.scoring import score_run
+    from mg5bench.scoring.scorer import score_run
 
     _to_files(folder.parent, "child")
     (folder.parent / "started").touch()

@@ -176,7 +176,7 @@ def _incomplete_world(c: Ctx) -> tuple[list[str], list[str]]:  # was: an unmarke
 
 
 def _truncated_evaluator(c: Ctx) -> tuple[list[str], list[str]]:
-    from mg5bench.evaluators import EMBEDDED_DIR
+    from mg5bench.scoring.evaluators import EMBEDDED_DIR
 
     clip = c.copy(EMBEDDED_DIR, "clip")
     w = clip / "open_clip_model.safetensors"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from mg5bench.adapters.base import Adapter
-from mg5bench.catalog import EVALUATORS, METRICS, MODELS, TRAINERS
+from mg5bench.catalog import EVALUATORS, METRICS, MODELS, TRAINERS, make_metric, metric_class
 from mg5bench.core.errors import ConfigError
-from mg5bench.metrics import MetricContext, make_metric, metric_class
+from mg5bench.metrics import MetricContext
 from mg5bench.metrics.base import Metric
 
 
@@ -47,7 +47,7 @@ def test_metrics_build_from_the_catalog_with_their_arguments() -> None:
 
 
 def test_evaluators_are_chosen_through_the_catalog() -> None:
-    from mg5bench.evaluators import evaluator_identity
+    from mg5bench.scoring.evaluators import evaluator_identity
 
     assert {"embedded", "hf-clip", "open_clip"} <= set(EVALUATORS.names())
     assert evaluator_identity("embedded")["name"] == "embedded:world-clip"

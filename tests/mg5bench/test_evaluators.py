@@ -16,7 +16,7 @@ from PIL import Image
 
 from mg5bench.core.errors import ConfigError
 from mg5bench.core.hashing import sha256_file
-from mg5bench.evaluators import EMBEDDED_DIR, InceptionFeatures, load_evaluator
+from mg5bench.scoring.evaluators import EMBEDDED_DIR, InceptionFeatures, load_evaluator
 
 
 def _images(n: int = 4) -> list[Image.Image]:

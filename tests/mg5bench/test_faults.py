@@ -138,7 +138,7 @@ def test_kill_9_at_random_points_of_runs(small_world: Path, reference: dict[str,
 def test_kill_9_at_random_points_of_scorings(small_world: Path, reference: dict[str, Any], tmp_path: Path) -> None:
     """Three scorings of a finished run killed at seeded random times; each rescore gives the uninterrupted
     scoring's metrics and the generations are untouched."""
-    from mg5bench.scoring import score_run
+    from mg5bench.scoring.scorer import score_run
 
     base = faultlib.run(small_world, tmp_path / "base", LIMIT, tmp_path / "cache").folder
     want = score_run(base, resamples=300, metrics=faultlib.RUN_OPTIONS["metrics"], cache_dir=tmp_path / "cache",
@@ -215,7 +215,7 @@ def test_corrupt_and_torn_shard_lines_and_a_deleted_image(
     victim = json.loads(merged[10])["id"]
     merged[10] = b"\x00garbage\n"
     (folder / "samples.jsonl").write_bytes(b"".join(merged))
-    from mg5bench.scoring import score_run
+    from mg5bench.scoring.scorer import score_run
 
     with pytest.raises(DataError, match=r"samples.jsonl line 11: 1 stored line\(s\) failed validation .*rerun its"):
         score_run(folder, resamples=20, metrics=["clip_i"], cache_dir=tmp_path / "cache", progress=False, force=True)
@@ -311,7 +311,7 @@ def test_a_full_disk_mid_run_and_an_unwritable_out(small_world: Path, tmp_path: 
         proc = subprocess.run([sys.executable, "-m", "mg5bench", *args, "--out", out], capture_output=True, text=True,
                               env=_env(), cwd=REPO)  # fmt: skip
         assert proc.returncode == 2 and needle in _one_line(proc.stderr), proc.stderr
-    from mg5bench.scoring import score
+    from mg5bench.scoring.scorer import score
 
     preds = tmp_path / "preds.jsonl"
     preds.write_text("")
@@ -378,7 +378,7 @@ def test_swapped_images_change_the_fingerprint_and_the_scores(small_world: Path,
     """The issue's silent wrong number: two same-size ground-truth images swapped. The fingerprint and the
     feature-cache key follow the contents, so the swapped samples no longer score 1.0 against copies of the old
     ground truth, exactly as with a fresh cache; a truncated feature cache is deleted and recomputed (one note)."""
-    from mg5bench.scoring import score
+    from mg5bench.scoring.scorer import score
     from mg5bench.tasks import build_samples, get_task
 
     data = tmp_path / "VIST"

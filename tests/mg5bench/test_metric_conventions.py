@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mg5bench.metrics import FeatureBank, MetricContext, ScoreItem, make_metric
+from mg5bench.catalog import make_metric
+from mg5bench.metrics import FeatureBank, MetricContext, ScoreItem
 
 CTX = MetricContext("mmdialog")
 

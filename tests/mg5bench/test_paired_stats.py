@@ -1,6 +1,6 @@
-"""The paired statistics behind ablations (mg5bench.stats): the sign-flip test against scipy's exact permutation
-test, the cluster swap test against the sign-flip test (two implementations of one test for a mean), the paired
-difference and its cluster-bootstrap CI against hand-computed values, Spearman against scipy."""
+"""The paired statistics behind ablations (mg5bench.scoring.statistics): the sign-flip test against scipy's exact
+permutation test, the cluster swap test against the sign-flip test (two implementations of one test for a mean), the
+paired difference and its cluster-bootstrap CI against hand-computed values, Spearman against scipy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import permutation_test, spearmanr
 
-from mg5bench.stats import (
+from mg5bench.scoring.statistics import (
     cluster_swap_test,
     paired_bootstrap_replicates,
     paired_difference,
@@ -128,7 +128,7 @@ def test_spearman_is_scipys() -> None:
 def test_holm_and_bh_are_statsmodels() -> None:
     from statsmodels.stats.multitest import multipletests
 
-    from mg5bench.stats import benjamini_hochberg, holm
+    from mg5bench.scoring.statistics import benjamini_hochberg, holm
 
     rng = np.random.default_rng(8)
     ps = [*rng.uniform(0, 0.2, 17).tolist(), 0.0004, 0.9, 0.03, 0.03]
@@ -143,7 +143,7 @@ def test_holm_and_bh_are_statsmodels() -> None:
 def test_cluster_t_interval_is_scipys_one_sample_t_with_equal_weights() -> None:
     from scipy.stats import t, ttest_1samp
 
-    from mg5bench.stats import cluster_t_interval
+    from mg5bench.scoring.statistics import cluster_t_interval
 
     d = np.random.default_rng(9).normal(0.2, 1, 23)
     r = cluster_t_interval(d)
@@ -163,7 +163,7 @@ def test_cluster_t_interval_is_scipys_one_sample_t_with_equal_weights() -> None:
 def test_two_level_difference_adds_the_seed_spread() -> None:
     from scipy.stats import ttest_ind, ttest_rel
 
-    from mg5bench.stats import two_level_difference
+    from mg5bench.scoring.statistics import two_level_difference
 
     rng = np.random.default_rng(10)
     C = 30
@@ -190,7 +190,7 @@ def test_two_level_difference_adds_the_seed_spread() -> None:
 def test_seed_permutation_test_is_scipys_exact_test() -> None:
     from scipy.stats import permutation_test
 
-    from mg5bench.stats import seed_permutation_test
+    from mg5bench.scoring.statistics import seed_permutation_test
 
     b, o = np.array([0.40, 0.44, 0.41]), np.array([0.30, 0.36, 0.31])
     ref = permutation_test((o, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
@@ -202,7 +202,7 @@ def test_seed_permutation_test_is_scipys_exact_test() -> None:
 
 
 def test_fisher_z_interval_of_spearman() -> None:
-    from mg5bench.stats import spearman_fisher_ci
+    from mg5bench.scoring.statistics import spearman_fisher_ci
 
     lo, hi = spearman_fisher_ci(0.36, 14)
     h = 1.959963984540054 * (1.06 / 11) ** 0.5

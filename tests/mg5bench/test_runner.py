@@ -25,7 +25,7 @@ from mg5bench.catalog import MODELS
 from mg5bench.core.errors import ConfigError
 from mg5bench.runs.runner import batch_groups, run
 from mg5bench.runs.spec import GenerationConfig, RunSpec
-from mg5bench.scoring import score_run
+from mg5bench.scoring.scorer import score_run
 
 
 class CountingGT(GroundTruth):
@@ -324,7 +324,7 @@ def test_rescoring_never_calls_the_model(small_world: Path, t2i: Path, tmp_path:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from mg5bench.evaluators import EMBEDDED_DIR
+    from mg5bench.scoring.evaluators import EMBEDDED_DIR
 
     spec = _sd2(small_world, t2i, model="counting-sd2", limit=8)
     first = run(spec, tmp_path, batch_size=4, resamples=20, progress=False)
@@ -369,7 +369,7 @@ def test_rescoring_never_calls_the_model(small_world: Path, t2i: Path, tmp_path:
 RESCORE = """
 import json, sys
 from pathlib import Path
-from mg5bench.scoring import score_run
+from mg5bench.scoring.scorer import score_run
 res = score_run(Path(sys.argv[1]), resamples=25, force=True, progress=False)
 print(json.dumps({"torch": "torch" in sys.modules, "open_clip": "open_clip" in sys.modules,
                   "metrics": res.report["metrics"], "encoding": res.report["encoding"]}))

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from mg5bench.core.errors import ConfigError
-from mg5bench.scoring import score
+from mg5bench.scoring.scorer import score
 from mg5bench.tasks import build_samples, get_task
 
 
@@ -101,7 +101,7 @@ def test_clip_i_matches_direct_open_clip(
     import open_clip
     import torch
 
-    from mg5bench.evaluators import EMBEDDED_DIR
+    from mg5bench.scoring.evaluators import EMBEDDED_DIR
 
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{EMBEDDED_DIR}")
     model.eval()
@@ -164,7 +164,7 @@ def test_mmdialog_copy_and_official_samples(small_world: Path, samples_dir: Path
     assert "scene_accuracy" not in rep2["metrics"]
     assert "scene_accuracy skipped: real data has no scene records" in rep2["notes"]
     assert rep2["metrics"]["clip_i"]["value"] == 0.0 and rep2["metrics"]["clip_i.image_rate"]["value"] == 0.0
-    from mg5bench.table import format_table
+    from mg5bench.scoring.summary import format_table
 
     assert "WARNING: scored with the embedded evaluator" in format_table(rep2)
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from mg5bench.metrics.base import FeatureBank, ScoreItem
 from mg5bench.metrics.distribution import FID, KID
-from mg5bench.table import format_table, number
+from mg5bench.scoring.summary import format_table, number
 
 NOTE = "resampling duplicates samples, which biases set distances upward"
 

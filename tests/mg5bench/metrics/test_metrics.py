@@ -10,7 +10,7 @@ from mg5bench.metrics import FeatureBank, ScoreItem
 from mg5bench.metrics.distribution import KID, frechet_distance_torchmetrics, frechet_distance_weighted
 from mg5bench.metrics.mmrel import MISSED, SPURIOUS, MMRelevance, clean_text_minigpt5, f1_minigpt5
 from mg5bench.metrics.text import Bleu, BleuCharMiniGPT5, RougeL, bleu, word_tokens
-from mg5bench.stats import cluster_bootstrap
+from mg5bench.scoring.statistics import cluster_bootstrap
 
 
 def scipy_frechet(x: np.ndarray, y: np.ndarray) -> float:

@@ -15,7 +15,7 @@ from mg5bench.data.scenes import Geometry, place, render
 from mg5bench.metrics import FeatureBank, ScoreItem
 from mg5bench.metrics.consistency import ConsistencyGap, ContextConsistency, Persistence, kept_attributes
 from mg5bench.metrics.scene import SceneAccuracy
-from mg5bench.stats import cluster_bootstrap
+from mg5bench.scoring.statistics import cluster_bootstrap
 
 
 def _obj(shape: str, colour: str, size: str, cell: int) -> dict[str, Any]:
@@ -177,7 +177,7 @@ def _conditions(world: Path, tmp: Path) -> dict[str, dict[str, Any]]:
     rotated by 2 (step k shows the image of step (k + 2) mod 5: never its own, never step k-1's), the next story's
     images (cyclically), and a blank white image at every step."""
     from mg5bench.core.sample import Segment
-    from mg5bench.scoring import score_outputs
+    from mg5bench.scoring.scorer import score_outputs
     from mg5bench.tasks import build_samples, get_task
 
     cfg = get_task("vist")
@@ -264,8 +264,8 @@ def test_consistency_gap_orders_consistency_not_correctness(scored: dict, level:
 
 def test_vist_card_shows_the_consistency_metrics(scored: dict) -> None:
     from mg5bench.ablation.compare import headline_keys
-    from mg5bench.scoring import resolve_metrics
-    from mg5bench.table import format_table
+    from mg5bench.scoring.scorer import resolve_metrics
+    from mg5bench.scoring.summary import format_table
     from mg5bench.tasks import get_task
 
     cfg = get_task("vist")

@@ -1,4 +1,5 @@
-"""Feature backbones for the metrics, chosen with ``--evaluator`` (schemes registered in ``mg5bench.catalog``).
+"""Feature backbones for the metrics, chosen with ``--evaluator`` (its schemes: ``SCHEMES``, listed by
+``mg5bench ls evaluators``).
 
 - ``embedded`` (the default on the synthetic world; refused on other data unless named, see
   ``resolve_evaluator``): the world CLIP shipped in ``mg5bench/assets/world_clip`` (open_clip local-dir).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 from mg5bench.core.errors import ConfigError
 from mg5bench.core.hashing import sha256_file
 
-EMBEDDED_DIR = Path(__file__).resolve().parent / "assets" / "world_clip"
+EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "assets" / "world_clip"
 EMBEDDED_LABEL = "embedded:world-clip"
 EMBEDDED_ON_REAL_DATA = (
     "WARNING: scored with the embedded evaluator (a 48-pixel CLIP of coloured shapes) on data that is not the "
@@ -288,15 +289,24 @@ def hf_clip_source(rest: str) -> EvaluatorSource:
     return EvaluatorSource(f"hf-clip:{path.name}", _weights_in(path), hf_folder=str(path))
 
 
-def evaluator_source(spec: str) -> EvaluatorSource:
-    """``--evaluator`` spec -> its source, through the catalog (schemes: ``mg5bench ls evaluators``)."""
-    from mg5bench.catalog import EVALUATORS
+# --evaluator schemes (the part of the spec before the first ':'): the function that reads the rest, and the forms
+# it takes as ``mg5bench ls evaluators`` and an unknown scheme's error show them
+SCHEMES: dict[str, tuple[Callable[[str], EvaluatorSource], str]] = {
+    "embedded": (embedded_source, "embedded: the small CLIP trained on the synthetic world (default there; refused "
+                 "on other data unless named)"),
+    "hf-clip": (hf_clip_source, "hf-clip:<folder>: a Hugging Face CLIPModel folder"),
+    "open_clip": (open_clip_source, "open_clip:<model>:<weights file> or open_clip:local-dir:<folder> (OpenAI "
+                  "weights: a -quickgelu model)"),
+}  # fmt: skip
 
+
+def evaluator_source(spec: str) -> EvaluatorSource:
+    """``--evaluator`` spec -> its source (``SCHEMES``)."""
     scheme, _, rest = spec.partition(":")
-    if scheme not in EVALUATORS:
-        forms = "; ".join(EVALUATORS.entry(n).description for n in EVALUATORS.names())
+    if scheme not in SCHEMES:
+        forms = "; ".join(SCHEMES[n][1] for n in sorted(SCHEMES))
         raise ConfigError(f"unknown evaluator {spec!r}; use {forms}")
-    return EVALUATORS.get(scheme)(rest)  # type: ignore[no-any-return]
+    return SCHEMES[scheme][0](rest)
 
 
 def _weights_in(folder: Path) -> Path:
