@@ -338,9 +338,6 @@ def parse_kv(text: str | None, what: str) -> dict[str, str]:
     return out
 
 
-# --- ablations and reports (issue 13) ----------------------------------------------------------------------------
-
-
 def ablate(axis: str | Path, **options: Any) -> Any:
     """Expand a base run along an axis and compare every variant with it (``mg5bench.ablation.ablate``; keyword
     arguments: task, split, data, limit, seed, out, metrics, evaluator, resamples, permutations, batch_size, device,
@@ -364,13 +361,59 @@ def format_ablation(report: Mapping[str, Any]) -> str:
     return format_report(dict(report))
 
 
-def report(runs: Path = Path("runs"), out: Path | None = None, **options: Any) -> Any:
+def report(runs: Path = Path("runs"), out: Path | None = None, *, rebuild: bool = False, **options: Any) -> Any:
     """Build the leaderboard from stored results (``mg5bench.leaderboard.build_report``; ``out`` default
     ``<runs>/report``; keyword arguments: ratings, limit, evaluator, resamples, device, cache_dir, gallery, contact,
-    contact_sheets, rebuild, plan, progress, shipped_only)."""
+    contact_sheets, plan, progress, shipped_only). ``rebuild``: first generate what the plan lacks (``run_plan``),
+    once every setting is checked. The report names each plan axis with no stored ablation and, when its axis file
+    says so, why it cannot run (a missing checkpoint and the command that makes it)."""
     from mg5bench.leaderboard import build_report
 
-    return build_report(Path(runs), None if out is None else Path(out), **options)
+    runs = Path(runs)
+
+    def generate(plan: Mapping[str, Any], **kw: Any) -> list[str]:
+        return run_plan(plan, runs, **kw)
+
+    return build_report(runs, None if out is None else Path(out), generate=generate if rebuild else None,
+                        axis_problem=_axis_problem, **options)  # fmt: skip
 
 
-# --- end of the ablations and reports block ----------------------------------------------------------------------
+def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Path | None, progress: bool,
+             evaluator: str | None = None) -> list[str]:  # fmt: skip
+    """Generate what a report plan (``mg5bench.leaderboard.load_plan``) needs and the store lacks, one run at a time:
+    every model on every task, then the ablation axes. Returns the errors of axes that cannot run (e.g. a
+    checkpoint that is not shipped), which the report then shows."""
+    from mg5bench.ablation import ablate
+    from mg5bench.core.errors import Mg5Error
+
+    errors: list[str] = []
+    for task, opts in plan.get("tasks", {}).items():
+        split = get_task(task).default_split
+        for model in plan.get("models", []):
+            if progress:
+                print(f"[rebuild] {task} {model} (first {opts['limit']} samples)", flush=True)
+            run(RunSpec(task=task, model=model, split=split, limit=int(opts["limit"])), runs, device=device,
+                evaluator=evaluator, cache_dir=cache_dir, progress=progress)  # fmt: skip
+    for a in plan.get("ablations", []):
+        limit = int(a.get("limit") or plan.get("tasks", {}).get(a["task"], {}).get("limit", 100))
+        if progress:
+            print(f"[rebuild] ablation {a['axis']} on {a['task']} (first {limit} samples)", flush=True)
+        try:
+            ablate(a["axis"], task=a["task"], limit=limit, out=runs, device=device, cache_dir=cache_dir,
+                   evaluator=evaluator, progress=progress)  # fmt: skip
+        except Mg5Error as e:
+            errors.append(f"{a['axis']} ({a['task']}): {e}")
+    return errors
+
+
+def _axis_problem(axis: str) -> str | None:
+    """Why an ablation axis cannot run here (its axis file does not load, or a variant's checkpoint is missing:
+    the message names the command that makes it); None when it can."""
+    from mg5bench.ablation import load_axis
+    from mg5bench.core.errors import Mg5Error
+
+    try:
+        load_axis(axis).check_checkpoints()
+    except Mg5Error as e:
+        return str(e)
+    return None

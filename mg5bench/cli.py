@@ -873,7 +873,7 @@ examples:
   mg5bench ablate stages                              # two-stage vs single-stage training
   mg5bench ablate context --limit 50                  # text / image / image+text context, GILL's last-step protocol
   mg5bench ablate vokens                              # one-line error: the 4/16-voken checkpoints, how to train them
-  mg5bench ablate --axis-file my_axis.yaml            # your own axis (copy mg5bench/axes/cfg.yaml)
+  mg5bench ablate --axis-file my_axis.yaml            # your own axis (copy mg5bench/ablation/axes/cfg.yaml)
   mg5bench ablate cfg --no-generate                   # only what is stored; a missing run is an error
   mg5bench ablate caption-loss --seeds 1              # the shipped checkpoints only (no seed spread)
   mg5bench ablate --list
@@ -893,9 +893,9 @@ def _add_ablation_report_parsers(sub: argparse._SubParsersAction) -> None:  # ty
     a = sub.add_parser(
         "ablate",
         help="expand a base run along an axis (cfg, stages, caption-loss, vokens, context, baselines) and compare",
-        description="Expand one base run along an axis (a YAML table of variants: mg5bench/axes/<axis>.yaml or "
-        "--axis-file), generate only the runs the store lacks (one at a time; a stored run is never regenerated), and "
-        "print for every variant against the base the paired difference on the same samples with its 95% interval, "
+        description="Expand one base run along an axis (a YAML table of variants: mg5bench/ablation/axes/<axis>.yaml "
+        "or --axis-file), generate only the runs the store lacks (one at a time; a stored run is never regenerated), "
+        "and print for every variant against the base the paired difference on the same samples with its 95% interval, "
         "p-value and Benjamini-Hochberg q-value (the ablation's headline cells are one family). A trained variant runs "
         "every training seed of its checkpoint (the folder and its NAME-seed<k> siblings; --seeds limits them): the "
         "difference is between seed means, its interval adds the spread between seeds to the spread between stories, "

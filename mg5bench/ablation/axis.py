@@ -1,5 +1,6 @@
 """Ablation axes are data: a YAML table of variants (name, model, checkpoint, run settings), so a user adds an
-axis by writing a file, not code. The built-in axes are ``mg5bench/axes/*.yaml``; ``--axis-file`` reads any other.
+axis by writing a file, not code. The built-in axes are ``mg5bench/ablation/axes/*.yaml``; ``--axis-file`` reads any
+other.
 
 An axis file::
 
@@ -35,7 +36,7 @@ from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.core.limits import MAX_VARIANTS, excerpt, keys_excerpt
 from mg5bench.runs.spec import GenerationConfig, RunSpec
 
-AXES_DIR = Path(__file__).resolve().parent.parent / "axes"
+AXES_DIR = Path(__file__).resolve().parent / "axes"
 AXIS_KEYS = ("name", "title", "description", "tasks", "model", "base", "claim", "variants")
 VARIANT_KEYS = ("name", "label", "model", "checkpoint", "make", "model_args", "generation", "task_args", "seed")
 
@@ -195,7 +196,7 @@ def _default_checkpoint(model: str, task_format: str, root: Path | None = None) 
 
 
 def list_axes() -> list[str]:
-    """The built-in axes (``mg5bench/axes/*.yaml``)."""
+    """The built-in axes (``mg5bench/ablation/axes/*.yaml``)."""
     return sorted(p.stem for p in AXES_DIR.glob("*.yaml"))
 
 
@@ -230,14 +231,16 @@ def _pairs(value: Any, path: str, rec: str, key: str) -> tuple[tuple[str, Any], 
 def parse_axis(data: Any, path: str) -> Axis:
     """Check an axis document (every problem is one line naming the file, the variant and the fix)."""
     if not isinstance(data, Mapping):
-        raise DataError(path, None, "an axis file is a YAML mapping", "see mg5bench/axes/cfg.yaml for the layout")
+        raise DataError(
+            path, None, "an axis file is a YAML mapping", "see mg5bench/ablation/axes/cfg.yaml for the layout"
+        )
     unknown = list(set(data) - set(AXIS_KEYS))
     if unknown:
         raise DataError(path, None, f"unknown key(s) {keys_excerpt(unknown)}", f"known keys: "
                         f"{', '.join(AXIS_KEYS)}; is this an axis file?")  # fmt: skip
     for key in ("name", "variants"):
         if not data.get(key):
-            raise DataError(path, None, f"missing {key!r}", "see mg5bench/axes/cfg.yaml for the layout")
+            raise DataError(path, None, f"missing {key!r}", "see mg5bench/ablation/axes/cfg.yaml for the layout")
     name = str(data["name"])
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(name) > 64:
         raise DataError(path, None, f"axis name {excerpt(name)} must be 1-64 letters, digits, '-', '_' or '.'")
@@ -249,7 +252,7 @@ def parse_axis(data: Any, path: str) -> Axis:
     default_model = data.get("model")
     raw = data["variants"]
     if not isinstance(raw, Sequence) or isinstance(raw, str):
-        raise DataError(path, None, "variants must be a list of mappings", "see mg5bench/axes/cfg.yaml")
+        raise DataError(path, None, "variants must be a list of mappings", "see mg5bench/ablation/axes/cfg.yaml")
     if len(raw) > MAX_VARIANTS:
         raise DataError(path, None, f"{len(raw)} variants, more than the {MAX_VARIANTS} an axis may have (each is a "
                         "run to generate)", "split the axis into several files")  # fmt: skip

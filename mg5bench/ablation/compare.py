@@ -18,26 +18,6 @@ from typing import Any
 import numpy as np
 
 from mg5bench.metrics.base import ScoreItem
-from mg5bench.metrics.schema import metric_schema
-
-# the results an ablation and the leaderboard lead with, per task format (others stay in the JSON)
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "vist": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour",
-             "persistence", "context_consistency"),
-    "cc3m": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour"),
-    "mmdialog": ("mm_relevance", "bleu1", "bleu2", "rouge_l", "sbert", "clip_i", "clip_i.image_rate", "fid",
-                 "kid", "scene_accuracy", "scene_accuracy.colour"),
-}  # fmt: skip
-
-
-def headline_keys(task_format: str, metric_names: Sequence[str]) -> list[str]:
-    """The headline results present among ``metric_names`` (a metric named outside the defaults leads too). A
-    diagnostic (metric_schema.yaml) explains other results without ranking runs: it leads only when it is all there
-    is."""
-    keys = [k for k in HEADLINE.get(task_format, ()) if k.split(".")[0] in metric_names]
-    rest = [m for m in metric_names if m not in keys and not any(k.split(".")[0] == m for k in keys)]
-    ranked = [m for m in rest if not metric_schema().get(m, {}).get("diagnostic")]
-    return keys + ranked if keys or ranked else rest
 
 
 def _metric(name: str, ctx: Any, items: Sequence[ScoreItem], bank: Any) -> Any:
@@ -347,19 +327,3 @@ def _paired_per_sample(diff: float, key: str, name: str, per: tuple[Sequence[Any
         if abs(two["estimate"] - diff) <= 1e-9 * max(1.0, abs(diff)):
             return two, xo[0] - xb[0], w
     return None
-
-
-def diff_summary(entry: Mapping[str, Any]) -> str:
-    """'+0.0123 [-0.0040, +0.0290] p 0.210' for a compare() entry."""
-    if entry.get("diff") is None:
-        return "n/a"
-    lo, hi = entry["diff_ci"]
-    ci = "" if lo is None else f" [{lo:+.4f}, {hi:+.4f}]"
-    p = "" if entry.get("p") is None else f" p {format_p(entry['p'])}"
-    return f"{entry['diff']:+.4f}{ci}{p}"
-
-
-def format_p(p: float | None) -> str:
-    if p is None:
-        return "n/a"
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"

@@ -6,22 +6,13 @@ timestamp or software metadata), so a rebuilt report is byte-identical."""
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any
 
+from mg5bench.core.figures import figure_png
+
 BASE_COLOUR = "#d62728"
 VARIANT_COLOUR = "#1f77b4"
-
-
-def figure_png(fig: Any, dpi: int = 110) -> bytes:
-    """A matplotlib figure as PNG bytes without metadata (reproducible byte for byte)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _bar(ax: Any, x: int, value: float | None, lo: float | None, hi: float | None, colour: str) -> None:
@@ -34,7 +25,7 @@ def _bar(ax: Any, x: int, value: float | None, lo: float | None, hi: float | Non
 
 
 def plot_png(report: dict[str, Any], rows: list[dict[str, Any]]) -> bytes:
-    """``rows``: the flat table rows (``core.table_rows``) of the ablation ``report``."""
+    """``rows``: the flat table rows (``runs.ablations.table_rows``) of the ablation ``report``."""
     import matplotlib
 
     matplotlib.use("Agg")

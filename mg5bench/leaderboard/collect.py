@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.tasks import SampleCache
+from mg5bench.tasks import SampleCache, SampleSet
 
 BOUNDS = ("gt", "blank")  # the upper and lower bound rows: shown, never "best"
 
@@ -209,35 +209,37 @@ def mark_defaults(records: Sequence[RunRecord], out: Path, n: int, cache_dir: Pa
         r.default = seen[key] == r.folder.resolve()
 
 
+def sample_set(record: RunRecord, samples: SampleCache, cache_dir: Path | None = None) -> SampleSet:
+    """The sample set a run was generated on (its task, protocol, data and split), from the report's one cache."""
+    from mg5bench.tasks import get_task
+
+    spec = record.info.get("spec", {})
+    task = get_task(record.task, spec.get("task_args") or {})
+    return samples.get(task, spec.get("data"), record.split, cache_dir=cache_dir, progress=False)
+
+
 def score_records(records: Sequence[RunRecord], n: int, *, evaluator: str | None, resamples: int, device: str,
-                  cache_dir: Path | None, progress: bool) -> None:  # fmt: skip
+                  cache_dir: Path | None, progress: bool, samples: SampleCache) -> None:  # fmt: skip
     """Attach to each run the scoring of its first ``n`` samples with the task's default metrics (read back when
     stored; computed from the stored outputs otherwise). A run with fewer than ``n`` stored samples is skipped and
     says so."""
     from mg5bench.core.errors import Mg5Error
     from mg5bench.scoring.predictions import output_roots, stored_images
     from mg5bench.scoring.scorer import score_run
-    from mg5bench.tasks import build_samples, get_task
 
-    ssets: dict[str, Any] = {}
     for r in records:
         if r.stored_prefix < n:
             r.skipped = f"{r.stored_prefix} of the {n} samples stored"
             continue
-        spec = r.info.get("spec", {})
-        key = json.dumps([r.task, r.split, spec.get("data"), sorted((spec.get("task_args") or {}).items())])
         try:
-            if key not in ssets:  # runs of one task and protocol share their samples: read the data once
-                ssets[key] = build_samples(get_task(r.task, spec.get("task_args") or {}), spec.get("data"), r.split,
-                                           cache_dir=cache_dir, progress=False)  # fmt: skip
+            sset = sample_set(r, samples, cache_dir)  # runs of one task and protocol share their samples
             res = score_run(r.folder, limit=n, evaluator=evaluator, resamples=resamples, device=device,
-                            cache_dir=cache_dir, progress=progress, sset=ssets[key])  # fmt: skip
+                            cache_dir=cache_dir, progress=progress, sset=sset)  # fmt: skip
         except Mg5Error as e:
             r.skipped = f"not scored: {e}"
             continue
         try:  # a stored scoring is reused as it is: its outputs' paths are checked again, as the scorer checks them
-            r.images = stored_images(r.folder, [s.id for s in ssets[key].samples[:n]], output_roots(r.folder,
-                                     ssets[key]))  # fmt: skip
+            r.images = stored_images(r.folder, [s.id for s in sset.samples[:n]], output_roots(r.folder, sset))
         except Mg5Error as e:
             r.skipped = f"left out: {e}"
             continue

@@ -14,38 +14,34 @@ from typing import Any
 
 import numpy as np
 
+from mg5bench.tasks import SampleCache
+
 METRICS = ("clip_i", "clip_t", "fid", "kid")
 TRUTH = ("scene_accuracy", "scene_accuracy.colour")
 
 
 def meta_evaluate(rows: Sequence[Any], n: int, *, evaluator: str, resamples: int = 1000, seed: int = 0,
                   device: str = "cpu", cache_dir: Path | None = None, exclude: Sequence[str] = ("gt", "blank"),
-                  progress: bool = False) -> dict[str, Any]:  # fmt: skip
+                  progress: bool = False, samples: SampleCache | None = None) -> dict[str, Any]:  # fmt: skip
     """``rows``: RunRecords of one table (the same samples). Returns rho per (metric, truth) with its CI, the
-    variants used and their values."""
+    variants used and their values. ``samples``: the report's sample cache."""
     from mg5bench.catalog import make_metric
     from mg5bench.data.world import default_cache_dir
+    from mg5bench.leaderboard.collect import sample_set
     from mg5bench.metrics import MetricContext
     from mg5bench.scoring.evaluators import load_evaluator
     from mg5bench.scoring.features import build_bank
     from mg5bench.scoring.items import load_run_items
     from mg5bench.scoring.statistics import spearman_bootstrap, spearman_fisher_ci
-    from mg5bench.tasks import build_samples, get_task
 
     used = [r for r in rows if r.model not in exclude and r.score is not None]
     if len(used) < 3:
         return {"note": f"needs at least 3 variants scored on the same samples, found {len(used)}"}
-    ssets: dict[str, Any] = {}
-    runs = []
-    for r in used:
-        spec = r.info["spec"]
-        k = repr(sorted((spec.get("task_args") or {}).items()))
-        if k not in ssets:
-            ssets[k] = build_samples(get_task(r.task, spec.get("task_args") or {}), spec.get("data"), r.split,
-                                     cache_dir=cache_dir, progress=False)  # fmt: skip
-        runs.append(load_run_items(r.label, r.folder, ssets[k], n))
+    samples = samples if samples is not None else SampleCache()
+    ssets = [sample_set(r, samples, cache_dir) for r in used]
+    runs = [load_run_items(r.label, r.folder, sset, n) for r, sset in zip(used, ssets, strict=True)]
     ev = load_evaluator(evaluator, device)
-    first = next(iter(ssets.values()))
+    first = ssets[0]
     items = [it for run in runs for it in run.items.values()]
     bank, _ = build_bank(ev, items, first, Path(cache_dir) if cache_dir else default_cache_dir(), progress)
     ctx = MetricContext(runs[0].info["key"]["task"]["format"], None, device)

@@ -16,7 +16,7 @@ NOT_APPLICABLE = "n/a"
 
 def columns_for(table: TaskTable) -> list[str]:
     """The headline results of the task that every row's scoring has, then any official-compat result present."""
-    from mg5bench.ablation.compare import headline_keys
+    from mg5bench.metrics.schema import headline_keys
 
     scored = [r.score for r in table.rows if r.score]
     if not scored:

@@ -427,3 +427,10 @@ def spearman_fisher_ci(rho: float, n: int, level: float = 0.95) -> tuple[float, 
     z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
     h = float(norm.ppf(0.5 + level / 2) * np.sqrt(1.06 / (n - 3)))
     return (float(np.tanh(z - h)), float(np.tanh(z + h)))
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as tables print it: three decimals, two significant digits below 0.001."""
+    if p is None:
+        return "n/a"
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"

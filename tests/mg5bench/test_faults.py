@@ -461,9 +461,9 @@ def report_runs(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def _report(runs: Path, out: Path, **kw: Any) -> Any:
-    from mg5bench.leaderboard import build_report
+    from mg5bench import api
 
-    return build_report(runs, out, resamples=20, device="cpu", gallery=2, contact=2, progress=False, **kw)
+    return api.report(runs, out, resamples=20, device="cpu", gallery=2, contact=2, progress=False, **kw)
 
 
 def _copy_runs(src: Path, tmp: Path) -> Path:
@@ -664,7 +664,7 @@ def test_a_damaged_ablation_json_is_computed_again(small_world: Path, tmp_path: 
 
 
 def _report_ablations(runs: Path) -> list[str]:
-    from mg5bench.leaderboard.build import find_ablations
+    from mg5bench.leaderboard.compute import find_ablations
 
     left_out: list[str] = []
     find_ablations(runs, {"vist": 5}, left_out)

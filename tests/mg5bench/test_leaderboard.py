@@ -36,9 +36,9 @@ def runs(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _build(runs: Path, out: Path, **kw: Any) -> Any:
-    from mg5bench.leaderboard import build_report
+    from mg5bench import api
 
-    return build_report(runs, out, resamples=50, device="cpu", gallery=2, contact=3, progress=False, **kw)
+    return api.report(runs, out, resamples=50, device="cpu", gallery=2, contact=3, progress=False, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_the_report_page_renders_and_sorts_in_chromium(built: tuple[Path, Any], 
 def test_claim_verdicts(diff: float, ci: list[float], p: float, higher: bool, expect: str, verdict: str) -> None:
     """The verdict reads the family-wise adjusted p (passed as the third argument); below the minimum number of
     stories there is none."""
-    from mg5bench.leaderboard.build import _verdict
+    from mg5bench.leaderboard.compute import _verdict
 
     entry = {"diff": diff, "diff_ci": ci, "p": p / 4, "higher_is_better": higher}
     assert _verdict(entry, expect, p) == verdict
@@ -204,7 +204,7 @@ def test_claims_are_one_holm_family() -> None:
     """Two claims with two results each: four p-values, adjusted together by Holm (statsmodels as reference)."""
     from statsmodels.stats.multitest import multipletests
 
-    from mg5bench.leaderboard.build import paper_section
+    from mg5bench.leaderboard.compute import paper_section
 
     def entry(diff: float, p: float) -> dict[str, Any]:
         return {"diff": diff, "diff_ci": [diff - 0.01, diff + 0.01], "p": p, "higher_is_better": True,

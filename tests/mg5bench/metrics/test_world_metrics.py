@@ -263,7 +263,7 @@ def test_consistency_gap_orders_consistency_not_correctness(scored: dict, level:
 
 
 def test_vist_card_shows_the_consistency_metrics(scored: dict) -> None:
-    from mg5bench.ablation.compare import headline_keys
+    from mg5bench.metrics.schema import headline_keys
     from mg5bench.scoring.scorer import resolve_metrics
     from mg5bench.scoring.summary import format_table
     from mg5bench.tasks import get_task
