@@ -19,7 +19,8 @@ from pathlib import Path
 
 
 def worker(db: str, rater: str, w: int, n: int, go: str) -> None:
-    from mg5bench.human.store import ASPECTS, LABELS, RatingStore
+    from mg5bench.human.assignment import ASPECTS, LABELS
+    from mg5bench.human.ratings import RatingStore
 
     store = RatingStore(db)
     queue = store.queue(1, rater)
@@ -41,7 +42,8 @@ def worker(db: str, rater: str, w: int, n: int, go: str) -> None:
 
 
 def trial(folder: Path, writers: int, votes: int) -> dict[str, float]:
-    from mg5bench.human.store import PlanItem, RatingStore, StudyPlan
+    from mg5bench.human.assignment import PlanItem, StudyPlan
+    from mg5bench.human.ratings import RatingStore
 
     db = folder / "bench.sqlite"
     n_items = -(-votes // 3) + 1

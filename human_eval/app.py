@@ -15,15 +15,8 @@ from typing import Any
 import streamlit as st
 
 from mg5bench.core.errors import Mg5Error
-from mg5bench.human.store import (
-    ASPECTS,
-    LABEL_TEXT,
-    LABELS,
-    QUESTIONS,
-    AccessError,
-    RatingStore,
-    question_for,
-)
+from mg5bench.human.assignment import ASPECTS, LABEL_TEXT, LABELS, QUESTIONS, question_for
+from mg5bench.human.ratings import AccessError, RatingStore
 from mg5bench.human.view import app_config, escape_markdown, load_image
 
 # One key per (question, answer), so a keypress lost or reordered while the page reruns can never put an answer
@@ -186,7 +179,7 @@ def _rate(store: RatingStore, study: dict[str, Any], rater: str) -> None:
 
 
 def _organiser(store: RatingStore, study: dict[str, Any]) -> None:
-    from mg5bench.human import stats
+    from mg5bench.human import analysis
 
     sid = int(study["id"])
     st.title(f"Study {sid}: progress and agreement")
@@ -196,11 +189,11 @@ def _organiser(store: RatingStore, study: dict[str, Any]) -> None:
     )
     st.dataframe(store.progress(sid))
     votes = store.votes()
-    alphas = stats.agreement(votes, sid, study["model_x"])
+    alphas = analysis.agreement(votes, sid, study["model_x"])
     st.subheader("Agreement so far (Krippendorff's alpha, nominal)")
     st.table({NAMES[a]: ["n/a" if v != v else f"{v:.3f}"] for a, v in alphas.items()})
     with st.expander("Report so far"):
-        st.code(stats.format_report(stats.report(store, study=sid, resamples=200)), language=None)
+        st.code(analysis.format_report(analysis.report(store, study=sid, resamples=200)), language=None)
 
 
 def main() -> None:

@@ -694,7 +694,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
 
     from mg5bench.core.errors import ConfigError
     from mg5bench.human import app_path
-    from mg5bench.human.store import RatingStore
+    from mg5bench.human.ratings import RatingStore
 
     if args.invite:
         given = [f"--{n.replace('_', '-')}" for n in ("task", "models", "run_a", "run_b") if getattr(args, n)]
@@ -843,8 +843,8 @@ def _list_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_human(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from mg5bench.human import stats
-    from mg5bench.human.store import RatingStore
+    from mg5bench.human import analysis as stats
+    from mg5bench.human.ratings import RatingStore
 
     if args.human_command is None:
         parser.parse_args(["human", "--help"])

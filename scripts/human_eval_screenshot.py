@@ -78,7 +78,7 @@ def main() -> None:
         chromium = None
     if chromium is None:
         raise SystemExit("needs chromium and playwright: run 'bash scripts/setup_browser_test.sh'")
-    from mg5bench.human.store import RatingStore
+    from mg5bench.human.ratings import RatingStore
 
     models = [m.strip() for m in args.models.split(",")]
     ensure_runs(args.task, models, args.runs, args.split, args.limit)

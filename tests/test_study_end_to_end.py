@@ -68,7 +68,7 @@ def test_a_study_end_to_end_leaves_the_repository_clean(clone: Path, tmp_path: P
     mg5(clone, cache, "annotate", "--task", "vist", "--models", "minigpt5,sd2-ft", *DATA[2:], "--run-a", folder,
         "--db", "runs/ablation-study.sqlite", "--no-serve")  # fmt: skip
     # one rater answers their first items (as the app does, through the store), then the human report
-    from mg5bench.human.store import RatingStore
+    from mg5bench.human.ratings import RatingStore
 
     store = RatingStore(clone / "ratings.sqlite", create=False)
     store.invite("alice")

@@ -1,8 +1,11 @@
-"""Pairwise human evaluation: the rating store (``store``), pairing two stored runs into a study (``runs``)
-and the analysis (``stats``). The Streamlit app in ``human_eval/app.py`` is a thin view over these.
+"""Pairwise human evaluation, one consumer of the run store: what a study asks and who rates what
+(``assignment``), the rating database (``schema``: its tables and migrations; ``ratings``: ``RatingStore``), pairing
+two stored runs into a study (``runs``), the analysis (``analysis``) and what the app shows (``view``). The
+Streamlit app in ``human_eval/app.py`` is a thin view over these.
 
-Kept import-light (no pandas, numpy or torch at import time): the CLI imports it lazily and the app on
-every rerun.
+May import: ``mg5bench.core``, ``mg5bench.data``, the task definitions and the catalog (to label a run by its model's
+defaults); never the runner, scoring or the report. Kept import-light (no pandas, numpy or torch at import time):
+the CLI imports it lazily and the app on every rerun.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import ConfigError, DataError
-from mg5bench.human.store import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan, asked_aspects
+from mg5bench.human.assignment import GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan, asked_aspects
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import Mg5Error
-from mg5bench.human.store import AccessError, resolve_inside_roots
+from mg5bench.human.ratings import AccessError, resolve_inside_roots
 
 ENV_DB = "MG5BENCH_HUMAN_DB"
 ENV_STUDY = "MG5BENCH_HUMAN_STUDY"

@@ -95,7 +95,7 @@ def build_report(
                                       samples=samples)  # fmt: skip
     human_text = None
     if rating_store is not None:
-        from mg5bench.human import stats as analysis
+        from mg5bench.human import analysis
 
         human_text = analysis.format_report(analysis.report(rating_store))
     paper_md, paper_rows = compute.paper_section(ablations, plan_errors, human_text)
@@ -134,7 +134,7 @@ def _check_options(runs: Path, out: Path, *, ratings: Path | None, limit: int | 
         raise ConfigError(f"--runs {runs} is not a folder: pass the runs folder of 'mg5bench run' (default ./runs)")
     if ratings is None:
         return None
-    from mg5bench.human.store import RatingStore
+    from mg5bench.human.ratings import RatingStore
 
     return RatingStore(Path(ratings), create=False)
 

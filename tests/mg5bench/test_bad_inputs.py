@@ -595,7 +595,7 @@ def test_a_rating_database_in_a_read_only_folder(tmp_path: Path) -> None:
     real processes (root loses its override of file permissions through setpriv)."""
     import os
 
-    from mg5bench.human.store import RatingStore
+    from mg5bench.human.ratings import RatingStore
 
     folder = tmp_path / "ro"
     folder.mkdir()

@@ -10,7 +10,7 @@ from typing import Any
 
 from conftest import SAMPLES
 
-from mg5bench.human.store import StudyPlan
+from mg5bench.human.assignment import StudyPlan
 
 VIST_DATA = SAMPLES / "VIST"
 VIST_IDS = [f"40470_{k}" for k in range(5)]
@@ -130,7 +130,7 @@ def synthetic_plan(
 ) -> StudyPlan:
     """A study plan of ``n`` text-only pair items (and ``gold`` gold items) that needs no run folder: for tests
     of the store and the analysis. Every question is asked, or only ``aspects`` (the others marked skipped)."""
-    from mg5bench.human.store import ASPECTS, GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
+    from mg5bench.human.assignment import ASPECTS, GOLD_BLANK, GOLD_GT, PlanItem, StudyPlan
 
     asked = aspects or ASPECTS
     skipped = {a: "not in this test's design" for a in ASPECTS if a not in asked}

@@ -11,8 +11,9 @@ import pytest
 from conftest import REPO
 from human_fixtures import VIST_DATA, make_real_run, make_run, vist_fingerprint
 
+from mg5bench.human.assignment import ASPECTS, LABELS, QUESTION_FITS_CONTEXT
+from mg5bench.human.ratings import RatingStore
 from mg5bench.human.runs import build_plan
-from mg5bench.human.store import ASPECTS, LABELS, QUESTION_FITS_CONTEXT, RatingStore
 from mg5bench.human.view import ENV_DB, ENV_STUDY, escape_markdown
 
 APP = REPO / "human_eval" / "app.py"
@@ -135,7 +136,7 @@ def test_rating_run_end_to_end_and_resume(study) -> None:
 def test_only_the_questions_that_apply_are_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """VIST outputs are images: no language question, the skipped one named, the keys of the others; a submit
     stores the two answers and nothing for language coherence, which the report then calls not asked."""
-    from mg5bench.human import stats
+    from mg5bench.human import analysis
 
     runs = tmp_path / "runs"
     a, b = make_real_run(runs, "minigpt5", (255, 0, 0)), make_real_run(runs, "sd2-ft", (0, 0, 255))
@@ -159,7 +160,7 @@ def test_only_the_questions_that_apply_are_asked(tmp_path: Path, monkeypatch: py
     assert not at.exception and not at.warning and "Item 2 of" in _all_text(at)
     assert [r[1:4] for r in _votes(store.path)] == [(first["item_id"], "image", "tie_b"),
                                                     (first["item_id"], "multimodal", "A")]  # fmt: skip
-    text = stats.format_report(stats.report(store, resamples=0))
+    text = analysis.format_report(analysis.report(store, resamples=0))
     assert "language coherence: not asked (1 rating:" in text and "image quality: 1 votes on 1 items" in text
 
 

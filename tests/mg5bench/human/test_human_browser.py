@@ -23,7 +23,8 @@ from typing import Any
 
 from human_fixtures import make_run, vist_fingerprint
 
-from mg5bench.human.store import ASPECTS, RatingStore
+from mg5bench.human.assignment import ASPECTS
+from mg5bench.human.ratings import RatingStore
 
 # Button labels whose text does not fit their button (Streamlit cuts them with an ellipsis)
 TRUNCATED_JS = """() => [...document.querySelectorAll('[data-testid^=stBaseButton] [data-testid=stMarkdownContainer]')]

@@ -13,7 +13,8 @@ import pytest
 from human_fixtures import VIST_IDS, ablated_runs, make_run, vist_fingerprint
 
 from mg5bench.cli import main
-from mg5bench.human.store import GOLD_GT, RatingStore
+from mg5bench.human.assignment import GOLD_GT
+from mg5bench.human.ratings import RatingStore
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,8 +10,9 @@ import pytest
 from human_fixtures import VIST_DATA, VIST_IDS, ablated_runs, make_real_run, make_run, vist_fingerprint
 
 from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.human.assignment import GOLD_BLANK, GOLD_GT
+from mg5bench.human.ratings import resolve_inside_roots
 from mg5bench.human.runs import build_plan, describe_run, find_run, load_run
-from mg5bench.human.store import GOLD_BLANK, GOLD_GT, resolve_inside_roots
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +189,7 @@ def test_without_the_default_run_the_error_lists_the_candidates(ablated: dict[st
 
 
 def test_the_plan_asks_only_what_both_outputs_show(tmp_path: Path) -> None:
-    from mg5bench.human.store import ASPECTS
+    from mg5bench.human.assignment import ASPECTS
 
     runs = tmp_path / "runs"
     images = make_real_run(runs, "minigpt5", (255, 0, 0))  # VIST outputs: one image each

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.human.store import ASPECTS
+from mg5bench.human.assignment import ASPECTS
 
 Z95 = 1.959963984540054  # the 0.975 quantile of the standard normal
 CONVENTIONS: dict[str, str] = {

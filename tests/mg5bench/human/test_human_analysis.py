@@ -14,8 +14,9 @@ import pytest
 from human_fixtures import label_for, synthetic_plan
 from scipy.stats import binomtest
 
-from mg5bench.human import stats
-from mg5bench.human.store import ASPECTS, GOLD_BLANK, RatingStore
+from mg5bench.human import analysis
+from mg5bench.human.assignment import ASPECTS, GOLD_BLANK
+from mg5bench.human.ratings import RatingStore
 
 W, LW, LL, L, BB = "win", "lean_win", "lean_loss", "loss", "both_bad"
 # Outcomes from model X's side, per rater, for the 12 items in item-id order (see the hand computations below).
@@ -51,15 +52,15 @@ def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> RatingStore:
 
 
 def test_wilson_matches_the_formula_and_a_published_value() -> None:
-    lo, hi = stats.wilson(7, 10)
+    lo, hi = analysis.wilson(7, 10)
     assert (round(lo, 4), round(hi, 4)) == (0.3968, 0.8922)  # the textbook Wilson interval for 7/10
     for k, n in [(0, 10), (10, 10), (3, 17), (14, 24), (9.5, 15)]:
-        assert stats.wilson(k, n) == pytest.approx(tuple(np.clip(wilson_by_formula(k, n), 0, 1)), abs=1e-12)
-    assert all(math.isnan(v) for v in stats.wilson(0, 0))
+        assert analysis.wilson(k, n) == pytest.approx(tuple(np.clip(wilson_by_formula(k, n), 0, 1)), abs=1e-12)
+    assert all(math.isnan(v) for v in analysis.wilson(0, 0))
 
 
 def test_win_tie_loss_under_the_four_conventions(fixture_db: RatingStore) -> None:
-    rep = stats.report(fixture_db, resamples=0)
+    rep = analysis.report(fixture_db, resamples=0)
     (study,) = rep["studies"]
     t = study["aspects"]["image"]
     assert t["n_votes"] == 24 and t["n_items"] == 12
@@ -84,19 +85,19 @@ def test_win_tie_loss_under_the_four_conventions(fixture_db: RatingStore) -> Non
 def test_both_bad_is_not_a_tie() -> None:
     """With no tie at all, the three tie conventions agree (a "both bad" moves none of them); only "ties counted
     against" counts "both bad" against X."""
-    rates = stats.win_rates({W: 6, LW: 0, LL: 0, L: 2, BB: 4})
+    rates = analysis.win_rates({W: 6, LW: 0, LL: 0, L: 2, BB: 4})
     assert {k: (r["successes"], r["n"]) for k, r in rates.items()} == {
         "dropped": (6, 8), "half": (6, 8), "lean": (6, 8), "against": (6, 12)}  # fmt: skip
     assert rates["half"]["ci"] == rates["dropped"]["ci"] == pytest.approx(wilson_by_formula(6, 8), abs=1e-12)
-    rates = stats.win_rates({W: 6, LW: 1, LL: 3, L: 2, BB: 4})  # with ties, "half" splits each one
+    rates = analysis.win_rates({W: 6, LW: 1, LL: 3, L: 2, BB: 4})  # with ties, "half" splits each one
     assert (rates["half"]["successes"], rates["half"]["n"]) == (8, 12)
-    only_both_bad = stats.win_rates({W: 0, LW: 0, LL: 0, L: 0, BB: 5})
+    only_both_bad = analysis.win_rates({W: 0, LW: 0, LL: 0, L: 0, BB: 5})
     assert all(math.isnan(only_both_bad[k]["rate"]) for k in ("dropped", "half", "lean"))
     assert only_both_bad["against"]["rate"] == 0.0
 
 
 def test_position_bias(fixture_db: RatingStore) -> None:
-    pb = stats.report(fixture_db, resamples=0)["studies"][0]["aspects"]["multimodal"]["position_bias"]
+    pb = analysis.report(fixture_db, resamples=0)["studies"][0]["aspects"]["multimodal"]["position_bias"]
     # 24 votes: 18 "A", 3 "B", 3 "both_bad" -> 18 of 21 preferences went left
     assert (pb["left"], pb["n"]) == (18, 21)
     assert pb["rate"] == pytest.approx(18 / 21)
@@ -112,23 +113,23 @@ def test_krippendorff_alpha_by_hand(fixture_db: RatingStore) -> None:
             ("r2", "u1", W), ("r2", "u2", LW), ("r2", "u3", LW), ("r2", "u4", LW)]  # fmt: skip
     df = pd.DataFrame([(r, u, label_for(o, True), "X", "Y") for r, u, o in rows],
                       columns=["rater", "item_id", "label", "left_model", "right_model"])  # fmt: skip
-    assert stats.krippendorff_alpha(df, "X") == pytest.approx(16 / 30, abs=1e-12)
+    assert analysis.krippendorff_alpha(df, "X") == pytest.approx(16 / 30, abs=1e-12)
     # The sides do not matter: the same ratings with X shown on the right for u2 give the same alpha.
     df.loc[df["item_id"] == "u2", ["left_model", "right_model"]] = ["Y", "X"]
     df.loc[df["item_id"] == "u2", "label"] = [label_for(W, False), label_for(LW, False)]
-    assert stats.krippendorff_alpha(df, "X") == pytest.approx(16 / 30, abs=1e-12)
+    assert analysis.krippendorff_alpha(df, "X") == pytest.approx(16 / 30, abs=1e-12)
     # The fixture's language aspect: units (w,w) x5, (w,lw) x1, (lw,lw) x4, (l,l) x2. n = 24, n_w = 11, n_lw = 9,
     # n_l = 4; two disagreeing ordered pairs. alpha = 1 - 23 * 2 / (24^2 - (11^2 + 9^2 + 4^2)) = 1 - 46 / 358.
-    lang = stats.report(fixture_db, resamples=0)["studies"][0]["aspects"]["language"]
+    lang = analysis.report(fixture_db, resamples=0)["studies"][0]["aspects"]["language"]
     assert lang["alpha"] == pytest.approx(1 - 46 / 358, abs=1e-12)
     # undefined cases: one rater, or a single outcome everywhere
-    assert math.isnan(stats.krippendorff_alpha(df[df["rater"] == "r1"], "X"))
+    assert math.isnan(analysis.krippendorff_alpha(df[df["rater"] == "r1"], "X"))
     same = df.assign(label="A", left_model="X", right_model="Y")
-    assert math.isnan(stats.krippendorff_alpha(same, "X"))
+    assert math.isnan(analysis.krippendorff_alpha(same, "X"))
 
 
 def test_report_text_names_every_convention(fixture_db: RatingStore) -> None:
-    text = stats.format_report(stats.report(fixture_db, resamples=0))
+    text = analysis.format_report(analysis.report(fixture_db, resamples=0))
     for phrase in ("ties dropped", "ties split half", "ties counted by lean", "ties counted against",
                    "sign test p 0.454", "Krippendorff alpha 0.872", "left chosen 85.7% of 21"):  # fmt: skip
         assert phrase in text, phrase
@@ -149,12 +150,12 @@ def test_failed_attention_checks_exclude_the_rater(tmp_path: Path) -> None:
                 x_side = "A" if it.left_model == "X" else "B"
                 side = x_side if r == "good" else ("B" if x_side == "A" else "A")
             store.submit(r, it.item_id, dict.fromkeys(ASPECTS, side), it.left_model, it.right_model, 1.0)
-    rep = stats.report(store, resamples=0)
+    rep = analysis.report(store, resamples=0)
     assert rep["excluded"] == [{"study": sid, "rater": "sloppy", "why": "failed 1 of 1 gold check(s)"}]
     assert rep["studies"][0]["aspects"]["image"]["counts"] == {W: 6, LW: 0, LL: 0, L: 0, BB: 0}
-    kept = stats.report(store, resamples=0, exclude=False)
+    kept = analysis.report(store, resamples=0, exclude=False)
     assert kept["excluded"] == [] and kept["studies"][0]["aspects"]["image"]["counts"][L] == 6
-    assert "excluded: sloppy (failed 1 of 1 gold check(s))" in stats.format_report(rep)
+    assert "excluded: sloppy (failed 1 of 1 gold check(s))" in analysis.format_report(rep)
 
 
 def _votes(pairs: list[tuple[str, str, str, int]]) -> pd.DataFrame:
@@ -171,12 +172,12 @@ def test_bradley_terry_two_models_closed_form() -> None:
     # 7 outright X wins, 3 outright Y wins, 2 leaning ties (half each way): X has 8 of 12 "wins"; for two
     # models the maximum-likelihood strength share is exactly that.
     df = _votes([("X", "Y", "A", 4), ("Y", "X", "B", 3), ("X", "Y", "B", 3), ("X", "Y", "tie_b", 2)])
-    bt = stats.bradley_terry(df, resamples=200, seed=1)
+    bt = analysis.bradley_terry(df, resamples=200, seed=1)
     assert bt["models"] == ["X", "Y"]
     assert bt["strength"] == pytest.approx([8 / 12, 4 / 12], abs=1e-9)
     (lo, hi), _ = bt["ci"]
     assert 0 < lo < 8 / 12 < hi < 1
-    assert stats.bradley_terry(df, resamples=200, seed=1) == bt  # seeded
+    assert analysis.bradley_terry(df, resamples=200, seed=1) == bt  # seeded
 
 
 def test_bradley_terry_matches_a_direct_likelihood_fit() -> None:
@@ -184,7 +185,7 @@ def test_bradley_terry_matches_a_direct_likelihood_fit() -> None:
 
     df = _votes([("A", "B", "A", 9), ("A", "B", "B", 4), ("B", "C", "A", 8), ("C", "B", "A", 5),
                  ("A", "C", "A", 10), ("C", "A", "A", 2), ("A", "C", "both_bad", 2)])  # fmt: skip
-    bt = stats.bradley_terry(df, resamples=100, seed=0)
+    bt = analysis.bradley_terry(df, resamples=100, seed=0)
     models = bt["models"]
     wins = np.zeros((3, 3))
     for r in df.itertuples():
@@ -218,13 +219,13 @@ def test_report_adds_bradley_terry_when_more_than_two_models(tmp_path: Path) -> 
             x_side = "A" if it.left_model == "X" else "B"
             label = x_side if side == "A" else ("B" if x_side == "A" else "A")
             store.submit("r1", it.item_id, dict.fromkeys(ASPECTS, label), it.left_model, it.right_model, 1.0)
-    assert stats.report(store, study=1, resamples=0)["bradley_terry"] is None
-    rep = stats.report(store, resamples=50)
+    assert analysis.report(store, study=1, resamples=0)["bradley_terry"] is None
+    rep = analysis.report(store, resamples=50)
     bt = rep["bradley_terry"]["image"]
     assert bt["models"] == ["X", "Y", "Z"]
     s = dict(zip(bt["models"], bt["strength"], strict=True))
     assert s["Z"] > s["X"] > s["Y"]
-    assert "Bradley-Terry" in stats.format_report(rep)
+    assert "Bradley-Terry" in analysis.format_report(rep)
 
 
 def test_a_question_never_asked_is_reported_as_not_asked(tmp_path: Path) -> None:
@@ -242,14 +243,14 @@ def test_a_question_never_asked_is_reported_as_not_asked(tmp_path: Path) -> None
         while (it := store.next_item(sid, "r1")) is not None:
             x_side = "A" if it.left_model == "X" else "B"
             store.submit("r1", it.item_id, dict.fromkeys(it.aspects, x_side), it.left_model, it.right_model, 1.0)
-    rep = stats.report(store, resamples=20)
+    rep = analysis.report(store, resamples=20)
     lang = rep["studies"][0]["aspects"]["language"]
     assert (lang["n_votes"], lang["not_asked"]) == (0, 4) and math.isnan(lang["rates"]["half"]["rate"])
     image = rep["studies"][0]["aspects"]["image"]
     assert (image["n_votes"], image["not_asked"], image["counts"][W]) == (4, 0, 4)
     assert rep["bradley_terry"]["language"]["note"] == "not asked (no votes)"
     assert rep["bradley_terry"]["image"]["models"] == ["X", "Y", "Z"]
-    text = stats.format_report(rep)
+    text = analysis.format_report(rep)
     assert "  language coherence: not asked (4 ratings: it did not apply to what the outputs showed)" in text
     assert "  image quality: 4 votes on 4 items;" in text and "language coherence: not asked (no votes)" in text
     json_.dumps(nan_to_none(rep), allow_nan=False)  # the --json report stays valid JSON

@@ -8,14 +8,7 @@ whole (all its aspects and its attention-check result) or not at all, and surviv
 returns. Votes are unique per (rater, item, aspect), so a retried or concurrent duplicate is refused, never
 stored twice.
 
-The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[v]`` takes a database from version v to v+1,
-applied in one transaction on open. A database newer than this code is refused (upgrade mg5bench).
-
-A study pairs two runs (models X and Y) over the same samples. Items: ``pair`` (X vs Y on one sample),
-``repeat`` (an attention check: a pair item shown again later to the same rater with its sides swapped) and
-``gold`` (an attention check: the ground truth against a blank image). Each rater takes one of the study's
-``raters`` slots at first login; each pair item is assigned to ``overlap`` slots so agreement can be computed;
-left/right is drawn per (item, slot) and stored with the assignment and with every vote.
+The schema and its migrations: ``schema``; what a study asks and who rates what: ``assignment``.
 """
 
 from __future__ import annotations
@@ -25,111 +18,30 @@ import hashlib
 import hmac
 import json
 import math
-import random
 import re
 import secrets
 import sqlite3
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import ConfigError, DataError, Mg5Error
-
-ASPECTS: tuple[str, ...] = ("language", "image", "multimodal")
-QUESTIONS: dict[str, str] = {
-    "language": "Language coherence: which output's text follows the context more coherently?",
-    "image": "Image quality: which output's image is clearer and better made?",
-    "multimodal": "Multimodal coherence: which output's text and image fit the context, and each other, better?",
-}
-# The multimodal question when an output lacks text or an image (VIST's outputs are images): it then asks how the
-# output continues the context, which holds both.
-QUESTION_FITS_CONTEXT = "Multimodal coherence: which output fits the context, its text and images, better?"
-LABELS: tuple[str, ...] = ("A", "tie_a", "tie_b", "B", "both_bad")
-# The answer buttons' labels: short enough to fit five in a row with their key hint ("Shift + 2") on a laptop
-LABEL_TEXT: dict[str, str] = {
-    "A": "A better",
-    "tie_a": "Tie, lean A",
-    "tie_b": "Tie, lean B",
-    "B": "B better",
-    "both_bad": "Both bad",
-}
-KINDS = ("pair", "repeat", "gold")
-ROLES = ("rater", "organiser")
-GOLD_GT, GOLD_BLANK = "gold:gt", "gold:blank"  # model labels of the gold items (never a run's label)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-
-# Each migration is a list of statements taking the schema from version v to v + 1 (never executescript: it
-# commits on its own and would break the one-transaction rule).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE studies (
-            id INTEGER PRIMARY KEY,
-            created TEXT NOT NULL,
-            task TEXT NOT NULL,
-            split TEXT NOT NULL,
-            model_x TEXT NOT NULL,
-            model_y TEXT NOT NULL,
-            config TEXT NOT NULL)""",
-        """CREATE TABLE items (
-            item_id TEXT PRIMARY KEY,
-            study INTEGER NOT NULL REFERENCES studies(id),
-            kind TEXT NOT NULL CHECK (kind IN ('pair', 'repeat', 'gold')),
-            sample_id TEXT NOT NULL,
-            model_x TEXT NOT NULL,
-            model_y TEXT NOT NULL,
-            repeat_of TEXT REFERENCES items(item_id),
-            payload TEXT NOT NULL)""",
-        """CREATE TABLE raters (
-            rater TEXT PRIMARY KEY,
-            token_sha256 TEXT NOT NULL UNIQUE,
-            role TEXT NOT NULL CHECK (role IN ('rater', 'organiser')),
-            created TEXT NOT NULL)""",
-        """CREATE TABLE slots (
-            study INTEGER NOT NULL REFERENCES studies(id),
-            slot INTEGER NOT NULL,
-            rater TEXT NOT NULL REFERENCES raters(rater),
-            claimed TEXT NOT NULL,
-            PRIMARY KEY (study, slot),
-            UNIQUE (study, rater))""",
-        """CREATE TABLE assignments (
-            study INTEGER NOT NULL REFERENCES studies(id),
-            slot INTEGER NOT NULL,
-            position INTEGER NOT NULL,
-            item_id TEXT NOT NULL REFERENCES items(item_id),
-            left_model TEXT NOT NULL,
-            right_model TEXT NOT NULL,
-            PRIMARY KEY (study, slot, position),
-            UNIQUE (study, slot, item_id))""",
-        """CREATE TABLE votes (
-            id INTEGER PRIMARY KEY,
-            rater TEXT NOT NULL REFERENCES raters(rater),
-            item_id TEXT NOT NULL REFERENCES items(item_id),
-            aspect TEXT NOT NULL,
-            label TEXT NOT NULL CHECK (label IN ('A', 'B', 'tie_a', 'tie_b', 'both_bad')),
-            left_model TEXT NOT NULL,
-            right_model TEXT NOT NULL,
-            seconds REAL NOT NULL CHECK (seconds >= 0),
-            created TEXT NOT NULL,
-            UNIQUE (rater, item_id, aspect))""",
-        """CREATE TABLE attention (
-            rater TEXT NOT NULL REFERENCES raters(rater),
-            item_id TEXT NOT NULL REFERENCES items(item_id),
-            kind TEXT NOT NULL CHECK (kind IN ('repeat', 'gold')),
-            passed INTEGER NOT NULL,
-            detail TEXT NOT NULL,
-            created TEXT NOT NULL,
-            PRIMARY KEY (rater, item_id))""",
-        "CREATE INDEX votes_item ON votes(item_id)",
-        "CREATE INDEX items_study ON items(study, kind)",
-    ),
-    # 2: the questions asked on each item (a JSON list of aspects); NULL, as in every study made before, is all
-    ("ALTER TABLE items ADD COLUMN aspects TEXT",),
+from mg5bench.human.assignment import (
+    ASPECTS,
+    LABELS,
+    ROLES,
+    StudyPlan,
+    assignment_rows,
+    evaluate_checks,
+    item_rows,
+    plan_assignments,
+    stored_aspects,
+    utc_now,
 )
-# An item's number of questions, in SQL (i: the items row)
-N_ASKED_SQL = f"COALESCE(json_array_length(i.aspects), {len(ASPECTS)})"
-SCHEMA_VERSION = len(MIGRATIONS)
+from mg5bench.human.schema import MIGRATIONS, N_ASKED_SQL, SQLITE_MAGIC, migrate
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 class VoteError(Mg5Error):
@@ -138,10 +50,6 @@ class VoteError(Mg5Error):
 
 class AccessError(Mg5Error):
     """A request the app must refuse: a bad token, or a file outside the study's folders."""
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def hash_token(token: str) -> str:
@@ -155,145 +63,6 @@ def check_name(name: str, what: str = "rater id") -> str:
             "starting with a letter or digit"
         )
     return name
-
-
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS, where: str = "") -> int:
-    """Bring the database to ``len(migrations)`` in one transaction (re-checked under the write lock, so
-    concurrent openers apply each step once). Returns the version. A failing step leaves the old version."""
-    target = len(migrations)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > target:
-        raise DataError(
-            where,
-            None,
-            f"rating database schema version {version} is newer than this mg5bench's ({target})",
-            "upgrade mg5bench to read it",
-        )
-    if version == target:
-        return version
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for v in range(version, target):
-            for statement in migrations[v]:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {int(target)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return target
-
-
-def shows_text(segments: Sequence[Mapping[str, Any]]) -> bool:
-    """An output with a text segment (an empty one too: the rater sees "(empty text)")."""
-    return any("text" in seg for seg in segments)
-
-
-def shows_image(segments: Sequence[Mapping[str, Any]]) -> bool:
-    return any("image" in seg or "blank" in seg for seg in segments)
-
-
-def asked_aspects(
-    x: Sequence[Mapping[str, Any]], y: Sequence[Mapping[str, Any]], target_text: bool
-) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The questions that apply to what the two outputs show, and why each other one is skipped:
-
-    - language coherence: both outputs have text, or one has and the task's expected output (the target) has
-      text too (a missing text is then a failure to judge);
-    - image quality: both outputs have an image (a missing image is judged under multimodal coherence);
-    - multimodal coherence: always (every task's context and target together hold text and images; with an
-      output of one kind it asks how that output continues the context).
-    """
-    skipped: dict[str, str] = {}
-    tx, ty = shows_text(x), shows_text(y)
-    if not (tx or ty):
-        skipped["language"] = "neither output has text"
-    elif not (tx and ty) and not target_text:
-        skipped["language"] = "only one output has text, and the task expects none"
-    ix, iy = shows_image(x), shows_image(y)
-    if not (ix and iy):
-        skipped["image"] = "neither output has an image" if not (ix or iy) else "only one output has an image"
-    return tuple(a for a in ASPECTS if a not in skipped), skipped
-
-
-def question_for(aspect: str, left: Sequence[Mapping[str, Any]], right: Sequence[Mapping[str, Any]]) -> str:
-    """The question as the rater reads it for these two outputs."""
-    if aspect == "multimodal" and not all(shows_text(o) and shows_image(o) for o in (left, right)):
-        return QUESTION_FITS_CONTEXT
-    return QUESTIONS[aspect]
-
-
-@dataclass(frozen=True)
-class PlanItem:
-    """One item to create: a pair (X vs Y) or a gold check, with what the rater is shown (``payload``:
-    ``context`` segments and ``outputs`` {"x": segments, "y": segments}; image segments carry the ``root`` they
-    are relative to; ``skipped``: {aspect: why it is not asked}) and the questions asked (``aspects``)."""
-
-    sample_id: str
-    kind: str
-    model_x: str
-    model_y: str
-    payload: dict[str, Any]
-    aspects: tuple[str, ...] = ASPECTS
-
-
-@dataclass(frozen=True)
-class StudyPlan:
-    """Everything a study needs from the two runs (built by ``mg5bench.human.runs.build_plan``)."""
-
-    task: str
-    split: str
-    model_x: str
-    model_y: str
-    roots: dict[str, str]  # root key ("x", "y", "data") -> absolute folder; the only folders images come from
-    runs: dict[str, str]  # "x" / "y" -> run folder
-    pairs: list[PlanItem]
-    gold: list[PlanItem] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)  # "x" / "y" -> the run's label (checkpoint, settings)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One entry of a slot's queue."""
-
-    sample_id: str
-    kind: str  # pair, repeat, gold
-    swap: bool  # True: model_y on the left
-
-
-def plan_assignments(
-    sample_ids: Sequence[str], gold_ids: Sequence[str], raters: int, overlap: int, seed: int, check_every: int
-) -> list[list[Slot]]:
-    """Each slot's queue. Pair items are shuffled (seeded) and item i goes to the ``overlap`` slots (i*overlap + j)
-    mod raters, so every slot gets a near-equal share and every pair of slots shares items. Per slot: its items in
-    a seeded order, sides drawn per (item, slot), and ``max(1, n // check_every)`` repeats (an earlier item again,
-    at least two items later, sides swapped) and as many gold items (none when ``check_every`` is 0 or the slot
-    has fewer than 3 items)."""
-    if raters < 1 or not 1 <= overlap <= raters:
-        raise ConfigError(f"--raters {raters} --overlap {overlap}: need raters >= 1 and 1 <= overlap <= raters")
-    order = list(sample_ids)
-    random.Random(f"order:{seed}").shuffle(order)
-    per_slot: list[list[str]] = [[] for _ in range(raters)]
-    for i, sid in enumerate(order):
-        for j in range(overlap):
-            per_slot[(i * overlap + j) % raters].append(sid)
-    queues = []
-    for slot, ids in enumerate(per_slot):
-        rng = random.Random(f"slot:{seed}:{slot}")
-        rng.shuffle(ids)
-        swaps = {sid: rng.random() < 0.5 for sid in ids}
-        keyed: list[tuple[int, int, float, Slot]] = [(k, 0, 0.0, Slot(s, "pair", swaps[s])) for k, s in enumerate(ids)]
-        n = len(ids)
-        k_checks = max(1, n // check_every) if check_every > 0 and n >= 3 else 0
-        for o in sorted(rng.sample(range(n - 1), min(k_checks, n - 1))) if k_checks else []:
-            q = rng.randint(min(o + 2, n), n)  # inserted before pair q (q == n: at the end)
-            keyed.append((q, -1, rng.random(), Slot(ids[o], "repeat", not swaps[ids[o]])))
-        if k_checks and gold_ids:
-            for g in rng.sample(list(gold_ids), min(k_checks, len(gold_ids))):
-                keyed.append((rng.randint(1, n), -1, rng.random(), Slot(g, "gold", rng.random() < 0.5)))
-        queues.append([entry for *_, entry in sorted(keyed, key=lambda t: t[:3])])
-    return queues
 
 
 @dataclass(frozen=True)
@@ -315,32 +84,6 @@ class ItemView:
     right: list[dict[str, Any]]
     aspects: tuple[str, ...] = ASPECTS  # the questions asked on this item
     skipped: dict[str, str] = field(default_factory=dict)  # the others, with why they are not asked
-
-
-def _asked(stored: str | None) -> tuple[str, ...]:
-    """An item's questions from its ``aspects`` column (NULL: every one)."""
-    return ASPECTS if stored is None else tuple(a for a in ASPECTS if a in json.loads(stored))
-
-
-def item_id_for(study: int, kind: str, sample_id: str) -> str:
-    return f"{study}/{sample_id}" if kind == "pair" else f"{study}/{kind}/{sample_id}"
-
-
-def _favours(label: str, side: str) -> bool:
-    """Does the label prefer the side ('A' = left, 'B' = right), outright or as a leaning tie?"""
-    return label in (side, f"tie_{side.lower()}")
-
-
-def preferred_model(label: str, left_model: str, right_model: str) -> str | None:
-    """The model a label prefers (outright or leaning); None for both_bad."""
-    if _favours(label, "A"):
-        return left_model
-    if _favours(label, "B"):
-        return right_model
-    return None
-
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class RatingStore:
@@ -481,48 +224,11 @@ class RatingStore:
         with self._tx() as conn:
             cur = conn.execute(
                 "INSERT INTO studies (created, task, split, model_x, model_y, config) VALUES (?, ?, ?, ?, ?, ?)",
-                (_now(), plan.task, plan.split, plan.model_x, plan.model_y, json.dumps(config)),
+                (utc_now(), plan.task, plan.split, plan.model_x, plan.model_y, json.dumps(config)),
             )
             study = int(cur.lastrowid or 0)
-            rows = [
-                (
-                    item_id_for(study, it.kind, it.sample_id),
-                    study,
-                    it.kind,
-                    it.sample_id,
-                    it.model_x,
-                    it.model_y,
-                    None,
-                    json.dumps(it.payload),
-                    json.dumps(list(it.aspects)),
-                )
-                for it in [*plan.pairs, *plan.gold]
-            ]
-            by_sample = {p.sample_id: p for p in plan.pairs}
-            repeated = sorted({e.sample_id for q in queues for e in q if e.kind == "repeat"})
-            rows += [
-                (
-                    item_id_for(study, "repeat", s),
-                    study,
-                    "repeat",
-                    s,
-                    by_sample[s].model_x,
-                    by_sample[s].model_y,
-                    item_id_for(study, "pair", s),
-                    "{}",
-                    json.dumps(list(by_sample[s].aspects)),  # shown again: the same questions
-                )
-                for s in repeated
-            ]
-            conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            gold_models = (GOLD_GT, GOLD_BLANK)
-            assign = []
-            for slot, queue in enumerate(queues):
-                for pos, e in enumerate(queue):
-                    x, y = gold_models if e.kind == "gold" else (plan.model_x, plan.model_y)
-                    left, right = (y, x) if e.swap else (x, y)
-                    assign.append((study, slot, pos, item_id_for(study, e.kind, e.sample_id), left, right))
-            conn.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?)", assign)
+            conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", item_rows(study, plan, queues))
+            conn.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?)", assignment_rows(study, plan, queues))
         return study
 
     def studies(self) -> list[dict[str, Any]]:
@@ -565,7 +271,7 @@ class RatingStore:
             conn.execute(
                 "INSERT INTO raters (rater, token_sha256, role, created) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(rater) DO UPDATE SET token_sha256 = excluded.token_sha256, role = excluded.role",
-                (rater, hash_token(token), role, _now()),
+                (rater, hash_token(token), role, utc_now()),
             )
         return token
 
@@ -599,7 +305,7 @@ class RatingStore:
                 raise AccessError(
                     f"study {study} has {cfg['raters']} rater slots and all are taken; start a study with more --raters"
                 )
-            conn.execute("INSERT INTO slots VALUES (?, ?, ?, ?)", (study, free[0], rater, _now()))
+            conn.execute("INSERT INTO slots VALUES (?, ?, ?, ?)", (study, free[0], rater, utc_now()))
             return free[0]
 
     # --- rating -----------------------------------------------------------------------------
@@ -642,7 +348,7 @@ class RatingStore:
             payload["context"],
             outputs[todo["left_model"]],
             outputs[todo["right_model"]],
-            _asked(item["aspects"]),
+            stored_aspects(item["aspects"]),
             dict(payload.get("skipped") or {}),
         )
 
@@ -660,7 +366,7 @@ class RatingStore:
             ).fetchall()
         out = [dict(r) for r in rows]
         for r in out:
-            r["aspects"] = _asked(r["aspects"])
+            r["aspects"] = stored_aspects(r["aspects"])
             r["done"] = int(r.pop("n")) >= len(r["aspects"])
         return out
 
@@ -705,7 +411,7 @@ class RatingStore:
             item = conn.execute("SELECT study, kind, aspects FROM items WHERE item_id = ?", (item_id,)).fetchone()
             if item is None:
                 raise VoteError(f"{where}: no such item in {self.path}")
-            asked = _asked(item["aspects"])
+            asked = stored_aspects(item["aspects"])
             extra = [a for a in answers if a not in asked]
             if extra:
                 raise VoteError(f"{where}: aspect(s) {', '.join(extra)} not asked on this item (asked: "
@@ -731,7 +437,7 @@ class RatingStore:
                     f"{where}: sides ({left_model!r} left, {right_model!r} right) differ from the "
                     "assignment's; submit what was shown"
                 )
-            now = _now()
+            now = utc_now()
             try:
                 conn.executemany(
                     "INSERT INTO votes (rater, item_id, aspect, label, left_model, right_model, seconds, created) "
@@ -745,61 +451,7 @@ class RatingStore:
                 if "UNIQUE" not in str(e):
                     raise VoteError(f"{where}: refused by the database ({e})") from None
                 raise VoteError(f"{where}: already rated (a rater rates each item and aspect once)") from None
-            self._evaluate_checks(conn, rater, item_id, str(item["kind"]))
-
-    def _complete(self, conn: sqlite3.Connection, rater: str, item_id: str) -> dict[str, sqlite3.Row] | None:
-        """The rater's votes on the item by aspect, once every question asked on it is answered."""
-        rows = conn.execute("SELECT * FROM votes WHERE rater = ? AND item_id = ?", (rater, item_id)).fetchall()
-        by_aspect = {r["aspect"]: r for r in rows}
-        asked = conn.execute("SELECT aspects FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        return by_aspect if set(by_aspect) >= set(_asked(asked["aspects"])) else None
-
-    def _evaluate_checks(self, conn: sqlite3.Connection, rater: str, item_id: str, kind: str) -> None:
-        """Store the result of an attention check the moment the rater has answered all of it (inside the
-        submitting transaction). Gold: passed when no answer favours the blank output and at least one favours
-        the ground truth. Repeat: passed when the preferred model (outright or leaning; none for both_bad) is
-        the same as at the first showing on a majority of the questions asked."""
-        if kind == "gold":
-            votes = self._complete(conn, rater, item_id)
-            if votes is None:
-                return
-            first = next(iter(votes.values()))
-            gt_side = "A" if first["left_model"] == GOLD_GT else "B"
-            blank_side = "B" if gt_side == "A" else "A"
-            labels = {a: v["label"] for a, v in votes.items()}
-            favoured_blank = [a for a in labels if _favours(labels[a], blank_side)]
-            passed = not favoured_blank and any(_favours(lab, gt_side) for lab in labels.values())
-            detail = {"labels": labels, "gt_side": gt_side, "favoured_blank": favoured_blank}
-            check_id = item_id
-        else:
-            if kind == "repeat":
-                check_id = item_id
-                orig = conn.execute("SELECT repeat_of FROM items WHERE item_id = ?", (item_id,)).fetchone()[0]
-            else:
-                row = conn.execute("SELECT item_id FROM items WHERE repeat_of = ?", (item_id,)).fetchone()
-                if row is None:
-                    return
-                check_id, orig = row[0], item_id
-            first, again = self._complete(conn, rater, orig), self._complete(conn, rater, check_id)
-            if first is None or again is None:
-                return
-            asked = [a for a in ASPECTS if a in first and a in again]
-            agree = {
-                a: preferred_model(first[a]["label"], first[a]["left_model"], first[a]["right_model"])
-                == preferred_model(again[a]["label"], again[a]["left_model"], again[a]["right_model"])
-                for a in asked
-            }
-            passed = 2 * sum(agree.values()) > len(asked)
-            detail = {
-                "agree": agree,
-                "first": {a: first[a]["label"] for a in asked},
-                "again": {a: again[a]["label"] for a in asked},
-            }
-            kind = "repeat"
-        conn.execute(
-            "INSERT OR IGNORE INTO attention VALUES (?, ?, ?, ?, ?, ?)",
-            (rater, check_id, kind, int(passed), json.dumps(detail), _now()),
-        )
+            evaluate_checks(conn, rater, item_id, str(item["kind"]))
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -852,7 +504,7 @@ class RatingStore:
                 "SELECT i.study, v.rater, v.item_id, i.kind, i.aspects FROM votes v JOIN items i ON i.item_id = "
                 "v.item_id WHERE i.aspects IS NOT NULL GROUP BY v.rater, v.item_id ORDER BY MIN(v.id)"
             ).fetchall()
-        out = [(*tuple(r)[:4], a) for r in rows for a in ASPECTS if a not in _asked(r["aspects"])]
+        out = [(*tuple(r)[:4], a) for r in rows for a in ASPECTS if a not in stored_aspects(r["aspects"])]
         return pd.DataFrame(out, columns=["study", "rater", "item_id", "kind", "aspect"])
 
     def progress(self, study: int) -> list[dict[str, Any]]:

@@ -17,23 +17,17 @@ import pytest
 from human_fixtures import synthetic_plan
 
 from mg5bench.core.errors import ConfigError, DataError
-from mg5bench.human.store import (
+from mg5bench.human.assignment import (
     ASPECTS,
     GOLD_BLANK,
     GOLD_GT,
-    MIGRATIONS,
     QUESTIONS,
-    SCHEMA_VERSION,
-    AccessError,
-    RatingStore,
-    VoteError,
     asked_aspects,
-    hash_token,
-    migrate,
     plan_assignments,
     question_for,
-    resolve_inside_roots,
 )
+from mg5bench.human.ratings import AccessError, RatingStore, VoteError, hash_token, resolve_inside_roots
+from mg5bench.human.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 
 def _study(tmp_path: Path, n: int = 6, raters: int = 2, overlap: int = 2, check_every: int = 0, gold: int = 0):
@@ -344,7 +338,8 @@ WORKER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from mg5bench.human.store import ASPECTS, LABELS, RatingStore, VoteError
+    from mg5bench.human.assignment import ASPECTS, LABELS
+    from mg5bench.human.ratings import RatingStore, VoteError
     db, rater, go = sys.argv[1], sys.argv[3], Path(sys.argv[6])
     study, w, n = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
     store = RatingStore(db)
