@@ -141,13 +141,13 @@ for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
   n=40; [ "$task" = vist ] && n=100  # VIST: the first 100 stories = the 500 samples of the comparisons
-  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.cards.reference "$DEST/$ckpt" --task "$task" --n "$n" \
+  [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.modelcards.reference "$DEST/$ckpt" --task "$task" --n "$n" \
     --world "$W" --runs runs --card "$ckpt"
-  [ "$ckpt" = stage1 ] || $PY -m mg5bench.cards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" --runs runs \
+  [ "$ckpt" = stage1 ] || $PY -m mg5bench.modelcards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" --runs runs \
     --quiet
 done
 for task in vist mmdialog; do
-  $PY -m mg5bench.cards.seeds "$DEST/divter-$task" --model divter --task "$task" --n 100 --data "$DATA" --runs runs \
+  $PY -m mg5bench.modelcards.seeds "$DEST/divter-$task" --model divter --task "$task" --n 100 --data "$DATA" --runs runs \
     --quiet
 done
 

@@ -16,6 +16,6 @@ for ((s = CHUNK; s <= TOTAL; s += CHUNK)); do
     continue
   fi
   $PY -m reference_model.t2i unet --data "$WORLD/CC3M" --out "$OUT" --steps "$TOTAL" --stop-at "$s" --batch "$BATCH"
-  $PY -m mg5bench.cards.t2i "$OUT/pipeline" --n 200 --guidance-scale 3 --train-step "$s" --append "$OUT/curve.jsonl" \
+  $PY -m mg5bench.modelcards.t2i "$OUT/pipeline" --n 200 --guidance-scale 3 --train-step "$s" --append "$OUT/curve.jsonl" \
     --world "$WORLD"
 done

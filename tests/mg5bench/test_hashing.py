@@ -106,7 +106,7 @@ def test_a_linked_subfolder_is_hashed_by_its_content_like_a_copy(tmp_path: Path)
     for rel, data in (("lm/config.json", b"{}"), ("t2i/model.safetensors", b"weights")):
         want.update(rel.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
     assert sha256_folder(tmp_path / "copy") == sha256_folder(tmp_path / "link") == want.hexdigest()
-    # a model card's evaluation written beside the weights (mg5bench.cards) is not part of the model either
+    # a model card's evaluation written beside the weights (mg5bench.modelcards) is not part of the model either
     (tmp_path / "copy" / "eval_val.json").write_text('{"exact": 0.4}')
     assert sha256_folder(tmp_path / "copy") == want.hexdigest()
     (part / "model.safetensors").write_bytes(b"other weights")

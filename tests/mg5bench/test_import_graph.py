@@ -11,7 +11,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "mg5bench"
 # what the generation stage must not reach: the later stages of the flow, and training and model-card code
-FORBIDDEN_FOR_ADAPTERS = ("mg5bench.training", "mg5bench.cards", "mg5bench.runs.runner", "mg5bench.scoring.scorer")
+FORBIDDEN_FOR_ADAPTERS = ("mg5bench.training", "mg5bench.modelcards", "mg5bench.runs.runner", "mg5bench.scoring.scorer")
 
 
 def module_name(path: Path) -> str:

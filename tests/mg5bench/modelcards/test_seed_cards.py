@@ -7,7 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
-from mg5bench.cards.seeds import BEGIN, END, section, write_cards
+from mg5bench.modelcards.seeds import BEGIN, END, section, write_cards
 
 
 def _result() -> dict:
@@ -46,8 +46,8 @@ def test_cards_keep_the_hand_written_text(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / "state.json").write_text(json.dumps({"command": f"train {name}"}))
     (first / "README.md").write_text("# ck\n\nHand-written analysis.\n")
-    write_cards(_result(), first, "python -m mg5bench.cards.seeds ck")
-    write_cards(_result(), first, "python -m mg5bench.cards.seeds ck")  # twice: replaced, not appended
+    write_cards(_result(), first, "python -m mg5bench.modelcards.seeds ck")
+    write_cards(_result(), first, "python -m mg5bench.modelcards.seeds ck")  # twice: replaced, not appended
     card = (first / "README.md").read_text()
     assert card.startswith("# ck\n\nHand-written analysis.") and card.count(BEGIN) == 1 and card.count(END) == 1
     sibling = (tmp_path / "ck-seed43" / "README.md").read_text()

@@ -2,7 +2,8 @@
 attribute and (VIST) per story step, next to the caption-only text-to-image backbone (``sd2`` on the checkpoint's
 own T2I), both generated and scored through ``mg5bench.api`` exactly as ``mg5bench run`` would.
 
-    python -m mg5bench.cards.reference reference_model/checkpoints/stage2-vist --task vist --n 40 [--card stage2-vist]
+    python -m mg5bench.modelcards.reference reference_model/checkpoints/stage2-vist --task vist --n 40 \\
+        [--card stage2-vist]
 
 ``--n``: stories (VIST), conversations (MMDialog) or captions (CC3M), the first n of the val split; every sample of
 them is generated from the task's protocol (VIST: the official ``-gen`` source, the story so far and the step
@@ -18,9 +19,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mg5bench.cards.common import ORACLE_COLUMNS, first_groups, oracle_table, summarise, table_rows, write_card_text
+from mg5bench.modelcards.common import (
+    ORACLE_COLUMNS,
+    first_groups,
+    oracle_table,
+    summarise,
+    table_rows,
+    write_card_text,
+)
 
-ENTRY = "python -m mg5bench.cards.reference"
+ENTRY = "python -m mg5bench.modelcards.reference"
 GENERATED_HEADINGS = ("## Oracle scene accuracy on the val split",)
 
 
@@ -168,7 +176,7 @@ def write_card(ckpt: Path, result: dict[str, Any], title: str, command: str) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The card evaluation from the command line (the arguments of the former ``mg5bench.eval_reference``)."""
+    """The card evaluation from the command line (``python -m mg5bench.modelcards.reference CKPT --task T``)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--task", choices=["vist", "mmdialog", "cc3m"], default="vist", help="default vist")
@@ -202,7 +210,7 @@ def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | 
                          vision_info: dict[str, Any] | None = None, notes: str = "") -> Path:  # fmt: skip
     """README.md of the shipped backbones: the T2I accuracy curve (oracle, level-1 val captions), the VAE,
     the LM and the vision path, with the commands that made them."""
-    from mg5bench.cards.common import write_card_text
+    from mg5bench.modelcards.common import write_card_text
 
     folder = Path(folder)
     curve = [json.loads(x) for x in (t2i_run / "curve.jsonl").read_text().splitlines() if x.strip()]
@@ -232,7 +240,7 @@ def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | 
     if notes:
         lines += ["", "## Notes", "", notes]
     headings = ("## t2i/", "## lm/", "## vision/", *(("## Notes",) if notes else ()))
-    return write_card_text(folder / "README.md", "\n".join(lines), "mg5bench.cards.reference.write_backbones_card",
+    return write_card_text(folder / "README.md", "\n".join(lines), "mg5bench.modelcards.reference.write_backbones_card",
                            headings)  # fmt: skip
 
 

@@ -1,6 +1,6 @@
-"""mg5bench.cards.reference on a freshly trained (one step) tiny checkpoint: generated and scored through the
+"""mg5bench.modelcards.reference on a freshly trained (one step) tiny checkpoint: generated and scored through the
 runner, every sample scored against its scene record per step, reused on re-evaluation; the card keeps its
-hand-written sections; the deprecated ``python -m mg5bench.eval_reference`` still forwards."""
+hand-written sections; ``python -m mg5bench.modelcards.reference`` is the command that writes it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mg5bench.cards.reference import evaluate
 from mg5bench.data.oracle import ATTRIBUTES
+from mg5bench.modelcards.reference import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +63,9 @@ def test_vist_evaluation_scores_every_step_through_the_runner(result: dict, ckpt
 def test_model_card_keeps_hand_written_sections(result: dict, ckpt: Path) -> None:
     from PIL import Image
 
-    from mg5bench.cards.reference import write_card
+    from mg5bench.modelcards.reference import write_card
 
-    card = write_card(ckpt, result, "tiny test", "python -m mg5bench.cards.reference X")
+    card = write_card(ckpt, result, "tiny test", "python -m mg5bench.modelcards.reference X")
     text = card.read_text()
     assert "| MiniGPT-5 (this checkpoint) (n=5) |" in text and "caption-only T2I backbone" in text
     assert f"{result['minigpt5']['exact']:.3f}" in text and (ckpt / "eval_val.json").exists()
@@ -74,7 +74,7 @@ def test_model_card_keeps_hand_written_sections(result: dict, ckpt: Path) -> Non
     # analysis written by hand below (and above) the generated section survives a re-evaluation
     card.write_text("Intro by hand.\n\n" + text + "\n## Why it is behind\n\nHand-written analysis.\n")
     changed = {**result, "seed": 7}
-    text = write_card(ckpt, changed, "tiny test", "python -m mg5bench.cards.reference Y").read_text()
+    text = write_card(ckpt, changed, "tiny test", "python -m mg5bench.modelcards.reference Y").read_text()
     assert text.startswith("Intro by hand.") and text.rstrip().endswith("Hand-written analysis.")
     assert "seed 7)" in text and "seed 0)" not in text and text.count("## Oracle scene accuracy") == 1
     # a card written before the markers existed: its generated sections are replaced, its own ones kept
@@ -86,14 +86,14 @@ def test_model_card_keeps_hand_written_sections(result: dict, ckpt: Path) -> Non
     assert text.index("mg5bench:generated end") < text.index("## Ablation")
 
 
-def test_deprecated_module_forwards(ckpt: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "mg5bench.eval_reference", "--help"], capture_output=True,
+def test_the_card_command_runs_as_a_module(ckpt: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "mg5bench.modelcards.reference", "--help"], capture_output=True,
                          text=True, check=True)  # fmt: skip
-    assert "--card" in out.stdout and "--runs" in out.stdout and "mg5bench.cards.reference" in out.stderr
+    assert "--card" in out.stdout and "--runs" in out.stdout
 
 
 def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
-    from mg5bench.cards.reference import write_backbones_card
+    from mg5bench.modelcards.reference import write_backbones_card
     from reference_model.t2i import T2IConfig
 
     run = tmp_path / "t2i"
@@ -109,7 +109,7 @@ def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
 
 
 def test_t2i_card_scores_the_backbone_through_the_runner(ckpt: Path, small_world: Path, tmp_path: Path) -> None:
-    from mg5bench.cards.t2i import evaluate as evaluate_t2i
+    from mg5bench.modelcards.t2i import evaluate as evaluate_t2i
     from reference_model.config import MiniGPT5Config
 
     res = evaluate_t2i(Path(MiniGPT5Config.load(ckpt).t2i_path), n=3, steps=1, world=small_world, runs=tmp_path)
@@ -120,7 +120,7 @@ def test_t2i_card_scores_the_backbone_through_the_runner(ckpt: Path, small_world
 
 def test_baseline_cards_describe_the_shipped_checkpoints() -> None:
     from mg5bench.adapters.common import shipped_checkpoints
-    from mg5bench.cards.baselines import how_trained
+    from mg5bench.modelcards.baselines import how_trained
 
     root = shipped_checkpoints()
     assert how_trained(root / "divter-vist", "divter", "vist").startswith("`mg5bench train divter --task vist")

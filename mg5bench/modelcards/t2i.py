@@ -3,7 +3,7 @@ the curve the backbones card reports. Goes through ``mg5bench.api.run`` (``sd2``
 CC3M), so every caption is generated with its own torch.Generator seeded from (seed, sample id) and stored
 under ``--runs``.
 
-    python -m mg5bench.cards.t2i PIPELINE_DIR [--n 200] [--guidance-scale 3] [--num-inference-steps 25] [--seed 0]
+    python -m mg5bench.modelcards.t2i PIPELINE_DIR [--n 200] [--guidance-scale 3] [--num-inference-steps 25] [--seed 0]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mg5bench.cards.common import oracle_table, summarise
+from mg5bench.modelcards.common import oracle_table, summarise
 
 
 def evaluate(

@@ -2,7 +2,7 @@
 what was trained and how, and what it scores on the embedded world's val split through ``mg5bench.api.run`` (the
 same numbers a user gets from ``mg5bench run``), next to the caption-only ``sd2`` baseline.
 
-    python -m mg5bench.cards.baselines [--limit 200] [--runs runs/cards]
+    python -m mg5bench.modelcards.baselines [--limit 200] [--runs runs/cards]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mg5bench.cards.common import write_card_text
+from mg5bench.modelcards.common import write_card_text
 
 COLS = ["scene_accuracy", "scene_accuracy.colour", "scene_accuracy.shape", "scene_accuracy.size",
         "scene_accuracy.cell", "clip_i", "clip_i.image_rate"]  # fmt: skip
@@ -57,8 +57,8 @@ def write_cards(limit: int = 200, runs: Path = Path("runs/cards"), progress: boo
                  "| model | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 1) + "|",
                  _row(f"{model} (this checkpoint)", mine.report["metrics"]),
                  _row("sd2 (caption only)", ref.report["metrics"])]  # fmt: skip
-        written.append(write_card_text(folder / "README.md", "\n".join(lines), "python -m mg5bench.cards.baselines",
-                                       GENERATED_HEADINGS))  # fmt: skip
+        written.append(write_card_text(folder / "README.md", "\n".join(lines),
+                                       "python -m mg5bench.modelcards.baselines", GENERATED_HEADINGS))  # fmt: skip
     return written
 
 

@@ -4,8 +4,9 @@ does, their values, mean and standard deviation, and what each seed costs (size 
 written into the first checkpoint's README.md between its own markers (the rest of the card is kept), and every
 sibling gets a short card of its own pointing there.
 
-    python -m mg5bench.cards.seeds reference_model/checkpoints/stage2-vist --task vist --n 100
-    python -m mg5bench.cards.seeds reference_model/checkpoints/divter-mmdialog --model divter --task mmdialog --n 100
+    python -m mg5bench.modelcards.seeds reference_model/checkpoints/stage2-vist --task vist --n 100
+    python -m mg5bench.modelcards.seeds reference_model/checkpoints/divter-mmdialog --model divter --task mmdialog \\
+        --n 100
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ENTRY = "python -m mg5bench.cards.seeds"
+ENTRY = "python -m mg5bench.modelcards.seeds"
 BEGIN = "<!-- mg5bench:seeds begin"
 END = "<!-- mg5bench:seeds end -->"
 KEYS = {
@@ -48,7 +49,7 @@ def evaluate_seeds(first: Path, model: str, task: str, n: int, runs: Path = Path
     """Each checkpoint of ``first``'s seed set on the first ``n`` stories / conversations of the val split of
     ``data`` (default: the embedded world)."""
     from mg5bench import api
-    from mg5bench.cards.common import first_groups
+    from mg5bench.modelcards.common import first_groups
     from mg5bench.runs.seeds import seed_set, training_seed
     from mg5bench.tasks import build_samples, get_task
 
