@@ -91,6 +91,13 @@ def check_same_recipe(folders: Sequence[Path]) -> None:
     seen = {training_seed(folders[0])}
     for f in folders[1:]:
         other = recipe(f)
+        if first.get("kind") == other.get("kind") == "minigpt5" and set(first["train_config"]) != set(
+            other["train_config"]
+        ):  # one was recorded before a setting existed: it ran at that setting's default
+            from reference_model.train import with_defaults
+
+            for r in (first, other):
+                r["train_config"] = {k: v for k, v in with_defaults(r["train_config"]).items() if k not in _FREE}
         where = _diff(first, other)
         if where is not None:
             raise ConfigError(f"{f.name} is not a seed of {folders[0].name}: they differ in {where or 'kind'} (a "

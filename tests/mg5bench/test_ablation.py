@@ -320,3 +320,19 @@ def test_another_trained_set_resolves_bare_names(known: None, small_world: Path,
     assert [s["checkpoint"] for s in row["seeds"]] == ["drop", "drop-seed1", "drop-seed2"]
     with pytest.raises(ConfigError, match="not a folder"):
         _ablate(axis, small_world, tmp_path / "runs", checkpoints=tmp_path / "nope")
+
+
+def test_a_setting_recorded_later_compares_at_its_default(tmp_path: Path) -> None:
+    """A stage-2 record written before a training setting existed ran at its default: a later seed that records
+    the default is the same recipe, one that records another value is not."""
+    from mg5bench.runs.seeds import seed_set
+
+    base = {"stage": 2, "steps": 800, "lr": 0.001, "seed": 42}
+    for name, extra in (("s2", {}), ("s2-seed43", {"seed": 43, "whole_mapper": False})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "state.json").write_text(json.dumps({"train_config": {**base, **extra}, "task": "vist"}))
+    assert [p.name for p in seed_set(tmp_path / "s2")] == ["s2", "s2-seed43"]
+    (tmp_path / "s2-seed43" / "state.json").write_text(json.dumps(
+        {"train_config": {**base, "seed": 43, "whole_mapper": True}, "task": "vist"}))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"differ in train_config\.whole_mapper"):
+        seed_set(tmp_path / "s2")
