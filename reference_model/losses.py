@@ -63,6 +63,27 @@ def prediction_target(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: 
     return noise
 
 
+def sample_timesteps(cfg: Any, n: int, gen: torch.Generator) -> torch.Tensor:
+    """(n,) training timesteps of a T2IConfig ``cfg``: uniform over [0, T), except a ``high_noise_fraction`` share drawn
+    uniformly from [high_noise_from, T) (see T2IConfig)."""
+    dev = gen.device if gen is not None else None  # draw where the generator lives
+    t = torch.randint(0, cfg.train_timesteps, (n,), generator=gen, device=dev)
+    hi = torch.randint(cfg.high_noise_from, cfg.train_timesteps, (n,), generator=gen, device=dev)
+    pick = torch.rand(n, generator=gen, device=dev) < cfg.high_noise_fraction
+    return torch.where(pick, hi, t)
+
+
+def loss_weights(snr: torch.Tensor, cfg: Any) -> torch.Tensor:
+    """Per-timestep weight of the prediction loss under a T2IConfig ``cfg``. In x0 terms the epsilon loss is SNR *
+    |dx0|^2 and the v loss (SNR + 1) * |dx0|^2; epsilon uses Min-SNR-gamma (x0 weight min(SNR, gamma)), v uses x0 weight
+    min(SNR, gamma) + 1, so the nearly-pure-noise steps that place objects keep a weight near 1."""
+    if cfg.prediction_type == "epsilon":
+        return torch.clamp(snr, max=cfg.snr_gamma) / snr
+    if cfg.prediction_type == "v_prediction":
+        return (torch.clamp(snr, max=cfg.snr_gamma) + 1) / (snr + 1)
+    raise ValueError(f"prediction_type {cfg.prediction_type!r}: choose epsilon or v_prediction")
+
+
 def diffusion_loss(
     unet: Any,
     scheduler: Any,
@@ -84,8 +105,6 @@ def diffusion_loss(
     if backbone_recipe is None:
         t = torch.randint(0, n_t, (g,), generator=generator, device=gdev)  # (G,)
     else:
-        from reference_model.t2i import sample_timesteps
-
         t = sample_timesteps(backbone_recipe, g, generator)  # (G,)
     noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype, device=gdev).to(z0.device)  # (G, C, h, w)
     t = t.to(z0.device)
@@ -97,8 +116,6 @@ def diffusion_loss(
     if backbone_recipe is None:
         w = snr_weights(scheduler.alphas_cumprod, t_idx, snr_gamma, kind, x0_floor)
     else:
-        from reference_model.t2i import loss_weights
-
         a = scheduler.alphas_cumprod[t_idx].float()
         w = loss_weights(a / (1 - a), backbone_recipe)
     return (w.to(per.device) * per).mean()

@@ -39,7 +39,7 @@ from reference_model.data import (
     mmdialog_examples,
     vist_examples,
 )
-from reference_model.state import load_state
+from reference_model.state import resume, save_state
 
 
 @dataclass
@@ -198,14 +198,13 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     if rank == 0:
         cfg.save(out)  # written first, so a running or interrupted stage can be inspected from train_state.pt
     state_path = out / "train_state.pt"
-    start, log, val_log = 0, [], []
-    if state_path.exists():
-        st = load_state(state_path)
+
+    def same_training(st: dict[str, Any]) -> None:
         if not same_config(st["train_config"], tc):
             raise ValueError(f"{state_path}: written by a different training config; use a new --out or delete it")
-        model.load_trainable_state(st["trainable"])
-        opt.load_state_dict(st["opt"])
-        start, log, val_log = st["step"], st["log"], st["val_log"]
+
+    start, st = resume(state_path, {"trainable": model.load_trainable_state, "opt": opt}, check=same_training)
+    log, val_log = st.get("log", []), st.get("val_log", [])
     load = ImageCache()
     per_rank = tc.batch // world
     if per_rank * world != tc.batch or per_rank == 0:
@@ -243,10 +242,8 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
             val_log.append({"step": step + 1, **evaluate_loss(model, val_ex, load, tc.seed)})
             model.train()
         if rank == 0 and ((step + 1) % tc.val_every == 0 or last):
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"trainable": model.trainable_state(), "opt": opt.state_dict(), "step": step + 1, "log": log,
-                        "val_log": val_log, "train_config": asdict(tc)}, tmp)  # fmt: skip
-            os.replace(tmp, state_path)
+            save_state({"trainable": model.trainable_state(), "opt": opt.state_dict(), "step": step + 1, "log": log,
+                        "val_log": val_log, "train_config": asdict(tc)}, state_path)  # fmt: skip
     wall = round(time.time() - t0, 1)
     if rank == 0:
         cfg.save(out)
@@ -460,8 +457,8 @@ def train_backbones(
     (hours) and copied in with --t2i."""
     import shutil
 
-    from reference_model.lm import pretrain
-    from reference_model.vision import train_vision
+    from reference_model.train_lm import pretrain
+    from reference_model.train_vision import train_vision
 
     out.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {}

@@ -10,12 +10,12 @@ CHUNK=${3:-1000}
 BATCH=${4:-32}
 PY=${PYTHON:-.venv/bin/python}
 WORLD=${5:-$($PY -c "from mg5bench.data.world import ensure_world; print(ensure_world(progress=False))")}
-[ -d "$OUT/vae" ] || $PY -m reference_model.t2i vae --data "$WORLD/CC3M" --out "$OUT" --steps 1200 --batch 32
+[ -d "$OUT/vae" ] || $PY -m reference_model.train_t2i vae --data "$WORLD/CC3M" --out "$OUT" --steps 1200 --batch 32
 for ((s = CHUNK; s <= TOTAL; s += CHUNK)); do
   if [ -f "$OUT/unet_state.pt" ] && [ "$($PY -c "import torch; print(torch.load('$OUT/unet_state.pt', weights_only=True)['step'])")" -ge "$s" ]; then
     continue
   fi
-  $PY -m reference_model.t2i unet --data "$WORLD/CC3M" --out "$OUT" --steps "$TOTAL" --stop-at "$s" --batch "$BATCH"
+  $PY -m reference_model.train_t2i unet --data "$WORLD/CC3M" --out "$OUT" --steps "$TOTAL" --stop-at "$s" --batch "$BATCH"
   $PY -m mg5bench.modelcards.t2i "$OUT/pipeline" --n 200 --guidance-scale 3 --train-step "$s" --append "$OUT/curve.jsonl" \
     --world "$WORLD"
 done

@@ -76,13 +76,12 @@ def train_divter(
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.tasks import build_samples, get_task
     from reference_model.schedule import warmup_cosine
-    from reference_model.state import StateFileError, load_state
+    from reference_model.state import StateFileError, load_state, resume, save_state
 
     state_path = Path(out) / "divter_state.pt"
-    st = None
     if state_path.exists():  # read (safely) before any work: a file that is not a state stops here
         try:
-            st = load_state(state_path, map_location=device)
+            load_state(state_path, map_location=device)
         except StateFileError as e:
             raise DataError(str(e.path), None, e.problem, e.fix) from None
     cfg_task = get_task(task, dict(task_args or {}))
@@ -101,13 +100,14 @@ def train_divter(
                                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))  # fmt: skip
     params = [p for p in lm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    start, log = 0, []
-    if st is not None:
-        if st.get("config") != asdict(cfg):
+
+    def same_settings(state: dict[str, Any]) -> None:
+        if state.get("config") != asdict(cfg):
             raise ConfigError(f"{state_path}: written with other settings; use a new --out or the same command")
-        lm.load_state_dict(st["model"], strict=False)
-        opt.load_state_dict(st["opt"])
-        start, log = st["step"], st["log"]
+
+    start, st = resume(state_path, {"model": lambda sd: lm.load_state_dict(sd, strict=False), "opt": opt},
+                       map_location=device, check=same_settings)  # fmt: skip
+    log = st.get("log", [])
     gen = torch.Generator().manual_seed(seed * 7919 + start)
     lm.train()
     t0 = time.time()
@@ -136,10 +136,8 @@ def train_divter(
             bar.set_postfix(loss=f"{sum(log[-50:]) / len(log[-50:]):.3f}")
         if (step + 1) % 200 == 0 or step + 1 == steps:
             trainable = {k: v for k, v in lm.state_dict().items() if "lora_" in k}
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": trainable, "opt": opt.state_dict(), "step": step + 1, "log": log,
-                        "config": asdict(cfg)}, tmp)  # fmt: skip
-            os.replace(tmp, state_path)
+            save_state({"model": trainable, "opt": opt.state_dict(), "step": step + 1, "log": log,
+                        "config": asdict(cfg)}, state_path)  # fmt: skip
     cfg.final_loss = round(sum(log[-50:]) / max(len(log[-50:]), 1), 4)
     cfg.wall_s = round(time.time() - t0, 1)
     lm.save_pretrained(out)  # adapter_model.safetensors + adapter_config.json (the LoRA only)

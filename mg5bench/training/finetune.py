@@ -55,7 +55,7 @@ def train_sd2ft(
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.adapters.sd2 import SD2
     from mg5bench.tasks import build_samples, get_task
-    from reference_model import t2i
+    from reference_model import t2i, train_t2i
 
     cfg_task = get_task(task, dict(task_args or {}))
     base = Path(base or shipped_checkpoints() / SD2.default_checkpoints[cfg_task.format])
@@ -77,8 +77,8 @@ def train_sd2ft(
     cfg_path.write_text(cfg.to_json())
     if not (out / "vae").is_dir():
         shutil.copytree(base / "vae", out / "vae")
-    res = t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs,
-                         unet_trainable=unet, device=device)  # fmt: skip
+    res = train_t2i.train_unet(None, out, steps, batch=batch, lr=lr, seed=seed, init_from=base, pairs=pairs,
+                               unet_trainable=unet, device=device)  # fmt: skip
     info = {"task": task, "pairs": len(pairs), "new_words": len(new_words), "base": str(base), "unet": unet,
             "data_fingerprint": sset.fingerprint, **res}  # fmt: skip
     (out / "sd2ft_info.json").write_text(json.dumps(info, indent=2))

@@ -92,7 +92,7 @@ def test_pretrain_resumes_and_the_probe_scores_per_step(small_world: Path, tmp_p
 
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from reference_model.lm import pretrain, scene_probe
+    from reference_model.train_lm import pretrain, scene_probe
 
     res = pretrain(small_world, tmp_path / "lm", steps=4, batch=4, hidden=64, layers=1, probe_every=2,
                    probe_stories=4)  # fmt: skip
@@ -115,7 +115,7 @@ def test_pretrain_continues_from_an_lm_folder(small_world: Path, tmp_path: Path)
     import torch
     from transformers import LlamaForCausalLM
 
-    from reference_model.lm import pretrain
+    from reference_model.train_lm import pretrain
 
     pretrain(small_world, tmp_path / "a", steps=2, batch=4, hidden=64, layers=1, probe_every=100, probe_stories=2)
     init = tmp_path / "a" / "lm"

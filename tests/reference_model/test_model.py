@@ -410,7 +410,7 @@ def test_paper_preset_loads_parts_from_local_folders(parts) -> None:
 def test_backbone_weights_recipe_keeps_uniform_timesteps(parts) -> None:
     """image_recipe 'backbone-weights': the backbone's per-timestep weights, the official uniform timesteps (its
     high-noise share set to 0), so a batch's timesteps spread over [0, T) and not half above high_noise_from."""
-    from reference_model.t2i import sample_timesteps
+    from reference_model.losses import sample_timesteps
 
     full = MiniGPT5._image_recipe(replace(parts, loss=replace(parts.loss, image_recipe="backbone")))
     weights_only = MiniGPT5._image_recipe(replace(parts, loss=replace(parts.loss, image_recipe="backbone-weights")))

@@ -78,11 +78,11 @@ def test_loss_weights_in_x0_terms() -> None:
     |d v|^2 = (SNR + 1) |d x0|^2 on a real schedule."""
     import torch
 
-    from reference_model import t2i
+    from reference_model import losses, t2i
 
     snr = torch.tensor([0.01, 1.0, 5.0, 100.0])
-    eps = t2i.loss_weights(snr, T2IConfig(prediction_type="epsilon"))
-    v = t2i.loss_weights(snr, T2IConfig(prediction_type="v_prediction"))
+    eps = losses.loss_weights(snr, T2IConfig(prediction_type="epsilon"))
+    v = losses.loss_weights(snr, T2IConfig(prediction_type="v_prediction"))
     assert torch.allclose(eps * snr, torch.tensor([0.01, 1.0, 5.0, 5.0]))
     assert torch.allclose(v * (snr + 1), torch.tensor([1.01, 2.0, 6.0, 6.0]))
     # the identity behind the x0 terms, on diffusers' own v target
@@ -101,7 +101,7 @@ def test_loss_weights_in_x0_terms() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="prediction_type"):
-        t2i.loss_weights(snr, T2IConfig(prediction_type="sample"))
+        losses.loss_weights(snr, T2IConfig(prediction_type="sample"))
 
 
 def test_minigpt5_diffusion_loss_follows_the_schedulers_prediction_type() -> None:
@@ -208,12 +208,12 @@ def test_high_noise_timestep_share() -> None:
     """With high_noise_fraction f, P(t >= from) = f + (1 - f) * (T - from) / T; all t stay in [0, T)."""
     import torch
 
-    from reference_model import t2i
+    from reference_model import losses
 
     cfg = T2IConfig(high_noise_fraction=0.5, high_noise_from=900)
-    t = t2i.sample_timesteps(cfg, 40_000, torch.Generator().manual_seed(0))
+    t = losses.sample_timesteps(cfg, 40_000, torch.Generator().manual_seed(0))
     assert int(t.min()) >= 0 and int(t.max()) < cfg.train_timesteps
     share = float((t >= 900).float().mean())
     assert abs(share - 0.55) < 4 * (0.55 * 0.45 / 40_000) ** 0.5
-    plain = t2i.sample_timesteps(T2IConfig(high_noise_fraction=0.0), 40_000, torch.Generator().manual_seed(0))
+    plain = losses.sample_timesteps(T2IConfig(high_noise_fraction=0.0), 40_000, torch.Generator().manual_seed(0))
     assert abs(float((plain >= 900).float().mean()) - 0.1) < 4 * (0.1 * 0.9 / 40_000) ** 0.5

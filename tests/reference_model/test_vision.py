@@ -49,7 +49,7 @@ def test_train_vision_runs_resumes_and_reports_the_grounding_check(tmp_path: Pat
     from mg5bench.data.world import WorldConfig, ensure_world
     from reference_model.t2i import read_pairs
     from reference_model.tiny_parts import save_tiny_random_parts
-    from reference_model.vision import grounding_check, train_vision
+    from reference_model.train_vision import grounding_check, train_vision
 
     world = ensure_world(WorldConfig(level=1, size="small"), cache_dir=tmp_path / "cache", progress=False)
     save_tiny_random_parts(tmp_path / "b", ["a big red circle at the top left ."])
@@ -77,7 +77,7 @@ def test_blip2_pretraining_phase_then_the_projection_alone(tmp_path: Path) -> No
     from mg5bench.data.world import WorldConfig, ensure_world
     from reference_model.lm import world_texts
     from reference_model.tiny_parts import save_tiny_random_parts
-    from reference_model.vision import QFormerPretrainer, _caption_ids, train_vision
+    from reference_model.train_vision import QFormerPretrainer, _caption_ids, train_vision
 
     world = ensure_world(WorldConfig(level=1, size="small"), cache_dir=tmp_path / "cache", progress=False)
     save_tiny_random_parts(tmp_path / "b", world_texts(world)[:200])
