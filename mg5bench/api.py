@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mg5bench.core.errors import ConfigError, DataError
-from mg5bench.data.io import Problems, atomic_write_json, atomic_write_text, check_output_file, check_output_folder
+from mg5bench.core.files import atomic_write_json, atomic_write_text, check_output_file, check_output_folder
+from mg5bench.data.io import Problems
 from mg5bench.runs.spec import GenerationConfig, RunSpec
 from mg5bench.tasks import SampleSet, build_samples, get_task
 

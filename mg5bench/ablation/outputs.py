@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mg5bench.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from mg5bench.runs.ablations import table_rows, to_csv
 
 

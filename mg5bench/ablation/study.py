@@ -66,8 +66,8 @@ def ablate(
     than the shipped one (e.g. one trained on another world level) whose folders bare checkpoint names and each
     model's default resolve to."""
     from mg5bench.core.devices import resolve_device
+    from mg5bench.core.files import check_output_folder
     from mg5bench.core.hashing import content_hash
-    from mg5bench.data.io import check_output_folder
     from mg5bench.scoring.evaluators import evaluator_identity, resolve_evaluator
     from mg5bench.scoring.scorer import resolve_metrics
     from mg5bench.tasks import get_task

@@ -128,7 +128,7 @@ def machine_facts() -> dict[str, Any]:
                  "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
                  "threads": int(torch.get_num_threads())}  # fmt: skip
         if fresh:  # only a default, never a count this process set, is remembered for other processes
-            from mg5bench.data.io import atomic_write_json
+            from mg5bench.core.files import atomic_write_json
 
             with contextlib.suppress(OSError):  # a read-only cache only costs the torch import next time
                 atomic_write_json(path, {"key": key, "facts": facts})

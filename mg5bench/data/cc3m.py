@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mg5bench.core.errors import DataError
-from mg5bench.data.io import Problems, atomic_write_text, check_image, check_text, read_text_utf8, resolve_inside
+from mg5bench.core.files import atomic_write_text
+from mg5bench.data.io import Problems, check_image, check_text, read_text_utf8, resolve_inside
 
 HEADER = "caption\timage_path"
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import DataError
+from mg5bench.core.files import atomic_write_text
 from mg5bench.core.sample import Segment
-from mg5bench.data.io import Problems, atomic_write_text, check_image, check_text, read_text_utf8, resolve_inside
+from mg5bench.data.io import Problems, check_image, check_text, read_text_utf8, resolve_inside
 from mg5bench.data.vist import show_id
 
 TEXT, MEDIA = "__TEXT__", "__MEDIA__"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import DataError
-from mg5bench.data.io import Problems, atomic_write_json, check_image, check_text, read_text_utf8, resolve_inside
+from mg5bench.core.files import atomic_write_json
+from mg5bench.data.io import Problems, check_image, check_text, read_text_utf8, resolve_inside
 
 STEP_KEYS = ("caption", "image_id", "sequence_index")
 

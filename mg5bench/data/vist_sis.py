@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import ConfigError, DataError
-from mg5bench.data.io import Problems, atomic_write_json, check_text
+from mg5bench.core.files import atomic_write_json
+from mg5bench.data.io import Problems, check_text
 from mg5bench.data.vist import JsonObject, load_json, show_id, write_vist
 
 REQUIRED = ("story_id", "photo_flickr_id", "text", "worker_arranged_photo_order")

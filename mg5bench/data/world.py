@@ -517,8 +517,9 @@ def build_world(cfg: WorldConfig, out: Path, *, progress: bool = True, cache_dir
     """Write the whole world into ``out`` (new, empty, or left incomplete by an interrupted build, which is cleared);
     return its manifest. While it is written ``out/INCOMPLETE`` says so, and world.json is written last: an
     interrupted build is recognisable and never used as data."""
+    from mg5bench.core.files import atomic_write_json, atomic_write_text, check_output_folder
     from mg5bench.data.cc3m import write_cc3m
-    from mg5bench.data.io import atomic_write_json, atomic_write_text, check_output_folder, host_name
+    from mg5bench.data.io import host_name
     from mg5bench.data.mmdialog import write_mmdialog
     from mg5bench.data.vist import write_vist
 
@@ -675,7 +676,7 @@ def verify_world(root: Path, cache_dir: Path | None = None) -> list[str]:
         entries = _hash_files(root, cache_dir)
         if _tree_fingerprint(entries) != want:
             return ["its files differ from the fingerprint recorded in world.json"]
-        from mg5bench.data.io import atomic_write_text
+        from mg5bench.core.files import atomic_write_text
 
         with contextlib.suppress(OSError):  # a read-only world is still verified next time, the slow way
             atomic_write_text(path, _manifest_text(entries))

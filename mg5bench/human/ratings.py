@@ -550,7 +550,7 @@ class RatingStore:
         """Write every vote to ``path`` (.jsonl or .csv, chosen by the suffix), atomically. Returns the count."""
         import pandas as pd
 
-        from mg5bench.data.io import atomic_write_text, check_output_file
+        from mg5bench.core.files import atomic_write_text, check_output_file
 
         path = Path(path)
         if path.suffix not in (".jsonl", ".csv"):

@@ -119,8 +119,8 @@ def _check_options(runs: Path, out: Path, *, ratings: Path | None, limit: int | 
     """Every setting, the output folder, the runs folder and the ratings database, before any work (a damaged
     database is refused now, not after the scoring); returns the opened rating store, if any."""
     from mg5bench.core.errors import ConfigError
+    from mg5bench.core.files import check_output_folder
     from mg5bench.core.limits import MAX_GALLERY, MAX_SHEET_SAMPLES, check_int, check_resamples
-    from mg5bench.data.io import check_output_folder
 
     if limit is not None:
         check_int("--limit", limit, 1)

@@ -114,7 +114,7 @@ def sample_rows(folder: Path, sset: Any, n: int, images: Mapping[str, Sequence[P
 
 def write_contact_sheet(record: Any, sset: Any, n: int = 20) -> Path:
     """Write ``contact_sheet.png`` (the first ``n`` samples) into the run folder, atomically."""
-    from mg5bench.data.io import atomic_write_bytes
+    from mg5bench.core.files import atomic_write_bytes
 
     rows = sample_rows(record.folder, sset, n, record.images or None)
     title = f"{record.label or record.model}: {record.task} {record.split}, first {len(rows)} samples ({record.rel})"

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mg5bench.data.io import atomic_write_bytes, nan_to_none
+from mg5bench.core.files import atomic_write_bytes
+from mg5bench.data.io import nan_to_none
 
 
 def ablation_markdown(rep: Mapping[str, Any]) -> str:
@@ -132,7 +133,7 @@ def publish(out: Path, contents: Mapping[str, bytes]) -> list[Path]:
     import shutil
     import tempfile
 
-    from mg5bench.data.io import write_error
+    from mg5bench.core.files import write_error
 
     out.mkdir(parents=True, exist_ok=True)
     try:

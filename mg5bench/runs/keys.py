@@ -144,7 +144,7 @@ def migrate_run(folder: Path, key: Mapping[str, Any], cls: type[Adapter]) -> Pat
     came from. Returns the old folder, or None when there is none."""
     import json
 
-    from mg5bench.data.io import atomic_write_json
+    from mg5bench.core.files import atomic_write_json
 
     parent = folder.parent
     if not parent.is_dir():

@@ -139,7 +139,7 @@ def run(
     same key waits for the first (``wait=False``: a one-line error instead) and then finds its work stored.
     ``after_sample(n)`` is a test hook called after each stored sample with the number of this rank's samples
     stored so far (it may raise to simulate a crash)."""
-    from mg5bench.data.io import check_output_folder
+    from mg5bench.core.files import check_output_folder
     from mg5bench.scoring.scorer import check_resamples
 
     check_resamples(resamples)

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from mg5bench.core.errors import ConfigError, DataError
-from mg5bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text, host_name, pid_alive
+from mg5bench.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mg5bench.data.io import host_name, pid_alive
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -314,7 +315,7 @@ class RunStore:
     def append(self, rank: int, record: Mapping[str, Any]) -> None:
         """Append one finished sample to this rank's shard (flush + fsync: it survives a crash). A failed write
         (disk full) is a one-line error; the torn line it may leave is quarantined on the next run."""
-        from mg5bench.data.io import write_error
+        from mg5bench.core.files import write_error
 
         path = self.shard_path(rank)
         try:

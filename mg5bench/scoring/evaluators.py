@@ -445,7 +445,7 @@ class LazyEvaluator:
     def real(self) -> ClipEvaluator:
         """The loaded evaluator (loading it now if needed; its description is remembered for next time)."""
         if self._real is None:
-            from mg5bench.data.io import atomic_write_json
+            from mg5bench.core.files import atomic_write_json
 
             self._real = load_evaluator(self.spec, self.device)
             meta = {"weights_sha256": self.weights_sha256, "preprocessing": self._real.preprocessing,

@@ -20,9 +20,9 @@ from typing import Any
 
 from mg5bench.catalog import make_metric
 from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.files import atomic_write_json, atomic_write_text
 from mg5bench.core.hashing import sha256_bytes, sha256_file
 from mg5bench.core.sample import Segment
-from mg5bench.data.io import atomic_write_json, atomic_write_text
 from mg5bench.metrics import Metric, MetricContext
 from mg5bench.scoring.evaluators import resolve_evaluator
 from mg5bench.scoring.features import build_bank
@@ -87,7 +87,7 @@ def score(
     atomically. Returns the metrics.json content. ``evaluator`` None: the embedded one on the synthetic world,
     refused elsewhere (``evaluators.resolve_evaluator``). Image paths must lie inside the predictions file's
     folder, one of ``media_roots`` or the data folder (``load_predictions``)."""
-    from mg5bench.data.io import check_output_folder
+    from mg5bench.core.files import check_output_folder
 
     check_resamples(resamples, seed)
     if out is not None:
@@ -328,7 +328,7 @@ def score_run(
             from mg5bench.core.notes import note
 
             note(f"{out / 'metrics.json'}: unreadable; scoring again")
-    from mg5bench.data.io import check_output_folder
+    from mg5bench.core.files import check_output_folder
 
     check_output_folder(out, "the run's scores folder")  # before the work: a read-only run folder fails now
     roots = output_roots(store.root, sset)  # the run's images/, and ground truth the gt model points at

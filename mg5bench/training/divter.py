@@ -32,9 +32,9 @@ from typing import Any
 from mg5bench.adapters.backbones import Parts
 from mg5bench.adapters.divter import DivterConfig, context_text, response_text
 from mg5bench.core.errors import ConfigError, DataError
+from mg5bench.core.files import atomic_write_json
 from mg5bench.core.hashing import sha256_folder
 from mg5bench.core.sample import Sample
-from mg5bench.data.io import atomic_write_json
 
 
 def training_examples(samples: Sequence[Sample], task_format: str, parts: Parts) -> list[tuple[str, str]]:
