@@ -170,7 +170,7 @@ def compare(
     cluster means, the seeds' spread added where a side has several). p: with one checkpoint per side, the paired
     cluster permutation test (sign flips for per-sample results, swaps for set-level ones); with seeds, the two-level t
     test, and the exact seed-level permutation p beside it. ``keys`` limits the p-values to those results."""
-    from mg5bench.scoring.statistics import MIN_CLUSTERS, combine, mc_error, seed_permutation_test, seed_variance
+    from mg5bench.scoring.statistics import combine, seed_permutation_test, seed_variance
 
     ids = [i.id for i in base_runs[0]]
     if any([i.id for i in r] != ids for r in [*base_runs, *other_runs]):
@@ -195,30 +195,8 @@ def compare(
             xb = np.asarray([float(v[key]) for v in vbs])
             xo = np.asarray([float(v[key]) for v in vos])
             diff = float(xo.mean() - xb.mean())
-            entry: dict[str, Any] = {
-                "base": _clean(float(xb.mean())),
-                "value": _clean(float(xo.mean())),
-                "diff": _clean(diff),
-                "diff_ci": [None, None],
-                "base_ci": [None, None],
-                "value_ci": [None, None],
-                "n": counts_o.get(key, counts_o.get(name)),
-                "n_base": counts_b.get(key, counts_b.get(name)),
-                "clusters": n_clusters,
-                "too_few_clusters": n_clusters < MIN_CLUSTERS,
-                "higher_is_better": bool(mos[0].higher(key)),
-                "p": None,
-                "p_mc_error": None,
-                "test": None,
-                "ci_method": None,
-                "seeds": {
-                    "base": len(base_runs),
-                    "variant": len(other_runs),
-                    "paired": paired_seeds,
-                    "base_values": [_clean(float(v)) for v in xb],
-                    "variant_values": [_clean(float(v)) for v in xo],
-                },
-            }
+            entry = _entry(xb, xo, diff, (counts_b.get(key, counts_b.get(name)), counts_o.get(key, counts_o.get(name))),
+                           n_clusters, bool(mos[0].higher(key)), paired_seeds)  # fmt: skip
             out[key] = entry
             if np.isnan(diff):
                 continue
@@ -239,14 +217,7 @@ def compare(
                 if seeded:
                     _seeded_p(entry, two, xb, xo, paired_seeds, seed_permutation_test)
                 else:
-                    from mg5bench.scoring.statistics import sign_flip_test
-
-                    exact = len(d0) <= 16
-                    p = sign_flip_test(d0, w, exact_max=16, permutations=permutations, seed=seed)
-                    entry["p"] = _clean(p)
-                    entry["p_mc_error"] = None if exact else _clean(mc_error(p, permutations))
-                    entry["test"] = (f"sign-flip over {len(d0)} clusters ("
-                                     f"{'exact' if exact else f'{permutations} random flips'})")  # fmt: skip
+                    _sign_flip_p(entry, d0, w, permutations, seed)
                 continue
             if boot is not None:
                 rb, ro = boot.replicates()
@@ -260,31 +231,78 @@ def compare(
             if want_p and not seeded:
                 swap_keys.append(key)
         if swap_keys:
-
-            def statistic(
-                swap: np.ndarray,
-                _name: str = name,
-                _keys: tuple[str, ...] = tuple(swap_keys),
-                _b: Sequence[ScoreItem] = base_runs[0],
-                _o: Sequence[ScoreItem] = other_runs[0],
-            ) -> dict:
-                s = swap[inv]
-                ob = [o if x else b for b, o, x in zip(_b, _o, s, strict=True)]
-                oo = [b if x else o for b, o, x in zip(_b, _o, s, strict=True)]
-                sb = _metric(_name, ctx, ob, bank).statistic(ones)
-                so = _metric(_name, ctx, oo, bank).statistic(ones)
-                return {k: float(so[k]) - float(sb[k]) for k in _keys}
-
-            from mg5bench.scoring.statistics import cluster_swap_test
-
-            ps = cluster_swap_test(statistic, n_clusters, exact_max=exact_max, permutations=permutations, seed=seed)
-            exact = n_clusters <= exact_max
-            how = "exact" if exact else f"{permutations} random"
-            for key in swap_keys:
-                out[key]["p"] = _clean(ps[key])
-                out[key]["p_mc_error"] = None if exact else _clean(mc_error(ps[key], permutations))
-                out[key]["test"] = f"cluster swap ({how} arrangements of {n_clusters} clusters)"
+            _swap_p(out, name, swap_keys, ctx, bank, (base_runs[0], other_runs[0]), inv, n_clusters,
+                    exact_max=exact_max, permutations=permutations, seed=seed)  # fmt: skip
     return dict(sorted(out.items()))
+
+
+def _entry(xb: np.ndarray, xo: np.ndarray, diff: float, n: tuple[Any, Any], n_clusters: int, higher: bool,
+           paired_seeds: bool) -> dict[str, Any]:  # fmt: skip
+    """A result's comparison entry before its interval and p: both sides' values (seed means), the difference,
+    the counts (base, variant) and the seeds' values."""
+    from mg5bench.scoring.statistics import MIN_CLUSTERS
+
+    return {
+        "base": _clean(float(xb.mean())),
+        "value": _clean(float(xo.mean())),
+        "diff": _clean(diff),
+        "diff_ci": [None, None],
+        "base_ci": [None, None],
+        "value_ci": [None, None],
+        "n": n[1],
+        "n_base": n[0],
+        "clusters": n_clusters,
+        "too_few_clusters": n_clusters < MIN_CLUSTERS,
+        "higher_is_better": higher,
+        "p": None,
+        "p_mc_error": None,
+        "test": None,
+        "ci_method": None,
+        "seeds": {
+            "base": len(xb),
+            "variant": len(xo),
+            "paired": paired_seeds,
+            "base_values": [_clean(float(v)) for v in xb],
+            "variant_values": [_clean(float(v)) for v in xo],
+        },
+    }
+
+
+def _sign_flip_p(entry: dict[str, Any], d0: np.ndarray, w: np.ndarray, permutations: int, seed: int) -> None:
+    """One checkpoint per side, a per-sample result: the sign-flip test over the clusters' mean differences."""
+    from mg5bench.scoring.statistics import mc_error, sign_flip_test
+
+    exact = len(d0) <= 16
+    p = sign_flip_test(d0, w, exact_max=16, permutations=permutations, seed=seed)
+    entry["p"] = _clean(p)
+    entry["p_mc_error"] = None if exact else _clean(mc_error(p, permutations))
+    entry["test"] = f"sign-flip over {len(d0)} clusters ({'exact' if exact else f'{permutations} random flips'})"
+
+
+def _swap_p(out: dict[str, dict[str, Any]], name: str, swap_keys: Sequence[str], ctx: Any, bank: Any,
+            runs: tuple[Sequence[ScoreItem], Sequence[ScoreItem]], inv: np.ndarray, n_clusters: int, *,
+            exact_max: int, permutations: int, seed: int) -> None:  # fmt: skip
+    """One checkpoint per side, set-level results of one metric: the cluster swap test, which recomputes the metric
+    with the two runs' outputs exchanged in a random half of the clusters."""
+    from mg5bench.scoring.statistics import cluster_swap_test, mc_error
+
+    ones = np.ones(len(runs[0]))
+
+    def statistic(swap: np.ndarray) -> dict:
+        s = swap[inv]
+        ob = [o if x else b for b, o, x in zip(runs[0], runs[1], s, strict=True)]
+        oo = [b if x else o for b, o, x in zip(runs[0], runs[1], s, strict=True)]
+        sb = _metric(name, ctx, ob, bank).statistic(ones)
+        so = _metric(name, ctx, oo, bank).statistic(ones)
+        return {k: float(so[k]) - float(sb[k]) for k in swap_keys}
+
+    ps = cluster_swap_test(statistic, n_clusters, exact_max=exact_max, permutations=permutations, seed=seed)
+    exact = n_clusters <= exact_max
+    how = "exact" if exact else f"{permutations} random"
+    for key in swap_keys:
+        out[key]["p"] = _clean(ps[key])
+        out[key]["p_mc_error"] = None if exact else _clean(mc_error(ps[key], permutations))
+        out[key]["test"] = f"cluster swap ({how} arrangements of {n_clusters} clusters)"
 
 
 def _ci_method(two: Mapping[str, Any], seeded: bool, bootstrap: bool = False) -> str:

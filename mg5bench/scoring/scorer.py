@@ -143,41 +143,7 @@ def score_outputs(
     ctx = MetricContext(cfg.format, incep, device)
     built: list[Metric] = [make_metric(n, ctx) for n in names]
     bank, enc = build_bank(ev, items, sset, cache, progress, incep, content_cache)
-    groups = [it.group for it in items]
-    from tqdm.auto import tqdm
-
-    from mg5bench.scoring.statistics import cluster_bootstrap
-
-    results: dict[str, Any] = {}
-    per_sample: dict[str, dict[str, Any]] = {it.id: {} for it in items}
-    for metric in tqdm(built, desc="metrics", disable=not progress, leave=False):
-        metric.update(items, bank)
-        values = metric.compute()
-        cis = cluster_bootstrap(metric, groups, resamples, seed) if resamples else {}
-        counts = metric.n()
-        for key, value in values.items():
-            entry = {
-                "value": _clean(value),
-                "ci_low": _clean(cis.get(key, (float("nan"),) * 2)[0]),
-                "ci_high": _clean(cis.get(key, (float("nan"),) * 2)[1]),
-                "n": counts.get(key, counts.get(metric.name, len(items))),
-                "variant": metric.variant,
-                "higher_is_better": metric.higher(key),
-            }
-            if metric.flag:
-                entry["flag"] = metric.flag
-            if key == metric.name:
-                if metric.ci_note:
-                    entry["ci_note"] = metric.ci_note
-                if metric.warning:
-                    entry["warning"] = metric.warning
-                entry.update(metric.counts())
-            if key.endswith(".std"):
-                entry["ci_low"] = entry["ci_high"] = None
-            results[key] = entry
-        for key, vals in metric.per_sample().items():
-            for it, v in zip(items, vals, strict=True):
-                per_sample[it.id][key] = v
+    results, per_sample = _compute(built, items, bank, resamples, seed, progress)
     report = {
         "metrics": results,
         "evaluator": {
@@ -217,6 +183,48 @@ def score_outputs(
         atomic_write_text(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         atomic_write_json(out / "metrics.json", report)
     return report
+
+
+def _compute(built: Sequence[Metric], items: Sequence[Any], bank: Any, resamples: int, seed: int,
+             progress: bool) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Every metric over the items: each result key's metrics.json entry (value, 95% cluster-bootstrap interval, N,
+    variant, direction, and what the metric declares beside its main result), and each sample's per-sample values."""
+    from tqdm.auto import tqdm
+
+    from mg5bench.scoring.statistics import cluster_bootstrap
+
+    groups = [it.group for it in items]
+    results: dict[str, Any] = {}
+    per_sample: dict[str, dict[str, Any]] = {it.id: {} for it in items}
+    for metric in tqdm(built, desc="metrics", disable=not progress, leave=False):
+        metric.update(items, bank)
+        values = metric.compute()
+        cis = cluster_bootstrap(metric, groups, resamples, seed) if resamples else {}
+        counts = metric.n()
+        for key, value in values.items():
+            entry = {
+                "value": _clean(value),
+                "ci_low": _clean(cis.get(key, (float("nan"),) * 2)[0]),
+                "ci_high": _clean(cis.get(key, (float("nan"),) * 2)[1]),
+                "n": counts.get(key, counts.get(metric.name, len(items))),
+                "variant": metric.variant,
+                "higher_is_better": metric.higher(key),
+            }
+            if metric.flag:
+                entry["flag"] = metric.flag
+            if key == metric.name:
+                if metric.ci_note:
+                    entry["ci_note"] = metric.ci_note
+                if metric.warning:
+                    entry["warning"] = metric.warning
+                entry.update(metric.counts())
+            if key.endswith(".std"):
+                entry["ci_low"] = entry["ci_high"] = None
+            results[key] = entry
+        for key, vals in metric.per_sample().items():
+            for it, v in zip(items, vals, strict=True):
+                per_sample[it.id][key] = v
+    return results, per_sample
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ def score_run(
     them must be stored."""
     from mg5bench.core.devices import device_type, resolve_device
     from mg5bench.core.hashing import content_hash
-    from mg5bench.runs.store import RunStore, stored_prefix
+    from mg5bench.runs.store import RunStore
     from mg5bench.scoring.evaluators import evaluator_identity
 
     check_resamples(resamples, seed)
@@ -272,32 +280,7 @@ def score_run(
     cfg = get_task(spec["task"], spec.get("task_args") or {})
     if sset is None:
         sset = build_samples(cfg, spec.get("data"), spec["split"], cache_dir=cache_dir, progress=progress)
-    want = info["key"]["data_fingerprint"]
-    if sset.fingerprint != want and int(info.get("runner", 0)) < 3:
-        raise DataError(str(store.run_json), None, "this run was generated by an older mg5bench, whose data "
-                        "fingerprint covered image names and sizes, not contents", "rerun its 'mg5bench run' "
-                        "command: it generates into a new folder keyed by the data's content")  # fmt: skip
-    if sset.fingerprint != want:
-        raise DataError(str(store.run_json), None, f"the data changed since this run was generated (fingerprint "
-                        f"{want} then, {sset.fingerprint} now)", "score it on the data it was generated from, or "
-                        "start a new run with 'mg5bench run'")  # fmt: skip
-    ids = [s.id for s in sset.samples]
-    records = store.done()
-    have = stored_prefix(ids, set(records))
-    complete_for = (info.get("samples") or {}).get("complete_for", 0)
-    n = len(ids) if limit == 0 else (limit or (complete_for if isinstance(complete_for, int) else 0) or have)
-    n = min(n, len(ids))
-    if n < 1:
-        raise DataError(str(store.root), None, "no generated sample to score yet",
-                        "finish the run first: rerun the same 'mg5bench run' command")  # fmt: skip
-    if n > have and store.invalid:
-        raise DataError(str(store.root), store.invalid[0].partition(":")[0], f"{len(store.invalid)} stored line(s) "
-                        f"failed validation ({store.invalid[0].partition(': ')[2]})", "rerun its 'mg5bench run' "
-                        "command: it moves them to quarantine.jsonl and generates their samples again")  # fmt: skip
-    if n > have:
-        raise DataError(str(store.root), None, f"{n} samples asked for, but the generations cover the first {have} "
-                        f"of {len(ids)}", f"generate them first: rerun its 'mg5bench run' with --limit {n}, or score "
-                        f"--limit {have}")  # fmt: skip
+    n, ids, records = _selection(store, info, sset, limit)
     sub = dataclasses.replace(sset, samples=sset.samples[:n])
     names, notes = resolve_metrics(cfg, sset.source.synthetic, metrics)
     evaluator, warnings = resolve_evaluator(evaluator, sset.source.synthetic)
@@ -350,6 +333,42 @@ def score_run(
                            progress=progress, device=dev, extra={"score_key": key},
                            content_cache=features)  # fmt: skip
     return ScoreResult(out, report, False, key)
+
+
+def _selection(store: Any, info: Mapping[str, Any], sset: SampleSet,
+               limit: int | None) -> tuple[int, list[str], dict[str, Any]]:  # fmt: skip
+    """How many first samples of the split a scoring of this run covers (see ``score_run``), checked: the data is
+    the one the run was generated on, and every one of them is stored. Returns that number, the split's sample ids
+    and the stored records."""
+    from mg5bench.runs.store import stored_prefix
+
+    want = info["key"]["data_fingerprint"]
+    if sset.fingerprint != want and int(info.get("runner", 0)) < 3:
+        raise DataError(str(store.run_json), None, "this run was generated by an older mg5bench, whose data "
+                        "fingerprint covered image names and sizes, not contents", "rerun its 'mg5bench run' "
+                        "command: it generates into a new folder keyed by the data's content")  # fmt: skip
+    if sset.fingerprint != want:
+        raise DataError(str(store.run_json), None, f"the data changed since this run was generated (fingerprint "
+                        f"{want} then, {sset.fingerprint} now)", "score it on the data it was generated from, or "
+                        "start a new run with 'mg5bench run'")  # fmt: skip
+    ids = [s.id for s in sset.samples]
+    records = store.done()
+    have = stored_prefix(ids, set(records))
+    complete_for = (info.get("samples") or {}).get("complete_for", 0)
+    n = len(ids) if limit == 0 else (limit or (complete_for if isinstance(complete_for, int) else 0) or have)
+    n = min(n, len(ids))
+    if n < 1:
+        raise DataError(str(store.root), None, "no generated sample to score yet",
+                        "finish the run first: rerun the same 'mg5bench run' command")  # fmt: skip
+    if n > have and store.invalid:
+        raise DataError(str(store.root), store.invalid[0].partition(":")[0], f"{len(store.invalid)} stored line(s) "
+                        f"failed validation ({store.invalid[0].partition(': ')[2]})", "rerun its 'mg5bench run' "
+                        "command: it moves them to quarantine.jsonl and generates their samples again")  # fmt: skip
+    if n > have:
+        raise DataError(str(store.root), None, f"{n} samples asked for, but the generations cover the first {have} "
+                        f"of {len(ids)}", f"generate them first: rerun its 'mg5bench run' with --limit {n}, or score "
+                        f"--limit {have}")  # fmt: skip
+    return n, ids, records
 
 
 def _versions() -> dict[str, str]:
