@@ -88,7 +88,7 @@ def _records(fmt: str, root: Path, split: str) -> list[tuple[str, str, list[Path
 def read_folder(folder: Path) -> Side:
     """A training source given as a folder: every image file below it, and the texts of every CC3M, VIST or
     MMDialog data file in it (all their splits; a world folder's three data sets included)."""
-    from mg5bench.data.world import FOLDERS
+    from mg5bench.data.world_content import FOLDERS
     from mg5bench.tasks import get_task, present_splits
 
     folder = Path(folder)

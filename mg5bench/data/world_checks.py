@@ -36,7 +36,7 @@ from mg5bench.data.scenes import (
     scene_caption,
     scene_key,
 )
-from mg5bench.data.world import level3_objects, mode_caption, partial_caption, random_scene_objects
+from mg5bench.data.world_content import level3_objects, mode_caption, partial_caption, random_scene_objects
 
 DEGRADATIONS: dict[str, dict[str, float]] = {
     "clean": {},

@@ -31,7 +31,8 @@ def resolve_data(
     A path may be a world folder (from ``mg5bench data synth --out``) or a folder in the real
     format (e.g. the one holding ``val_cleaned.json``).
     """
-    from mg5bench.data.world import FOLDERS, WorldConfig, ensure_world, find_world_root, incomplete_world
+    from mg5bench.data.world import WorldConfig, ensure_world, find_world_root, incomplete_world
+    from mg5bench.data.world_content import FOLDERS
 
     if data is None or data == "synth" or data.startswith("synth:"):
         cfg = WorldConfig.parse(data or "synth")

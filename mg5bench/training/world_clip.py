@@ -50,8 +50,8 @@ def _scene_batch(rng: np.random.Generator, n: int, degrade_p: float) -> tuple[li
     from PIL import Image
 
     from mg5bench.data.scenes import BACKGROUND, Geometry, place, render, scene_caption, scene_key
-    from mg5bench.data.world import random_scene_objects
     from mg5bench.data.world_checks import DEGRADATIONS, degrade
+    from mg5bench.data.world_content import random_scene_objects
 
     geom = Geometry(48)
     images, captions, keys = [], [], []

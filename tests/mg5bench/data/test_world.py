@@ -12,14 +12,7 @@ from PIL import Image
 from mg5bench.core.errors import ConfigError
 from mg5bench.data.oracle import compare_scene, parse_image
 from mg5bench.data.scenes import COLOURS, SHAPES, SIZES, Geometry, place, render, shape_mask
-from mg5bench.data.world import (
-    WorldConfig,
-    build_world,
-    ensure_world,
-    is_world,
-    load_scenes,
-    tree_fingerprint,
-)
+from mg5bench.data.world import WorldConfig, build_world, ensure_world, is_world, load_scenes, tree_fingerprint
 from mg5bench.data.world_checks import caption_determinacy, oracle_accuracy
 
 
@@ -166,7 +159,7 @@ def test_ensure_world_caches(tmp_path: Path) -> None:
 
 
 def test_level3_settings_record_the_generator_revision() -> None:
-    from mg5bench.data.world import LEVEL3_REVISION
+    from mg5bench.data.world_content import LEVEL3_REVISION
 
     assert "level3_revision" not in WorldConfig(level=2).to_dict()  # levels 1 and 2 keep their world.json
     assert WorldConfig(level=3).to_dict()["level3_revision"] == LEVEL3_REVISION

@@ -54,7 +54,7 @@ def test_train_sd2ft_end_to_end_on_tiny_parts(tmp_path: Path) -> None:
     assert main(["train", "sd2-ft", "--task", "vist", "--data", data, "--out", str(out), "--steps", "2",
                  "--base", str(base), "--batch", "4"]) == 0  # fmt: skip
     info = json.loads((out / "sd2ft_info.json").read_text())
-    from mg5bench.data.world import SIZE_PRESETS, STORY_STEPS
+    from mg5bench.data.world_content import SIZE_PRESETS, STORY_STEPS
 
     train_stories = SIZE_PRESETS["small"]["vist"]["train"]
     assert info["pairs"] == train_stories * STORY_STEPS  # every train step has an image
