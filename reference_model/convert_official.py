@@ -151,99 +151,114 @@ def convert_state_dict(
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
     mcfg = mapper if mapper is not None else paper_preset().mapper
-    src = normalize_keys(official)
+    c = _Mapping(normalize_keys(official))
     n_new = num_vokens + 1  # [IMG0]..[IMG{n-1}] and <ImageHere>
-
     with torch.device("meta"):
         expected_mapper = {k: _shape(v) for k, v in VokenMapper(d_llm=d_llm, cfg=mcfg).state_dict().items()}
-
-    out: dict[str, torch.Tensor] = {}
-    missing: list[str] = []
-    shape_errors: list[str] = []
-    conflicts: list[str] = []
-    used: set[str] = set()
-
-    def take(src_key: str, dst_key: str, shape: tuple[int, ...]) -> None:
-        if src_key not in src:
-            missing.append(src_key)
-            return
-        used.add(src_key)
-        t = src[src_key]
-        if _shape(t) != shape:
-            shape_errors.append(f"{src_key}: expected shape {shape}, found {_shape(t)}")
-            return
-        out[dst_key] = t
-
     for key, shape in expected_mapper.items():
         if key.startswith("fc."):
-            take(FC_PREFIX + key[len("fc.") :], "mapper." + key, shape)
+            c.take(FC_PREFIX + key[len("fc.") :], "mapper." + key, shape)
         elif key.startswith("transformer."):
-            take(MAPPING_PREFIX + key[len("transformer.") :], "mapper." + key, shape)
+            c.take(MAPPING_PREFIX + key[len("transformer.") :], "mapper." + key, shape)
         elif key == "queries":
-            take(QUERIES_KEY, "mapper.queries", shape)
+            c.take(QUERIES_KEY, "mapper.queries", shape)
         else:  # pragma: no cover - VokenMapper grew a tensor this converter does not know
             raise AssertionError(f"no official source known for VokenMapper key {key!r}")
+    _take_token_rows(c, base_vocab, n_new, d_llm)
+    if stage == 2:
+        _take_lora(c, llm_layers, d_llm, lora_r)
+    c.raise_problems(stage)
+    return c.out
 
+
+class _Mapping:
+    """An official state_dict being mapped: what was taken (``out``), and every problem found, reported at once."""
+
+    def __init__(self, src: Mapping[str, torch.Tensor]) -> None:
+        self.src = src
+        self.out: dict[str, torch.Tensor] = {}
+        self.missing: list[str] = []
+        self.shape_errors: list[str] = []
+        self.conflicts: list[str] = []
+        self.used: set[str] = set()
+
+    def take(self, src_key: str, dst_key: str, shape: tuple[int, ...]) -> None:
+        if src_key not in self.src:
+            self.missing.append(src_key)
+            return
+        self.used.add(src_key)
+        t = self.src[src_key]
+        if _shape(t) != shape:
+            self.shape_errors.append(f"{src_key}: expected shape {shape}, found {_shape(t)}")
+            return
+        self.out[dst_key] = t
+
+    def raise_problems(self, stage: int) -> None:
+        ignored = {k for k in self.src if ".original_module." in k}  # frozen PEFT originals: never the trained copy
+        unexpected = sorted(set(self.src) - self.used - ignored)
+        problems: list[str] = []
+        if self.missing:
+            problems.append("missing official keys:\n  " + "\n  ".join(self.missing))
+            if stage == 2 and any(k.startswith(FC_PREFIX) or k == QUERIES_KEY for k in self.missing):
+                problems.append(STAGE1_ONLY_HINT)
+        if unexpected:
+            lora_only = stage == 1 and any(LORA_RE.match(k) for k in unexpected)
+            note = " (LoRA keys only exist in stage 2)" if lora_only else ""
+            problems.append(f"unexpected official keys{note}:\n  " + "\n  ".join(unexpected))
+        if self.shape_errors:
+            problems.append("shape mismatches:\n  " + "\n  ".join(self.shape_errors))
+        if self.conflicts:
+            problems.append("conflicting official keys:\n  " + "\n  ".join(self.conflicts))
+        if problems:
+            raise ValueError(f"cannot convert official stage-{stage} checkpoint:\n" + "\n".join(problems))
+
+
+def _take_token_rows(c: _Mapping, base_vocab: int, n_new: int, d_llm: int) -> None:
+    """The rows of the new tokens ([IMG0].., <ImageHere>) of the LM's input embedding and output head."""
     full = (base_vocab + n_new, d_llm)
     for candidates, dst in ((EMBED_KEYS, "tokens.embed"), (HEAD_KEYS, "tokens.head")):
-        present = [k for k in candidates if k in src]
+        present = [k for k in candidates if k in c.src]
         if not present:
-            missing.append(" or ".join(candidates))
+            c.missing.append(" or ".join(candidates))
             continue
         if len(present) > 1:
-            conflicts.append(
+            c.conflicts.append(
                 f"ambiguous source for {dst}: several official keys present: {present} "
                 "(combine stage-1 and stage-2 files with merge_stage1, not a plain dict update)"
             )
-            used.update(present)
+            c.used.update(present)
             continue
         key = present[0]
-        used.add(key)
-        t = src[key]
+        c.used.add(key)
+        t = c.src[key]
         if _shape(t) != full:
-            shape_errors.append(
+            c.shape_errors.append(
                 f"{key}: expected shape {full} (base vocab {base_vocab} + {n_new} new tokens, d {d_llm}), "
                 f"found {_shape(t)}"
             )
             continue
-        out[dst] = t[base_vocab : base_vocab + n_new].clone()  # rows of [IMG0]..[IMG7], <ImageHere>
+        c.out[dst] = t[base_vocab : base_vocab + n_new].clone()  # rows of [IMG0]..[IMG7], <ImageHere>
 
+
+def _take_lora(c: _Mapping, llm_layers: int, d_llm: int, lora_r: int) -> None:
+    """Stage 2's LoRA A and B of every layer's q_proj and v_proj."""
     lora_src: dict[tuple[int, str, str], list[str]] = {}
-    for k in src:
+    for k in c.src:
         m = LORA_RE.match(k)
         if m:
             lora_src.setdefault((int(m.group(1)), m.group(2), m.group(3)), []).append(k)
-    if stage == 2:
-        for layer in range(llm_layers):
-            for proj in ("q_proj", "v_proj"):
-                for ab, shape in (("A", (lora_r, d_llm)), ("B", (d_llm, lora_r))):
-                    keys = lora_src.get((layer, proj, ab), [])
-                    canonical = f"{LLM_PREFIX}base_model.model.model.layers.{layer}.self_attn.{proj}.lora_{ab}"
-                    if not keys:
-                        missing.append(f"{canonical}.default.weight")
-                    elif len(keys) > 1:
-                        conflicts.append(f"ambiguous source for {canonical}: several official keys: {keys}")
-                        used.update(keys)
-                    else:
-                        take(keys[0], _lora_target_key(layer, proj, ab), shape)
-
-    ignored = {k for k in src if ".original_module." in k}  # frozen PEFT originals: never the trained copy
-    unexpected = sorted(set(src) - used - ignored)
-    problems: list[str] = []
-    if missing:
-        problems.append("missing official keys:\n  " + "\n  ".join(missing))
-        if stage == 2 and any(k.startswith(FC_PREFIX) or k == QUERIES_KEY for k in missing):
-            problems.append(STAGE1_ONLY_HINT)
-    if unexpected:
-        note = " (LoRA keys only exist in stage 2)" if stage == 1 and any(LORA_RE.match(k) for k in unexpected) else ""
-        problems.append(f"unexpected official keys{note}:\n  " + "\n  ".join(unexpected))
-    if shape_errors:
-        problems.append("shape mismatches:\n  " + "\n  ".join(shape_errors))
-    if conflicts:
-        problems.append("conflicting official keys:\n  " + "\n  ".join(conflicts))
-    if problems:
-        raise ValueError(f"cannot convert official stage-{stage} checkpoint:\n" + "\n".join(problems))
-    return out
+    for layer in range(llm_layers):
+        for proj in ("q_proj", "v_proj"):
+            for ab, shape in (("A", (lora_r, d_llm)), ("B", (d_llm, lora_r))):
+                keys = lora_src.get((layer, proj, ab), [])
+                canonical = f"{LLM_PREFIX}base_model.model.model.layers.{layer}.self_attn.{proj}.lora_{ab}"
+                if not keys:
+                    c.missing.append(f"{canonical}.default.weight")
+                elif len(keys) > 1:
+                    c.conflicts.append(f"ambiguous source for {canonical}: several official keys: {keys}")
+                    c.used.update(keys)
+                else:
+                    c.take(keys[0], _lora_target_key(layer, proj, ab), shape)
 
 
 def merge_stage1(stage1: Mapping[str, torch.Tensor], stage2: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

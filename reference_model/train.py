@@ -160,7 +160,6 @@ def load_model(cfg: MiniGPT5Config, init: str | None, stage: int, whole_mapper: 
 
 def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | None = None) -> dict[str, Any]:
     """One training stage; resumable from out/train_state.pt; works alone or under torchrun."""
-    from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
     rank, world = _dist()
@@ -169,17 +168,7 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
     model, groups = load_model(cfg, tc.init or None, tc.stage, whole_mapper=tc.whole_mapper)
-    train_ex = build_examples(tc.task, Path(tc.data), "train", True, cfg.num_vokens, model.tokenizer,
-                              tc.instruction_every)  # fmt: skip
-    val_ex = build_examples(tc.task, Path(tc.data), "val", False, cfg.num_vokens, model.tokenizer)
-    val_ex = random.Random(0).sample(val_ex, min(tc.val_examples, len(val_ex)))
-    if not train_ex:
-        raise ValueError(f"{tc.data}: no {tc.task} training examples")
-    if tc.stage == 2 and cfg.loss.scene_caption_weight > 0:  # tiny preset: L_cap on the world's scene captions
-        from reference_model.world_text import with_scene_captions
-
-        labelled = with_scene_captions(train_ex + val_ex, Path(tc.data))  # one read of scenes.jsonl for both
-        train_ex, val_ex = labelled[: len(train_ex)], labelled[len(train_ex) :]
+    train_ex, val_ex = _examples(cfg, tc, model.tokenizer)
     opt = torch.optim.AdamW(
         [{"params": g["params"], "lr": group_lr(tc, g["name"], g["lr_scale"]), "name": g["name"]} for g in groups],
         lr=tc.lr, eps=1e-8, betas=(0.9, 0.999), weight_decay=tc.weight_decay,
@@ -246,33 +235,58 @@ def train_stage(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, threads: int | 
                         "val_log": val_log, "train_config": asdict(tc)}, state_path)  # fmt: skip
     wall = round(time.time() - t0, 1)
     if rank == 0:
-        cfg.save(out)
-        tmp = out / "trainable.safetensors.tmp"
-        save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, str(tmp))
-        os.replace(tmp, out / "trainable.safetensors")
-        tail = log[-100:]
-        state = {
-            "stage": f"stage{tc.stage}",
-            "task": tc.task,
-            "steps": tc.steps,
-            "processes": world,
-            "train_config": asdict(tc),
-            "data_fingerprint": fingerprint(train_ex),
-            "train_examples": len(train_ex),
-            "parent": {"path": tc.init, "sha256": _sha256(Path(tc.init) / "trainable.safetensors")}
-            if tc.init
-            else None,
-            "final_losses": {k: round(sum(r[k] for r in tail) / len(tail), 5) for k in tail[0] if k != "step"},
-            "val_log": val_log,
-            "wall_s_this_call": wall,
-            "command": " ".join(sys.argv),
-        }
-        _atomic_json(out / "state.json", state)
+        _write_checkpoint(cfg, tc, out, model, train_ex, log, val_log, world, wall)
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
     return {"out": str(out), "wall_s": wall, "steps": tc.steps}
+
+
+def _examples(cfg: MiniGPT5Config, tc: TrainConfig, tokenizer: Any) -> tuple[list[Example], list[Example]]:
+    """The stage's training examples and a seeded sample of ``tc.val_examples`` val examples; with the tiny
+    preset's scene-caption weight, both labelled with the world's scene captions."""
+    train_ex = build_examples(tc.task, Path(tc.data), "train", True, cfg.num_vokens, tokenizer,
+                              tc.instruction_every)  # fmt: skip
+    val_ex = build_examples(tc.task, Path(tc.data), "val", False, cfg.num_vokens, tokenizer)
+    val_ex = random.Random(0).sample(val_ex, min(tc.val_examples, len(val_ex)))
+    if not train_ex:
+        raise ValueError(f"{tc.data}: no {tc.task} training examples")
+    if tc.stage == 2 and cfg.loss.scene_caption_weight > 0:  # tiny preset: L_cap on the world's scene captions
+        from reference_model.world_text import with_scene_captions
+
+        labelled = with_scene_captions(train_ex + val_ex, Path(tc.data))  # one read of scenes.jsonl for both
+        train_ex, val_ex = labelled[: len(train_ex)], labelled[len(train_ex) :]
+    return train_ex, val_ex
+
+
+def _write_checkpoint(cfg: MiniGPT5Config, tc: TrainConfig, out: Path, model: Any, train_ex: list[Example],
+                      log: list[dict[str, Any]], val_log: list[dict[str, Any]], world: int,
+                      wall: float) -> None:  # fmt: skip
+    """The finished stage's checkpoint: its config, the trainable tensors and state.json (what it was trained on,
+    from which parent, its final losses and the command), each written atomically."""
+    from safetensors.torch import save_file
+
+    cfg.save(out)
+    tmp = out / "trainable.safetensors.tmp"
+    save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, str(tmp))
+    os.replace(tmp, out / "trainable.safetensors")
+    tail = log[-100:]
+    state = {
+        "stage": f"stage{tc.stage}",
+        "task": tc.task,
+        "steps": tc.steps,
+        "processes": world,
+        "train_config": asdict(tc),
+        "data_fingerprint": fingerprint(train_ex),
+        "train_examples": len(train_ex),
+        "parent": {"path": tc.init, "sha256": _sha256(Path(tc.init) / "trainable.safetensors")} if tc.init else None,
+        "final_losses": {k: round(sum(r[k] for r in tail) / len(tail), 5) for k in tail[0] if k != "step"},
+        "val_log": val_log,
+        "wall_s_this_call": wall,
+        "command": " ".join(sys.argv),
+    }
+    _atomic_json(out / "state.json", state)
 
 
 @torch.no_grad()
@@ -331,13 +345,7 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m reference_model.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _add_backbones(sub: Any) -> None:
     b = sub.add_parser("backbones", help="train the tiny LM, vision path and text-to-image model on a world")
     b.add_argument("--world", type=Path, required=True)
     b.add_argument("--out", type=Path, required=True)
@@ -357,70 +365,84 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--qformer-dropout", type=_non_negative, default=None,
                    help="the Q-Former's hidden and attention dropout (default 0.1, BERT's; 0 lets it pass the "
                    "place on; saved in the Q-Former's config)")  # fmt: skip
+
+
+def _add_stage(sub: Any, name: str) -> None:
+    s = sub.add_parser(name, help=f"MiniGPT-5 {name}")
+    s.add_argument("--data", type=Path, required=True, help="CC3M / VIST / MMDialog folder in the real format")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--backbones", type=Path, default=None)
+    s.add_argument("--init", type=str, default="", help="stage-1 checkpoint folder (stage 2)")
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--grad-accum", type=int, default=1)
+    s.add_argument("--lr", type=float, default=2e-4)
+    s.add_argument("--warmup", type=int, default=100)
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--val-every", type=int, default=250)
+    s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
+    s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
+    s.add_argument("--no-caption-loss", action="store_true",
+                   help="ablation: no L_cap (stage 1's, and stage 2's scene caption)")  # fmt: skip
+    s.add_argument(
+        "--x0-weight-floor",
+        type=_non_negative,
+        default=None,
+        help="floor on L_img's x0 weight, official recipe (0 = official Min-SNR; saved in the config)",
+    )
+    s.add_argument(
+        "--image-recipe",
+        choices=["official", "backbone", "backbone-weights"],
+        default=None,
+        help="L_img timesteps/weights: official (uniform, Min-SNR), the T2I backbone's recipe, or uniform "
+        "timesteps with the backbone's weights (backbone-weights)",
+    )
+    s.add_argument(
+        "--mapper-lr-scale",
+        type=float,
+        default=1.0,
+        help="stage 2: mapper lr = --lr x this (official 1.0: LoRA and mapper share 2e-5)",
+    )
+    s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
+    if name == "stage1":
+        s.add_argument("--caption-weight", type=_non_negative, default=None,
+                       help="weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
+        s.add_argument(
+            "--instruction-every",
+            type=int,
+            default=OFFICIAL_INSTRUCTION_EVERY,
+            help="every n-th CC3M row also gets an instruction-style copy (official and shipped: 100)",
+        )
+    if name == "stage2":
+        s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
+        s.add_argument("--single-stage", action="store_true", help="ablation: no stage 1 (needs --backbones)")
+        s.add_argument("--whole-mapper", action="store_true",
+                       help="with --init: also train fc and the queries (officially frozen in stage 2) as one "
+                       "group at the single-stage rate: the two then differ only in the init")  # fmt: skip
+        s.add_argument("--scene-caption-weight", type=_non_negative, default=None,
+                       help="tiny preset: L_cap on the output image's scene caption from the world's "
+                       "scenes.jsonl (official 0: stage 2 has no caption loss; saved in the config)")  # fmt: skip
+        s.add_argument("--text-weight", type=_non_negative, default=None,
+                       help="weight of L_text (official 0.01; tiny preset on MMDialog: 1, where the reply text "
+                       "must be learned; saved in the config)")  # fmt: skip
+        s.add_argument(
+            "--lora-targets",
+            default=None,
+            help="LM modules with LoRA (official q_proj,v_proj), e.g. q_proj,k_proj,v_proj,o_proj",
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m reference_model.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _add_backbones(sub)
     for name in ("stage1", "stage2"):
-        s = sub.add_parser(name, help=f"MiniGPT-5 {name}")
-        s.add_argument("--data", type=Path, required=True, help="CC3M / VIST / MMDialog folder in the real format")
-        s.add_argument("--out", type=Path, required=True)
-        s.add_argument("--steps", type=int, required=True)
-        s.add_argument("--backbones", type=Path, default=None)
-        s.add_argument("--init", type=str, default="", help="stage-1 checkpoint folder (stage 2)")
-        s.add_argument("--batch", type=int, default=16)
-        s.add_argument("--grad-accum", type=int, default=1)
-        s.add_argument("--lr", type=float, default=2e-4)
-        s.add_argument("--warmup", type=int, default=100)
-        s.add_argument("--seed", type=int, default=42)
-        s.add_argument("--threads", type=int, default=None)
-        s.add_argument("--val-every", type=int, default=250)
-        s.add_argument("--num-vokens", type=int, default=None, help="ablation: 4 / 8 / 16")
-        s.add_argument("--no-cfg", action="store_true", help="ablation: no voken dropout, SD's '' as negative")
-        s.add_argument("--no-caption-loss", action="store_true",
-                       help="ablation: no L_cap (stage 1's, and stage 2's scene caption)")  # fmt: skip
-        s.add_argument(
-            "--x0-weight-floor",
-            type=_non_negative,
-            default=None,
-            help="floor on L_img's x0 weight, official recipe (0 = official Min-SNR; saved in the config)",
-        )
-        s.add_argument(
-            "--image-recipe",
-            choices=["official", "backbone", "backbone-weights"],
-            default=None,
-            help="L_img timesteps/weights: official (uniform, Min-SNR), the T2I backbone's recipe, or uniform "
-            "timesteps with the backbone's weights (backbone-weights)",
-        )
-        s.add_argument(
-            "--mapper-lr-scale",
-            type=float,
-            default=1.0,
-            help="stage 2: mapper lr = --lr x this (official 1.0: LoRA and mapper share 2e-5)",
-        )
-        s.add_argument("--fix-row-drift", action="store_true", help="keep the original token rows exactly")
-        if name == "stage1":
-            s.add_argument("--caption-weight", type=_non_negative, default=None,
-                           help="weight of L_cap (official 0.1; saved in the checkpoint's config)")  # fmt: skip
-            s.add_argument(
-                "--instruction-every",
-                type=int,
-                default=OFFICIAL_INSTRUCTION_EVERY,
-                help="every n-th CC3M row also gets an instruction-style copy (official and shipped: 100)",
-            )
-        if name == "stage2":
-            s.add_argument("--task", choices=["vist", "mmdialog"], required=True)
-            s.add_argument("--single-stage", action="store_true", help="ablation: no stage 1 (needs --backbones)")
-            s.add_argument("--whole-mapper", action="store_true",
-                           help="with --init: also train fc and the queries (officially frozen in stage 2) as one "
-                           "group at the single-stage rate: the two then differ only in the init")  # fmt: skip
-            s.add_argument("--scene-caption-weight", type=_non_negative, default=None,
-                           help="tiny preset: L_cap on the output image's scene caption from the world's "
-                           "scenes.jsonl (official 0: stage 2 has no caption loss; saved in the config)")  # fmt: skip
-            s.add_argument("--text-weight", type=_non_negative, default=None,
-                           help="weight of L_text (official 0.01; tiny preset on MMDialog: 1, where the reply text "
-                           "must be learned; saved in the config)")  # fmt: skip
-            s.add_argument(
-                "--lora-targets",
-                default=None,
-                help="LM modules with LoRA (official q_proj,v_proj), e.g. q_proj,k_proj,v_proj,o_proj",
-            )
+        _add_stage(sub, name)
     args = ap.parse_args(argv)
     for weight in ("caption_weight", "scene_caption_weight"):
         if getattr(args, weight, None) is not None and getattr(args, "no_caption_loss", False):
