@@ -1,6 +1,6 @@
-"""What the fault-injection tests (test_faults.py) share with the processes they kill: a slow pure model (the real
-``blank`` adapter, sleeping per sample so that a kill lands inside the generation), the run they make, and the child
-processes themselves.
+"""What the fault-injection tests (test_faults.py, test_untrusted.py) share with the processes they kill: a slow pure
+model (the real ``blank`` adapter, sleeping per sample so that a kill lands inside the generation), the run they make,
+and the child processes themselves.
 
 Children are forked from a ``multiprocessing`` forkserver that has imported torch, open_clip, torchmetrics and the
 suite once (a fresh interpreter per child would spend seconds on imports, most of each test's time). The server
@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import resource
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,26 @@ def child_score(folder: Path, resamples: int, cache: Path) -> None:
     res = score_run(folder, resamples=resamples, metrics=RUN_OPTIONS["metrics"], cache_dir=cache, progress=False)
     result = {"metrics": res.report["metrics"], "seconds": round(time.monotonic() - t0, 2)}
     (folder.parent / "child.json").write_text(json.dumps(result))
+
+
+def one_line(stderr: str) -> str:
+    """The one line a failing command printed on stderr (asserting there is exactly one, and no traceback)."""
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child command: one CPU thread, no bytecode written."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def fsize_limit(limit: int) -> Any:
+    """A ``preexec_fn``: in the child, writes past ``limit`` bytes fail with EFBIG instead of killing it (a full disk
+    that binds root too)."""
+
+    def limit_writes() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_writes
