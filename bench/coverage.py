@@ -4,7 +4,7 @@ Paired differences of per-sample values with 5 samples per story (VIST's steps),
 continuous metric (skewed, like CLIP scores) and a 0/1 metric (like exact scene accuracy, with story-level
 difficulty), at no effect and at an effect of 0.1. For one checkpoint per side, the share of repetitions whose 95%
 interval covers the true difference: the cluster t-interval the suite uses
-(``mg5bench.scoring.statistics.cluster_t_interval``) against the cluster percentile bootstrap it replaced. For three
+(``mg5bench.scoring.statistics.cluster_t_interval``) against the cluster percentile bootstrap. For three
 training seeds per side with a seed spread, the suite's two-level interval
 (``mg5bench.scoring.statistics.two_level_difference``) against a two-level percentile bootstrap.
 

@@ -1,7 +1,8 @@
-"""The cost of content hashing on the default world (issue 16): the data fingerprint of the default run (VIST test,
+"""The cost of content hashing on the default world: the data fingerprint of the default run (VIST test,
 1,000 images) and of every split of every task (27,000 images), and the world's verification against its manifest,
-cold (an empty hash cache: every file read) and warm (the cache of a previous call: one stat per file), next to the
-old fingerprint (image names and sizes: one stat per file). Median of --runs repetitions; ratios to the old one.
+cold (an empty hash cache: every file read) and warm (the cache of a previous call: one stat per file), next to a
+fingerprint of image names and sizes (one stat per file, blind to replaced images). Median of --runs repetitions;
+ratios to the names-and-sizes one.
 
 .venv/bin/python bench/hashing.py [--runs 5]
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 
 def legacy_fingerprint(files: Sequence[Path], images: Sequence[str | Path]) -> str:
-    """The fingerprint before issue 16: annotation files' bytes, and each image's name and size (not its bytes)."""
+    """A names-and-sizes fingerprint: annotation files' bytes, and each image's name and size (not its bytes)."""
     h = hashlib.sha256()
     for f in files:
         h.update(Path(f).name.encode() + b"\0" + hashlib.sha256(Path(f).read_bytes()).digest())

@@ -37,7 +37,7 @@ Where the official key names come from (official repo, read at commits ``77bcb64
     and ``model.llama_model.base_model.model.lm_head.modules_to_save.default.weight``.
 * New token rows: ``mini_gpt5.py`` adds ``ALL_IMG_TOKENS + ["<ImageHere>"]`` (``constants.py``:
   ``[IMG0]``..``[IMG7]``) as special tokens to the 32000-token Vicuna v0 vocabulary, giving ids 32000..32008 in
-  that order (spec section 1.1). Only those rows are trained (gradient mask), so only they are converted.
+  that order. Only those rows are trained (gradient mask), so only they are converted.
 
 Not confirmed, hence accepted as documented aliases:
 

@@ -1,5 +1,5 @@
 """Training and evaluation examples of MiniGPT-5, built from the real CC3M / VIST / MMDialog file formats
-exactly as the spec (sections 4.2, 4.3, 5) describes the official loaders. Imports nothing from mg5bench.
+exactly as the official loaders build them (docs/minigpt5.md, "Training in two stages"). Imports nothing from mg5bench.
 
 An example is (source, target, input images, output image, caption): the source holds one
 ``<Img><ImageHere></Img>`` per input image, the target ends with `` ###`` and holds the voken string
@@ -52,7 +52,7 @@ VIST_UNDERSTANDING = (
 )
 
 
-OFFICIAL_INSTRUCTION_EVERY = 100  # spec 4.2: every 100th CC3M row also gets an instruction-style copy
+OFFICIAL_INSTRUCTION_EVERY = 100  # officially every 100th CC3M row also gets an instruction-style copy
 
 
 def voken_string(n: int) -> str:
@@ -90,7 +90,7 @@ def cc3m_examples(
     instruction_every: int = OFFICIAL_INSTRUCTION_EVERY,
 ) -> list[Example]:
     """Caption -> vokens; in train mode every ``instruction_every``-th row also gets an instruction-style copy
-    (official: every 100th, spec 4.2). An option because with 1 in 100 the tiny LM's vokens work after a bare
+    (official: every 100th). An option because with 1 in 100 the tiny LM's vokens work after a bare
     caption but not after an instruction prompt; more copies (measured: 1 in 2) fix the CC3M instruction prompt
     but not the VIST one and cost layout, so the shipped stage 1 keeps the official rate."""
     if instruction_every < 1:
@@ -156,7 +156,7 @@ def vist_examples(
     variants: tuple[str, ...] = ("gen", "multimodal", "understanding"),
 ) -> list[Example]:
     """13 examples per 5-step story in train mode (gen x5, multimodal x4, understanding x4); in eval mode
-    only ``-gen`` for every step, with the first template (spec 4.3 and 5)."""
+    only ``-gen`` for every step, with the first template (docs/minigpt5.md, "Official evaluation")."""
     rng = random.Random(seed)
     vok = voken_string(num_vokens)
     out: list[Example] = []

@@ -1,4 +1,5 @@
-"""MiniGPT-5's three losses (spec section 2): L = w_text * L_text + w_img * L_img (+ w_cap * L_cap in stage 1).
+"""MiniGPT-5's three losses (docs/minigpt5.md, "Losses"): L = w_text * L_text + w_img * L_img (+ w_cap * L_cap in stage
+1).
 
 - L_text: next-token cross-entropy over the supervised target tokens (labels -100 elsewhere).
 - L_img: conditional latent denoising, epsilon prediction, Min-SNR-gamma weights (on by default, gamma 5),

@@ -1,5 +1,5 @@
 """MiniGPT-5: an LLM with generative vokens whose hidden states, through fc + an encoder-decoder mapper
-with learned queries, condition a frozen latent diffusion model (spec sections 1-3).
+with learned queries, condition a frozen latent diffusion model (docs/minigpt5.md, "Parts" to "Losses").
 
     input:  [BOS] source tokens, each <ImageHere> replaced by the Q projected image queries, target tokens
     LM:     last-layer hidden states after the final RMSNorm  h (B, T, d_llm)
@@ -170,7 +170,7 @@ class MiniGPT5(nn.Module):
         return self.lm.get_input_embeddings()
 
     # -----------------------------------------------------------------------------------------
-    # training set-up (spec 4.1-4.3)
+    # training set-up (the official stages)
 
     def setup_stage(self, stage: int, single_stage: bool = False) -> list[dict[str, Any]]:
         """Freeze / unfreeze as the official stage does and return AdamW parameter groups (lr multipliers
@@ -366,7 +366,7 @@ class MiniGPT5(nn.Module):
         return Batch(ids, labels, ins, torch.stack(outs) if outs else None, out_idx, caps)
 
     # -----------------------------------------------------------------------------------------
-    # inference (spec 1.3, 1.4, 3)
+    # inference (vokens, guidance, decoding)
 
     def null_condition(self) -> torch.Tensor:
         """The learned negative condition mapper(fc(0)): (1, Q, D)."""
@@ -523,7 +523,7 @@ class MiniGPT5(nn.Module):
         return results
 
     # -----------------------------------------------------------------------------------------
-    # checkpoints: only trainable tensors (spec 4.1), safetensors + JSON
+    # checkpoints: only trainable tensors, safetensors + JSON
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """mapper.*, tokens.embed / tokens.head (the new rows, order IMG0..IMGn-1, <ImageHere>), lora.*"""

@@ -1,4 +1,4 @@
-"""Training MiniGPT-5 (spec section 4) and the tiny backbones it sits on.
+"""Training MiniGPT-5 (docs/minigpt5.md, "Training in two stages") and the tiny backbones it sits on.
 
     python -m reference_model.train backbones --world W --out runs/backbones
     python -m reference_model.train stage1 --backbones runs/backbones --data W/CC3M --out runs/stage1 --steps 2000

@@ -3,7 +3,7 @@ tokenizer, the input embedding and the LM head, with only the new rows trained.
 
 Official behaviour kept: new rows start at the mean of the existing rows (separately for the input
 embedding and the LM head); training masks the gradient of the full matrices to the new rows, so
-AdamW's decoupled weight decay still shrinks the original rows slightly (spec section 4.1 "Quirk").
+AdamW's decoupled weight decay still shrinks the original rows slightly.
 ``restore_original_rows`` undoes that drift when the fix is wanted.
 """
 

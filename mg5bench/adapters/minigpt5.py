@@ -1,7 +1,7 @@
 """``minigpt5``: the reference MiniGPT-5 (reference_model). Prompts are built exactly as the official test
-loaders build them (spec sections 4.3 and 5): VIST ``-gen`` (system prompt, previous captions and images,
-"Generate an image with the scene description: <caption>"), MMDialog (system prompt, history window, speaker
-tag), CC3M (the cleaned caption alone, as in stage 1).
+loaders build them (docs/minigpt5.md, "Training in two stages" and "Official evaluation"): VIST ``-gen`` (system prompt,
+previous captions and images, "Generate an image with the scene description: <caption>"), MMDialog (system prompt,
+history window, speaker tag), CC3M (the cleaned caption alone, as in stage 1).
 
 Model args: ``checkpoint=<folder>`` (default: the shipped checkpoint for the task), or ``official=<ckpt>``
 (a released official Lightning checkpoint, converted on the fly onto the paper preset; stage 2 also needs

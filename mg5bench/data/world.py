@@ -383,7 +383,7 @@ def ensure_world(cfg: WorldConfig | None = None, cache_dir: Path | None = None, 
     tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.dirname}.", dir=target.parent))
     try:
         build_world(cfg, tmp, progress=progress, cache_dir=base)
-        if target.exists():  # damaged, or half-written by an older mg5bench: moved aside, then removed
+        if target.exists():  # damaged or half-written: moved aside, then removed
             trash = target.with_name(f".{cfg.dirname}.old-{os.getpid()}-{time.time_ns()}")
             with contextlib.suppress(FileNotFoundError):
                 os.rename(target, trash)

@@ -1,4 +1,4 @@
-"""The metric conventions the leaderboard exposes beside the defaults (issue 13; docs/metrics.md):
+"""The metric conventions the leaderboard exposes beside the defaults (docs/metrics.md):
 
 - ``rouge_l_minigpt5``: the official MiniGPT-5 ROUGE-L, the ``rouge`` package (case-sensitive, sentences split
   at '.', words at spaces) on the text before the first image, as metric.py's ``Rouge().get_scores(pred, gt)``;

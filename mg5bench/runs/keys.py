@@ -26,7 +26,9 @@ from mg5bench.runs.spec import GenerationConfig, RunSpec
 from mg5bench.runs.store import RunStore, stored_prefix
 from mg5bench.tasks import SampleCache, SampleSet, TaskConfig
 
-RUNNER_VERSION = 4  # 4: model identities hold content hashes, not paths (3: data fingerprints hash image contents)
+# the key scheme: model identities hold content hashes, never paths, and data fingerprints hash image contents;
+# a key of version 3 (identities that held checkpoint paths) is upgraded to it by ``upgrade_key``
+RUNNER_VERSION = 4
 
 
 @dataclass

@@ -230,7 +230,8 @@ def _compute(built: Sequence[Metric], items: Sequence[Any], bank: Any, resamples
 # ---------------------------------------------------------------------------------------------
 # scoring a stored run (``mg5bench score RUN_FOLDER``; ``mg5bench run`` goes through here too)
 
-SCORER_VERSION = 2  # 2: FID bootstrap replicates through the weighted formula (equal to torchmetrics to 1e-9)
+# the scoring scheme: FID's bootstrap replicates through the weighted formula (equal to torchmetrics to 1e-9)
+SCORER_VERSION = 2
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""A corpus of bad arguments and bad files swept through the command line (issue 16): every case exits with status 2
-and one line on stderr that names the problem (and, for files, the file and the fix); nothing raises. The cases
-that used to print a traceback, and the ones that used to be accepted silently, are all here (marked ``was:``).
+"""A corpus of bad arguments and bad files swept through the command line: every case exits with status 2 and one
+line on stderr that names the problem (and, for files, the file and the fix); nothing raises, and nothing bad is
+accepted silently.
 
 The corpus runs ``mg5bench.cli.main`` in this process (an exception escaping it fails the test just as a traceback
 would, and the corpus stays fast); ``test_the_corpus_holds_in_a_real_process`` runs a few cases as real commands."""
@@ -112,7 +112,7 @@ def _deep_predictions(c: Ctx) -> tuple[list[str], list[str]]:
     return c.score(c.preds("[" * 100_000 + "]" * 100_000)), ["p.jsonl: line 1", "nested too deeply"]
 
 
-def _no_output(c: Ctx) -> tuple[list[str], list[str]]:  # was: counted as having output
+def _no_output(c: Ctx) -> tuple[list[str], list[str]]:  # a line without output is not an output
     return c.score(c.preds(json.dumps({"id": SID}))), ["line 1", "got no 'output'", "empty list for no output"]
 
 
@@ -144,7 +144,7 @@ def _divter_without_backbones(c: Ctx) -> tuple[list[str], list[str]]:
     return c.run("--model-args", f"checkpoint={ckpt}", model="divter"), ["has no lm/", "backbones"]
 
 
-def _divter_vist_on_cc3m(c: Ctx) -> tuple[list[str], list[str]]:  # was: accepted silently
+def _divter_vist_on_cc3m(c: Ctx) -> tuple[list[str], list[str]]:
     argv = c.run("--model-args", f"checkpoint={CKPTS / 'divter-vist'}", model="divter", task="cc3m")
     return argv, ["divter-vist was trained for the vist task, not cc3m", "cross_task=true"]
 
@@ -158,7 +158,7 @@ def _sd2ft_mmdialog_on_vist(c: Ctx) -> tuple[list[str], list[str]]:
     return c.run("--model-args", f"path={CKPTS / 'sd2-ft-mmdialog'}", model="sd2-ft"), ["trained for the mmdialog"]
 
 
-def _four_step_story(c: Ctx) -> tuple[list[str], list[str]]:  # was: accepted silently
+def _four_step_story(c: Ctx) -> tuple[list[str], list[str]]:
     vist = c.copy(SAMPLES / "VIST", "VIST")
     stories = json.loads((vist / "val_cleaned.json").read_text())
     stories["40470"] = stories["40470"][:4]
@@ -167,7 +167,7 @@ def _four_step_story(c: Ctx) -> tuple[list[str], list[str]]:  # was: accepted si
     return argv, ["val_cleaned.json: story 40470", "4 steps, but a VIST story has 5"]
 
 
-def _incomplete_world(c: Ctx) -> tuple[list[str], list[str]]:  # was: an unmarked half-built folder, used as data
+def _incomplete_world(c: Ctx) -> tuple[list[str], list[str]]:  # a half-built folder is never data
     w = c.copy(c.world, "w")
     (w / "world.json").unlink()
     (w / "INCOMPLETE").write_text("{}")
@@ -341,10 +341,10 @@ def _sis_no_images(c: Ctx) -> tuple[list[str], list[str]]:
     return argv, ["no story to write: 0 of 3", "every story misses an image", "IMAGES_DIR"]
 
 
-# name -> (argv and needles of the one line). "was:" marks the cases the issue found printing a traceback or
-# accepted silently; the others are neighbours of theirs.
+# name -> (argv and needles of the one line), grouped by what would go wrong without the check: a traceback, or
+# the bad input accepted silently.
 CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
-    # was: tracebacks
+    # a traceback
     "decompression bomb in a prediction": _bomb_score,
     "image past the pixel warning limit": _bomb_warning_score,
     "decompression bomb in data validate": _bomb_validate,
@@ -405,7 +405,7 @@ CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
         ["cannot write in"],
     ),
     "train --out a file": lambda c: (["train", "divter", "--task", "vist", "--out", "/etc/hostname"], ["is a file"]),
-    # was: accepted silently
+    # accepted silently
     "--resamples -5 (score)": lambda c: (c.score(c.preds(), "--resamples", "-5"), ["--resamples: must be >= 0"]),
     "--resamples -5 (run)": lambda c: (c.run("--resamples", "-5"), ["--resamples: must be >= 0"]),
     "predictions line without output": _no_output,

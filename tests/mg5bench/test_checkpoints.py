@@ -1,4 +1,4 @@
-"""Checkpoint files checked before loading (issue 16): a safetensors file's header, dtypes, shapes and byte ranges
+"""Checkpoint files checked before loading: a safetensors file's header, dtypes, shapes and byte ranges
 against its size, and the tensors a loader expects, each failure one line naming the file."""
 
 from __future__ import annotations

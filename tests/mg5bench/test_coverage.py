@@ -29,7 +29,7 @@ def test_cluster_t_interval_covers(kind: str, clusters: int, floor: float) -> No
 
 
 def test_the_simulation_detects_undercoverage() -> None:
-    """The percentile bootstrap the suite no longer uses for differences undercovers at 10 stories: the
+    """The percentile bootstrap, which the suite does not use for differences, undercovers at 10 stories: the
     simulation can tell a bad interval from a good one."""
     cov = _sim().one_seed_coverage("continuous", 10, 0.0, reps=1500, boot=200)
     assert cov["percentile"] < 0.92 <= cov["t"], cov

@@ -1,4 +1,4 @@
-"""Fault injection (issue 16): processes killed with SIGKILL at random points of a run and of a scoring, torn and
+"""Fault injection: processes killed with SIGKILL at random points of a run and of a scoring, torn and
 corrupt shard lines, a deleted image, damaged caches and worlds, two runs on one folder, output folders that cannot
 be written or fill up (a file-size limit, RLIMIT_FSIZE, works for root too). After each, re-running the same command
 gives the metrics of an uninterrupted run, or a one-line error naming the fix; nothing finished is lost.
@@ -354,7 +354,7 @@ def test_damaged_worlds_are_rebuilt_or_refused(small_world: Path, tmp_path: Path
 
 def test_swapped_images_change_the_fingerprint_and_the_scores(small_world: Path, tmp_path: Path,
                                                               capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    """The issue's silent wrong number: two same-size ground-truth images swapped. The fingerprint and the
+    """A silent wrong number: two same-size ground-truth images swapped. The fingerprint and the
     feature-cache key follow the contents, so the swapped samples no longer score 1.0 against copies of the old
     ground truth, exactly as with a fresh cache; a truncated feature cache is deleted and recomputed (one note)."""
     from mg5bench.scoring.scorer import score

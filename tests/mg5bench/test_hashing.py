@@ -1,4 +1,4 @@
-"""Content hashes and their per-file cache (issue 16): a file is read once while its (path, size, mtime_ns, inode)
+"""Content hashes and their per-file cache: a file is read once while its (path, size, mtime_ns, inode)
 stay the same, and read again when any of them changes; a data fingerprint follows the bytes of the images, not
 their names and sizes; a damaged cache file is deleted and rebuilt with a note."""
 

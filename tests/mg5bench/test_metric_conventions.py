@@ -1,4 +1,4 @@
-"""The metric conventions the leaderboard exposes (issue 13 item 4): the official ROUGE-L (the rouge package) next
+"""The metric conventions the leaderboard exposes: the official ROUGE-L (the rouge package) next
 to rouge-score's, the CLIPScore convention 100 x max(cos, 0) where a missing image scores the floor, KID's std as
 not applicable when every subset is the whole set, FID with no generated image saying so."""
 

@@ -473,8 +473,8 @@ def test_two_processes_match_one(small_world: Path, t2i: Path, tmp_path: Path) -
 
 @pytest.mark.skipif(not (REPO / "reference_model" / "checkpoints" / "stage2-vist").is_dir(), reason="not shipped")
 def test_two_processes_match_one_minigpt5(small_world: Path, tmp_path: Path) -> None:
-    """The issue's case: MiniGPT-5 under torchrun used to give another clip_i than one process (its shards formed
-    other batches); with fixed groups the texts and images are the same bytes."""
+    """MiniGPT-5 under torchrun gives the clip_i of one process: batches are fixed groups (shards forming other
+    batches would give other numbers), so the texts and images are the same bytes."""
     args = ["run", "--task", "vist", "--model", "minigpt5", "--split", "val", "--data", str(small_world), "--limit",
             "4", "--num-inference-steps", "2", "--max-new-tokens", "12", "--batch-size", "2", "--resamples", "20",
             "--metrics", "clip_i,clip_t,scene_accuracy", "--quiet"]  # fmt: skip

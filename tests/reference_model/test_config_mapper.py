@@ -51,7 +51,7 @@ def test_mapper_shapes_and_null_condition() -> None:
 
 
 def test_paper_mapper_parameter_count() -> None:
-    """fc 4096->1024->1024 = 5.24M and the 4+4-layer d=1024 transformer = 117.6M, as the spec says."""
+    """fc 4096->1024->1024 = 5.24M and the 4+4-layer d=1024 transformer = 117.6M, the paper's sizes."""
     cfg = paper_preset()
     m = VokenMapper(d_llm=4096, cfg=cfg.mapper)
     fc = sum(p.numel() for p in m.fc.parameters())

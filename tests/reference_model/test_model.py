@@ -199,7 +199,7 @@ def _tc(**kw) -> TrainConfig:
 
 def test_paper_preset_loads_parts_from_local_folders(parts) -> None:
     """The paper preset's loading path on tiny random parts in the same formats (HF LLaMA folder,
-    diffusers SD folder, BLIP-2 vision parts): spec values, then construction with widths scaled down."""
+    diffusers SD folder, BLIP-2 vision parts): the paper's values, then construction with widths scaled down."""
     from reference_model.config import paper_preset
 
     cfg = paper_preset(parts.lm_path, parts.t2i_path, parts.vision_path)

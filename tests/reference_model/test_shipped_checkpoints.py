@@ -36,7 +36,7 @@ def test_backbones_load_as_a_pipeline_and_describe_themselves() -> None:
     assert "| UNet step |" in card
 
 
-def test_the_issue_set_is_shipped_and_each_ablation_changes_what_it_says() -> None:
+def test_the_reference_set_is_shipped_and_each_ablation_changes_what_it_says() -> None:
     """Backbones, both stages, and for VIST the three ablations, each differing from stage2-vist in its one setting."""
     want = {"backbones", "stage1", "stage2-vist", "stage2-mmdialog", "stage2-vist-no-cfg",
             "stage2-vist-no-caption-loss", "stage2-vist-single-stage"}  # fmt: skip
