@@ -33,6 +33,8 @@ class MapperConfig:
 
 @dataclass
 class LossConfig:
+    """The loss weights and the recipe of L_img (official by default; each departure a recorded switch)."""
+
     text_weight: float = 0.01
     image_weight: float = 1.0
     caption_weight: float = 0.1  # stage 1 only
@@ -59,6 +61,8 @@ class LossConfig:
 
 @dataclass
 class LoraConfig:
+    """The LoRA on the LM in stage 2 (official: rank 8 on q_proj and v_proj)."""
+
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05

@@ -18,6 +18,9 @@ from reference_model.config import MapperConfig
 
 
 class VokenMapper(nn.Module):
+    """The feature mapper (module docstring): voken hidden states (B, n, d_llm) -> the T2I text condition (B, Q,
+    d_model)."""
+
     def __init__(self, d_llm: int, cfg: MapperConfig) -> None:
         super().__init__()
         if cfg.d_model != cfg.out_dim:

@@ -14,6 +14,9 @@ from mg5bench.tasks import TaskConfig
 
 
 class GroundTruth(Adapter):
+    """``gt``: returns each sample's ground-truth target as its output, the upper bound of every metric; pure (its
+    output depends on the sample alone, so no batch size or device in its run key)."""
+
     pure = True
 
     def generate(self, samples: Sequence[Sample], config: GenerationConfig, generators: Sequence[Any]) -> list[Output]:
@@ -21,6 +24,9 @@ class GroundTruth(Adapter):
 
 
 class Blank(Adapter):
+    """``blank``: an empty text and a white image per sample (of the target's size, or ``size``), the lower bound;
+    pure."""
+
     pure = True
     args: ClassVar[dict[str, str]] = {
         "size": "side of the blank image in pixels, 1-4096 (default: the target image's size, else 512)"

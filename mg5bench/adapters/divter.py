@@ -133,6 +133,9 @@ class Divter:
 
 
 class DivterAdapter(Adapter):
+    """``divter``: wraps a Divter-style pipeline on the shipped backbones: context images captioned by the vision
+    path, the LoRA-tuned text LM writes the reply and an image description, the T2I draws the description."""
+
     description = "Divter-style: captions of context images -> text LM writes reply + image description -> T2I"
     args: ClassVar[dict[str, str]] = {
         "checkpoint": "a folder from 'mg5bench train divter' (default: the shipped divter-<task>)",

@@ -102,6 +102,10 @@ def cc3m_source(sample: Sample) -> tuple[str, list[str]]:
 
 
 class MiniGPT5Adapter(Adapter):
+    """``minigpt5``: wraps the reference MiniGPT-5 (``reference_model.modeling``), a shipped or trained checkpoint or
+    an official one on the paper preset; prompts as the official loaders build them, generation settings from the
+    checkpoint's config unless given."""
+
     args: ClassVar[dict[str, str]] = {
         "checkpoint": "checkpoint folder (default: reference_model/checkpoints/<stage1|stage2-vist|stage2-mmdialog>)",
         "official": "an official MiniGPT-5 Lightning checkpoint (converted onto the paper preset)",

@@ -76,6 +76,9 @@ def load_sd2ft(folder: Path) -> Any:
 
 
 class SD2(Adapter):
+    """``sd2``: wraps a diffusers text-to-image pipeline (default: the shipped tiny backbone) prompted with the
+    caption only (VIST: the step caption; MMDialog: the last text turn, with an empty reply text)."""
+
     args: ClassVar[dict[str, str]] = {"path": "a StableDiffusionPipeline folder (default: the shipped tiny backbone)",
             "size": "output side in pixels, a multiple of 8 up to 4096 (default: the pipeline's own)"}  # fmt: skip
     uses = ("guidance_scale", "num_inference_steps")

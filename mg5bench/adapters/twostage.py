@@ -28,6 +28,9 @@ from mg5bench.tasks import TaskConfig
 
 
 class TwoStage(Adapter):
+    """``two-stage``: wraps the shipped vision-LM (its description of the last context image plus the instruction) and
+    the text-to-image backbone that draws that text; see the module docstring."""
+
     args: ClassVar[dict[str, str]] = {"backbones": "folder with lm/, vision/, t2i/ (default: the shipped backbones)"}
     uses = ("guidance_scale", "num_inference_steps")  # + max_new_tokens on a dialog task (the reply's length)
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25, max_new_tokens=24)

@@ -42,6 +42,8 @@ def read_yaml(path: Path, what: str = "YAML file") -> Any:
     from mg5bench.core.limits import MAX_CONFIG_BYTES
 
     class NoAliasLoader(yaml.SafeLoader):
+        """PyYAML's safe loader refusing aliases (``*name``): a small file of nested aliases cannot expand in memory."""
+
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
                 mark = self.peek_event().start_mark

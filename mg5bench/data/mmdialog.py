@@ -36,6 +36,8 @@ class MMTurn:
 
 @dataclass(frozen=True)
 class MMConversation:
+    """One MMDialog conversation as read: its id, its turns in order and the line of the file it came from."""
+
     conversation_id: str
     turns: tuple[MMTurn, ...]
     line: int

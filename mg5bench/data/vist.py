@@ -17,6 +17,8 @@ STEP_KEYS = ("caption", "image_id", "sequence_index")
 
 @dataclass(frozen=True)
 class VistStep:
+    """One step of a VIST story: its caption, its image id and resolved image file, its place in the story."""
+
     caption: str
     image_id: str
     image: Path
@@ -25,6 +27,8 @@ class VistStep:
 
 @dataclass(frozen=True)
 class VistStory:
+    """One VIST story: its id and its steps in order."""
+
     story_id: str
     steps: tuple[VistStep, ...]
 

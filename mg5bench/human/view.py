@@ -22,6 +22,8 @@ _MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
 @dataclass(frozen=True)
 class AppConfig:
+    """What the rating app serves: the rating database and the study (None: the latest)."""
+
     db: Path
     study: int | None
 

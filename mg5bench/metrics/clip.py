@@ -66,6 +66,9 @@ class _PairCosine(Metric):
 
 
 class ClipI(_PairCosine):
+    """CLIP-I: cosine of the evaluator's image embeddings of the target and the generated image, per sample; a
+    missing image scores 0 (the image rate and the drawn-only mean are recorded beside it). Higher is better."""
+
     name = "clip_i"
     variant = "cosine; missing image = 0"
 
@@ -74,6 +77,9 @@ class ClipI(_PairCosine):
 
 
 class ClipT(_PairCosine):
+    """CLIP-T: cosine of the evaluator's embeddings of the ground-truth caption and the generated image, per sample;
+    a missing image scores 0. Higher is better."""
+
     name = "clip_t"
     variant = "cosine with the ground-truth caption; missing image = 0"
 
@@ -82,6 +88,9 @@ class ClipT(_PairCosine):
 
 
 class ClipTMiniGPT5(Metric):
+    """The official metric.py's CLIP-T, flagged: on VIST it compares the image with the voken string, and a missing
+    image is dropped. Higher is better."""
+
     name = "clip_t_minigpt5"
     variant = "official metric.py: VIST text = voken string; images missing = dropped"
     flag = "compat: on VIST this compares images with '[IMG0]...[IMG7] ###', not a caption (meaningless)"

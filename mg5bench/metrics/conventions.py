@@ -56,6 +56,9 @@ def rouge_l_official(hyp: str, ref: str) -> float:
 
 
 class RougeLMiniGPT5(_TextMetric):
+    """The official ROUGE-L, flagged: the rouge package's F on the text before the first image (case-sensitive,
+    '.'-split sentences). Higher is better."""
+
     name = "rouge_l_minigpt5"
     keys = ("rouge_l_minigpt5",)
     variant = "official: the rouge package's rouge-l F (case-sensitive, its own tokenizer), text before the image"
@@ -82,10 +85,16 @@ class _ClipScore:
 
 
 class ClipScoreI(_ClipScore, ClipI):
+    """CLIP-I in the CLIPScore convention (torchmetrics / Hessel et al.): 100 x max(cos, 0); a missing image scores 0,
+    the floor. Higher is better."""
+
     name = "clip_score_i"
     variant = "torchmetrics / Hessel CLIPScore convention of CLIP-I: 100 x max(cos, 0); missing image = 0 (floor)"
 
 
 class ClipScoreT(_ClipScore, ClipT):
+    """CLIP-T in the CLIPScore convention: 100 x max(cos(caption, image), 0); a missing image scores 0, the floor.
+    Higher is better."""
+
     name = "clip_score_t"
     variant = "torchmetrics / Hessel CLIPScore: 100 x max(cos(caption, image), 0); missing image = 0 (floor)"

@@ -118,6 +118,9 @@ class _FeatureSets(Metric):
 
 
 class FID(_FeatureSets):
+    """FID: Frechet distance between the target and generated images' evaluator (or Inception) features, as
+    torchmetrics computes it, N recorded and a warning below 50 images. Lower is better."""
+
     name = "fid"
     higher_is_better = False
     variant = "torchmetrics FrechetInceptionDistance on evaluator image embeddings (float64)"
@@ -220,6 +223,9 @@ class KID(_FeatureSets):
 
 
 class FIDPerStoryMiniGPT5(_FeatureSets):
+    """The official VIST task-level FID, flagged: each story's FID over its at most five images, averaged over
+    stories (rank-deficient covariances: noise, not a distribution distance). Lower is better."""
+
     name = "fid_per_story_minigpt5"
     higher_is_better = False
     variant = "official VIST task-level FID: FID of each story's <= 5 real vs <= 5 generated images, averaged"

@@ -53,6 +53,10 @@ def f1_minigpt5(slots: Sequence[float]) -> float:
 
 
 class MMRelevance(Metric):
+    """MM-Relevance: ``feng2023`` (the MMDialog paper, per response: CLIP cosine of the response's text and image
+    elements against the target's) or ``minigpt5`` (the official conversation-level 'CLIP F1', flagged). Higher is
+    better."""
+
     name = "mm_relevance"
 
     def __init__(self, variant: str = "feng2023") -> None:

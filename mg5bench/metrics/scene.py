@@ -15,6 +15,9 @@ from mg5bench.metrics.base import FeatureBank, Metric, ScoreItem, weighted_mean
 
 
 class SceneAccuracy(Metric):
+    """Scene accuracy by the oracle: the generated image parsed into objects and matched (Hungarian) to the target's
+    scene record; exact scene, per-object and per-attribute accuracy. Synthetic world only. Higher is better."""
+
     name = "scene_accuracy"
     variant = (
         "oracle exact-scene match; per-object (all four attributes) and per-attribute accuracy over target "

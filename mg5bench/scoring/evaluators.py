@@ -119,6 +119,9 @@ def _make_feature_module_class() -> type:
     import torch
 
     class FeatureModule(torch.nn.Module):
+        """The evaluator as the nn.Module torchmetrics' FID/KID call: images through its preprocessing, features
+        passed through."""
+
         def __init__(self, ev: ClipEvaluator) -> None:
             super().__init__()
             self.ev = ev
@@ -144,6 +147,9 @@ def _FeatureModule(ev: ClipEvaluator) -> Any:
 
 
 class OpenClipEvaluator(ClipEvaluator):
+    """An open_clip model (a named architecture with a local weights file, or a local-dir folder) with open_clip's
+    preprocessing."""
+
     def __init__(self, model_name: str, pretrained: str | None, label: str, device: str = "cpu") -> None:
         import open_clip
         import torch
@@ -186,6 +192,8 @@ class OpenClipEvaluator(ClipEvaluator):
 
 
 class HFClipEvaluator(ClipEvaluator):
+    """A Hugging Face ``CLIPModel`` folder with its processor's preprocessing."""
+
     def __init__(self, folder: str, device: str = "cpu") -> None:
         import torch
         from transformers import CLIPModel, CLIPProcessor

@@ -236,6 +236,8 @@ SCORER_VERSION = 2
 
 @dataclass
 class ScoreResult:
+    """What ``score_run`` returns: the scoring's folder, its metrics.json, whether it was read back, and its key."""
+
     folder: Path  # <run>/scores/<settings>-<hash>
     report: dict[str, Any]  # metrics.json content
     reused: bool  # True: this scoring existed and was read back
