@@ -1,6 +1,10 @@
 """The Python API that the CLI is a thin layer over: the stages of the flow (``run`` generates and scores,
 ``score`` rescores a stored run or scores a predictions file, ``train`` trains a baseline), the data commands, and
-what the CLI prints (``names``, ``table``). The CLI imports nothing else from mg5bench.
+what the CLI prints (``names``, ``table``), and the studies over stored runs (``ablate``, ``report``: with
+``rebuild`` it generates what the report's plan lacks, then the report renders from the store). The CLI reaches
+the rest of mg5bench through it (annotate and human, the rating store's commands, call ``mg5bench.human``).
+
+May import: every stage of mg5bench (it composes them); only the CLI and the model cards import it.
 
     from mg5bench import api
     res = api.run(api.RunSpec(task="vist", model="minigpt5", split="val", limit=50))

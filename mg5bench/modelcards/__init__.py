@@ -8,4 +8,6 @@ top (oracle accuracy per attribute and per VIST step, the caption-only compariso
 
 A card is rewritten between its generated-section markers only: analysis written by hand around them is kept on
 re-evaluation (``common.write_card_text``).
+
+May import: anything of mg5bench (it sits on top, with the API); nothing imports it.
 """
