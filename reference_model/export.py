@@ -55,6 +55,7 @@ def export_backbones(src: Path, dest: Path, half: bool = True, t2i: Path | None 
     else:
         pipe = load_pipeline(src / "t2i")
         pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
+        drop_saved_from(tmp / "t2i")
         for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
             if (src / "t2i" / extra).exists():
                 shutil.copy(src / "t2i" / extra, tmp / "t2i" / extra)
@@ -63,6 +64,17 @@ def export_backbones(src: Path, dest: Path, half: bool = True, t2i: Path | None 
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
+
+
+def drop_saved_from(folder: Path) -> None:
+    """Remove diffusers' ``_name_or_path`` (the folder a pipeline was loaded from on the training machine) from
+    every config under ``folder``: the configs are part of the checkpoint's content hash, which must not depend on
+    where it was trained. Diffusers fills the field in again on loading."""
+    for path in sorted(folder.rglob("*.json")):
+        cfg = json.loads(path.read_text())
+        if isinstance(cfg, dict) and "_name_or_path" in cfg:
+            del cfg["_name_or_path"]
+            path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
 def portable(obj: Any, replacements: list[tuple[str, str]]) -> Any:

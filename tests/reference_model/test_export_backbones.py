@@ -4,6 +4,7 @@ so the sd2-ft deltas packed against it (which record its sha256) stay valid."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -39,3 +40,22 @@ def test_export_with_a_given_t2i_copies_it_verbatim_and_halves_the_rest(tmp_path
     want = lm.model.layers[2].mlp.up_proj.weight.detach().half()
     assert torch.equal(out.model.layers[2].mlp.up_proj.weight, want)
     assert not (tmp_path / "dest.tmp").exists()
+
+
+def test_a_re_saved_t2i_names_no_training_folder(tmp_path: Path) -> None:
+    """A T2I exported from a training run holds no folder of the machine it was trained on, so its content hash is
+    the same wherever it was trained; diffusers still loads it and names the folder it was loaded from."""
+    from reference_model.t2i import load_pipeline
+
+    shipped = shipped_checkpoints() / "backbones"
+    src = tmp_path / "src"
+    for part in ("lm", "vision", "t2i"):
+        shutil.copytree(shipped / part, src / part)
+    dest = tmp_path / "dest"
+    export_backbones(src, dest)
+    for name in ("model_index.json", "unet/config.json", "vae/config.json"):
+        assert "_name_or_path" in json.loads((shipped / "t2i" / name).read_text())  # the shipped ones still do
+        assert "_name_or_path" not in json.loads((dest / "t2i" / name).read_text())
+    assert str(tmp_path) not in "".join(p.read_text() for p in (dest / "t2i").rglob("*.json"))
+    pipe = load_pipeline(dest / "t2i")
+    assert pipe.unet.config.sample_size == json.loads((shipped / "t2i" / "unet/config.json").read_text())["sample_size"]
