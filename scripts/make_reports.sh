@@ -4,8 +4,8 @@
 # one thread (stored runs are reused, never regenerated), then build reports/ from the stored results, and take the
 # page's screenshot (docs/leaderboard-report.png) when chromium and playwright are there.
 #   scripts/make_reports.sh [RUNS_DIR] [OUT_DIR]        (default: runs reports)
-# Measured from an empty runs folder on 2 CPU cores: 11.5 minutes in all (generation, scoring, ablations, report);
-# from stored runs about a minute.
+# From an empty runs folder this generates every seed of every planned variant (84 runs in the committed report, most of 250 VIST
+# samples): a few hours on 2 CPU cores, one run at a time; from stored runs a few minutes (scoring and figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}
