@@ -21,7 +21,7 @@ from mg5bench.human.view import app_config, escape_markdown, load_image
 
 # One key per (question, answer), so a keypress lost or reordered while the page reruns can never put an answer
 # on the wrong question: the digit picks the answer (in the order of the buttons), the modifier the question.
-MODIFIERS = dict(zip(ASPECTS, ("", "Shift+", "Alt+"), strict=True))
+MODIFIERS = dict(zip(ASPECTS, ("", "Shift+", "Alt+", "Alt+Shift+"), strict=True))
 DIGITS = dict(zip(LABELS, ("1", "2", "3", "4", "5"), strict=True))
 NAMES = {a: QUESTIONS[a].split(":")[0] for a in ASPECTS}
 

@@ -53,7 +53,7 @@ def open_item(store: Any, study: int, rater: str) -> tuple[list[str], bool]:
     """The keys that answer every question of the rater's open item with "tie, lean B" (3), and whether the item
     shows the page well: a pair item (not an attention check) with at least two steps of story before it."""
     item = store.next_item(study, rater)
-    modifiers = {"language": "", "image": "Shift+", "multimodal": "Alt+"}
+    modifiers = {"language": "", "image": "Shift+", "multimodal": "Alt+", "consistency": "Alt+Shift+"}
     images = sum("image" in seg for seg in item.context)
     return [modifiers[a] + "3" for a in item.aspects], item.kind == "pair" and images >= 2
 

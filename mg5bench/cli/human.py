@@ -39,7 +39,8 @@ def add_annotate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "annotate",
         help="pairwise human rating of two stored runs: invite raters, start the rating app",
         description="Blinded pairwise human evaluation (the MiniGPT-5 study: language coherence, image quality, "
-        "multimodal coherence, each asked where it applies to what both outputs show; A / B / tie leaning A / tie "
+        "multimodal coherence, and visual consistency with the context's images; each asked where it applies to "
+        "what both outputs show; A / B / tie leaning A / tie "
         "leaning B / both bad). Pairs two complete runs over the "
         "same samples (--task/--models/--split pick each model's shipped checkpoint at default settings under --runs; "
         "--run-a/--run-b pick other run folders, or narrow --models), stores the study in "

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mg5bench.human.assignment import ASPECTS
+from mg5bench.human.assignment import ASPECTS, QUESTIONS
 
 Z95 = 1.959963984540054  # the 0.975 quantile of the standard normal
 CONVENTIONS: dict[str, str] = {
@@ -336,7 +336,7 @@ def _p(v: float) -> str:
 def format_report(rep: dict[str, Any], aspects: Sequence[str] = ASPECTS) -> str:
     """The report as plain-text tables (``mg5bench human report``; reusable by ``mg5bench report --ratings``)."""
     lines: list[str] = []
-    names = {"language": "language coherence", "image": "image quality", "multimodal": "multimodal coherence"}
+    names = {a: QUESTIONS[a].split(":")[0].lower() for a in ASPECTS}  # "language coherence", ...
     for s in rep["studies"]:
         x, y = s["x"], s["y"]
         lines.append(

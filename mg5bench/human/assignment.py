@@ -22,11 +22,17 @@ from typing import Any
 
 from mg5bench.core.errors import ConfigError
 
-ASPECTS: tuple[str, ...] = ("language", "image", "multimodal")
+ASPECTS: tuple[str, ...] = ("language", "image", "multimodal", "consistency")
+# The questions of an item stored without its list (schema 1, before consistency was asked): these three, always
+LEGACY_ASPECTS: tuple[str, ...] = ("language", "image", "multimodal")
 QUESTIONS: dict[str, str] = {
     "language": "Language coherence: which output's text follows the context more coherently?",
     "image": "Image quality: which output's image is clearer and better made?",
     "multimodal": "Multimodal coherence: which output's text and image fit the context, and each other, better?",
+    "consistency": (
+        "Visual consistency: which output's image keeps what the context's images show (objects, colours, "
+        "setting) where the story does not change it?"
+    ),
 }
 # The multimodal question when an output lacks text or an image (VIST's outputs are images): it then asks how the
 # output continues the context, which holds both.
@@ -55,7 +61,10 @@ def shows_image(segments: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def asked_aspects(
-    x: Sequence[Mapping[str, Any]], y: Sequence[Mapping[str, Any]], target_text: bool
+    x: Sequence[Mapping[str, Any]],
+    y: Sequence[Mapping[str, Any]],
+    target_text: bool,
+    context: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[tuple[str, ...], dict[str, str]]:
     """The questions that apply to what the two outputs show, and why each other one is skipped:
 
@@ -63,7 +72,9 @@ def asked_aspects(
       text too (a missing text is then a failure to judge);
     - image quality: both outputs have an image (a missing image is judged under multimodal coherence);
     - multimodal coherence: always (every task's context and target together hold text and images; with an
-      output of one kind it asks how that output continues the context).
+      output of one kind it asks how that output continues the context);
+    - visual consistency: both outputs have an image and the context holds one (what the paper's human study
+      asks of a story; the first step of a story, with no earlier image, has nothing to keep).
     """
     skipped: dict[str, str] = {}
     tx, ty = shows_text(x), shows_text(y)
@@ -74,6 +85,9 @@ def asked_aspects(
     ix, iy = shows_image(x), shows_image(y)
     if not (ix and iy):
         skipped["image"] = "neither output has an image" if not (ix or iy) else "only one output has an image"
+        skipped["consistency"] = skipped["image"]
+    elif not any("image" in seg for seg in context):
+        skipped["consistency"] = "the context holds no image to stay consistent with"
     return tuple(a for a in ASPECTS if a not in skipped), skipped
 
 
@@ -157,8 +171,9 @@ def plan_assignments(
 
 
 def stored_aspects(stored: str | None) -> tuple[str, ...]:
-    """An item's questions from its ``aspects`` column (NULL: every one)."""
-    return ASPECTS if stored is None else tuple(a for a in ASPECTS if a in json.loads(stored))
+    """An item's questions from its ``aspects`` column (NULL, written before the column existed: the three asked
+    then)."""
+    return LEGACY_ASPECTS if stored is None else tuple(a for a in ASPECTS if a in json.loads(stored))
 
 
 def item_id_for(study: int, kind: str, sample_id: str) -> str:

@@ -412,7 +412,7 @@ def build_plan(
             k: [_rooted(seg, roots, k, str(run.folder / "samples.jsonl")) for seg in run.outputs[sid]]
             for k, run in (("x", a), ("y", b))
         }
-        asked, skipped = asked_aspects(outs["x"], outs["y"], any(seg.is_text for seg in s.target))
+        asked, skipped = asked_aspects(outs["x"], outs["y"], any(seg.is_text for seg in s.target), context)
         payload = {"context": context, "outputs": outs, "skipped": skipped}
         pairs.append(PlanItem(sid, "pair", mx, my, payload, asked))
     for sid in random.Random(f"gold:{seed}").sample(ids, min(gold_pool, len(ids))):
@@ -426,7 +426,7 @@ def build_plan(
                 side = im.size[0]
         blank: list[dict[str, Any]] = [{"text": ""}] if cfg.format == "mmdialog" else []
         blank.append({"blank": side})
-        asked, skipped = asked_aspects(target, blank, any(seg.is_text for seg in s.target))
+        asked, skipped = asked_aspects(target, blank, any(seg.is_text for seg in s.target), contexts[sid])
         payload = {"context": contexts[sid], "outputs": {"x": target, "y": blank}, "skipped": skipped}
         gold.append(PlanItem(sid, "gold", GOLD_GT, GOLD_BLANK, payload, asked))
     return StudyPlan(

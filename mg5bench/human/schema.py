@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from mg5bench.core.errors import DataError
-from mg5bench.human.assignment import ASPECTS
+from mg5bench.human.assignment import LEGACY_ASPECTS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -77,11 +77,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX votes_item ON votes(item_id)",
         "CREATE INDEX items_study ON items(study, kind)",
     ),
-    # 2: the questions asked on each item (a JSON list of aspects); NULL, as in every study made before, is all
+    # 2: the questions asked on each item (a JSON list of aspects); NULL, as in every study made before, is the
+    # three questions of that time (assignment.LEGACY_ASPECTS)
     ("ALTER TABLE items ADD COLUMN aspects TEXT",),
 )
 # An item's number of questions, in SQL (i: the items row)
-N_ASKED_SQL = f"COALESCE(json_array_length(i.aspects), {len(ASPECTS)})"
+N_ASKED_SQL = f"COALESCE(json_array_length(i.aspects), {len(LEGACY_ASPECTS)})"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -23,6 +23,7 @@ W, LW, LL, L, BB = "win", "lean_win", "lean_loss", "loss", "both_bad"
 DESIGN = {
     "language": {"r1": [W] * 6 + [LW] * 4 + [L] * 2, "r2": [W] * 5 + [LW] * 5 + [L] * 2},
     "image": {"r1": [W] * 6 + [LW] * 2 + [L] * 3 + [BB], "r2": [W] * 4 + [LW] + [LL] * 2 + [L] * 3 + [BB] * 2},
+    "consistency": {"r1": [W] * 3 + [L] * 9, "r2": [W] * 2 + [BB] + [L] * 9},
 }
 # multimodal is given as raw labels (position bias): r1 always picks the left output
 MULTIMODAL = {"r1": ["A"] * 12, "r2": ["A"] * 6 + ["B"] * 3 + ["both_bad"] * 3}
@@ -49,6 +50,14 @@ def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> RatingStore:
             answers["multimodal"] = MULTIMODAL[r][k]
             store.submit(r, q["item_id"], answers, q["left_model"], q["right_model"], 1.0 + k)
     return store
+
+
+def test_the_consistency_question_is_counted_and_named_like_the_others(fixture_db: RatingStore) -> None:
+    rep = analysis.report(fixture_db, resamples=0)
+    t = rep["studies"][0]["aspects"]["consistency"]
+    assert t["counts"] == {W: 5, LW: 0, LL: 0, L: 18, BB: 1} and t["n_votes"] == 24  # counted from DESIGN by hand
+    text = analysis.format_report(rep)
+    assert "  visual consistency: 24 votes on 12 items" in text
 
 
 def test_wilson_matches_the_formula_and_a_published_value() -> None:

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO
 from human_fixtures import VIST_DATA, make_real_run, make_run, vist_fingerprint
 
-from mg5bench.human.assignment import ASPECTS, LABELS, QUESTION_FITS_CONTEXT
+from mg5bench.human.assignment import ASPECTS, LABELS, QUESTION_FITS_CONTEXT, QUESTIONS
 from mg5bench.human.ratings import RatingStore
 from mg5bench.human.runs import build_plan
 from mg5bench.human.view import ENV_DB, ENV_STUDY, escape_markdown
@@ -97,45 +97,51 @@ def test_rating_run_end_to_end_and_resume(study) -> None:
     at.button(key="b:language:A").click().run()
     at.button(key="b:image:tie_a").click().run()
     at.button(key="b:image:tie_b").click().run()  # changed mind: the last click counts
-    assert _chosen(at, first["item_id"]) == ["A", "tie_b", None]
+    assert _chosen(at, first["item_id"]) == ["A", "tie_b", None, None]
     assert at.button(key="b:image:tie_b").proto.type == "primary"
     assert at.button(key="b:image:tie_a").proto.type == "secondary"
     # submitting with a question open stores nothing
     at.button(key="submit").click().run()
     assert at.warning and _votes(store.path) == []
     at.button(key="b:multimodal:both_bad").click().run()
+    assert ("consistency" in first["aspects"]) == (k > 0)  # asked once the story has an earlier image
+    if k > 0:
+        at.button(key="b:consistency:B").click().run()
     at.button(key="submit").click().run()
     assert not at.exception and not at.error
     rows = _votes(store.path)
-    labels = {"language": "A", "image": "tie_b", "multimodal": "both_bad"}
+    labels = {"language": "A", "image": "tie_b", "multimodal": "both_bad", "consistency": "B"}
     assert [r[:6] for r in rows] == [("alice", first["item_id"], a, labels[a], first["left_model"],
-                                      first["right_model"]) for a in ASPECTS]  # fmt: skip
-    assert len({r[6] for r in rows}) == 1 and rows[0][6] > 0  # time on the item, the same for its three answers
+                                      first["right_model"]) for a in first["aspects"]]  # fmt: skip
+    assert len({r[6] for r in rows}) == 1 and rows[0][6] > 0  # time on the item, the same for all its answers
     # the next item, with fresh questions
     text = _all_text(at)
     assert f"Item 2 of {len(queue)}" in text and f"1 of {len(queue)} items done" in text
-    assert _chosen(at, queue[1]["item_id"]) == [None, None, None]
+    assert _chosen(at, queue[1]["item_id"]) == [None, None, None, None]
     assert not [b for b in at.button if b.key and b.key.startswith("b:") and b.proto.type == "primary"]
     # reload (a new browser session): the rater logs in again and resumes at item 2; nothing is duplicated
     at2 = _login(_app(), "alice", tokens["alice"])
     assert f"Item 2 of {len(queue)}" in _all_text(at2)
-    for key in ("b:language:B", "b:image:B", "b:multimodal:both_bad"):
-        at2.button(key=key).click().run()
+    second = {"language": "B", "image": "B", "multimodal": "both_bad", "consistency": "tie_a"}
+    for aspect in queue[1]["aspects"]:
+        at2.button(key=f"b:{aspect}:{second[aspect]}").click().run()
     at2.button(key="submit").click().run()
     rows = _votes(store.path)
-    assert len(rows) == 6 and [r[1] for r in rows[3:]] == [queue[1]["item_id"]] * 3
-    assert [r[3] for r in rows[3:]] == ["B", "B", "both_bad"]
+    n1, n2 = len(first["aspects"]), len(queue[1]["aspects"])
+    assert len(rows) == n1 + n2 and [r[1] for r in rows[n1:]] == [queue[1]["item_id"]] * n2
+    assert [r[3] for r in rows[n1:]] == [second[a] for a in queue[1]["aspects"]]
     assert "Item 3 of" in _all_text(at2)
     # Backspace's button clears the answers of the open item
     at2.button(key="b:language:A").click().run()
-    assert _chosen(at2, queue[2]["item_id"]) == ["A", None, None]
+    assert _chosen(at2, queue[2]["item_id"]) == ["A", None, None, None]
     at2.button(key="clear").click().run()
-    assert _chosen(at2, queue[2]["item_id"]) == [None, None, None]
+    assert _chosen(at2, queue[2]["item_id"]) == [None, None, None, None]
 
 
 def test_only_the_questions_that_apply_are_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """VIST outputs are images: no language question, the skipped one named, the keys of the others; a submit
-    stores the two answers and nothing for language coherence, which the report then calls not asked."""
+    """VIST outputs are images: no language question, the skipped one named, the keys of the others (visual
+    consistency too: the context holds the story's earlier images); a submit stores the three answers and nothing
+    for language coherence, which the report then calls not asked."""
     from mg5bench.human import analysis
 
     runs = tmp_path / "runs"
@@ -147,21 +153,29 @@ def test_only_the_questions_that_apply_are_asked(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv(ENV_STUDY, str(sid))
     at = _login(_app(), "alice", token)
     assert not at.exception and not at.error
+    first = store.queue(sid, "alice")[0]
+    assert not first["item_id"].endswith("_0")  # a later step of the story: its context holds images
     answer_keys = {b.key for b in at.button if b.key and b.key.startswith("b:")}
-    assert answer_keys == {f"b:{a}:{label}" for a in ("image", "multimodal") for label in LABELS}
+    assert answer_keys == {f"b:{a}:{label}" for a in ("image", "multimodal", "consistency") for label in LABELS}
     text = _all_text(at)
     assert "Not asked for this item: language coherence (neither output has text)." in text
-    assert "Keys: Shift+1-5 image quality, Alt+1-5 multimodal coherence" in text and "Language coherence:" not in text
+    assert ("Keys: Shift+1-5 image quality, Alt+1-5 multimodal coherence, Alt+Shift+1-5 visual consistency" in text
+            and "Language coherence:" not in text)  # fmt: skip
     assert escape_markdown(QUESTION_FITS_CONTEXT) in text  # the multimodal question for outputs of one kind
-    first = store.queue(sid, "alice")[0]
+    assert escape_markdown(QUESTIONS["consistency"]) in text
     at.button(key="b:image:tie_b").click().run()
     at.button(key="b:multimodal:A").click().run()
     at.button(key="submit").click().run()
+    assert at.warning and "visual consistency" in at.warning[0].value.lower() and not _votes(store.path)
+    at.button(key="b:consistency:both_bad").click().run()
+    at.button(key="submit").click().run()
     assert not at.exception and not at.warning and "Item 2 of" in _all_text(at)
     assert [r[1:4] for r in _votes(store.path)] == [(first["item_id"], "image", "tie_b"),
-                                                    (first["item_id"], "multimodal", "A")]  # fmt: skip
+                                                    (first["item_id"], "multimodal", "A"),
+                                                    (first["item_id"], "consistency", "both_bad")]  # fmt: skip
     text = analysis.format_report(analysis.report(store, resamples=0))
     assert "language coherence: not asked (1 rating:" in text and "image quality: 1 votes on 1 items" in text
+    assert "visual consistency: 1 votes on 1 items" in text
 
 
 def test_organiser_page_shows_progress_and_agreement(study) -> None:

@@ -107,13 +107,17 @@ def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path, chromium:
             page.wait_for_function(chosen.format(2))
             page.get_by_role("button", name="Both bad").nth(2).click()  # multimodal coherence
             page.wait_for_function(chosen.format(3))
+            if "consistency" in first["aspects"]:  # the story's second step or later
+                page.keyboard.press("Alt+Shift+2")  # visual consistency: tie, leaning A
+                page.wait_for_function(chosen.format(4))
             page.get_by_role("button", name="Submit").click()
             page.get_by_text("Item 2 of").wait_for()
             page.get_by_role("button", name="Submit").wait_for()
             # item 2: keyboard only
             second = store.queue(1, "alice")[1]
-            for n, key in enumerate(("2", "Shift+3", "Alt+5"), start=1):
-                page.keyboard.press(key)
+            keys = {"language": "2", "image": "Shift+3", "multimodal": "Alt+5", "consistency": "Alt+Shift+1"}
+            for n, aspect in enumerate(second["aspects"], start=1):
+                page.keyboard.press(keys[aspect])
                 page.wait_for_function(chosen.format(n))
             page.keyboard.press("Enter")
             page.get_by_text("Item 3 of").wait_for()
@@ -126,8 +130,9 @@ def test_a_vote_cast_in_chromium_lands_in_the_database(tmp_path: Path, chromium:
         rows = conn.execute("SELECT rater, item_id, aspect, label, left_model, right_model, seconds FROM votes "
                             "ORDER BY id").fetchall()  # fmt: skip
     expected = []
-    for item, labels in ((first, ("A", "B", "both_bad")), (second, ("tie_a", "tie_b", "both_bad"))):
-        expected += [("alice", item["item_id"], a, lab, item["left_model"], item["right_model"])
-                     for a, lab in zip(ASPECTS, labels, strict=True)]  # fmt: skip
+    for item, labels in ((first, ("A", "B", "both_bad", "tie_a")), (second, ("tie_a", "tie_b", "both_bad", "A"))):
+        answer = dict(zip(ASPECTS, labels, strict=True))
+        expected += [("alice", item["item_id"], a, answer[a], item["left_model"], item["right_model"])
+                     for a in item["aspects"]]  # fmt: skip
     assert [r[:6] for r in rows] == expected
-    assert rows[0][6] > 0 and rows[3][6] > 0
+    assert rows[0][6] > 0 and rows[len(first["aspects"])][6] > 0

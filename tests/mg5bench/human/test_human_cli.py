@@ -60,9 +60,16 @@ def test_annotate_creates_a_study_invites_and_reports(runs: Path, tmp_path: Path
     assert code == 0 and rep["studies"][0]["aspects"]["image"]["alpha"] is None
     assert rep["studies"][0]["aspects"]["image"]["rates"]["dropped"]["rate"] == 1.0
     code, out, _ = run_cli(capsys, "human", "export", "--db", db, "--out", str(tmp_path / "v.csv"))
-    # 5 items + 1 repeat, three questions each, and 1 gold item: the truth and a blank image have no text, so
-    # language coherence is not asked there
-    assert code == 0 and "wrote 20 votes" in out
+
+    # per item: language, image and multimodal (both runs write text), and visual consistency from a story's second
+    # step on (the first has no earlier image); the gold item (the truth against a blank image) has no text
+    def n_questions(q: dict) -> int:
+        first_step = q["item_id"].endswith("_0")
+        return (2 if q["kind"] == "gold" else 3) + (0 if first_step else 1)
+
+    queue = store.queue(1, "alice")
+    assert sorted(q["kind"] for q in queue) == ["gold", "pair", "pair", "pair", "pair", "pair", "repeat"]
+    assert code == 0 and f"wrote {sum(n_questions(q) for q in queue)} votes" in out
 
 
 def test_annotate_errors_are_one_line(runs: Path, tmp_path: Path, capsys) -> None:

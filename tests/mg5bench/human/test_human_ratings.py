@@ -21,6 +21,7 @@ from mg5bench.human.assignment import (
     ASPECTS,
     GOLD_BLANK,
     GOLD_GT,
+    LEGACY_ASPECTS,
     QUESTIONS,
     asked_aspects,
     plan_assignments,
@@ -140,7 +141,7 @@ def test_submit_resume_and_invalid_votes_store_nothing(tmp_path: Path) -> None:
     store.invite("alice")
     first = store.next_item(sid, "alice")
     assert first is not None and first.position == 0 and first.done == 0 and first.total == 4
-    ok = {"language": "A", "image": "tie_b", "multimodal": "both_bad"}
+    ok = {"language": "A", "image": "tie_b", "multimodal": "both_bad", "consistency": "B"}
     lm, rm = first.left_model, first.right_model
     bad_cases = [
         ("alice", first.item_id, {**ok, "image": "C"}, lm, rm, 1.0, "not one of"),
@@ -166,7 +167,7 @@ def test_submit_resume_and_invalid_votes_store_nothing(tmp_path: Path) -> None:
     assert sorted(rows) == sorted(("alice", first.item_id, a, ok[a], lm, rm, 2.5) for a in ASPECTS)
     with pytest.raises(VoteError, match="already rated"):
         store.submit("alice", first.item_id, ok, lm, rm, 1.0)
-    assert _rows(store.path, "SELECT COUNT(*) FROM votes") == [(3,)]
+    assert _rows(store.path, "SELECT COUNT(*) FROM votes") == [(4,)]
     # resume: a new store object (another process, a reload) continues at the next position
     again = RatingStore(store.path).next_item(sid, "alice")
     assert again is not None and again.position == 1 and again.done == 1
@@ -189,11 +190,12 @@ def test_attention_checks_are_evaluated_and_stored(tmp_path: Path) -> None:
         if it.kind == "gold":  # prefer the blank output on image quality: a failed gold check
             blank = "A" if it.left_model == GOLD_BLANK else "B"
             gt = "B" if blank == "A" else "A"
-            answers = {"language": gt, "image": blank, "multimodal": gt}
-        elif it.kind == "repeat":  # same model preferred on two aspects of three: consistent
+            answers = {"language": gt, "image": blank, "multimodal": gt, "consistency": gt}
+        elif it.kind == "repeat":  # same model preferred on three aspects of four: consistent
             x_side = "A" if it.left_model == "X" else "B"
             y_side = "B" if x_side == "A" else "A"
-            answers = {"language": x_side, "image": f"tie_{x_side.lower()}", "multimodal": y_side}
+            answers = {"language": x_side, "image": f"tie_{x_side.lower()}", "multimodal": y_side,
+                       "consistency": x_side}  # fmt: skip
         else:  # always prefer X
             x_side = "A" if it.left_model == "X" else "B"
             answers = dict.fromkeys(ASPECTS, x_side)
@@ -203,8 +205,8 @@ def test_attention_checks_are_evaluated_and_stored(tmp_path: Path) -> None:
     gold = att[att["kind"] == "gold"].iloc[0]
     rep = att[att["kind"] == "repeat"].iloc[0]
     assert not gold["passed"] and json.loads(gold["detail"])["favoured_blank"] == ["image"]
-    assert rep["passed"] and json.loads(rep["detail"])["agree"] == {"language": True, "image": True,
-                                                                    "multimodal": False}  # fmt: skip
+    agree = {"language": True, "image": True, "multimodal": False, "consistency": True}
+    assert rep["passed"] and json.loads(rep["detail"])["agree"] == agree
     assert store.progress(sid)[0] | {"median_seconds": None} == {
         "slot": 0, "rater": "alice", "done": 8, "total": 8, "checks_passed": 1, "checks_failed": 1,
         "median_seconds": None,
@@ -214,19 +216,25 @@ def test_attention_checks_are_evaluated_and_stored(tmp_path: Path) -> None:
 
 def test_questions_apply_to_what_both_outputs_show() -> None:
     text, image, blank, empty = {"text": "a cat"}, {"image": "x.png", "root": "x"}, {"blank": 48}, {"text": ""}
-    cases = [  # (x, y, target has text) -> asked
-        ([image], [image], False, ("image", "multimodal")),  # VIST: images only
-        ([text, image], [text, image], False, ASPECTS),
-        ([text, image], [image], False, ("image", "multimodal")),  # the task expects no text
-        ([text, image], [image], True, ASPECTS),  # MMDialog: a missing text is a failure to judge
-        ([empty, blank], [text, image], True, ASPECTS),  # gold on MMDialog: empty text is text shown
-        ([text], [image], True, ("language", "multimodal")),
-        ([], [], True, ("multimodal",)),
+    story = [text, image, text]  # a context with an earlier image
+    cases = [  # (x, y, target has text, context) -> asked
+        ([image], [image], False, story, ("image", "multimodal", "consistency")),  # VIST: images only
+        ([image], [image], False, [text], ("image", "multimodal")),  # a story's first step: no earlier image
+        ([text, image], [text, image], False, story, ASPECTS),
+        ([text, image], [text, image], False, [], ("language", "image", "multimodal")),
+        ([text, image], [image], False, story, ("image", "multimodal", "consistency")),  # the task expects no text
+        ([text, image], [image], True, story, ASPECTS),  # MMDialog: a missing text is a failure to judge
+        ([empty, blank], [text, image], True, story, ASPECTS),  # gold on MMDialog: empty text is text shown
+        ([text], [image], True, story, ("language", "multimodal")),  # one image: neither quality nor consistency
+        ([], [], True, story, ("multimodal",)),
     ]
-    for x, y, target_text, asked in cases:
-        got, skipped = asked_aspects(x, y, target_text)
-        assert got == asked and set(skipped) == set(ASPECTS) - set(asked), (x, y, target_text)
-    assert asked_aspects([image], [image], False)[1] == {"language": "neither output has text"}
+    for x, y, target_text, context, asked in cases:
+        got, skipped = asked_aspects(x, y, target_text, context)
+        assert got == asked and set(skipped) == set(ASPECTS) - set(asked), (x, y, target_text, context)
+    assert asked_aspects([image], [image], False, story)[1] == {"language": "neither output has text"}
+    assert (
+        asked_aspects([image], [image], False)[1]["consistency"] == "the context holds no image to stay consistent with"
+    )
     assert question_for("multimodal", [image], [image]) != QUESTIONS["multimodal"]
     assert question_for("multimodal", [text, image], [text, image]) == QUESTIONS["multimodal"]
 
@@ -238,7 +246,8 @@ def test_questions_not_asked_are_stored_as_not_asked(tmp_path: Path) -> None:
     store.invite("alice")
     assert {a for (a,) in _rows(store.path, "SELECT DISTINCT aspects FROM items")} == {'["image", "multimodal"]'}
     it = store.next_item(sid, "alice")
-    assert it.aspects == ("image", "multimodal") and it.skipped == {"language": "not in this test's design"}
+    assert it.aspects == ("image", "multimodal")
+    assert it.skipped == {"language": "not in this test's design", "consistency": "not in this test's design"}
     for answers, needle in (
         ({"language": "A", "image": "A", "multimodal": "A"}, "language not asked on this item"),
         ({"image": "A"}, r"unanswered aspect\(s\) multimodal"),
@@ -251,11 +260,10 @@ def test_questions_not_asked_are_stored_as_not_asked(tmp_path: Path) -> None:
         store.submit("alice", it.item_id, dict.fromkeys(it.aspects, side), it.left_model, it.right_model, 1.0)
     queue = store.queue(sid, "alice")
     assert all(q["done"] for q in queue) and store.progress(sid)[0]["done"] == len(queue) == 8
-    assert len(store.votes()) == 2 * 8  # two answers per item, none for the question not asked
+    assert len(store.votes()) == 2 * 8  # two answers per item, none for the questions not asked
     skipped = store.not_asked()
-    assert list(skipped["aspect"]) == ["language"] * 8 and sorted(skipped["item_id"]) == sorted(
-        q["item_id"] for q in queue
-    )
+    assert list(skipped["aspect"]) == ["language", "consistency"] * 8
+    assert sorted(skipped["item_id"]) == sorted(2 * [q["item_id"] for q in queue])
     att = {r.kind: r for r in store.attention().itertuples()}
     assert att["gold"].passed  # the truth preferred on both questions asked
     assert not att["repeat"].passed and set(json.loads(att["repeat"].detail)["agree"]) == {"image", "multimodal"}
@@ -263,11 +271,13 @@ def test_questions_not_asked_are_stored_as_not_asked(tmp_path: Path) -> None:
 
 def test_a_database_from_before_asks_every_question(tmp_path: Path) -> None:
     """A version-1 database (no record of the questions asked) is migrated on open, keeps its rows, and its
-    items ask all three questions, as they did."""
-    store, sid = _study(tmp_path, n=3, raters=1, overlap=1)
+    items ask the three questions of that version, as they did."""
+    store = RatingStore(tmp_path / "r.sqlite")
+    sid = store.create_study(synthetic_plan(3, tmp_path, aspects=LEGACY_ASPECTS), raters=1, overlap=1,
+                             check_every=0)  # fmt: skip
     tok = store.invite("alice")
     first = store.next_item(sid, "alice")
-    store.submit("alice", first.item_id, dict.fromkeys(ASPECTS, "A"), first.left_model, first.right_model, 1.0)
+    store.submit("alice", first.item_id, dict.fromkeys(LEGACY_ASPECTS, "A"), first.left_model, first.right_model, 1)
     with sqlite3.connect(store.path) as conn:  # the schema as version 1 left it
         conn.execute("ALTER TABLE items DROP COLUMN aspects")
         conn.execute("PRAGMA user_version = 1")
@@ -275,10 +285,12 @@ def test_a_database_from_before_asks_every_question(tmp_path: Path) -> None:
     assert old.schema_version() == SCHEMA_VERSION == 2 and old.authenticate("alice", tok) == "rater"
     assert _rows(store.path, "SELECT COUNT(*) FROM items WHERE aspects IS NULL") == [(3,)]
     it = old.next_item(sid, "alice")
-    assert it.position == 1 and it.aspects == ASPECTS and it.skipped == {}
+    assert it.position == 1 and it.aspects == LEGACY_ASPECTS == ("language", "image", "multimodal")
     with pytest.raises(VoteError, match="unanswered aspect"):
         old.submit("alice", it.item_id, {"image": "B"}, it.left_model, it.right_model, 1.0)
-    old.submit("alice", it.item_id, dict.fromkeys(ASPECTS, "B"), it.left_model, it.right_model, 1.0)
+    with pytest.raises(VoteError, match="consistency not asked on this item"):
+        old.submit("alice", it.item_id, dict.fromkeys(ASPECTS, "B"), it.left_model, it.right_model, 1.0)
+    old.submit("alice", it.item_id, dict.fromkeys(LEGACY_ASPECTS, "B"), it.left_model, it.right_model, 1.0)
     assert len(old.votes()) == 6 and old.not_asked().empty and old.next_item(sid, "alice").position == 2
 
 
@@ -290,13 +302,13 @@ def test_export_jsonl_and_csv_round_trip(tmp_path: Path) -> None:
     while (it := store.next_item(sid, "alice")) is not None:
         store.submit("alice", it.item_id, dict.fromkeys(ASPECTS, "tie_a"), it.left_model, it.right_model, 0.5)
     df = store.votes()
-    assert len(df) == 9
-    assert store.export(tmp_path / "v.jsonl") == 9
+    assert len(df) == 3 * len(ASPECTS)
+    assert store.export(tmp_path / "v.jsonl") == 3 * len(ASPECTS)
     lines = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     assert lines == df.to_dict(orient="records")
-    assert store.export(tmp_path / "v.csv") == 9
+    assert store.export(tmp_path / "v.csv") == 3 * len(ASPECTS)
     back = pd.read_csv(tmp_path / "v.csv")
-    assert list(back.columns) == list(df.columns) and list(back["label"]) == ["tie_a"] * 9
+    assert list(back.columns) == list(df.columns) and list(back["label"]) == ["tie_a"] * 3 * len(ASPECTS)
     with pytest.raises(ConfigError, match=r"\.jsonl or \.csv"):
         store.export(tmp_path / "v.xlsx")
 
@@ -432,7 +444,9 @@ def test_eight_concurrent_writers_lose_and_duplicate_nothing(fast_dir: Path) -> 
     assert got == expected  # nothing lost, nothing altered
     assert not mine.duplicated(["rater", "item_id", "aspect"]).any()
     shared = df[df["rater"] == "shared"]
-    assert len(shared) == 30 and sum(r["won"] for r in results) == 30  # each contested vote stored exactly once
+    contested = 10 * len(ASPECTS)  # the shared rater's first 10 items, every question
+    assert len(shared) == contested and sum(r["won"] for r in results) == contested  # each stored exactly once
     assert _rows(store.path, "PRAGMA integrity_check") == [("ok",)]
-    print(f"\n{workers} writers x {per_worker} votes (+ {workers} x 30 contested): {len(df)} rows in {wall:.2f} s "
-          f"wall, {len(df) / wall:.0f} votes/s; slowest worker {max(r['seconds'] for r in results):.2f} s")  # fmt: skip
+    print(f"\n{workers} writers x {per_worker} votes (+ {workers} x {contested} contested): {len(df)} rows in "
+          f"{wall:.2f} s wall, {len(df) / wall:.0f} votes/s; slowest worker "
+          f"{max(r['seconds'] for r in results):.2f} s")  # fmt: skip

@@ -197,12 +197,21 @@ def test_the_plan_asks_only_what_both_outputs_show(tmp_path: Path) -> None:
     with_text = make_real_run(runs, "minigpt5", (0, 255, 0), generation={"guidance_scale": 1.0}, text=True)
     plan = build_plan(images, images_too)
     for item in [*plan.pairs, *plan.gold]:  # the gold items too: the truth and a blank image
-        assert item.aspects == ("image", "multimodal")
-        assert item.payload["skipped"] == {"language": "neither output has text"}
-    (item, *_) = build_plan(with_text, images).pairs
+        if item.sample_id.endswith("_0"):  # a story's first step: no earlier image to stay consistent with
+            assert item.aspects == ("image", "multimodal")
+            assert item.payload["skipped"] == {
+                "language": "neither output has text",
+                "consistency": "the context holds no image to stay consistent with",
+            }
+        else:
+            assert item.aspects == ("image", "multimodal", "consistency")
+            assert item.payload["skipped"] == {"language": "neither output has text"}
+    assert {p.sample_id for p in plan.pairs} == {f"40470_{k}" for k in range(5)}  # both kinds above were seen
+    item = next(p for p in build_plan(with_text, images).pairs if p.sample_id == "40470_1")
     assert item.payload["skipped"] == {"language": "only one output has text, and the task expects none"}
     text_too = make_real_run(runs, "sd2-ft", (9, 9, 9), seed=2, text=True)
-    assert {p.aspects for p in build_plan(with_text, text_too).pairs} == {ASPECTS}  # both with text: every question
+    both = {p.sample_id: p.aspects for p in build_plan(with_text, text_too).pairs}  # both with text: every question
+    assert {a for k, a in both.items() if k != "40470_0"} == {ASPECTS}  # (but consistency at the first step)
 
 
 def test_the_study_covers_the_samples_the_runs_were_asked_for(tmp_path: Path) -> None:
