@@ -181,7 +181,8 @@ def _connected(n: np.ndarray) -> bool:
 def bradley_terry(votes: Any, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
     """Bradley-Terry strengths (summing to 1) of every model in ``votes`` with percentile CIs from a bootstrap
     over items (all votes of a resampled item together, ``resamples`` seeded draws). An outright preference is a
-    win; a leaning tie or "both bad" is half a win each way (the "half" convention)."""
+    win; a leaning tie is half a win each way (the "half" convention); "both bad" states no preference and is
+    left out, as in the win rates."""
     models = sorted(set(votes["left_model"]) | set(votes["right_model"]))
     idx = {m: i for i, m in enumerate(models)}
     items = sorted(set(votes["item_id"]))
@@ -194,7 +195,7 @@ def bradley_terry(votes: Any, *, resamples: int = 1000, seed: int = 0, level: fl
             per_item[t, left, right] += 1
         elif r.label == "B":
             per_item[t, right, left] += 1
-        else:
+        elif r.label != "both_bad":  # a leaning tie
             per_item[t, left, right] += 0.5
             per_item[t, right, left] += 0.5
     wins = per_item.sum(axis=0)

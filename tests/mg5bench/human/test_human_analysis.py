@@ -178,9 +178,10 @@ def _votes(pairs: list[tuple[str, str, str, int]]) -> pd.DataFrame:
 
 
 def test_bradley_terry_two_models_closed_form() -> None:
-    # 7 outright X wins, 3 outright Y wins, 2 leaning ties (half each way): X has 8 of 12 "wins"; for two
-    # models the maximum-likelihood strength share is exactly that.
-    df = _votes([("X", "Y", "A", 4), ("Y", "X", "B", 3), ("X", "Y", "B", 3), ("X", "Y", "tie_b", 2)])
+    # 7 outright X wins, 3 outright Y wins, 2 leaning ties (half each way), 3 "both bad" (no preference: left
+    # out): X has 8 of 12 "wins"; for two models the maximum-likelihood strength share is exactly that.
+    df = _votes([("X", "Y", "A", 4), ("Y", "X", "B", 3), ("X", "Y", "B", 3), ("X", "Y", "tie_b", 2),
+                 ("Y", "X", "both_bad", 3)])  # fmt: skip
     bt = analysis.bradley_terry(df, resamples=200, seed=1)
     assert bt["models"] == ["X", "Y"]
     assert bt["strength"] == pytest.approx([8 / 12, 4 / 12], abs=1e-9)
@@ -193,7 +194,8 @@ def test_bradley_terry_matches_a_direct_likelihood_fit() -> None:
     from scipy.optimize import minimize
 
     df = _votes([("A", "B", "A", 9), ("A", "B", "B", 4), ("B", "C", "A", 8), ("C", "B", "A", 5),
-                 ("A", "C", "A", 10), ("C", "A", "A", 2), ("A", "C", "both_bad", 2)])  # fmt: skip
+                 ("A", "C", "A", 10), ("C", "A", "A", 2), ("A", "C", "both_bad", 2),
+                 ("B", "C", "tie_a", 3)])  # fmt: skip
     bt = analysis.bradley_terry(df, resamples=100, seed=0)
     models = bt["models"]
     wins = np.zeros((3, 3))
@@ -203,7 +205,7 @@ def test_bradley_terry_matches_a_direct_likelihood_fit() -> None:
             wins[i, j] += 1
         elif r.label == "B":
             wins[j, i] += 1
-        else:
+        elif r.label in ("tie_a", "tie_b"):  # both bad: no preference, no term in the likelihood
             wins[i, j] += 0.5
             wins[j, i] += 0.5
 
