@@ -6,6 +6,8 @@ the Markdown and spreadsheet counterparts:
   cell (CommonMark backslash escapes; code spans and fences longer than any backtick run in the value).
 - CSV: a cell that a spreadsheet would read as a formula (starting with ``= + - @``, a tab or a carriage return)
   is prefixed with a single quote, as OWASP recommends against CSV injection.
+- Terminal: control characters (ESC starts sequences that move the cursor, clear the screen, retitle the window
+  or hide text; a carriage return overwrites the line) and bidirectional overrides are printed as escapes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 # raw HTML and autolinks (< >), entities (& before name;), strikethrough (~) and table cells (|).
 _MD_SPECIAL = re.compile(r"[\\`*\[\]<>|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|&(?=#?[A-Za-z0-9]+;)")
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# C0 controls but tab and newline, DEL and C1 controls, and the bidirectional marks, embeddings and overrides
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _flat(value: Any) -> str:
@@ -56,3 +60,14 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(CSV_FORMULA_START):
         return "'" + value
     return value
+
+
+def terminal_text(text: str) -> str:
+    """``text`` as a terminal shows it literally: every control character but tab and newline, and every
+    bidirectional control, written as a Python-style escape (``\\x1b``, ``\\u202e``)."""
+
+    def escape(m: re.Match[str]) -> str:
+        code = ord(m.group(0))
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _TERMINAL_UNSAFE.sub(escape, text)

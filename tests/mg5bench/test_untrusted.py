@@ -94,6 +94,29 @@ def test_a_report_lists_every_run_it_leaves_out(report_runs: Path, tmp_path: Pat
     assert "vist/gt/latin1" in md and "### Runs left out" in md
 
 
+def test_names_printed_to_a_terminal_carry_no_control_sequences(
+    report_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shared runs folder whose damaged run folder is named with terminal escape sequences (clear the screen,
+    retitle the window, a right-to-left override, a carriage return): 'mg5bench report' lists it as left out with
+    every control character printed as an escape, and nothing else of the line is lost."""
+    from mg5bench.cli import main
+
+    runs = _copy_runs(report_runs, tmp_path)
+    gt = _folder(runs, "gt")
+    name = "bad\x1b[2J\x1b]0;owned\x07\u202eevil\rname"
+    shutil.copytree(gt, gt.parent / name)
+    (gt.parent / name / "run.json").write_bytes(b"[1, 2]")
+    capsys.readouterr()
+    code = main(["report", "--runs", str(runs), "--out", str(tmp_path / "out"), "--resamples", "20", "--device",
+                 "cpu", "--gallery", "2", "--no-contact-sheets", "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", out)  # only tab and newline left
+    (line,) = [x for x in out.splitlines() if x.startswith("left out: ") and "bad" in x]
+    assert "vist/gt/bad\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\\x0dname: run.json is not a run description" in line
+
+
 def test_a_run_changed_after_scoring_is_confined_again(report_runs: Path, tmp_path: Path) -> None:
     """After a report, one run's image is replaced by a symlink to a file outside, another run's record points at
     an absolute path outside: their stored scorings are reused, but the report leaves both out (naming the record)
