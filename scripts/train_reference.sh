@@ -3,13 +3,15 @@
 # variant, evaluate each on the val split with the oracle, write the model cards and export the set into DEST.
 # Resumable: rerun the same command and finished parts are skipped, interrupted ones continue.
 #
-#   scripts/train_reference.sh [--level N] [--runs DIR] [--dest DIR] [--stage1-steps N] [--stage2-steps N]
-#                              [--compare]
+#   scripts/train_reference.sh [--level N] [--runs DIR] [--dest DIR] [--eval-runs DIR] [--stage1-steps N]
+#                              [--stage2-steps N] [--compare]
 #
 #   --level N         world level (default 1, the embedded default world's; 3 = partial captions, docs/world.md)
 #   --runs DIR        training folders (default runs/reference for level 1, runs/reference-level<N> otherwise)
 #   --dest DIR        where the set is exported (default reference_model/checkpoints for level 1,
 #                     runs/reference-level<N>/checkpoints otherwise)
+#   --eval-runs DIR   where the cards' and comparisons' generated runs are stored (default runs for level 1,
+#                     runs-level<N> otherwise, so one level's ablations never meet another's in a report)
 #   --compare         also run the paired comparisons the cards quote (mg5bench ablate on 500 val samples)
 #
 # Seeds: every stage 2 that a comparison uses is trained with seeds 42, 43 and 44 (the first exported as NAME, the
@@ -21,21 +23,22 @@
 # 12-15 min each of 15 (5 variants x 3 seeds), Divter ~5 / 3 / 1 min (x3 seeds on VIST and MMDialog), sd2-ft a few
 # minutes each, cards ~4 min each: about 7.5 h from scratch, about 5 h with the T2I and LM kept.
 set -euo pipefail
-LEVEL=1 RUNS="" DEST="" S1=2000 S2=800 COMPARE=0
+LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S2=800 COMPARE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --level) LEVEL=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --dest) DEST=$2; shift 2 ;;
+    --eval-runs) EVAL=$2; shift 2 ;;
     --stage1-steps) S1=$2; shift 2 ;;
     --stage2-steps) S2=$2; shift 2 ;;
     --compare) COMPARE=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "scripts/train_reference.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-if [ "$LEVEL" = 1 ]; then RUNS=${RUNS:-runs/reference}; DEST=${DEST:-reference_model/checkpoints}
-else RUNS=${RUNS:-runs/reference-level$LEVEL}; DEST=${DEST:-$RUNS/checkpoints}; fi
+if [ "$LEVEL" = 1 ]; then RUNS=${RUNS:-runs/reference}; DEST=${DEST:-reference_model/checkpoints}; EVAL=${EVAL:-runs}
+else RUNS=${RUNS:-runs/reference-level$LEVEL}; DEST=${DEST:-$RUNS/checkpoints}; EVAL=${EVAL:-runs-level$LEVEL}; fi
 PY=${PYTHON:-.venv/bin/python}  # the interpreter, not a setting
 WORLD=$($PY -c "from mg5bench.data.world import WorldConfig, ensure_world
 print(ensure_world(WorldConfig(level=$LEVEL), progress=False))")
@@ -142,19 +145,22 @@ for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no
   ckpt=${name%%:*} task=${name##*:}
   n=40; [ "$task" = vist ] && n=100  # VIST: the first 100 stories = the 500 samples of the comparisons
   [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.modelcards.reference "$DEST/$ckpt" --task "$task" --n "$n" \
-    --world "$W" --runs runs --card "$ckpt"
-  [ "$ckpt" = stage1 ] || $PY -m mg5bench.modelcards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" --runs runs \
-    --quiet
+    --world "$W" --runs "$EVAL" --card "$ckpt"
+  [ "$ckpt" = stage1 ] || $PY -m mg5bench.modelcards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" \
+    --runs "$EVAL" --quiet
 done
 for task in vist mmdialog; do
-  $PY -m mg5bench.modelcards.seeds "$DEST/divter-$task" --model divter --task "$task" --n 100 --data "$DATA" --runs runs \
-    --quiet
+  $PY -m mg5bench.modelcards.seeds "$DEST/divter-$task" --model divter --task "$task" --n 100 --data "$DATA" \
+    --runs "$EVAL" --quiet
 done
 
 # 5. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
 if [ "$COMPARE" = 1 ]; then
   for axis in baselines cfg stages caption-loss; do
-    $PY -m mg5bench ablate "$axis" --task vist --split val --limit 500 --data "$DATA" --checkpoints "$DEST" --quiet
+    $PY -m mg5bench ablate "$axis" --task vist --split val --limit 500 --data "$DATA" --checkpoints "$DEST" \
+      --out "$EVAL" --quiet
   done
-  $PY -m mg5bench ablate baselines --task mmdialog --split val --limit 500 --data "$DATA" --checkpoints "$DEST" --quiet
+  $PY -m mg5bench ablate baselines --task mmdialog --split val --limit 500 --data "$DATA" --checkpoints "$DEST" \
+    --out "$EVAL" --quiet
+  echo "the comparisons are stored under $EVAL: mg5bench report --runs $EVAL --out $EVAL/report"
 fi
