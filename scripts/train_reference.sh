@@ -95,17 +95,12 @@ stage2() {  # TASK NAME INIT [flags]   (INIT "" = single stage, from the backbon
   done
 }
 
-# 2. the two stages, and the VIST ablations (no-cfg and no-caption-loss change stage 1, so they get their own)
+# 2. the two stages of the main model
 stage1 "$RUNS/stage1"
 stage2 vist stage2-vist "$RUNS/stage1" --scene-caption-weight 1
 stage2 mmdialog stage2-mmdialog "$RUNS/stage1" --scene-caption-weight 1
-stage1 "$RUNS/stage1-no-cfg" --no-cfg
-stage2 vist stage2-vist-no-cfg "$RUNS/stage1-no-cfg" --no-cfg --scene-caption-weight 1
-stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
-stage2 vist stage2-vist-no-caption-loss "$RUNS/stage1-no-caption-loss" --no-caption-loss
-stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
-
-# 3. baselines on the same backbones: Divter's LoRA per task (three seeds where it is compared), sd2-ft (cross-kv)
+# 3. baselines on the same backbones: Divter's LoRA per task (three seeds where it is compared), sd2-ft
+# (cross-kv); before the ablations, so the main comparison can be measured while those train
 for task in vist mmdialog cc3m; do
   seeds=$DIVTER_SEEDS; [ "$task" = cc3m ] && seeds=0
   for seed in $seeds; do
@@ -119,7 +114,14 @@ for task in vist mmdialog; do
     --out "$RUNS/sd2-ft-$task" --steps 300 --batch 32 --lr 3e-4 --base "$B/t2i"
 done
 
-# 4. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
+# 4. the VIST ablations
+stage1 "$RUNS/stage1-no-cfg" --no-cfg
+stage2 vist stage2-vist-no-cfg "$RUNS/stage1-no-cfg" --no-cfg --scene-caption-weight 1
+stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
+stage2 vist stage2-vist-no-caption-loss "$RUNS/stage1-no-caption-loss" --no-caption-loss
+stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
+
+# 5. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
 names=stage1
 for name in stage2-vist stage2-mmdialog stage2-vist-no-cfg stage2-vist-no-caption-loss stage2-vist-single-stage; do
   seeds=$SEEDS; [ "$name" = stage2-mmdialog ] && seeds=$MM_SEEDS
@@ -154,7 +156,7 @@ for task in vist mmdialog; do
     --runs "$EVAL" --quiet
 done
 
-# 5. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
+# 6. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
 if [ "$COMPARE" = 1 ]; then
   for axis in baselines cfg stages caption-loss; do
     $PY -m mg5bench ablate "$axis" --task vist --split val --limit 500 --data "$DATA" --checkpoints "$DEST" \
