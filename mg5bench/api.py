@@ -208,7 +208,8 @@ def seed_specs(spec: RunSpec, seeds: int) -> list[tuple[str, RunSpec]]:
     from mg5bench.runs.seeds import seed_set
 
     args = dict(spec.model_args)
-    ckpt = args.get("checkpoint")
+    arg = MODELS.get(spec.model).checkpoint_arg
+    ckpt = args.get(arg)
     if ckpt is not None:
         first = Path(ckpt).expanduser()
     else:
@@ -219,7 +220,7 @@ def seed_specs(spec: RunSpec, seeds: int) -> list[tuple[str, RunSpec]]:
     found = seed_set(first, seeds)
     out = [(first.name, spec)]
     for path in found[1:]:
-        out.append((path.name, dataclasses.replace(spec, model_args={**args, "checkpoint": str(path)})))
+        out.append((path.name, dataclasses.replace(spec, model_args={**args, arg: str(path)})))
     return out
 
 

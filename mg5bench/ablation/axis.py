@@ -86,12 +86,15 @@ class Variant:
 
     def spec(self, task: str, split: str, data: str | None, limit: int | None, seed: int,
              checkpoint: Path | str | None = "default") -> RunSpec:  # fmt: skip
-        """The run this variant stands for (the checkpoint goes to the adapter as ``checkpoint=<absolute path>``);
-        ``checkpoint``: one of ``seed_paths`` (None = the model's default), or "default" = the variant's own."""
+        """The run this variant stands for (the checkpoint goes to the adapter as its checkpoint argument, e.g.
+        ``checkpoint=<absolute path>``, sd2's ``path=``); ``checkpoint``: one of ``seed_paths`` (None = the model's
+        default), or "default" = the variant's own."""
+        from mg5bench.catalog import MODELS
+
         args = dict(self.model_args)
         path = self.checkpoint_path() if checkpoint == "default" else checkpoint
         if path is not None:
-            args["checkpoint"] = str(path)
+            args[MODELS.get(self.model).checkpoint_arg] = str(path)
         return RunSpec(task=task, model=self.model, split=split, data=data, limit=limit,
                        seed=self.seed if self.seed is not None else seed, generation=self.generation,
                        model_args=args, task_args=dict(self.task_args))  # fmt: skip

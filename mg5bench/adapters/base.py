@@ -48,6 +48,8 @@ class Adapter(ABC):
     pure: ClassVar[bool] = False
     # task format -> default checkpoint folder, relative to reference_model/checkpoints ("" = none needed)
     default_checkpoints: ClassVar[Mapping[str, str]] = {}
+    # the --model-args key that names the checkpoint folder: where an axis variant's or a training seed's folder goes
+    checkpoint_arg: ClassVar[str] = "checkpoint"
     # --model-args that name a file or folder: a run key holds their content hash, never the path, so the same
     # checkpoint reached from another clone, through a symlink or by its path is the same run
     path_args: ClassVar[tuple[str, ...]] = ()

@@ -85,6 +85,7 @@ class SD2(Adapter):
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25)
     batch_size = 20  # divides 100: the usual --limit values cut no batch group
     default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones/t2i")
+    checkpoint_arg = "path"
     path_args = ("path",)
     hashed_args = ("path",)
 

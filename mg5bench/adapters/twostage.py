@@ -36,6 +36,7 @@ class TwoStage(Adapter):
     defaults = GenerationConfig(guidance_scale=3.0, num_inference_steps=25, max_new_tokens=24)
     batch_size = 20  # divides 100: the usual --limit values cut no batch group
     default_checkpoints: ClassVar[dict[str, str]] = dict.fromkeys(("cc3m", "vist", "mmdialog"), "backbones")
+    checkpoint_arg = "backbones"
     path_args = ("backbones",)
     hashed_args = ("backbones",)
 

@@ -49,6 +49,7 @@ def evaluate_seeds(first: Path, model: str, task: str, n: int, runs: Path = Path
     """Each checkpoint of ``first``'s seed set on the first ``n`` stories / conversations of the val split of
     ``data`` (default: the embedded world)."""
     from mg5bench import api
+    from mg5bench.catalog import MODELS
     from mg5bench.modelcards.common import first_groups
     from mg5bench.runs.seeds import seed_set, training_seed
     from mg5bench.tasks import build_samples, get_task
@@ -58,7 +59,7 @@ def evaluate_seeds(first: Path, model: str, task: str, n: int, runs: Path = Path
     rows = []
     for path in seed_set(Path(first)):
         spec = api.RunSpec(task=task, model=model, split="val", data=data, limit=limit,
-                           model_args={"checkpoint": str(path.resolve())})  # fmt: skip
+                           model_args={MODELS.get(model).checkpoint_arg: str(path.resolve())})  # fmt: skip
         res = api.run(spec, runs, metrics=METRICS[task], progress=progress)
         assert res.report is not None
         size, wall = _cost(path)

@@ -322,6 +322,42 @@ def test_another_trained_set_resolves_bare_names(known: None, small_world: Path,
         _ablate(axis, small_world, tmp_path / "runs", checkpoints=tmp_path / "nope")
 
 
+def test_another_trained_set_reaches_every_model_by_its_own_checkpoint_argument(
+    small_world: Path, tmp_path: Path
+) -> None:
+    """--checkpoints DIR over the built-in baselines axis: every variant's default resolves in DIR and reaches its
+    adapter through the argument that adapter takes (sd2 and sd2-ft ``path``, two-stage ``backbones``, MiniGPT-5 and
+    Divter ``checkpoint``), so a retrained set plans without an unknown-argument error."""
+    from mg5bench.ablation.axis import load_axis
+    from mg5bench.ablation.plan import plan
+    from mg5bench.adapters.common import shipped_checkpoints
+
+    trained = tmp_path / "set"  # another set: the shipped folders reached through links
+    trained.mkdir()
+    for folder in shipped_checkpoints().iterdir():
+        if folder.is_dir():
+            (trained / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
+    runs = plan(load_axis("baselines"), "vist", "test", str(small_world), 5, 0, tmp_path / "runs", batch_size=None,
+                device="cpu", cache_dir=None, progress=False, checkpoints=trained)  # fmt: skip
+    expected = {"minigpt5": ("checkpoint", "stage2-vist"), "sd2": ("path", "backbones/t2i"),
+                "sd2-ft": ("path", "sd2-ft-vist"), "divter": ("checkpoint", "divter-vist"),
+                "two-stage": ("backbones", "backbones")}  # fmt: skip
+    seen = set()
+    for pl in runs:
+        if pl.spec.model in ("gt", "blank"):
+            assert dict(pl.spec.model_args) == {}
+            continue
+        arg, folder = expected[pl.spec.model]
+        assert set(dict(pl.spec.model_args)) == {arg}, pl.spec.model
+        given = Path(dict(pl.spec.model_args)[arg])
+        if pl.seed_index == 0:
+            assert given == trained.resolve() / folder
+        else:  # a training seed: a sibling NAME-seed<k> in the same set
+            assert given.parent == (trained.resolve() / folder).parent and given.name.startswith(Path(folder).name)
+        seen.add(pl.spec.model)
+    assert seen == set(expected)
+
+
 def test_a_setting_recorded_later_compares_at_its_default(tmp_path: Path) -> None:
     """A stage-2 record written before a training setting existed ran at its default: a later seed that records
     the default is the same recipe, one that records another value is not."""
