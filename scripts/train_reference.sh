@@ -95,33 +95,35 @@ stage2() {  # TASK NAME INIT [flags]   (INIT "" = single stage, from the backbon
   done
 }
 
-# 2. the two stages of the main model
-stage1 "$RUNS/stage1"
-stage2 vist stage2-vist "$RUNS/stage1" --scene-caption-weight 1
-stage2 mmdialog stage2-mmdialog "$RUNS/stage1" --scene-caption-weight 1
-# 3. baselines on the same backbones: Divter's LoRA per task (three seeds where it is compared), sd2-ft
-# (cross-kv); before the ablations, so the main comparison can be measured while those train
-for task in vist mmdialog cc3m; do
-  seeds=$DIVTER_SEEDS; [ "$task" = cc3m ] && seeds=0
+# 2. the main model's two stages and, after each task's stage 2, the baselines of that task on the same backbones:
+# Divter's LoRA (three seeds where it is compared) and sd2-ft (cross-kv). Task by task and before the ablations, so
+# each task's main comparison can be measured while the rest trains.
+baselines() {  # TASK
+  local task=$1 seeds=$DIVTER_SEEDS seed out
+  [ "$task" = cc3m ] && seeds=0
   for seed in $seeds; do
     out="$RUNS/divter-$task"; [ "$seed" != 0 ] && out="$out-seed$seed"
     [ -f "$out/divter_config.json" ] || $PY -m mg5bench train divter --task "$task" --data "$DATA" \
       --out "$out" --steps 400 --batch 16 --lr 1e-3 --base "$B" --seed "$seed" --device cpu
   done
-done
-for task in vist mmdialog; do
-  [ -f "$RUNS/sd2-ft-$task/packed/sd2ft.json" ] || $PY -m mg5bench train sd2-ft --task "$task" --data "$DATA" \
-    --out "$RUNS/sd2-ft-$task" --steps 300 --batch 32 --lr 3e-4 --base "$B/t2i"
-done
+  [ "$task" = cc3m ] || [ -f "$RUNS/sd2-ft-$task/packed/sd2ft.json" ] || $PY -m mg5bench train sd2-ft \
+    --task "$task" --data "$DATA" --out "$RUNS/sd2-ft-$task" --steps 300 --batch 32 --lr 3e-4 --base "$B/t2i"
+}
+stage1 "$RUNS/stage1"
+stage2 vist stage2-vist "$RUNS/stage1" --scene-caption-weight 1
+baselines vist
+stage2 mmdialog stage2-mmdialog "$RUNS/stage1" --scene-caption-weight 1
+baselines mmdialog
+baselines cc3m
 
-# 4. the VIST ablations
+# 3. the VIST ablations
 stage1 "$RUNS/stage1-no-cfg" --no-cfg
 stage2 vist stage2-vist-no-cfg "$RUNS/stage1-no-cfg" --no-cfg --scene-caption-weight 1
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
 stage2 vist stage2-vist-no-caption-loss "$RUNS/stage1-no-caption-loss" --no-caption-loss
 stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
 
-# 5. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
+# 4. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
 names=stage1
 for name in stage2-vist stage2-mmdialog stage2-vist-no-cfg stage2-vist-no-caption-loss stage2-vist-single-stage; do
   seeds=$SEEDS; [ "$name" = stage2-mmdialog ] && seeds=$MM_SEEDS
@@ -156,7 +158,7 @@ for task in vist mmdialog; do
     --runs "$EVAL" --quiet
 done
 
-# 6. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
+# 5. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
 if [ "$COMPARE" = 1 ]; then
   for axis in baselines cfg stages caption-loss; do
     $PY -m mg5bench ablate "$axis" --task vist --split val --limit 500 --data "$DATA" --checkpoints "$DEST" \
