@@ -124,6 +124,10 @@ stage2 vist stage2-vist-no-caption-loss "$RUNS/stage1-no-caption-loss" --no-capt
 stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
 
 # 4. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
+# Every evaluation generates with one thread (the thread count is part of a run's key on a CPU; one, as
+# scripts/make_reports.sh), so a task's comparison can run on the second core while a training runs on the first
+# and the runs it stores are the ones this part reuses.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 names=stage1
 for name in stage2-vist stage2-mmdialog stage2-vist-no-cfg stage2-vist-no-caption-loss stage2-vist-single-stage; do
   seeds=$SEEDS; [ "$name" = stage2-mmdialog ] && seeds=$MM_SEEDS
