@@ -294,13 +294,14 @@ def _row(ax: Axis, name: str, runs: dict[str, list[Any]], by_variant: dict[str, 
 
 def _method(unit: str, resamples: int, permutations: int, min_clusters: int) -> dict[str, Any]:
     """How the report's numbers were computed, in words, as ablation.json records it."""
+    one = {"stories": "story", "conversations": "conversation", "samples": "sample"}.get(unit, unit)
     return {
         "difference": "variant - base on the samples both runs hold, each metric computed as the scorer does; "
         "with several checkpoints (training seeds) per variant, the mean over its seeds",
         "ci": f"95% t-interval over {unit}: per-sample results from the {unit}' mean differences (cluster-robust "
         f"SE), set-level results (FID, KID) from the SE of {resamples} cluster-bootstrap resamples; where a "
         "variant has several seeds the variance between its seeds' values is added (Satterthwaite df)",
-        "p": f"one checkpoint per side: two-sided paired cluster permutation test (sign flips of per-{unit[:-1]} "
+        "p": f"one checkpoint per side: two-sided paired cluster permutation test (sign flips of per-{one} "
         f"mean differences for per-sample results, exact up to 16 {unit}; for set-level results the two runs' "
         f"outputs swapped within {unit}, exact up to 12; else {permutations} random arrangements, Monte-Carlo "
         "error of p reported); several seeds: the two-level t-test dual to the interval, with the exact "

@@ -94,6 +94,7 @@ def test_known_outputs_give_the_expected_paired_differences(ablated: tuple[Any, 
     res = ablated[0]
     rows = {r["variant"]: r for r in res.report["rows"]}
     assert rows["all-gt"]["base"] and rows["all-gt"]["own"]["scene_accuracy"]["value"] == 1.0
+    assert "sign flips of per-story mean differences" in res.report["method"]["p"]  # VIST clusters are stories
     blank = rows["blank-odd"]["compare"]
     none = rows["none-odd"]["compare"]
     # every story loses its two odd steps: scene accuracy 1 -> 0 there, the same in each story, so the cluster
