@@ -22,6 +22,12 @@
 # steps) 561 s, stage 1 (2,000 + 600 steps) ~16 min each of 3 (full, no-cfg, no-caption-loss), stage 2 (800 steps)
 # 12-15 min each of 15 (5 variants x 3 seeds), Divter ~5 / 3 / 1 min (x3 seeds on VIST and MMDialog), sd2-ft a few
 # minutes each, cards ~4 min each: about 7.5 h from scratch, about 5 h with the T2I and LM kept.
+# Measured on level 3 (the same machine, with an evaluation on the second core at times): VAE 1,827 s, UNet
+# 12 x ~390 s, LM 42.6 min, vision path 830 s, stage 1 1,008 + 283 s, stage 2 936-971 s per seed, Divter on VIST
+# 161-328 s per seed, sd2-ft on VIST 87 s; a 500-sample VIST val run at one thread 2.5-3 min per model.
+# Across sessions keep both folders in the user cache (the set is resumed from there, stored runs are reused):
+#   scripts/train_reference.sh --level 3 --runs ~/.cache/mg5bench/training/reference-level3 \
+#     --eval-runs ~/.cache/mg5bench/training/runs-level3 --compare
 set -euo pipefail
 LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S2=800 COMPARE=0
 while [ $# -gt 0 ]; do
