@@ -22,6 +22,10 @@ from mg5bench.ablation.plan import PlannedRun, is_stored, plan, records_sha256
 from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.runs.ablations import ABLATION_VERSION, read_ablation
 
+# a task format's clusters (the unit the intervals and permutation tests resample), plural and singular; any other
+# format: its samples
+CLUSTER_UNITS = {"vist": ("stories", "story"), "mmdialog": ("conversations", "conversation")}
+
 
 @dataclass
 class AblationResult:
@@ -223,7 +227,7 @@ def analyse(
     for (row, k), q in zip(cells, qs, strict=True):
         row["compare"][k]["q"] = q
     clusters = max((row["compare"][k]["clusters"] for row, k in cells), default=0)
-    unit = {"vist": "stories", "mmdialog": "conversations"}.get(task_cfg.format, "samples")
+    unit, one = CLUSTER_UNITS.get(task_cfg.format, ("samples", "sample"))
     warnings = []
     if cells and clusters < MIN_CLUSTERS:
         warnings.append(f"WARNING: only {clusters} {unit} (fewer than {MIN_CLUSTERS}): the intervals are shown, but "
@@ -243,7 +247,7 @@ def analyse(
         "notes": list(notes),
         "warnings": warnings,
         "evaluator": {"name": ev_info.get("name"), "weights_sha256": ev_info.get("weights_sha256")},
-        "method": _method(unit, resamples, permutations, MIN_CLUSTERS),
+        "method": _method(unit, one, resamples, permutations, MIN_CLUSTERS),
         "key": {k: key[k] for k in ("evaluator", "resamples", "permutations", "runs")},
         "rows": rows,
     }
@@ -292,9 +296,9 @@ def _row(ax: Axis, name: str, runs: dict[str, list[Any]], by_variant: dict[str, 
     return row
 
 
-def _method(unit: str, resamples: int, permutations: int, min_clusters: int) -> dict[str, Any]:
-    """How the report's numbers were computed, in words, as ablation.json records it."""
-    one = {"stories": "story", "conversations": "conversation", "samples": "sample"}.get(unit, unit)
+def _method(unit: str, one: str, resamples: int, permutations: int, min_clusters: int) -> dict[str, Any]:
+    """How the report's numbers were computed, in words, as ablation.json records it (``unit``: the clusters'
+    name, ``one``: its singular)."""
     return {
         "difference": "variant - base on the samples both runs hold, each metric computed as the scorer does; "
         "with several checkpoints (training seeds) per variant, the mean over its seeds",
