@@ -37,7 +37,6 @@ def export_backbones(src: Path, dest: Path, half: bool = True, t2i: Path | None 
     copy byte for byte instead (a new LM or vision path on the shipped T2I keeps sd2-ft's base sha256 valid)."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from reference_model.t2i import load_pipeline
     from reference_model.vision import VisionPath
 
     dtype = torch.float16 if half else torch.float32
@@ -53,14 +52,29 @@ def export_backbones(src: Path, dest: Path, half: bool = True, t2i: Path | None 
     if t2i is not None:
         shutil.copytree(t2i, tmp / "t2i")
     else:
-        pipe = load_pipeline(src / "t2i")
-        pipe.to(dtype=dtype).save_pretrained(tmp / "t2i", safe_serialization=True)
-        drop_saved_from(tmp / "t2i")
-        for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
-            if (src / "t2i" / extra).exists():
-                shutil.copy(src / "t2i" / extra, tmp / "t2i" / extra)
+        export_t2i(src / "t2i", tmp / "t2i", half=half)
     for card in src.glob("*.md"):
         shutil.copy(card, tmp / card.name)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+
+
+def export_t2i(src: Path, dest: Path, half: bool = True) -> None:
+    """Re-save a trained T2I pipeline folder (float16 when ``half``) with its record files, atomically. On its own
+    so the T2I (hours of training) can be kept as soon as it is trained, before the LM and vision path exist;
+    ``export_backbones(..., t2i=dest)`` then copies it byte for byte."""
+    from reference_model.t2i import load_pipeline
+
+    tmp = dest.with_name(dest.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    pipe = load_pipeline(src)
+    pipe.to(dtype=torch.float16 if half else torch.float32).save_pretrained(tmp, safe_serialization=True)
+    drop_saved_from(tmp)
+    for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
+        if (src / extra).exists():
+            shutil.copy(src / extra, tmp / extra)
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)

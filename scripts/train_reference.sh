@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Train every reference checkpoint of one world level from scratch, with three stage-2 seeds of every compared
 # variant, evaluate each on the val split with the oracle, write the model cards and export the set into DEST.
-# Resumable: rerun the same command and finished parts are skipped, interrupted ones continue.
+# Resumable: rerun the same command and finished parts are skipped, interrupted ones continue. Each part is exported
+# into DEST as soon as it is trained, and a part found in DEST counts as done, so a set kept in git (level 3:
+# reference_model/checkpoints-level3) resumes on a fresh clone without the training folders.
 #
 #   scripts/train_reference.sh [--level N] [--runs DIR] [--dest DIR] [--eval-runs DIR] [--stage1-steps N]
 #                              [--stage2-steps N] [--compare]
@@ -9,14 +11,15 @@
 #   --level N         world level (default 1, the embedded default world's; 3 = partial captions, docs/world.md)
 #   --runs DIR        training folders (default runs/reference for level 1, runs/reference-level<N> otherwise)
 #   --dest DIR        where the set is exported (default reference_model/checkpoints for level 1,
-#                     runs/reference-level<N>/checkpoints otherwise)
+#                     reference_model/checkpoints-level<N> otherwise)
 #   --eval-runs DIR   where the cards' and comparisons' generated runs are stored (default runs for level 1,
 #                     runs-level<N> otherwise, so one level's ablations never meet another's in a report)
 #   --compare         also run the paired comparisons the cards quote (mg5bench ablate on 500 val samples)
 #
 # Seeds: every stage 2 that a comparison uses is trained with seeds 42, 43 and 44 (the first exported as NAME, the
 # others as NAME-seed43 / NAME-seed44, one seed set: mg5bench/runs/seeds.py); Divter on VIST and MMDialog with seeds
-# 0, 1 and 2 likewise. Each stage-2 seed starts from the same stage-1 parent.
+# 0, 1 and 2 likewise. Each stage-2 seed starts from the same stage-1 parent: the exported (float16) one in DEST, as
+# every part is trained on the exported backbones, so the shipped files are the ones the children saw.
 # Wall time on a 2-core CPU, one training at a time with one thread, measured per part on level 1: T2I backbone
 # ~1.6 h (VAE 1,840 s + UNet ~65 min), LM 1,500 steps ~48 min, vision path (Q-Former 1,000 + captioning 800
 # steps) 561 s, stage 1 (2,000 + 600 steps) ~16 min each of 3 (full, no-cfg, no-caption-loss), stage 2 (800 steps)
@@ -25,9 +28,9 @@
 # Measured on level 3 (the same machine, with an evaluation on the second core at times): VAE 1,827 s, UNet
 # 12 x ~390 s, LM 42.6 min, vision path 830 s, stage 1 1,008 + 283 s, stage 2 936-971 s per seed, Divter on VIST
 # 161-328 s per seed, sd2-ft on VIST 87 s; a 500-sample VIST val run at one thread 2.5-3 min per model.
-# Across sessions keep both folders in the user cache (the set is resumed from there, stored runs are reused):
-#   scripts/train_reference.sh --level 3 --runs ~/.cache/mg5bench/training/reference-level3 \
-#     --eval-runs ~/.cache/mg5bench/training/runs-level3 --compare
+# Across sessions: DEST holds every finished part, so committing it is enough to resume on a fresh clone (a part
+# interrupted in its training folder starts again; the longest is the UNet, ~80 min):
+#   scripts/train_reference.sh --level 3 --compare
 set -euo pipefail
 LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S2=800 COMPARE=0
 while [ $# -gt 0 ]; do
@@ -39,12 +42,13 @@ while [ $# -gt 0 ]; do
     --stage1-steps) S1=$2; shift 2 ;;
     --stage2-steps) S2=$2; shift 2 ;;
     --compare) COMPARE=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "scripts/train_reference.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 if [ "$LEVEL" = 1 ]; then RUNS=${RUNS:-runs/reference}; DEST=${DEST:-reference_model/checkpoints}; EVAL=${EVAL:-runs}
-else RUNS=${RUNS:-runs/reference-level$LEVEL}; DEST=${DEST:-$RUNS/checkpoints}; EVAL=${EVAL:-runs-level$LEVEL}; fi
+else RUNS=${RUNS:-runs/reference-level$LEVEL}; DEST=${DEST:-reference_model/checkpoints-level$LEVEL}
+  EVAL=${EVAL:-runs-level$LEVEL}; fi
 PY=${PYTHON:-.venv/bin/python}  # the interpreter, not a setting
 WORLD=$($PY -c "from mg5bench.data.world import WorldConfig, ensure_world
 print(ensure_world(WorldConfig(level=$LEVEL), progress=False))")
@@ -56,21 +60,36 @@ DIVTER_SEEDS="0 1 2"
 MM_SEEDS=$SEEDS; [ "$LEVEL" = 1 ] && MM_SEEDS="43 42 44"
 seeded() { [ "$2" = "$3" ] && echo "$1" || echo "$1-seed$2"; }  # NAME SEED FIRST -> the run / export name
 
-# 1. backbones: the text-to-image model (hours), the LM and the vision path
-scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32 "$WORLD"
+# 1. backbones: the text-to-image model (hours), kept in DEST as soon as it is trained; then the LM and vision path
+if [ ! -f "$DEST/backbones/t2i/model_index.json" ]; then
+  scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32 "$WORLD"
+  cp "$RUNS/t2i/curve.jsonl" "$RUNS/t2i/pipeline/curve.jsonl"  # the oracle accuracy after every 1,000 steps
+  $PY -c "from pathlib import Path; from reference_model.export import export_t2i
+export_t2i(Path('$RUNS/t2i/pipeline'), Path('$DEST/backbones/t2i'))"
+fi
 # LM: 1500 steps on the world corpus (stories, dialogs, MiniGPT-5 templates, current-scene statements) with the
 # scene-tracking probe; vision: BLIP-2 Q-Former pretraining (ITC+ITM+ITG, 1000 steps), then captioning into the
 # frozen LM (800 steps, encoder + Q-Former + projection). Position embedding std 0.5 and no Q-Former dropout: with
 # transformers' 0.02 and BERT's 0.1 the captions never said where the object is (reference_model/README.md).
-$PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" --t2i "$RUNS/t2i/pipeline" \
-  --lm-steps 1500 --qformer-steps 1000 --vision-steps 800 --vision-trainable all \
-  --vision-pos-std 0.5 --qformer-dropout 0 --threads 1
 # every later part is trained on the exported (float16) backbones, so the shipped files are the ones they saw
-[ -f "$DEST/backbones/lm/config.json" ] || $PY -c "from pathlib import Path; from reference_model.export import \
-export_backbones; export_backbones(Path('$RUNS/backbones'), Path('$DEST/backbones'))"
+if [ ! -f "$DEST/backbones/lm/config.json" ]; then
+  $PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" \
+    --lm-steps 1500 --qformer-steps 1000 --vision-steps 800 --vision-trainable all \
+    --vision-pos-std 0.5 --qformer-dropout 0 --threads 1
+  $PY -c "from pathlib import Path; from reference_model.export import export_backbones
+export_backbones(Path('$RUNS/backbones'), Path('$DEST/backbones'), t2i=Path('$DEST/backbones/t2i'))"
+fi
 B=$(cd "$DEST/backbones" && pwd)
 
 done_run() { [ -f "$1/state.json" ] && [ -f "$1/trainable.safetensors" ]; }
+# a stage part is done when exported into DEST; a finished training folder not yet exported is exported now
+exported() {  # RUN_FOLDER -> true when DEST holds it (exporting it first if its training finished)
+  local name
+  name=$(basename "$1")
+  [ -f "$DEST/$name/trainable.safetensors" ] && return 0
+  done_run "$1" || return 1
+  $PY -m reference_model.export "$RUNS" "$DEST" --keep-backbones --only "$name" > /dev/null
+}
 # stage 1: the official weights for S1 steps, then 600 steps at caption-loss weight 5 (at 0.1 the mapper never
 # matched the text encoder's first-token state, which the tiny T2I's layout map reads most). The no-caption-loss
 # ablation runs the same 2 parts without L_cap.
@@ -78,81 +97,69 @@ stage1() {  # OUT [flags]
   local out=$1; shift
   local cw="--caption-weight 5.0"
   [[ " $* " == *" --no-caption-loss "* ]] && cw=""
-  done_run "$out-a" || $PY -m reference_model.train stage1 --backbones "$B" --data "$WORLD/CC3M" \
+  exported "$out" || done_run "$out-a" || $PY -m reference_model.train stage1 --backbones "$B" --data "$WORLD/CC3M" \
     --out "$out-a" --steps "$S1" --batch 16 --lr 2e-4 --threads 1 "$@"
   # shellcheck disable=SC2086
-  done_run "$out" || $PY -m reference_model.train stage1 --init "$out-a" --data "$WORLD/CC3M" \
-    --out "$out" --steps 600 --batch 16 --lr 2e-4 $cw --val-every 300 --threads 1 "$@"
+  exported "$out" || { $PY -m reference_model.train stage1 --init "$out-a" --data "$WORLD/CC3M" \
+    --out "$out" --steps 600 --batch 16 --lr 2e-4 $cw --val-every 300 --threads 1 "$@" && exported "$out"; }
 }
 # stage 2 (tiny preset): LoRA on q/k/v/o at 1e-3, the mapper at 1e-4, and L_cap against the output image's scene
 # caption (the world's scenes.jsonl) at weight 1; with L_img alone stage 2 loses the object's place. Same recipe for
 # MMDialog and the ablations; three seeds each.
 S2_RECIPE="--lr 1e-3 --mapper-lr-scale 0.1 --lora-targets q_proj,k_proj,v_proj,o_proj --val-every 200 --threads 1"
-stage2() {  # TASK NAME INIT [flags]   (INIT "" = single stage, from the backbones)
+stage2() {  # TASK NAME INIT [flags]   (INIT: a stage-1 name in DEST; "" = single stage, from the backbones)
   local task=$1 name=$2 init=$3; shift 3
   local folder=VIST seeds=$SEEDS; [ "$task" = mmdialog ] && folder=MMDialog seeds=$MM_SEEDS
-  local from="--init $init"; [ -z "$init" ] && from="--single-stage --backbones $B"
+  local from="--init $DEST/$init"; [ -z "$init" ] && from="--single-stage --backbones $B"
   for seed in $seeds; do
     local out
     out="$RUNS/$(seeded "$name" "$seed" "${seeds%% *}")"
     # shellcheck disable=SC2086
-    done_run "$out" || $PY -m reference_model.train stage2 --task "$task" $from --data "$WORLD/$folder" \
-      --out "$out" --steps "$S2" --batch 16 $S2_RECIPE --seed "$seed" "$@"
+    exported "$out" || { $PY -m reference_model.train stage2 --task "$task" $from --data "$WORLD/$folder" \
+      --out "$out" --steps "$S2" --batch 16 $S2_RECIPE --seed "$seed" "$@" && exported "$out"; }
   done
 }
 
 # 2. the main model's two stages and, after each task's stage 2, the baselines of that task on the same backbones:
 # Divter's LoRA (three seeds where it is compared) and sd2-ft (cross-kv). Task by task and before the ablations, so
 # each task's main comparison can be measured while the rest trains.
-baselines() {  # TASK
-  local task=$1 seeds=$DIVTER_SEEDS seed out
+baselines() {  # TASK   (each part exported into DEST when trained; found there = done)
+  local task=$1 seeds=$DIVTER_SEEDS seed name
   [ "$task" = cc3m ] && seeds=0
   for seed in $seeds; do
-    out="$RUNS/divter-$task"; [ "$seed" != 0 ] && out="$out-seed$seed"
-    [ -f "$out/divter_config.json" ] || $PY -m mg5bench train divter --task "$task" --data "$DATA" \
-      --out "$out" --steps 400 --batch 16 --lr 1e-3 --base "$B" --seed "$seed" --device cpu
+    name="divter-$task"; [ "$seed" != 0 ] && name="$name-seed$seed"
+    [ -f "$DEST/$name/divter_config.json" ] && continue
+    [ -f "$RUNS/$name/divter_config.json" ] || $PY -m mg5bench train divter --task "$task" --data "$DATA" \
+      --out "$RUNS/$name" --steps 400 --batch 16 --lr 1e-3 --base "$B" --seed "$seed" --device cpu
+    $PY -c "from pathlib import Path; from mg5bench.training.divter import export_divter
+export_divter(Path('$RUNS/$name'), Path('$DEST/$name'), Path('$B'))"
   done
-  [ "$task" = cc3m ] || [ -f "$RUNS/sd2-ft-$task/packed/sd2ft.json" ] || $PY -m mg5bench train sd2-ft \
-    --task "$task" --data "$DATA" --out "$RUNS/sd2-ft-$task" --steps 300 --batch 32 --lr 3e-4 --base "$B/t2i"
+  if [ "$task" != cc3m ] && [ ! -f "$DEST/sd2-ft-$task/sd2ft.json" ]; then
+    [ -f "$RUNS/sd2-ft-$task/packed/sd2ft.json" ] || $PY -m mg5bench train sd2-ft --task "$task" --data "$DATA" \
+      --out "$RUNS/sd2-ft-$task" --steps 300 --batch 32 --lr 3e-4 --base "$B/t2i"
+    $PY -c "from pathlib import Path; from mg5bench.training.finetune import pack_sd2ft
+pack_sd2ft(Path('$RUNS/sd2-ft-$task'), Path('$DEST/sd2-ft-$task'))"
+  fi
 }
 stage1 "$RUNS/stage1"
-stage2 vist stage2-vist "$RUNS/stage1" --scene-caption-weight 1
+stage2 vist stage2-vist stage1 --scene-caption-weight 1
 baselines vist
-stage2 mmdialog stage2-mmdialog "$RUNS/stage1" --scene-caption-weight 1
+stage2 mmdialog stage2-mmdialog stage1 --scene-caption-weight 1
 baselines mmdialog
 baselines cc3m
 
 # 3. the VIST ablations
 stage1 "$RUNS/stage1-no-cfg" --no-cfg
-stage2 vist stage2-vist-no-cfg "$RUNS/stage1-no-cfg" --no-cfg --scene-caption-weight 1
+stage2 vist stage2-vist-no-cfg stage1-no-cfg --no-cfg --scene-caption-weight 1
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
-stage2 vist stage2-vist-no-caption-loss "$RUNS/stage1-no-caption-loss" --no-caption-loss
+stage2 vist stage2-vist-no-caption-loss stage1-no-caption-loss --no-caption-loss
 stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
 
-# 4. export (the backbones stay byte for byte) and model cards with oracle accuracy on the val split
+# 4. model cards with oracle accuracy on the val split (every part is in DEST already)
 # Every evaluation generates with one thread (the thread count is part of a run's key on a CPU; one, as
 # scripts/make_reports.sh), so a task's comparison can run on the second core while a training runs on the first
 # and the runs it stores are the ones this part reuses.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-names=stage1
-for name in stage2-vist stage2-mmdialog stage2-vist-no-cfg stage2-vist-no-caption-loss stage2-vist-single-stage; do
-  seeds=$SEEDS; [ "$name" = stage2-mmdialog ] && seeds=$MM_SEEDS
-  for seed in $seeds; do names="$names,$(seeded "$name" "$seed" "${seeds%% *}")"; done
-done
-$PY -m reference_model.export "$RUNS" "$DEST" --keep-backbones --only "$names"
-$PY - "$RUNS" "$DEST" "$B" <<'PY'
-import sys
-from pathlib import Path
-from mg5bench.training.divter import export_divter
-from mg5bench.training.finetune import pack_sd2ft
-runs, dest, b = map(Path, sys.argv[1:])
-for folder in sorted(runs.glob("divter-*")):
-    if (folder / "divter_config.json").is_file() and not (dest / folder.name / "divter_config.json").is_file():
-        export_divter(folder, dest / folder.name, b)
-for task in ("vist", "mmdialog"):
-    if not (dest / f"sd2-ft-{task}" / "sd2ft.json").is_file():
-        pack_sd2ft(runs / f"sd2-ft-{task}", dest / f"sd2-ft-{task}")
-PY
 W=$WORLD
 for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do

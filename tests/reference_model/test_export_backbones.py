@@ -59,3 +59,22 @@ def test_a_re_saved_t2i_names_no_training_folder(tmp_path: Path) -> None:
     assert str(tmp_path) not in "".join(p.read_text() for p in (dest / "t2i").rglob("*.json"))
     pipe = load_pipeline(dest / "t2i")
     assert pipe.unet.config.sample_size == json.loads((shipped / "t2i" / "unet/config.json").read_text())["sample_size"]
+
+
+def test_the_t2i_kept_alone_first_is_the_one_the_whole_export_writes(tmp_path: Path) -> None:
+    """train_reference.sh keeps the T2I as soon as it is trained, then exports the LM and vision path on it: the set
+    must hold the same T2I bytes as an export of all three at once."""
+    from reference_model.export import export_t2i
+
+    shipped = shipped_checkpoints() / "backbones"
+    src = tmp_path / "src"
+    for part in ("lm", "vision", "t2i"):
+        shutil.copytree(shipped / part, src / part)
+    (src / "t2i" / "curve.jsonl").write_text('{"step": 1}\n')
+    export_backbones(src, tmp_path / "whole")
+    export_t2i(src / "t2i", tmp_path / "staged" / "t2i")
+    assert (tmp_path / "staged" / "t2i" / "curve.jsonl").is_file()
+    export_backbones(src, tmp_path / "staged", t2i=tmp_path / "staged" / "t2i")
+    assert sha256_folder(tmp_path / "staged" / "t2i") == sha256_folder(tmp_path / "whole" / "t2i")
+    assert sha256_folder(tmp_path / "staged" / "lm") == sha256_folder(tmp_path / "whole" / "lm")
+    assert not (tmp_path / "staged" / "t2i.tmp").exists()
