@@ -44,7 +44,7 @@ class RunRecord:
         spec = self.info.get("spec", {})
         args = spec.get("model_args") or {}
         model = self.info.get("key", {}).get("model", {})
-        src = str(next((args[k] for k in ("checkpoint", "path", "official", "backbones") if args.get(k)), "")
+        src = str(next((args[k] for k in weight_args(self.model) if args.get(k)), "")
                   or model.get("source") or model.get("path") or "")  # fmt: skip
         if not src:
             return default_checkpoint_name(self.model, self.info)
@@ -108,6 +108,17 @@ def find_runs(runs: Path) -> tuple[list[RunRecord], list[str]]:
                              split=spec["split"], stored_prefix=prefix,
                              complete_for=int(samples.get("complete_for", 0))))  # fmt: skip
     return out, left_out
+
+
+def weight_args(model: str) -> tuple[str, ...]:
+    """The --model-args that name a run's weights, as its adapter declares them (``checkpoint_arg`` first, then the
+    other arguments whose content the run key hashes, e.g. minigpt5's ``official``). A run of a model not registered
+    here is read by every registered adapter's names."""
+    from mg5bench.catalog import MODELS
+
+    adapters = [MODELS.get(model)] if model in MODELS else [MODELS.get(name) for name in MODELS.names()]
+    names = [n for a in adapters for n in (a.checkpoint_arg, *a.hashed_args)]
+    return tuple(dict.fromkeys(names))
 
 
 def default_checkpoint_name(model: str, info: dict[str, Any]) -> str:

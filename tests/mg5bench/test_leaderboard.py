@@ -244,3 +244,22 @@ def test_a_gap_to_the_truth_is_best_closest_to_zero() -> None:
     table = TaskTable("vist", "test", 80, {}, [row("a", -0.3), row("b", 0.05), row("c", 0.2), row("blank", 0.4)])
     df = frame(table)
     assert df[df["best"]]["label"].tolist() == ["b"]
+
+
+def test_a_runs_checkpoint_is_read_from_the_argument_its_adapter_declares() -> None:
+    """The label names the folder given by the adapter's own checkpoint argument (sd2: path, two-stage: backbones,
+    minigpt5: checkpoint or official), not an argument of another model that happens to be set."""
+    from mg5bench.catalog import MODELS
+    from mg5bench.leaderboard.collect import RunRecord
+
+    def record(model: str, args: dict[str, str]) -> RunRecord:
+        info = {"spec": {"model_args": args}, "key": {"task": {"format": "vist"}}}
+        return RunRecord(Path("r"), "r", info, "vist", model, "val", 5, 5)
+
+    for model in ("sd2", "two-stage", "minigpt5", "divter"):
+        arg = MODELS.get(model).checkpoint_arg
+        assert record(model, {arg: "/x/reference_model/checkpoints/stage2-vist"}).checkpoint == "stage2-vist"
+    assert record("minigpt5", {"official": "/ckpts/minigpt5_vist.ckpt"}).checkpoint == "minigpt5_vist.ckpt"
+    # divter's backbones argument names the LM it sits on, not its weights: the label is its default checkpoint
+    divter = record("divter", {"backbones": "/x/other-backbones"}).checkpoint
+    assert divter == MODELS.get("divter").default_checkpoints["vist"] and divter != "other-backbones"
