@@ -21,10 +21,7 @@ from mg5bench.ablation.outputs import write_outputs
 from mg5bench.ablation.plan import PlannedRun, is_stored, plan, records_sha256
 from mg5bench.core.errors import ConfigError, DataError
 from mg5bench.runs.ablations import ABLATION_VERSION, read_ablation
-
-# a task format's clusters (the unit the intervals and permutation tests resample), plural and singular; any other
-# format: its samples
-CLUSTER_UNITS = {"vist": ("stories", "story"), "mmdialog": ("conversations", "conversation")}
+from mg5bench.tasks import cluster_unit
 
 
 @dataclass
@@ -227,7 +224,7 @@ def analyse(
     for (row, k), q in zip(cells, qs, strict=True):
         row["compare"][k]["q"] = q
     clusters = max((row["compare"][k]["clusters"] for row, k in cells), default=0)
-    unit, one = CLUSTER_UNITS.get(task_cfg.format, ("samples", "sample"))
+    unit, one = cluster_unit(task_cfg.format)
     warnings = []
     if cells and clusters < MIN_CLUSTERS:
         warnings.append(f"WARNING: only {clusters} {unit} (fewer than {MIN_CLUSTERS}): the intervals are shown, but "

@@ -71,8 +71,10 @@ def evaluate_seeds(first: Path, model: str, task: str, n: int, runs: Path = Path
 
 def section(result: dict[str, Any]) -> str:
     """The card section: a row per seed, then mean and standard deviation over the seeds."""
+    from mg5bench.tasks import cluster_unit, get_task
+
     keys = [k for k in KEYS[result["task"]] if all(k in r["values"] for r in result["seeds"])]
-    unit = {"vist": "stories", "mmdialog": "conversations"}.get(result["task"], "captions")
+    unit = cluster_unit(get_task(result["task"]).format)[0]
     lines = ["## Training seeds", "",
              f"Every checkpoint of this recipe's seed set (the same settings and stage-1 parent, another seed), on the "
              f"first {result['n']} {unit} of the val split ({result['samples']} samples), generated and scored as "

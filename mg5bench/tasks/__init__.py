@@ -10,9 +10,11 @@ this package; it imports none of them.
 from __future__ import annotations
 
 from mg5bench.tasks.config import (
+    CLUSTER_UNITS,
     FORMATS,
     VIST_STEPS,
     TaskConfig,
+    cluster_unit,
     definitions_dir,
     get_task,
     parse_definition,
@@ -21,6 +23,6 @@ from mg5bench.tasks.config import (
 from mg5bench.tasks.samples import SampleCache, SampleSet, build_samples, instruction_draw
 from mg5bench.tasks.source import DataSource, check_world, present_splits, resolve_data, resolve_split
 
-__all__ = ["FORMATS", "VIST_STEPS", "DataSource", "SampleCache", "SampleSet", "TaskConfig", "build_samples",
-           "check_world", "definitions_dir", "get_task", "instruction_draw", "parse_definition", "present_splits",
-           "resolve_data", "resolve_split", "task_registry"]  # fmt: skip
+__all__ = ["CLUSTER_UNITS", "FORMATS", "VIST_STEPS", "DataSource", "SampleCache", "SampleSet", "TaskConfig",
+           "build_samples", "check_world", "cluster_unit", "definitions_dir", "get_task", "instruction_draw",
+           "parse_definition", "present_splits", "resolve_data", "resolve_split", "task_registry"]  # fmt: skip

@@ -16,6 +16,17 @@ from mg5bench.core.registry import Registry
 
 FORMATS = ("cc3m", "vist", "mmdialog")
 VIST_STEPS = 5  # a VIST story is five photos and five sentences (definitions/vist/README.md); the protocols assume it
+# a task format's clusters (the unit the intervals and permutation tests resample, and what a card counts), plural
+# and singular
+CLUSTER_UNITS = {"vist": ("stories", "story"), "mmdialog": ("conversations", "conversation"),
+                 "cc3m": ("captions", "caption")}  # fmt: skip
+
+
+def cluster_unit(fmt: str) -> tuple[str, str]:
+    """(plural, singular) of a format's cluster; a format not listed: each sample its own."""
+    return CLUSTER_UNITS.get(fmt, ("samples", "sample"))
+
+
 # Options each format understands, with their allowed values (a tuple) or type.
 PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
     "cc3m": {},
