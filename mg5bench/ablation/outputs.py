@@ -44,6 +44,8 @@ def format_report(report: dict[str, Any]) -> str:
             val = _fmt(r["value"]) + ("" if r["value_ci_low"] is None else
                                       f" [{_fmt(r['value_ci_low'])}, {_fmt(r['value_ci_high'])}]")  # fmt: skip
             sd = "" if r["seed_sd"] is None else f"{r['seed_sd']:.4f}"
+            if r["test"] != "base" and r["seed_sd_of"] in ("base", "variant"):
+                sd += f" ({r['seed_sd_of']}'s)"  # one side has a single seed: the spread is the other side's
             if r["test"] == "base":
                 diff, p, q = "(base)", "", ""
             else:

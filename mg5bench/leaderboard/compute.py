@@ -125,11 +125,15 @@ CLAIM_KEYS = ("clip_i", "fid", "scene_accuracy", "scene_accuracy.colour")
 
 
 def _seed_note(e: Mapping[str, Any]) -> str:
+    from mg5bench.runs.ablations import seed_sd_of
+
     sd = e.get("seeds", {})
     n_b, n_v = sd.get("base", 1), sd.get("variant", 1)
     if n_b == 1 and n_v == 1:
         return "1 vs 1 checkpoint"
-    spread = "" if sd.get("sd") is None else f", seed sd {sd['sd']:.3f}"
+    of = seed_sd_of(sd)
+    whose = f" ({of}'s)" if of in ("base", "variant") else ""
+    spread = "" if sd.get("sd") is None else f", seed sd {sd['sd']:.3f}{whose}"
     return f"{n_v} vs {n_b} seeds{spread}"
 
 

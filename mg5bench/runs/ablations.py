@@ -43,6 +43,15 @@ def read_ablation(path: Path) -> dict[str, Any] | str | None:
     return rep if ok else "not an ablation report (keys or rows missing)"
 
 
+def seed_sd_of(seeds: dict[str, Any]) -> str | None:
+    """Whose seeds a comparison's seed sd comes from: it pools the sides that have several ("base", "variant" or
+    "both"), so beside a one-seed variant it is the base's spread, and a table must say so."""
+    if seeds.get("sd") is None:
+        return None
+    several = [side for side in ("base", "variant") if seeds.get(side, 1) > 1]
+    return "both" if len(several) == 2 else several[0] if several else None
+
+
 def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One flat row per (variant, headline result): what ablation.csv holds and the table prints."""
     out = []
@@ -57,7 +66,8 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 out.append({"variant": row["variant"], "label": row["label"], "metric": key, "n": e["n"],
                             "seeds": e.get("seeds", 1), "value": e["value"], "value_ci_low": e["ci"][0],
                             "value_ci_high": e["ci"][1], "base_value": None, "diff": None, "diff_ci_low": None,
-                            "diff_ci_high": None, "seed_sd": sd, "p": None, "p_mc_error": None,
+                            "diff_ci_high": None, "seed_sd": sd, "seed_sd_of": "base" if sd is not None else None,
+                            "p": None, "p_mc_error": None,
                             "p_seed_permutation": None, "q": None, "test": "base",
                             "higher_is_better": e["higher_is_better"], "too_few_clusters": None})  # fmt: skip
             else:
@@ -69,16 +79,16 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                             "seeds": sd.get("variant", 1), "value": e["value"], "value_ci_low": e["value_ci"][0],
                             "value_ci_high": e["value_ci"][1], "base_value": e["base"], "diff": e["diff"],
                             "diff_ci_low": e["diff_ci"][0], "diff_ci_high": e["diff_ci"][1], "seed_sd": sd.get("sd"),
-                            "p": e["p"], "p_mc_error": e.get("p_mc_error"), "p_seed_permutation":
-                            sd.get("p_permutation"), "q": e.get("q"), "test": e["test"],
+                            "seed_sd_of": seed_sd_of(sd), "p": e["p"], "p_mc_error": e.get("p_mc_error"),
+                            "p_seed_permutation": sd.get("p_permutation"), "q": e.get("q"), "test": e["test"],
                             "higher_is_better": e["higher_is_better"],
                             "too_few_clusters": e.get("too_few_clusters")})  # fmt: skip
     return out
 
 
 CSV_FIELDS = ("variant", "label", "metric", "n", "seeds", "value", "value_ci_low", "value_ci_high", "base_value",
-              "diff", "diff_ci_low", "diff_ci_high", "seed_sd", "p", "p_mc_error", "p_seed_permutation", "q", "test",
-              "higher_is_better", "too_few_clusters")  # fmt: skip
+              "diff", "diff_ci_low", "diff_ci_high", "seed_sd", "seed_sd_of", "p", "p_mc_error", "p_seed_permutation",
+              "q", "test", "higher_is_better", "too_few_clusters")  # fmt: skip
 
 
 def to_csv(report: dict[str, Any]) -> str:

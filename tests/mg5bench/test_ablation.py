@@ -373,3 +373,19 @@ def test_a_setting_recorded_later_compares_at_its_default(tmp_path: Path) -> Non
         {"train_config": {**base, "seed": 43, "whole_mapper": True}, "task": "vist"}))  # fmt: skip
     with pytest.raises(ConfigError, match=r"differ in train_config\.whole_mapper"):
         seed_set(tmp_path / "s2")
+
+
+def test_a_seed_sd_beside_a_one_seed_side_says_whose_spread_it_is() -> None:
+    """The seed sd pools the sides with several seeds: beside a one-seed variant it is the base's spread, and the
+    row says so (the CSV's seed_sd_of and the printed table)."""
+    from mg5bench.runs.ablations import seed_sd_of, table_rows
+
+    assert seed_sd_of({"base": 3, "variant": 1, "sd": 0.02}) == "base"
+    assert seed_sd_of({"base": 1, "variant": 3, "sd": 0.02}) == "variant"
+    assert seed_sd_of({"base": 3, "variant": 3, "sd": 0.02}) == "both"
+    assert seed_sd_of({"base": 1, "variant": 1, "sd": None}) is None
+    entry = {"n": 10, "value": 0.5, "value_ci": [0.4, 0.6], "base": 0.55, "diff": -0.05, "diff_ci": [-0.1, 0.0],
+             "p": 0.04, "test": "t", "higher_is_better": True, "seeds": {"base": 3, "variant": 1, "sd": 0.02}}
+    report = {"headline": ["exact"], "rows": [{"variant": "v", "label": "v", "compare": {"exact": entry}}]}
+    (row,) = table_rows(report)
+    assert (row["seed_sd"], row["seed_sd_of"], row["seeds"]) == (0.02, "base", 1)
