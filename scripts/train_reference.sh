@@ -160,13 +160,12 @@ stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
 # scripts/make_reports.sh), so a task's comparison can run on the second core while a training runs on the first
 # and the runs it stores are the ones this part reuses.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-W=$WORLD
 for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
   n=40; [ "$task" = vist ] && n=100  # VIST: the first 100 stories = the 500 samples of the comparisons
   [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.modelcards.reference "$DEST/$ckpt" --task "$task" --n "$n" \
-    --world "$W" --runs "$EVAL" --card "$ckpt"
+    --data "$DATA" --runs "$EVAL" --card "$ckpt"
   [ "$ckpt" = stage1 ] || $PY -m mg5bench.modelcards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" \
     --runs "$EVAL" --quiet
 done

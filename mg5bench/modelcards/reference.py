@@ -47,14 +47,16 @@ def _images(run: Any, ids: list[str]) -> list[Any]:
 
 
 def evaluate(
-    ckpt: Path, task: str = "vist", n: int = 40, seed: int = 0, batch: int | None = None, world: Path | None = None,
+    ckpt: Path, task: str = "vist", n: int = 40, seed: int = 0, batch: int | None = None,
+    world: Path | str | None = None,
     guidance: float | None = None, steps: int | None = None, baseline: bool = True, runs: Path = Path("runs/cards"),
     progress: bool = True, cross_task: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Generate (what is not stored yet) and score the first ``n`` stories / conversations / captions of the val
     split with the checkpoint and, with ``baseline``, with the caption-only T2I; returns the card's figures.
-    ``batch``: the runner's batch size (default: the model's); ``world``: a world folder (default: the embedded
-    world); ``cross_task``: evaluate a checkpoint trained for another task (refused otherwise)."""
+    ``batch``: the runner's batch size (default: the model's); ``world``: a world folder or a data spec such as
+    ``synth:level=3`` (default: the embedded world); ``cross_task``: evaluate a checkpoint trained for another task
+    (refused otherwise)."""
     from mg5bench import api
     from mg5bench.runs.store import RunStore
     from mg5bench.tasks import build_samples, get_task
@@ -192,9 +194,11 @@ def main(argv: list[str] | None = None) -> None:
                     "runs/cards)")  # fmt: skip
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--cross-task", action="store_true", help="evaluate a checkpoint trained for another task")
-    ap.add_argument("--world", type=Path, help="a world folder (default: the embedded world)")
+    ap.add_argument("--data", help="the data source, as `mg5bench run --data` takes it: a world folder or "
+                    "synth:level=N (default: the embedded world); recorded in the card's command, so a level is "
+                    "better named than the folder it was built into")  # fmt: skip
     args = ap.parse_args(argv)
-    res = evaluate(args.checkpoint, args.task, args.n, args.seed, world=args.world, guidance=args.guidance_scale,
+    res = evaluate(args.checkpoint, args.task, args.n, args.seed, world=args.data, guidance=args.guidance_scale,
                    steps=args.num_inference_steps, baseline=not args.no_baseline, runs=args.runs,
                    progress=not args.quiet, cross_task=args.cross_task)  # fmt: skip
     text = json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=2)
