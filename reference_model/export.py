@@ -55,6 +55,8 @@ def export_backbones(src: Path, dest: Path, half: bool = True, t2i: Path | None 
         export_t2i(src / "t2i", tmp / "t2i", half=half)
     for card in src.glob("*.md"):
         shutil.copy(card, tmp / card.name)
+    if (dest / "README.md").exists() and not (tmp / "README.md").exists():
+        shutil.copy(dest / "README.md", tmp / "README.md")  # the card written when the T2I was kept
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
@@ -72,7 +74,7 @@ def export_t2i(src: Path, dest: Path, half: bool = True) -> None:
     pipe = load_pipeline(src)
     pipe.to(dtype=torch.float16 if half else torch.float32).save_pretrained(tmp, safe_serialization=True)
     drop_saved_from(tmp)
-    for extra in ("t2i_config.json", "README.md", "curve.jsonl"):
+    for extra in ("t2i_config.json", "README.md", "curve.jsonl", "vae_info.json"):
         if (src / extra).exists():
             shutil.copy(src / extra, tmp / extra)
     if dest.exists():

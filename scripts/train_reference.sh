@@ -64,8 +64,11 @@ seeded() { [ "$2" = "$3" ] && echo "$1" || echo "$1-seed$2"; }  # NAME SEED FIRS
 if [ ! -f "$DEST/backbones/t2i/model_index.json" ]; then
   scripts/train_t2i.sh "$RUNS/t2i" 12000 1000 32 "$WORLD"
   cp "$RUNS/t2i/curve.jsonl" "$RUNS/t2i/pipeline/curve.jsonl"  # the oracle accuracy after every 1,000 steps
+  cp "$RUNS/t2i/vae_info.json" "$RUNS/t2i/pipeline/vae_info.json"
   $PY -c "from pathlib import Path; from reference_model.export import export_t2i
-export_t2i(Path('$RUNS/t2i/pipeline'), Path('$DEST/backbones/t2i'))"
+from mg5bench.modelcards.reference import write_backbones_card
+export_t2i(Path('$RUNS/t2i/pipeline'), Path('$DEST/backbones/t2i'))
+write_backbones_card(Path('$DEST/backbones'), Path('$DEST/backbones/t2i'), level=$LEVEL)"
 fi
 # LM: 1500 steps on the world corpus (stories, dialogs, MiniGPT-5 templates, current-scene statements) with the
 # scene-tracking probe; vision: BLIP-2 Q-Former pretraining (ITC+ITM+ITG, 1000 steps), then captioning into the
@@ -76,8 +79,17 @@ if [ ! -f "$DEST/backbones/lm/config.json" ]; then
   $PY -m reference_model.train backbones --world "$WORLD" --out "$RUNS/backbones" \
     --lm-steps 1500 --qformer-steps 1000 --vision-steps 800 --vision-trainable all \
     --vision-pos-std 0.5 --qformer-dropout 0 --threads 1
-  $PY -c "from pathlib import Path; from reference_model.export import export_backbones
-export_backbones(Path('$RUNS/backbones'), Path('$DEST/backbones'), t2i=Path('$DEST/backbones/t2i'))"
+  $PY - "$RUNS/backbones" "$DEST/backbones" "$LEVEL" <<'PY'
+import json, sys
+from pathlib import Path
+from mg5bench.modelcards.reference import write_backbones_card
+from reference_model.export import export_backbones
+runs, dest, level = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+export_backbones(runs, dest, t2i=dest / "t2i")
+probe = [json.loads(x) for x in (runs / "lm_run" / "curve.jsonl").read_text().splitlines() if x.strip()]
+vision = json.loads((runs / "vision_run" / "vision_info.json").read_text())
+write_backbones_card(dest, dest / "t2i", lm_info=probe[-1], vision_info=vision, level=level)
+PY
 fi
 B=$(cd "$DEST/backbones" && pwd)
 

@@ -74,7 +74,9 @@ def test_the_t2i_kept_alone_first_is_the_one_the_whole_export_writes(tmp_path: P
     export_backbones(src, tmp_path / "whole")
     export_t2i(src / "t2i", tmp_path / "staged" / "t2i")
     assert (tmp_path / "staged" / "t2i" / "curve.jsonl").is_file()
+    (tmp_path / "staged" / "README.md").write_text("# the card written when the T2I was kept\n")
     export_backbones(src, tmp_path / "staged", t2i=tmp_path / "staged" / "t2i")
+    assert (tmp_path / "staged" / "README.md").read_text() == "# the card written when the T2I was kept\n"
     assert sha256_folder(tmp_path / "staged" / "t2i") == sha256_folder(tmp_path / "whole" / "t2i")
     assert sha256_folder(tmp_path / "staged" / "lm") == sha256_folder(tmp_path / "whole" / "lm")
     assert not (tmp_path / "staged" / "t2i.tmp").exists()

@@ -106,6 +106,15 @@ def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
     text = write_backbones_card(tmp_path / "card", run, {"steps": 600}).read_text()
     assert "| 1000 | 0.685 | 0.625 | 0.835 | 0.070 | 0.030 | 84.3 |" in text
     assert "| 2000 | 0.900 | 0.800 | 0.900 | 0.500 | 0.300 | 80.0 |" in text and '{"steps": 600}' in text
+    assert "level 1" in text and "level-1 val captions" in text
+    # another level's set: its own world named, its own retrain command, the hand-written notes kept on a rewrite
+    other = tmp_path / "card3"
+    write_backbones_card(other, run, level=3)
+    (other / "README.md").write_text((other / "README.md").read_text() + "\nHand-written analysis.\n")
+    text3 = write_backbones_card(other, run, {"steps": 1500}, level=3).read_text()
+    assert "level 3" in text3 and "level-3 val captions" in text3 and "level-1" not in text3
+    assert "scripts/train_reference.sh --level 3" in text3 and '{"steps": 1500}' in text3
+    assert "Hand-written analysis." in text3
 
 
 def test_t2i_card_scores_the_backbone_through_the_runner(ckpt: Path, small_world: Path, tmp_path: Path) -> None:
