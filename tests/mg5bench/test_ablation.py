@@ -384,8 +384,9 @@ def test_a_seed_sd_beside_a_one_seed_side_says_whose_spread_it_is() -> None:
     assert seed_sd_of({"base": 1, "variant": 3, "sd": 0.02}) == "variant"
     assert seed_sd_of({"base": 3, "variant": 3, "sd": 0.02}) == "both"
     assert seed_sd_of({"base": 1, "variant": 1, "sd": None}) is None
+    seeds = {"base": 3, "variant": 1, "sd": 0.02}
     entry = {"n": 10, "value": 0.5, "value_ci": [0.4, 0.6], "base": 0.55, "diff": -0.05, "diff_ci": [-0.1, 0.0],
-             "p": 0.04, "test": "t", "higher_is_better": True, "seeds": {"base": 3, "variant": 1, "sd": 0.02}}
+             "p": 0.04, "test": "t", "higher_is_better": True, "seeds": seeds}  # fmt: skip
     report = {"headline": ["exact"], "rows": [{"variant": "v", "label": "v", "compare": {"exact": entry}}]}
     (row,) = table_rows(report)
     assert (row["seed_sd"], row["seed_sd_of"], row["seeds"]) == (0.02, "base", 1)
