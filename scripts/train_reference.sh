@@ -25,11 +25,13 @@
 # steps) 561 s, stage 1 (2,000 + 600 steps) ~16 min each of 3 (full, no-cfg, no-caption-loss), stage 2 (800 steps)
 # 12-15 min each of 15 (5 variants x 3 seeds), Divter ~5 / 3 / 1 min (x3 seeds on VIST and MMDialog), sd2-ft a few
 # minutes each, cards ~4 min each: about 7.5 h from scratch, about 5 h with the T2I and LM kept.
-# Measured on level 3 (the same machine, with an evaluation on the second core at times): VAE 1,827 s, UNet
-# 12 x ~390 s, LM 42.6 min, vision path 830 s, stage 1 1,008 + 283 s, stage 2 936-971 s per seed, Divter on VIST
-# 161-328 s per seed, sd2-ft on VIST 87 s; a 500-sample VIST val run at one thread 2.5-3 min per model.
-# Across sessions: DEST holds every finished part, so committing it is enough to resume on a fresh clone (a part
-# interrupted in its training folder starts again; the longest is the UNet, ~80 min):
+# Measured on level 3 (the same machine): VAE 1,688-1,827 s, UNet 10.5-13 min per 1,000 steps plus 75 s for each
+# chunk's curve evaluation (about 2.5 h for 12,000; several times slower while anything else runs: measure alone),
+# LM 42.6 min, vision path 830 s, stage 1 1,008 + 283 s, stage 2 936-971 s per seed, Divter on VIST 161-328 s per
+# seed, sd2-ft on VIST 87 s; a 500-sample VIST val run at one thread 2.5-3 min per model.
+# Across sessions: DEST holds every finished part, so committing it is enough to resume on a fresh clone; a part
+# interrupted in its training folder starts again unless that folder is kept (the T2I, about 3 hours with its VAE,
+# resumes from RUNS/t2i at its last 1,000-step chunk, exactly):
 #   scripts/train_reference.sh --level 3 --compare
 set -euo pipefail
 LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S2=800 COMPARE=0
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
     --stage1-steps) S1=$2; shift 2 ;;
     --stage2-steps) S2=$2; shift 2 ;;
     --compare) COMPARE=1; shift ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "scripts/train_reference.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
