@@ -151,6 +151,9 @@ def export_stage(
             raise SystemExit(f"error: {shipped} changed since {run} was trained from it (sha256 differs)")
         if matches:
             state["parent"] = {**parent, "path": f"../{shipped.name}", "trained_from": parent["path"]}
+    data = state.get("train_config", {}).get("data")
+    if data and Path(data).is_absolute():
+        state["world"] = Path(data).parent.name  # what $W stands for: the world's folder name says its level
     state = portable(state, path_replacements(state, Path.cwd()))
     (dest / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     cfg.save(dest)

@@ -160,7 +160,7 @@ def test_export_writes_portable_records(parts, small_world: Path, tmp_path: Path
     export_main(["runs", "ckpts"])
     text = (tmp_path / "ckpts" / "stage1" / "state.json").read_text()
     state = json.loads(text)
-    assert state["train_config"]["data"] == "$W/CC3M"
+    assert state["train_config"]["data"] == "$W/CC3M" and state["world"] == small_world.name
     assert str(tmp_path) not in text and str(small_world) not in text
     # a stage 2 trained from the shipped stage 1 itself records it as its sibling, checked by sha256
     s2 = _tc(stage=2, task="vist", data=str(small_world / "VIST"), init="ckpts/stage1", steps=1)
