@@ -121,7 +121,14 @@ def _verdict(entry: Mapping[str, Any] | None, expect: str, p_adjusted: float | N
     return "yes" if variant_better == (expect == "variant better") else "opposite"
 
 
-CLAIM_KEYS = ("clip_i", "fid", "scene_accuracy", "scene_accuracy.colour")
+DEFAULT_CLAIM_KEYS = ("clip_i", "fid", "scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour",
+                      "persistence")  # fmt: skip
+
+
+def claim_keys(claim: Mapping[str, Any]) -> tuple[str, ...]:
+    """The results that test a claim: its own ``results`` list in paper.yaml (e.g. MM-Relevance for the MMDialog
+    claim), else the image results every image claim is read on (fixed before any result was seen)."""
+    return tuple(claim["test"].get("results") or DEFAULT_CLAIM_KEYS)
 
 
 def _seed_note(e: Mapping[str, Any]) -> str:
@@ -137,13 +144,25 @@ def _seed_note(e: Mapping[str, Any]) -> str:
     return f"{n_v} vs {n_b} seeds{spread}"
 
 
+def _overall(verdicts: Sequence[str]) -> str:
+    """A claim's verdict from its results' verdicts."""
+    if verdicts and all(v == "too few stories" for v in verdicts):
+        return "too few stories"
+    if "yes" in verdicts and "opposite" in verdicts:
+        return "mixed"
+    if verdicts and all(v == "yes" for v in verdicts):
+        return "yes"
+    return "partly" if "yes" in verdicts else "opposite" if "opposite" in verdicts else "not resolved"
+
+
 def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[str], human: str | None) -> tuple[
         str, list[dict[str, Any]]]:  # fmt: skip
-    """The paper's claims beside ours. Every tested cell (claim x result) is one family: Holm-adjusted p-values,
-    and each verdict is read from its adjusted value."""
+    """The paper's claims beside ours: a verdict per claim, then one line per (claim, result). Every tested cell is
+    one family: Holm-adjusted p-values, and each verdict is read from its adjusted value."""
     import yaml
 
     from mg5bench.core.escaping import md_text
+    from mg5bench.metrics.schema import display
     from mg5bench.scoring.statistics import MIN_CLUSTERS, format_p, holm
 
     paper = yaml.safe_load(PAPER_FILE.read_text())
@@ -155,56 +174,55 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
             continue
         rep = next((a for a in ablations if a["axis"]["name"] == t["axis"] and a["task"] == t["task"]), None)
         row = None if rep is None else next((r for r in rep["rows"] if r["variant"] == t["variant"]), None)
-        entries = {k: e for k in CLAIM_KEYS if (e := (row or {}).get("compare", {}).get(k)) is not None
+        entries = {k: e for k in claim_keys(c) if (e := (row or {}).get("compare", {}).get(k)) is not None
                    and e.get("diff") is not None}  # fmt: skip
         found[c["id"]] = (rep, entries, t["expect"])
         cells += [(c["id"], k, e) for k, e in entries.items()]
     adjusted = dict(zip([(cid, k) for cid, k, _ in cells], holm([e.get("p") for _, _, e in cells]), strict=True))
     family = sum(1 for _, _, e in cells if e.get("p") is not None)
-    lines = [f"Protocol differences: {' '.join(paper['protocol'].split())}", ""]
-    lines += ["| claim | paper | test | " + " | ".join(CLAIM_KEYS) + " | reproduced? |",
-              "|---|---|---|" + "---|" * len(CLAIM_KEYS) + "---|"]  # fmt: skip
+    summary = ["| claim | paper | test | reproduced? |", "|---|---|---|---|"]
+    detail_lines = ["| claim | result | variant - base [95% CI] | seeds | p | Holm | verdict |",
+                    "|---|---|---|---|---|---|---|"]  # fmt: skip
     rows = []
     for c in paper["claims"]:
         t = c["test"]
         pv = c.get("paper_value") or "not checked"
         if t.get("ratings"):
-            lines.append(f"| {c['claim']} | {pv} | human ratings | " + " | ".join("" for _ in CLAIM_KEYS)
-                         + f" | {'see Human evaluation' if human else 'no ratings given'} |")  # fmt: skip
+            summary.append(f"| {c['claim']} | {pv} | human ratings | "
+                           f"{'see Human evaluation' if human else 'no ratings given'} |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "ratings" if human else "not run"})
             continue
         rep, entries, expect = found[c["id"]]
-        test = f"{t['axis']}: {t['variant']} vs base"
+        test = f"{t['axis']} on {t['task']}: {t['variant']} vs base"
         if rep is None:
             why = next((e for e in plan_errors if e.startswith(f"{t['axis']} ")), "no ablation stored")
-            lines.append(f"| {c['claim']} | {pv} | {test} | " + " | ".join("" for _ in CLAIM_KEYS)
-                         + f" | not run: {md_text(_problem(why))} (the full reason and fix under \"not run\" in "
-                         "Ablations) |")  # fmt: skip
+            summary.append(f"| {c['claim']} | {pv} | {test} | not run: {md_text(_problem(why))} (the full reason "
+                           "and fix under \"not run\" in Ablations) |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "not run"})
             continue
-        texts, verdicts, detail = [], [], {}
-        for k in CLAIM_KEYS:
+        texts, verdicts, detail = {}, [], {}
+        for k in claim_keys(c):
             e = entries.get(k)
             if e is None:
-                texts.append("n/a")
+                texts[k] = "n/a"
                 continue
             adj = adjusted.get((c["id"], k))
             v = _verdict(e, expect, adj)
             verdicts.append(v)
             lo, hi = e["diff_ci"]
             ci = "" if lo is None else f" [{lo:+.3f}, {hi:+.3f}]"
-            texts.append(f"{e['diff']:+.3f}{ci} ({_seed_note(e)}) p {format_p(e.get('p'))}, Holm {format_p(adj)} "
-                         f"({v})")  # fmt: skip
+            texts[k] = f"{e['diff']:+.3f}{ci} ({_seed_note(e)}) p {format_p(e.get('p'))}, Holm {format_p(adj)} ({v})"
+            detail_lines.append(f"| {c['id']} | {display(k)} | {e['diff']:+.3f}{ci} | {_seed_note(e)} | "
+                                f"{format_p(e.get('p'))} | {format_p(adj)} | {v} |")  # fmt: skip
             detail[k] = {"diff": e["diff"], "ci": [lo, hi], "p": e.get("p"), "p_holm": adj, "verdict": v,
                          "seeds": e.get("seeds"), "clusters": e.get("clusters"), "test": e.get("test")}  # fmt: skip
-        overall = ("too few stories" if verdicts and all(v == "too few stories" for v in verdicts) else
-                   "mixed" if "yes" in verdicts and "opposite" in verdicts else
-                   "yes" if verdicts and all(v == "yes" for v in verdicts) else "partly" if "yes" in verdicts else
-                   "opposite" if "opposite" in verdicts else "not resolved")  # fmt: skip
-        lines.append(f"| {c['claim']} | {pv} | {test} (variant - base) | " + " | ".join(texts) + f" | {overall} |")
-        rows.append({"claim": c["id"], "verdict": overall, "cells": dict(zip(CLAIM_KEYS, texts, strict=False)),
-                     "results": detail})  # fmt: skip
-    lines += ["", f"A cell is the difference variant - base on the same samples: with several training seeds per "
+        overall = _overall(verdicts)
+        summary.append(f"| {c['claim']} ({c['id']}) | {pv} | {test} | {overall} |")
+        rows.append({"claim": c["id"], "verdict": overall, "cells": texts, "results": detail})
+    lines = [f"Protocol differences: {' '.join(paper['protocol'].split())}", "", *summary, "",
+             "Per result (variant - base; a result the ablation does not hold is left out):", "",
+             *detail_lines]  # fmt: skip
+    lines += ["", f"A difference is variant - base on the same samples: with several training seeds per "
               "variant the difference of seed means, its 95% interval adding the spread between seeds to the spread "
               "between stories (two-level t), and the seeds' standard deviation; with one checkpoint per side the "
               "paired t-interval over stories and the paired cluster permutation p. **Family:** the "

@@ -38,11 +38,12 @@ def display(key: str) -> str:
 
 # the results an ablation and the leaderboard lead with, per task format (others stay in the JSON)
 HEADLINE: dict[str, tuple[str, ...]] = {
-    "vist": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour",
-             "persistence", "context_consistency"),
-    "cc3m": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.colour"),
+    "vist": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.objects",
+             "scene_accuracy.colour", "persistence", "context_consistency"),
+    "cc3m": ("clip_i", "clip_i.image_rate", "clip_t", "fid", "kid", "scene_accuracy", "scene_accuracy.objects",
+             "scene_accuracy.colour"),
     "mmdialog": ("mm_relevance", "bleu1", "bleu2", "rouge_l", "sbert", "clip_i", "clip_i.image_rate", "fid",
-                 "kid", "scene_accuracy", "scene_accuracy.colour"),
+                 "kid", "scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour"),
 }  # fmt: skip
 
 

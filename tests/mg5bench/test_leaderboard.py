@@ -229,6 +229,38 @@ def test_claims_are_one_holm_family() -> None:
     assert by["cfg"]["verdict"] == "partly" and by["stages"]["verdict"] == "opposite"
 
 
+def test_a_claim_is_read_on_its_own_results() -> None:
+    """The MMDialog claim is read on the results paper.yaml names for it (MM-Relevance ...), not on the image
+    results: an ablation result outside a claim's list adds no p-value to the family; a listed one the ablation
+    lacks is left out (n/a), and the family is every listed result found."""
+    from statsmodels.stats.multitest import multipletests
+
+    from mg5bench.leaderboard.compute import claim_keys, paper_section
+
+    def entry(diff: float, p: float) -> dict[str, Any]:
+        return {"diff": diff, "diff_ci": [diff - 0.01, diff + 0.01], "p": p, "higher_is_better": True,
+                "too_few_clusters": False, "clusters": 60, "seeds": {"base": 3, "variant": 3, "sd": 0.01}}  # fmt: skip
+
+    reps = [
+        {"axis": {"name": "baselines"}, "task": "mmdialog", "rows": [{"variant": "divter", "compare": {
+            "mm_relevance": entry(-0.05, 0.001), "clip_i": entry(-0.3, 1e-9), "persistence": entry(-0.2, 1e-9)}}]},
+        {"axis": {"name": "baselines"}, "task": "vist", "rows": [{"variant": "two-stage", "compare": {
+            "persistence": entry(-0.1, 0.002), "mm_relevance": entry(-0.3, 1e-9)}}]},
+    ]  # fmt: skip
+    md, rows = paper_section(reps, [], None)
+    by = {r["claim"]: r for r in rows}
+    assert "mm_relevance" in claim_keys({"test": {"results": ["mm_relevance"]}})
+    assert set(by["divter"]["results"]) == {"mm_relevance"}  # clip_i and persistence are not the claim's results
+    assert set(by["two-stage"]["results"]) == {"persistence"}  # mm_relevance is not an image claim's result
+    holm = multipletests([0.001, 0.002], method="holm")[1]
+    assert by["divter"]["results"]["mm_relevance"]["p_holm"] == pytest.approx(holm[0])
+    assert by["two-stage"]["results"]["persistence"]["p_holm"] == pytest.approx(holm[1])
+    assert by["divter"]["verdict"] == "yes" and by["two-stage"]["verdict"] == "yes"
+    assert by["divter"]["cells"]["bleu1"] == "n/a"
+    assert "the 2 p-values of this table are one family" in md
+    assert by["cfg"]["verdict"] == "not run"
+
+
 def test_a_gap_to_the_truth_is_best_closest_to_zero() -> None:
     """context_consistency is best at 0 (the schema's best: zero): a run closer to the context image than the truth
     (positive: copying the context) is not better than one as close as the truth, though its value is higher."""
