@@ -295,3 +295,67 @@ def test_a_runs_checkpoint_is_read_from_the_argument_its_adapter_declares() -> N
     # divter's backbones argument names the LM it sits on, not its weights: the label is its default checkpoint
     divter = record("divter", {"backbones": "/x/other-backbones"}).checkpoint
     assert divter == MODELS.get("divter").default_checkpoints["vist"] and divter != "other-backbones"
+
+
+def _baselines_ablation(runs: Path, cells: dict[tuple[str, str], tuple[float, float, float, float]]) -> None:
+    """A stored VIST baselines comparison on val (limit 500) holding ``cells``: (variant, result) -> diff, CI low,
+    CI high, p (variant - base, as mg5bench ablate stores it)."""
+    from mg5bench.runs.ablations import ABLATION_VERSION
+
+    (runs / "minigpt5-run").mkdir(parents=True)
+    rows: dict[str, dict[str, Any]] = {"minigpt5": {"variant": "minigpt5", "label": "m", "base": True, "own": {}}}
+    for (variant, key), (diff, lo, hi, p) in cells.items():
+        row = rows.setdefault(variant, {"variant": variant, "label": variant, "compare": {}})
+        row["compare"][key] = {"diff": diff, "diff_ci": [lo, hi], "p": p, "higher_is_better": True}
+    rep = {"version": ABLATION_VERSION, "axis": {"name": "baselines", "title": "t", "description": "d"},
+           "task": "vist", "split": "val", "limit": 500, "headline": ["persistence"], "rows": list(rows.values()),
+           "method": {}, "evaluator": {}, "key": {"runs": [{"folder": "minigpt5-run"}]}}  # fmt: skip
+    (runs / "ablations" / "baselines-vist-x").mkdir(parents=True)
+    (runs / "ablations" / "baselines-vist-x" / "ablation.json").write_text(json.dumps(rep))
+
+
+def test_the_default_world_rule_reads_the_stored_comparison(tmp_path: Path) -> None:
+    """scripts/default_world.py applies docs/world.md's rule: ground truth >= 0.3 above blank on persistence, and
+    each MiniGPT-5 - pipeline cell resolved (Holm over the four cells, statsmodels as reference) or bounded by
+    +-0.03. Exit 0 (level 3), 1 (level 1 stays), 2 (no comparison, with the command that makes it)."""
+    import subprocess
+    import sys
+
+    from statsmodels.stats.multitest import multipletests
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "default_world.py"
+
+    def call(runs: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), "--runs", str(runs), "--json"], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    cells = {("gt", "persistence"): (0.30, 0.25, 0.35, 1e-6), ("blank", "persistence"): (-0.45, -0.5, -0.4, 1e-6),
+             ("divter", "persistence"): (-0.08, -0.12, -0.04, 0.004),  # MiniGPT-5 ahead, resolved
+             ("divter", "scene_accuracy.objects"): (0.01, -0.02, 0.025, 0.6),  # bounded tie
+             ("two-stage", "persistence"): (-0.05, -0.09, -0.01, 0.012),  # Holm x3 -> 0.036: resolved
+             ("two-stage", "scene_accuracy.objects"): (0.02, -0.01, 0.028, 0.2)}  # fmt: skip
+    _baselines_ablation(tmp_path / "a", cells)
+    out = call(tmp_path / "a")
+    assert out.returncode == 0, out.stderr
+    verdict = json.loads(out.stdout)
+    assert verdict["gt_minus_blank_persistence"] == pytest.approx(0.75)
+    holm = multipletests([0.004, 0.6, 0.012, 0.2], method="holm")[1]
+    assert [c["p_holm"] for c in verdict["cells"]] == pytest.approx(list(holm))
+    assert verdict["cells"][0]["minigpt5_minus_pipeline"] == pytest.approx(0.08)
+    assert verdict["cells"][0]["ci"] == pytest.approx([0.04, 0.12])
+    assert [c["decides"] for c in verdict["cells"]] == [True, True, True, True] and verdict["level"] == 3
+
+    # one cell neither resolved nor bounded: level 1 stays
+    _baselines_ablation(tmp_path / "b", {**cells, ("two-stage", "scene_accuracy.objects"): (0.02, -0.01, 0.05, 0.2)})
+    out = call(tmp_path / "b")
+    assert out.returncode == 1 and json.loads(out.stdout)["level"] == 1
+    # the metric does not separate the truth from a blank image: level 1 stays
+    _baselines_ablation(tmp_path / "c", {**cells, ("gt", "persistence"): (-0.2, -0.25, -0.15, 1e-6)})
+    out = call(tmp_path / "c")
+    assert out.returncode == 1 and not json.loads(out.stdout)["metric_works"]
+    # no comparison, or one without the two-stage pipeline: exit 2 naming what to run
+    out = call(tmp_path / "none")
+    assert out.returncode == 2 and "mg5bench ablate baselines --task vist" in out.stderr
+    _baselines_ablation(tmp_path / "d", {k: v for k, v in cells.items() if k[0] != "two-stage"})
+    out = call(tmp_path / "d")
+    assert out.returncode == 2 and "two-stage / persistence" in out.stderr
