@@ -188,7 +188,7 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
         t = c["test"]
         pv = c.get("paper_value") or "not checked"
         if t.get("ratings"):
-            summary.append(f"| {c['claim']} | {pv} | human ratings | "
+            summary.append(f"| {c['claim']} ({c['id']}) | {pv} | human ratings | "
                            f"{'see Human evaluation' if human else 'no ratings given'} |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "ratings" if human else "not run"})
             continue
@@ -196,8 +196,8 @@ def paper_section(ablations: Sequence[Mapping[str, Any]], plan_errors: Sequence[
         test = f"{t['axis']} on {t['task']}: {t['variant']} vs base"
         if rep is None:
             why = next((e for e in plan_errors if e.startswith(f"{t['axis']} ")), "no ablation stored")
-            summary.append(f"| {c['claim']} | {pv} | {test} | not run: {md_text(_problem(why))} (the full reason "
-                           "and fix under \"not run\" in Ablations) |")  # fmt: skip
+            summary.append(f"| {c['claim']} ({c['id']}) | {pv} | {test} | not run: {md_text(_problem(why))} (the "
+                           "full reason and fix under \"not run\" in Ablations) |")  # fmt: skip
             rows.append({"claim": c["id"], "verdict": "not run"})
             continue
         texts, verdicts, detail = {}, [], {}
