@@ -22,13 +22,17 @@ ENTRY = "python -m mg5bench.modelcards.seeds"
 BEGIN = "<!-- mg5bench:seeds begin"
 END = "<!-- mg5bench:seeds end -->"
 KEYS = {
-    "vist": ("scene_accuracy", "scene_accuracy.colour", "scene_accuracy.shape", "scene_accuracy.size",
-             "scene_accuracy.position", "clip_i"),
-    "mmdialog": ("mm_relevance", "scene_accuracy", "scene_accuracy.colour", "clip_i.image_rate", "bleu1"),
-    "cc3m": ("scene_accuracy", "scene_accuracy.colour", "clip_i"),
+    "vist": ("scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour", "scene_accuracy.shape",
+             "scene_accuracy.size", "scene_accuracy.cell", "persistence", "clip_i"),
+    "mmdialog": ("mm_relevance", "scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour",
+                 "clip_i.image_rate", "bleu1"),
+    "cc3m": ("scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour", "clip_i"),
 }  # fmt: skip
-METRICS = {"vist": ["scene_accuracy", "clip_i"], "mmdialog": ["mm_relevance", "scene_accuracy", "clip_i", "bleu1"],
-           "cc3m": ["scene_accuracy", "clip_i"]}  # fmt: skip
+METRICS = {
+    "vist": ["scene_accuracy", "persistence", "clip_i"],
+    "mmdialog": ["mm_relevance", "scene_accuracy", "clip_i", "bleu1"],
+    "cc3m": ["scene_accuracy", "clip_i"],
+}
 
 
 def _cost(folder: Path) -> tuple[float, float | None]:
