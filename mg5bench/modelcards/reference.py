@@ -210,6 +210,52 @@ def main(argv: list[str] | None = None) -> None:
         print(write_card(args.checkpoint, res, args.card, cmd))
 
 
+PROBE_COLS = ("colour", "shape", "size", "cell", "exact")
+
+
+def _probe_table(probe: dict[str, Any]) -> list[str]:
+    return ["| " + " | ".join(PROBE_COLS) + " |", "|---" * len(PROBE_COLS) + "|",
+            "| " + " | ".join(f"{float(probe[c]):.3f}" for c in PROBE_COLS) + " |"]  # fmt: skip
+
+
+def _lm_lines(info: dict[str, Any]) -> list[str]:
+    """The LM's section: its scene-tracking probe (the LM asked what the scene looks like after a val story prefix,
+    every object's attributes read from its answer) as a table with a few answers; other records as JSON."""
+    if not all(c in info for c in PROBE_COLS):
+        return [f"`{json.dumps(info)}`"]
+    per_step = ", ".join(f"{x:.2f}" for x in info.get("exact_per_step", []))
+    lines = [f"Scene-tracking probe after step {info.get('step')} (training loss {info.get('loss', float('nan')):.3f}) "
+             f"on {info.get('probe_n')} val story prefixes: asked what the scene looks like now; the attributes are "
+             f"the answer's first object's against the scene's first (salient) object, exact = every object right, "
+             f"in order"
+             + (f"; exact per story step: {per_step}" if per_step else "") + ".", "", *_probe_table(info)]  # fmt: skip
+    examples = info.get("examples", [])[:3]
+    if examples:
+        lines += ["", "Answers:", ""] + [f"- {e.get('prompt', '')} -> {e.get('answer', '')}" for e in examples]
+    return lines
+
+
+def _vision_lines(info: dict[str, Any]) -> list[str]:
+    """The vision path's section: Q-Former pretraining losses, the captioning training, the val caption loss with
+    matched and shuffled images (how much the image informs the caption) and the caption probe."""
+    if "caption_probe" not in info:
+        return [f"`{json.dumps(info)}`"]
+    q = info.get("qformer", {})
+    probe = info["caption_probe"]
+    lines = [f"Q-Former pretraining: {q.get('steps')} steps, batch {q.get('batch')}, final ITC {q.get('itc')}, "
+             f"ITM {q.get('itm')}, ITG {q.get('itg')}. Captioning into the frozen LM: {info.get('steps')} steps "
+             f"({info.get('gen_trainable')} of the vision path trainable), {info.get('wall_s')} s, final loss "
+             f"{info.get('final_loss', float('nan')):.3f}; val caption loss {info.get('val_caption_loss_matched')} "
+             f"with the caption's own image against {info.get('val_caption_loss_shuffled')} with another image's.",
+             "", f"Caption probe on {probe.get('n')} val images (the caption's first object against the scene's first, "
+             "salient, object; exact = every object of the scene named right, in order; CC3M-like captions name "
+             "the others only sometimes):", "", *_probe_table(probe)]  # fmt: skip
+    examples = probe.get("examples", [])[:3]
+    if examples:
+        lines += ["", "Captions:", ""] + [f"- {e.get('truth', '')} -> {e.get('caption', '')}" for e in examples]
+    return lines
+
+
 def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | None = None,
                          vision_info: dict[str, Any] | None = None, notes: str = "",
                          level: int = 1) -> Path:  # fmt: skip
@@ -249,9 +295,9 @@ def write_backbones_card(folder: Path, t2i_run: Path, lm_info: dict[str, Any] | 
         lines.append(f"| {row['train_step']} | " + " | ".join(f"{row[c]:.3f}" for c in cols)
                      + f" | {row['seconds']} | {row.get('run', '')} |")  # fmt: skip
     if lm_info:
-        lines += ["", "## lm/ — LLaMA-architecture LM + byte-level BPE", "", f"`{json.dumps(lm_info)}`"]
+        lines += ["", "## lm/ — LLaMA-architecture LM + byte-level BPE", "", *_lm_lines(lm_info)]
     if vision_info:
-        lines += ["", "## vision/ — encoder + Q-Former + projection", "", f"`{json.dumps(vision_info)}`"]
+        lines += ["", "## vision/ — encoder + Q-Former + projection", "", *_vision_lines(vision_info)]
     if notes:
         lines += ["", "## Notes", "", notes]
     headings = ("## t2i/", "## lm/", "## vision/", *(("## Notes",) if notes else ()))

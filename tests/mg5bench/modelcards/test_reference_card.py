@@ -115,6 +115,42 @@ def test_backbones_card_lists_the_curve(tmp_path: Path) -> None:
     assert "level 3" in text3 and "level-3 val captions" in text3 and "level-1" not in text3
     assert "scripts/train_reference.sh --level 3" in text3 and '{"steps": 1500}' in text3
     assert "Hand-written analysis." in text3
+    # the LM probe and the vision records are tables a reader can read, with a few answers
+    lm = {
+        "step": 1500,
+        "loss": 0.35,
+        "probe_n": 500,
+        "colour": 0.548,
+        "shape": 0.824,
+        "size": 1.0,
+        "cell": 0.616,
+        "exact": 0.012,
+        "exact_per_step": [0.05, 0.01],
+        "examples": [{"prompt": "our story", "answer": "a big"}],
+    }
+    vision = {
+        "qformer": {"steps": 1000, "batch": 32, "itc": 0.68, "itm": 0.63, "itg": 0.47},
+        "steps": 800,
+        "gen_trainable": "all",
+        "wall_s": 981.9,
+        "final_loss": 0.3247,
+        "val_caption_loss_matched": 0.33,
+        "val_caption_loss_shuffled": 1.33,
+        "caption_probe": {
+            "n": 500,
+            "colour": 1.0,
+            "shape": 1.0,
+            "size": 1.0,
+            "cell": 0.562,
+            "exact": 0.0,
+            "examples": [{"truth": "a big square", "caption": "a big circle"}],
+        },
+    }
+    text3 = write_backbones_card(other, run, lm, vision, level=3).read_text()
+    assert "| 0.548 | 0.824 | 1.000 | 0.616 | 0.012 |" in text3 and "exact per story step: 0.05, 0.01" in text3
+    assert "| 1.000 | 1.000 | 1.000 | 0.562 | 0.000 |" in text3 and "0.33 with the caption's own image" in text3
+    assert "- our story -> a big" in text3 and "- a big square -> a big circle" in text3
+    assert "Hand-written analysis." in text3 and '"qformer"' not in text3
 
 
 def test_t2i_card_scores_the_backbone_through_the_runner(ckpt: Path, small_world: Path, tmp_path: Path) -> None:
