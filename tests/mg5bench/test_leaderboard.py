@@ -298,7 +298,9 @@ def test_a_runs_checkpoint_is_read_from_the_argument_its_adapter_declares() -> N
     assert divter == MODELS.get("divter").default_checkpoints["vist"] and divter != "other-backbones"
 
 
-def _baselines_ablation(runs: Path, cells: dict[tuple[str, str], tuple[float, float, float, float]]) -> None:
+def _baselines_ablation(
+    runs: Path, cells: dict[tuple[str, str], tuple[float, float, float, float]], split: str = "val"
+) -> None:
     """A stored VIST baselines comparison on val (limit 500) holding ``cells``: (variant, result) -> diff, CI low,
     CI high, p (variant - base, as mg5bench ablate stores it)."""
     from mg5bench.runs.ablations import ABLATION_VERSION
@@ -309,7 +311,7 @@ def _baselines_ablation(runs: Path, cells: dict[tuple[str, str], tuple[float, fl
         row = rows.setdefault(variant, {"variant": variant, "label": variant, "compare": {}})
         row["compare"][key] = {"diff": diff, "diff_ci": [lo, hi], "p": p, "higher_is_better": True}
     rep = {"version": ABLATION_VERSION, "axis": {"name": "baselines", "title": "t", "description": "d"},
-           "task": "vist", "split": "val", "limit": 500, "headline": ["persistence"], "rows": list(rows.values()),
+           "task": "vist", "split": split, "limit": 500, "headline": ["persistence"], "rows": list(rows.values()),
            "method": {}, "evaluator": {}, "key": {"runs": [{"folder": "minigpt5-run"}]}}  # fmt: skip
     (runs / "ablations" / "baselines-vist-x").mkdir(parents=True)
     (runs / "ablations" / "baselines-vist-x" / "ablation.json").write_text(json.dumps(rep))
@@ -360,3 +362,11 @@ def test_the_default_world_rule_reads_the_stored_comparison(tmp_path: Path) -> N
     _baselines_ablation(tmp_path / "d", {k: v for k, v in cells.items() if k[0] != "two-stage"})
     out = call(tmp_path / "d")
     assert out.returncode == 2 and "two-stage / persistence" in out.stderr
+    # the newest comparison at that limit is on another split: not read as the val one
+    _baselines_ablation(tmp_path / "e", cells, split="test")
+    out = call(tmp_path / "e")
+    assert out.returncode == 2 and "(the newest one is on test)" in out.stderr
+    # a sample count below 1 is refused before anything is read
+    bad = subprocess.run([sys.executable, str(script), "--runs", str(tmp_path / "a"), "--limit", "0"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "--limit 0" in bad.stderr
