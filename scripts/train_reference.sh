@@ -6,7 +6,7 @@
 # reference_model/checkpoints-level3) resumes on a fresh clone without the training folders.
 #
 #   scripts/train_reference.sh [--level N] [--runs DIR] [--dest DIR] [--eval-runs DIR] [--stage1-steps N]
-#                              [--stage2-steps N] [--compare]
+#                              [--stage1b-steps N] [--stage2-steps N] [--compare]
 #
 #   --level N         world level (default 1, the embedded default world's; 3 = partial captions, docs/world.md)
 #   --runs DIR        training folders (default runs/reference for level 1, runs/reference-level<N> otherwise)
@@ -14,6 +14,9 @@
 #                     reference_model/checkpoints-level<N> otherwise)
 #   --eval-runs DIR   where the cards' and comparisons' generated runs are stored (default runs for level 1,
 #                     runs-level<N> otherwise, so one level's ablations never meet another's in a report)
+#   --stage1-steps N  stage 1's first part (default 2000)
+#   --stage1b-steps N stage 1's second part, at caption-loss weight 5 (default 600; 3000 on level 3, see below)
+#   --stage2-steps N  every stage 2 (default 800)
 #   --compare         also run the paired comparisons the cards quote (mg5bench ablate on 500 val samples)
 #
 # Seeds: every stage 2 that a comparison uses is trained with seeds 42, 43 and 44 (the first exported as NAME, the
@@ -34,7 +37,7 @@
 # resumes from RUNS/t2i at its last 1,000-step chunk, exactly):
 #   scripts/train_reference.sh --level 3 --compare
 set -euo pipefail
-LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S2=800 COMPARE=0
+LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S1B="" S2=800 COMPARE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --level) LEVEL=$2; shift 2 ;;
@@ -42,12 +45,17 @@ while [ $# -gt 0 ]; do
     --dest) DEST=$2; shift 2 ;;
     --eval-runs) EVAL=$2; shift 2 ;;
     --stage1-steps) S1=$2; shift 2 ;;
+    --stage1b-steps) S1B=$2; shift 2 ;;
     --stage2-steps) S2=$2; shift 2 ;;
     --compare) COMPARE=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "scripts/train_reference.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+# stage 1's second part: 600 steps on level 1 (2,600 x 16 pairs = 5 passes over its 8,000 CC3M-like pairs); on
+# level 3, whose CC3M-like train split is 10x larger (80,800 pairs), 3,000, so that stage 1 sees it once
+# (5,000 x 16 = 80,000). With 600 there the level-3 stage 1 saw 40% of it and did not reproduce its own T2I.
+if [ -z "$S1B" ]; then S1B=600; [ "$LEVEL" = 3 ] && S1B=3000; fi
 if [ "$LEVEL" = 1 ]; then RUNS=${RUNS:-runs/reference}; DEST=${DEST:-reference_model/checkpoints}; EVAL=${EVAL:-runs}
 else RUNS=${RUNS:-runs/reference-level$LEVEL}; DEST=${DEST:-reference_model/checkpoints-level$LEVEL}
   EVAL=${EVAL:-runs-level$LEVEL}; fi
@@ -104,7 +112,7 @@ exported() {  # RUN_FOLDER -> true when DEST holds it (exporting it first if its
   done_run "$1" || return 1
   $PY -m reference_model.export "$RUNS" "$DEST" --keep-backbones --only "$name" > /dev/null
 }
-# stage 1: the official weights for S1 steps, then 600 steps at caption-loss weight 5 (at 0.1 the mapper never
+# stage 1: the official weights for S1 steps, then S1B steps at caption-loss weight 5 (at 0.1 the mapper never
 # matched the text encoder's first-token state, which the tiny T2I's layout map reads most). The no-caption-loss
 # ablation runs the same 2 parts without L_cap.
 stage1() {  # OUT [flags]
@@ -115,7 +123,7 @@ stage1() {  # OUT [flags]
     --out "$out-a" --steps "$S1" --batch 16 --lr 2e-4 --threads 1 "$@"
   # shellcheck disable=SC2086
   exported "$out" || { $PY -m reference_model.train stage1 --init "$out-a" --data "$WORLD/CC3M" \
-    --out "$out" --steps 600 --batch 16 --lr 2e-4 $cw --val-every 300 --threads 1 "$@" && exported "$out"; }
+    --out "$out" --steps "$S1B" --batch 16 --lr 2e-4 $cw --val-every 300 --threads 1 "$@" && exported "$out"; }
 }
 # stage 2 (tiny preset): LoRA on q/k/v/o at 1e-3, the mapper at 1e-4, and L_cap against the output image's scene
 # caption (the world's scenes.jsonl) at weight 1; with L_img alone stage 2 loses the object's place. Same recipe for
