@@ -212,3 +212,10 @@ def config_from_backbones(folder: Path) -> MiniGPT5Config:
 
 
 PRESETS = {"tiny": tiny_preset, "paper": paper_preset}
+
+
+def checkpoint_stage(state: dict[str, Any]) -> int | None:
+    """The training stage a checkpoint's ``state.json`` records: ``train.py`` writes ``"stage1"``/``"stage2"``, older
+    records hold 1/2; None when the record names no stage it could be."""
+    stage = str(state.get("stage", "")).removeprefix("stage")
+    return int(stage) if stage in ("1", "2") else None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_model.config import MiniGPT5Config
+from reference_model.config import MiniGPT5Config, checkpoint_stage
 from reference_model.losses import caption_loss, diffusion_loss, preprocess_caption, text_loss
 from reference_model.mapper import VokenMapper
 from reference_model.vision import VisionPath, preprocess
@@ -573,7 +573,9 @@ def load_checkpoint(folder: Path, **overrides: Any) -> MiniGPT5:
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder}: not a MiniGPT-5 checkpoint (missing {name})")
     cfg = dataclasses.replace(MiniGPT5Config.load(folder), **overrides)
-    stage = int(str(json.loads((folder / "state.json").read_text())["stage"]).removeprefix("stage"))
+    stage = checkpoint_stage(json.loads((folder / "state.json").read_text()))
+    if stage is None:
+        raise FileNotFoundError(f"{folder}/state.json: names no training stage (expected 'stage1' or 'stage2')")
     model = MiniGPT5.from_config(cfg)
     model.setup_stage(stage)
     model.load_trainable_state(load_file(str(folder / "trainable.safetensors")))

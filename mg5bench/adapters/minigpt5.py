@@ -153,10 +153,12 @@ class MiniGPT5Adapter(Adapter):
     def _check_checkpoint(self) -> None:
         """Before anything loads: the checkpoint was trained for this task (or ``cross_task=true``), its
         trainable weights are whole and hold what the loader expects, and its frozen parts are there."""
+        from reference_model.config import checkpoint_stage
+
         read_json(self.source / "minigpt5_config.json", "the MiniGPT-5 checkpoint")
         state = read_json(self.source / "state.json", "the MiniGPT-5 checkpoint")
         check_trained_task(state.get("task"), self.task, self.source, self.model_args)
-        stage2 = str(state.get("stage", "")).removeprefix("stage") == "2"
+        stage2 = checkpoint_stage(state) == 2
         fix = "copy the checkpoint again, or retrain it (scripts/train_reference.sh)"
         check_safetensors(self.source / "trainable.safetensors", required=("tokens.embed", "tokens.head"),
                           prefixes=("mapper.", *(("lora.",) if stage2 else ())), fix=fix)  # fmt: skip

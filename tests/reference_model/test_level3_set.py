@@ -12,6 +12,7 @@ import pytest
 
 from mg5bench.adapters.common import shipped_checkpoints
 from mg5bench.core.hashing import sha256_file
+from reference_model.config import checkpoint_stage
 
 ROOT = shipped_checkpoints().with_name("checkpoints-level3")
 STAGES = sorted(p.name for p in ROOT.iterdir() if (p / "state.json").exists()) if ROOT.is_dir() else []
@@ -47,7 +48,7 @@ def test_each_stage_part_sits_on_this_sets_backbones_and_parent(name: str) -> No
     assert "--data $W/" in state["command"]  # the world folder is written as $W, never the machine's path
     assert "-level3-" in state["world"]  # and $W is named by the world's folder name, which holds the level
     parent = state["parent"]
-    if int(str(state["stage"]).removeprefix("stage")) == 1:  # "stage1" as train.py writes it, 1 in older records
+    if checkpoint_stage(state) == 1:
         # stage 1's second part continues its first (not kept: only the finished stage 1 is a part of the set)
         assert parent is None or Path(parent["path"]).name == f"{name}-a"
         return

@@ -56,6 +56,26 @@ def test_stage2_loads_stage1_and_resume(parts, small_world: Path, tmp_path: Path
         train_stage(parts, replace(tc2, steps=3), s2, threads=1)
 
 
+def test_a_checkpoint_loads_whichever_way_its_record_names_the_stage(parts, small_world: Path, tmp_path: Path) -> None:
+    from reference_model.config import checkpoint_stage
+    from reference_model.modeling import load_checkpoint
+
+    s1 = tmp_path / "s1"
+    train_stage(parts, _tc(data=str(small_world / "CC3M")), s1, threads=1)
+    record = json.loads((s1 / "state.json").read_text())
+    assert record["stage"] == "stage1" and checkpoint_stage(record) == 1  # as train.py writes it
+    trained = load_checkpoint(s1).state_dict()
+    for stage, expect in ((1, 1), ("2", 2), ("stage3", None), ("", None)):
+        assert checkpoint_stage({"stage": stage}) == expect
+    assert checkpoint_stage({}) is None
+    (s1 / "state.json").write_text(json.dumps({**record, "stage": 1}))  # older records hold the number
+    older = load_checkpoint(s1).state_dict()
+    assert all(torch.equal(older[k], v) for k, v in trained.items())
+    (s1 / "state.json").write_text(json.dumps({**record, "stage": "final"}))
+    with pytest.raises(FileNotFoundError, match=r"state\.json: names no training stage"):
+        load_checkpoint(s1)
+
+
 def test_stage2_cli_records_lora_targets(parts, small_world: Path, tmp_path: Path) -> None:
     """--lora-targets puts LoRA on the named projections and the choice is saved in the checkpoint config."""
     from safetensors.torch import load_file
