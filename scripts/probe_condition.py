@@ -7,9 +7,14 @@ the tiny UNet reads to place the object: 0 = as from the caption, 1 = as bad as 
 reads bare CC3M val captions (stage 1's format); ``--task vist`` reads VIST val step 0 through the ``-gen``
 prompt, vokens teacher-forced right after it.
 
-``linear``: logistic-regression probes of the current scene's cell, shape and colour from each LM layer's voken
-states, the mapper output and the layout map's pooled input (1,500 train / 500 val examples). Needs
-scikit-learn (installed with the dev extras through sentence-transformers).
+``linear``: logistic-regression probes of the current scene's first object's cell, shape and colour (on level 3
+the big object, the one every caption names) from each LM layer's voken states, the mapper's first layers
+(``mapper_fc``), its transformer encoder (``mapper_encoder``), its output and the layout map's pooled input (1,500
+train / 500 val examples). Needs scikit-learn (installed with the dev extras through sentence-transformers).
+
+``--level N`` reads the default world of that level (default 1); docs/world.md quotes the level-3 stage 1's probes:
+
+    .venv/bin/python scripts/probe_condition.py linear reference_model/checkpoints-level3/stage1 --task cc3m --level 3
 
     .venv/bin/python scripts/probe_condition.py fit reference_model/candidates/stage2-vist-v3 --task vist
     .venv/bin/python scripts/probe_condition.py linear reference_model/candidates/stage2-vist-v3 --task vist
@@ -45,7 +50,11 @@ def _states(model: Any, examples: list[Any], load: Any) -> dict[str, Any]:
             rows = list(range(len(chunk)))
             for li, h in enumerate(o.hidden_states):
                 out.setdefault(f"layer{li}", []).append(model.voken_states(h, tokens, rows).flatten(1))
-            cond = model.mapper(model.voken_states(o.last_hidden_state, tokens, rows))  # (G, Q, D)
+            states = model.voken_states(o.last_hidden_state, tokens, rows)  # (G, n, d_llm)
+            src = model.mapper.fc(states)  # (G, n, d_model)
+            out.setdefault("mapper_fc", []).append(src.flatten(1))
+            out.setdefault("mapper_encoder", []).append(model.mapper.transformer.encoder(src).flatten(1))
+            cond = model.mapper(states)  # (G, Q, D)
             out.setdefault("cond", []).append(cond)
             out.setdefault("pooled", []).append(model.unet.conv_in.pool(cond))  # (G, D)
     return {k: torch.cat(v) for k, v in out.items()}
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--task", choices=["cc3m", "vist"], default="vist")
     ap.add_argument("--n", type=int, default=100, help="fit: examples (default 100)")
+    ap.add_argument("--level", type=int, default=1, help="world level (default 1)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -123,13 +133,17 @@ def main(argv: list[str] | None = None) -> None:
     from reference_model.modeling import load_checkpoint
 
     torch.set_num_threads(args.threads)
-    root = ensure_world(WorldConfig(level=1), progress=False)
+    root = ensure_world(WorldConfig(level=args.level), progress=False)
     model = load_checkpoint(args.checkpoint).eval()
     if args.probe == "fit":
         res: Any = fit(model, root, args.task, args.n)
     else:
         res = linear(model, root, args.task, load_scenes(root))
-    print(json.dumps({"checkpoint": str(args.checkpoint), "task": args.task, args.probe: res}, indent=2))
+    print(
+        json.dumps(
+            {"checkpoint": str(args.checkpoint), "task": args.task, "level": args.level, args.probe: res}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":
