@@ -30,13 +30,19 @@
 # minutes each, cards ~4 min each: about 7.5 h from scratch, about 5 h with the T2I and LM kept.
 # Measured on level 3 (the same machine): VAE 1,688-1,827 s, UNet 10.5-13 min per 1,000 steps plus 75 s for each
 # chunk's curve evaluation (about 2.5 h for 12,000; several times slower while anything else runs: measure alone),
-# LM 42.6 min, vision path 830 s, stage 1 1,008 + 283 s, stage 2 936-971 s per seed, Divter on VIST 161-328 s per
-# seed, sd2-ft on VIST 87 s; a 500-sample VIST val run at one thread 2.5-3 min per model.
+# LM 42.6 min, vision path 830 s, stage 1 (2,000 + 3,000 steps) 1,008 + 2,655 s, stage 2 on VIST 1,158-1,717 s
+# per seed and on MMDialog 630-694 s (an evaluation ran on the other core meanwhile), Divter 281-304 s per seed on
+# VIST, 155-158 s on MMDialog, 84 s plus about 11 min of captioning its 80,000 pairs on CC3M, sd2-ft 159-173 s; a
+# 500-sample VIST val run at one thread 2.5-3 min per model, a comparison of 3 seeds against the baselines 26 min.
 # Across sessions: DEST holds every finished part, so committing it is enough to resume on a fresh clone; a part
 # interrupted in its training folder starts again unless that folder is kept (the T2I, about 3 hours with its VAE,
 # resumes from RUNS/t2i at its last 1,000-step chunk, exactly):
 #   scripts/train_reference.sh --level 3 --compare
 set -euo pipefail
+# one thread per process, trainings and evaluations alike: with two cores, one training runs while a comparison runs
+# on the other, and a process with two threads on a shared core spends its time waiting (Divter's captioning ran
+# 13x slower). Stage 1 and 2 also pass --threads 1; evaluations store the thread count in their run's key.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S1B="" S2=800 COMPARE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,7 +54,7 @@ while [ $# -gt 0 ]; do
     --stage1b-steps) S1B=$2; shift 2 ;;
     --stage2-steps) S2=$2; shift 2 ;;
     --compare) COMPARE=1; shift ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "scripts/train_reference.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -178,10 +184,9 @@ stage2 vist stage2-vist-no-caption-loss stage1-no-caption-loss --no-caption-loss
 stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
 
 # 4. model cards with oracle accuracy on the val split (every part is in DEST already)
-# Every evaluation generates with one thread (the thread count is part of a run's key on a CPU; one, as
-# scripts/make_reports.sh), so a task's comparison can run on the second core while a training runs on the first
-# and the runs it stores are the ones this part reuses.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+# Every evaluation generates with one thread (OMP_NUM_THREADS above; the thread count is part of a run's key on a
+# CPU; one, as scripts/make_reports.sh), so a task's comparison can run on the second core while a training runs on
+# the first and the runs it stores are the ones this part reuses.
 for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
   stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
