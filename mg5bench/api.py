@@ -412,14 +412,15 @@ def run_plan(plan: Mapping[str, Any], runs: Path, *, device: str, cache_dir: Pat
     return errors
 
 
-def _axis_problem(axis: str) -> str | None:
-    """Why an ablation axis cannot run here (its axis file does not load, or a variant's checkpoint is missing:
-    the message names the command that makes it); None when it can."""
+def _axis_problem(axis: str, checkpoints: Path | None = None) -> str | None:
+    """Why an ablation axis cannot run here with the checkpoint set ``checkpoints`` (None = the shipped one): its
+    axis file does not load, or a variant's checkpoint is missing (the message says how to make it); None when it
+    can."""
     from mg5bench.ablation import load_axis
     from mg5bench.core.errors import Mg5Error
 
     try:
-        load_axis(axis).check_checkpoints()
+        load_axis(axis).check_checkpoints(checkpoints)
     except Mg5Error as e:
         return str(e)
     return None

@@ -158,9 +158,12 @@ class Axis:
             return
         v, path = missing[0]
         how = f"make it with: {v.make}" if v.make else "point the variant's checkpoint at an existing folder"
+        if v.make and root is not None and not _is_shipped_set(root):  # the axis file's recipe makes the shipped set's
+            how = (f"the axis file's 'make' trains it into the shipped set; train it the same way on this set's world "
+                   f"and export it into {display_path(Path(root))}")  # fmt: skip
         others = ", ".join(m.name for m, _ in missing[1:])
         more = f" ({len(missing) - 1} more missing: {others})" if others else ""
-        shown = _display_path(path)
+        shown = display_path(path)
         raise ConfigError(f"axis {self.name}: variant {v.name} needs the checkpoint {shown}, which is not there{more}; "
                           f"{how}")  # fmt: skip
 
@@ -332,7 +335,14 @@ def load_axis(name_or_file: str | Path) -> Axis:
     return parse_axis(read_yaml(Path(path), "axis file"), str(path))
 
 
-def _display_path(path: Path) -> str:
+def _is_shipped_set(root: Path) -> bool:
+    """Whether ``root`` is the shipped checkpoint set (whose axis-file ``make`` recipes export into it)."""
+    from mg5bench.adapters.common import shipped_checkpoints
+
+    return Path(root).resolve() == shipped_checkpoints().resolve()
+
+
+def display_path(path: Path) -> str:
     """A path as a user re-types it: relative to the working directory when inside it (a report or a message
     never carries one machine's absolute paths), else as given."""
     try:

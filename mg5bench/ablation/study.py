@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg5bench.ablation.axis import Axis, load_axis
+from mg5bench.ablation.axis import Axis, display_path, load_axis
 from mg5bench.ablation.outputs import write_outputs
 from mg5bench.ablation.plan import PlannedRun, is_stored, plan, records_sha256
 from mg5bench.core.errors import ConfigError, DataError
@@ -115,6 +115,11 @@ def ablate(
     if not force:
         stored = read_ablation(folder / "ablation.json")
         if isinstance(stored, dict):
+            if "checkpoints" not in stored:  # stored before the set was recorded: the same runs, so the same set
+                from mg5bench.core.files import atomic_write_json
+
+                stored["checkpoints"] = None if checkpoints is None else display_path(Path(checkpoints))
+                atomic_write_json(folder / "ablation.json", stored)
             return AblationResult(folder, stored, True, generated, round(time.perf_counter() - t0, 2))
         if stored is not None:  # damaged: computed again (ablation.json is written last, atomically)
             from mg5bench.core.notes import note
@@ -122,6 +127,8 @@ def ablate(
             note(f"{folder / 'ablation.json'}: {stored}; computing the comparison again")
     report = analyse(ax, planned, key, names, notes, evaluator=evaluator, resamples=resamples,
                      permutations=permutations, device=dev, cache_dir=cache_dir, progress=progress)  # fmt: skip
+    # the set its checkpoints came from, as given (None = the shipped one), so a report can say how to run the rest
+    report["checkpoints"] = None if checkpoints is None else display_path(Path(checkpoints))
     write_outputs(folder, report)
     return AblationResult(folder, report, False, generated, round(time.perf_counter() - t0, 2))
 

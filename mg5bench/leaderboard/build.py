@@ -49,7 +49,7 @@ def build_report(
     contact_sheets: bool = True,
     plan: Path | None = None,
     generate: Callable[..., list[str]] | None = None,
-    axis_problem: Callable[[str], str | None] | None = None,
+    axis_problem: Callable[[str, Path | None], str | None] | None = None,
     progress: bool = True,
     command: str = "mg5bench report",
     shipped_only: bool = False,
@@ -58,9 +58,10 @@ def build_report(
     repository's committed ``reports/``, which ``scripts/make_reports.sh`` rebuilds). ``limit``: samples per table
     (default: each task's most common completed --limit, or the plan's when the plan was generated). ``generate``:
     called as ``generate(plan, device=, cache_dir=, progress=, evaluator=)`` once every setting is checked, to
-    generate what the plan lacks; it returns the errors of axes that cannot run. ``axis_problem(axis)``: why a plan
-    axis with no stored ablation cannot run, if it cannot. ``shipped_only``: only each model's shipped default
-    checkpoint (training seeds and ablation checkpoints left out of the tables). Every setting, the output folder
+    generate what the plan lacks; it returns the errors of axes that cannot run. ``axis_problem(axis,
+    checkpoints)``: why a plan axis with no stored ablation cannot run with the checkpoint set the stored ablations
+    used, if it cannot. ``shipped_only``: only each model's shipped default checkpoint (training seeds and ablation
+    checkpoints left out of the tables). Every setting, the output folder
     and the ratings database are checked before any work; the files are written into a temporary folder and moved
     into ``out`` only when all of them are built, so a failed build leaves the previous report as it was."""
     from mg5bench.core.devices import resolve_device
@@ -84,7 +85,7 @@ def build_report(
                                                    shipped_only=shipped_only, samples=samples)  # fmt: skip
     used = [r for t in all_tables for r in t.rows]
     ablations = compute.find_ablations(runs, limits, left_out)
-    plan_errors += compute.missing_axes(plan_data, ablations, plan_errors, axis_problem)
+    plan_errors += compute.missing_axes(plan_data, ablations, plan_errors, axis_problem, runs)
     main_vist = next((t for t in all_tables if t.task == "vist" and not t.protocol), None)
     meta_res: dict[str, Any] = {"note": "no VIST table"}
     scored = [r.score for r in used if r.score]

@@ -4,6 +4,7 @@ checkpoints, the paper's claims beside ours (one Holm family) and the plan's axe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -241,21 +242,48 @@ def _problem(message: str) -> str:
     return body.split("; ", 1)[0]
 
 
+def shared_settings(found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The settings every stored ablation of a runs folder shares (``split``, ``limit``, ``data``, ``checkpoints``:
+    the trained set, None = the shipped one), so the axes it lacks are named with the command that fits it (a
+    folder of level-3 comparisons is completed on level 3's data and set, not the defaults)."""
+    out: dict[str, Any] = {}
+    for k in ("split", "limit", "data", "checkpoints"):
+        values = {json.dumps(a.get(k)) for a in found}
+        if len(values) == 1:
+            out[k] = json.loads(values.pop())
+    return out
+
+
+def ablate_command(axis: str, task: str, runs: Path, settings: Mapping[str, Any]) -> str:
+    """The 'mg5bench ablate' command that adds an axis to a runs folder with its stored ablations' settings."""
+    import shlex
+
+    parts = ["mg5bench", "ablate", axis, "--task", task]
+    for k in ("split", "limit", "data", "checkpoints"):
+        if settings.get(k) is not None:
+            parts += [f"--{k}", str(settings[k])]
+    if Path(runs) != Path("runs"):
+        parts += ["--out", str(runs)]
+    return shlex.join(parts)
+
+
 def missing_axes(plan: Mapping[str, Any], found: Sequence[Mapping[str, Any]], known: Sequence[str],
-                 axis_problem: Callable[[str], str | None] | None = None) -> list[str]:  # fmt: skip
-    """The plan's axes with no stored ablation: why (``axis_problem(axis)``: e.g. a missing checkpoint and the command
-    that makes it, as the API finds it in the axis file), or the command that runs them, so the report says what it
-    lacks with or without --rebuild."""
+                 axis_problem: Callable[[str, Path | None], str | None] | None = None,
+                 runs: Path = Path("runs")) -> list[str]:  # fmt: skip
+    """The plan's axes with no stored ablation: why (``axis_problem(axis, checkpoints)``: e.g. a missing checkpoint
+    in the set the stored ablations used and how to make it, as the API finds it in the axis file), or the command
+    that runs them with the stored ablations' settings (``shared_settings``), so the report says what it lacks with
+    or without --rebuild."""
     have = {(a["axis"]["name"], a["task"]) for a in found}
+    settings = shared_settings(found)
+    root = None if settings.get("checkpoints") is None else Path(settings["checkpoints"])
     out = []
     for a in plan.get("ablations", []):
         if (a["axis"], a["task"]) in have or any(e.startswith(f"{a['axis']} ({a['task']})") for e in known):
             continue
-        problem = axis_problem(a["axis"]) if axis_problem is not None else None
-        why = (
-            problem
-            or f"not stored yet: run 'mg5bench ablate {a['axis']} --task {a['task']}' (or scripts/make_reports.sh)"
-        )
+        problem = axis_problem(a["axis"], root) if axis_problem is not None else None
+        command = ablate_command(a["axis"], a["task"], runs, settings)
+        why = problem or f"not stored yet: run '{command}'" + ("" if settings else " (or scripts/make_reports.sh)")
         out.append(f"{a['axis']} ({a['task']}): {why}")
     return out
 

@@ -183,6 +183,22 @@ def test_missing_checkpoint_is_one_line_with_the_training_command(tmp_path: Path
     assert not (tmp_path / "ablations").exists()
 
 
+def test_a_checkpoint_missing_from_another_set_says_to_export_it_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The axis file's recipe exports into the shipped set; for another set (e.g. one trained on level 3) the
+    message points at that set instead of a command that would train on the wrong world."""
+    from mg5bench.ablation import ablate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "level3-set").mkdir()
+    with pytest.raises(ConfigError) as e:
+        ablate("vokens", out=tmp_path / "runs", checkpoints=Path("level3-set"), progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and "needs the checkpoint level3-set/stage2-vist-vokens4, which is not there" in msg
+    assert "export it into level3-set" in msg and "reference_model.train" not in msg
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

@@ -370,3 +370,30 @@ def test_the_default_world_rule_reads_the_stored_comparison(tmp_path: Path) -> N
     bad = subprocess.run([sys.executable, str(script), "--runs", str(tmp_path / "a"), "--limit", "0"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "--limit 0" in bad.stderr
+
+
+def test_an_axis_a_runs_folder_lacks_is_named_with_its_stored_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of comparisons on another world and set (level 3) is completed with that world and set: the report's
+    'not run' line carries the split, limit, data and checkpoints its stored ablations share, and checks the axis's
+    checkpoints in that set, not in the shipped one."""
+    from mg5bench.api import _axis_problem
+    from mg5bench.leaderboard.compute import missing_axes, shared_settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "set3").mkdir()
+    stored = [{"axis": {"name": "baselines"}, "task": t, "split": "val", "limit": 500, "data": "synth:level=3",
+               "checkpoints": "set3"} for t in ("vist", "mmdialog")]  # fmt: skip
+    plan = {"ablations": [{"axis": "baselines", "task": "vist"}, {"axis": "cfg", "task": "vist"}]}
+    (line,) = missing_axes(plan, stored, [], None, Path("runs-level3"))
+    assert line == ("cfg (vist): not stored yet: run 'mg5bench ablate cfg --task vist --split val --limit 500 "
+                    "--data synth:level=3 --checkpoints set3 --out runs-level3'")  # fmt: skip
+    (line,) = missing_axes(plan, stored, [], _axis_problem, Path("runs-level3"))
+    assert line.startswith("cfg (vist): axis cfg: variant ") and "needs the checkpoint set3/" in line
+    assert "export it into set3" in line
+    # settings the stored ablations disagree on are left out; none stored: the plain command
+    assert shared_settings([*stored, {**stored[0], "limit": 250}]) == {"split": "val", "data": "synth:level=3",
+                                                                       "checkpoints": "set3"}  # fmt: skip
+    (line,) = missing_axes({"ablations": [{"axis": "cfg", "task": "vist"}]}, [], [], None)
+    assert line == "cfg (vist): not stored yet: run 'mg5bench ablate cfg --task vist' (or scripts/make_reports.sh)"
