@@ -203,7 +203,7 @@ done
 
 # 5. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
 if [ "$COMPARE" = 1 ]; then
-  for axis in baselines cfg stages caption-loss; do
+  for axis in baselines context cfg stages caption-loss; do
     $PY -m mg5bench ablate "$axis" --task vist --split val --limit 500 --data "$DATA" --checkpoints "$DEST" \
       --out "$EVAL" --quiet
   done
