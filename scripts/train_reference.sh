@@ -179,9 +179,9 @@ baselines cc3m
 # 3. the VIST ablations
 stage1 "$RUNS/stage1-no-cfg" --no-cfg
 stage2 vist stage2-vist-no-cfg stage1-no-cfg --no-cfg --scene-caption-weight 1
+stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1  # needs no stage 1: a whole axis lands an hour sooner
 stage1 "$RUNS/stage1-no-caption-loss" --no-caption-loss
 stage2 vist stage2-vist-no-caption-loss stage1-no-caption-loss --no-caption-loss
-stage2 vist stage2-vist-single-stage "" --scene-caption-weight 1
 
 # 4. model cards with oracle accuracy on the val split (every part is in DEST already)
 # Every evaluation generates with one thread (OMP_NUM_THREADS above; the thread count is part of a run's key on a
