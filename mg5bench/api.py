@@ -39,18 +39,18 @@ def synth(
     out: Path | None = None,
     *,
     size: str = "default",
-    level: int = 1,
+    level: int | None = None,
     seed: int = 0,
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """Build a synthetic world into ``out`` (or the user cache, reused if already there). ``out`` holding this
     very world already (verified against its manifest) is reused too; one left incomplete by an interrupted
-    build is cleared and built again."""
+    build is cleared and built again. ``level`` None = the embedded default's level."""
     from mg5bench.data.world import WorldConfig, build_world, ensure_world, is_world
     from mg5bench.tasks import check_world
 
-    cfg = WorldConfig(seed=seed, level=level, size=size)
+    cfg = WorldConfig(seed=seed, size=size) if level is None else WorldConfig(seed=seed, level=level, size=size)
     if out is None:
         root = ensure_world(cfg, cache_dir, progress=progress)
     else:

@@ -1,7 +1,7 @@
 """Apply the rule that decides the embedded default world (docs/world.md, "Which level is the default"), fixed
 before the level-3 set's results, to the stored VIST baselines comparison of a runs folder.
 
-    python scripts/default_world.py [--runs runs-level3] [--limit 500] [--json]
+    python scripts/default_world.py [--runs runs] [--limit 500] [--json]
 
 It reads the newest stored `mg5bench ablate baselines --task vist` result at that limit (the one the report
 shows) and prints each condition with its numbers: (1) ground truth at least 0.3 above the blank image on
@@ -58,7 +58,7 @@ def decide(rep: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--runs", type=Path, default=Path("runs-level3"), help="runs folder (default runs-level3)")
+    ap.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (default runs)")
     ap.add_argument("--limit", type=int, default=500, help="the comparison's --limit (default 500)")
     ap.add_argument("--json", action="store_true", help="print the verdict as JSON")
     args = ap.parse_args(argv)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from mg5bench.scoring.statistics import format_p
 
     fix = (f"run: mg5bench ablate baselines --task vist --split val --limit {args.limit} --data synth:level=3 "
-           f"--checkpoints reference_model/checkpoints-level3 --out {args.runs}")  # fmt: skip
+           f"--out {args.runs}")  # fmt: skip
     # the comparison the report shows: the newest per (axis, task) at that limit, whatever its split
     reps = [r for r in find_ablations(args.runs, {"vist": args.limit}) if r["axis"]["name"] == "baselines"]
     if not reps or reps[0].get("split") != "val":

@@ -14,7 +14,7 @@ train / 500 val examples). Needs scikit-learn (installed with the dev extras thr
 
 ``--level N`` reads the default world of that level (default 1); docs/world.md quotes the level-3 stage 1's probes:
 
-    .venv/bin/python scripts/probe_condition.py linear reference_model/checkpoints-level3/stage1 --task cc3m --level 3
+    .venv/bin/python scripts/probe_condition.py linear reference_model/checkpoints/stage1 --task cc3m --level 3
 
     .venv/bin/python scripts/probe_condition.py fit reference_model/candidates/stage2-vist-v3 --task vist
     .venv/bin/python scripts/probe_condition.py linear reference_model/candidates/stage2-vist-v3 --task vist

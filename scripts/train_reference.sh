@@ -2,18 +2,20 @@
 # Train every reference checkpoint of one world level from scratch, with three stage-2 seeds of every compared
 # variant, evaluate each on the val split with the oracle, write the model cards and export the set into DEST.
 # Resumable: rerun the same command and finished parts are skipped, interrupted ones continue. Each part is exported
-# into DEST as soon as it is trained, and a part found in DEST counts as done, so a set kept in git (level 3:
-# reference_model/checkpoints-level3) resumes on a fresh clone without the training folders.
+# into DEST as soon as it is trained, and a part found in DEST counts as done, so a set kept in git (the shipped
+# reference_model/checkpoints, level 3) resumes on a fresh clone without the training folders.
 #
 #   scripts/train_reference.sh [--level N] [--runs DIR] [--dest DIR] [--eval-runs DIR] [--stage1-steps N]
 #                              [--stage1b-steps N] [--stage2-steps N] [--compare]
 #
-#   --level N         world level (default 1, the embedded default world's; 3 = partial captions, docs/world.md)
-#   --runs DIR        training folders (default runs/reference for level 1, runs/reference-level<N> otherwise)
-#   --dest DIR        where the set is exported (default reference_model/checkpoints for level 1,
-#                     reference_model/checkpoints-level<N> otherwise)
-#   --eval-runs DIR   where the cards' and comparisons' generated runs are stored (default runs for level 1,
-#                     runs-level<N> otherwise, so one level's ablations never meet another's in a report)
+#   --level N         world level (default: the embedded default world's, 3 = partial captions; 1 = the earlier
+#                     world whose captions describe the whole picture, docs/world.md)
+#   --runs DIR        training folders (default runs/reference for the default level, runs/reference-level<N>
+#                     otherwise)
+#   --dest DIR        where the set is exported (default: the shipped reference_model/checkpoints for the default
+#                     level, reference_model/checkpoints-level<N> otherwise)
+#   --eval-runs DIR   where the cards' and comparisons' generated runs are stored (default runs for the default
+#                     level, runs-level<N> otherwise, so one level's ablations never meet another's in a report)
 #   --stage1-steps N  stage 1's first part (default 2000)
 #   --stage1b-steps N stage 1's second part, at caption-loss weight 5 (default 600; 3000 on level 3, see below)
 #   --stage2-steps N  every stage 2 (default 800)
@@ -37,13 +39,14 @@
 # Across sessions: DEST holds every finished part, so committing it is enough to resume on a fresh clone; a part
 # interrupted in its training folder starts again unless that folder is kept (the T2I, about 3 hours with its VAE,
 # resumes from RUNS/t2i at its last 1,000-step chunk, exactly):
-#   scripts/train_reference.sh --level 3 --compare
+#   scripts/train_reference.sh --compare            (level 1's set: scripts/train_reference.sh --level 1)
 set -euo pipefail
 # one thread per process, trainings and evaluations alike: with two cores, one training runs while a comparison runs
 # on the other, and a process with two threads on a shared core spends its time waiting (Divter's captioning ran
 # 13x slower). Stage 1 and 2 also pass --threads 1; evaluations store the thread count in their run's key.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-LEVEL=1 RUNS="" DEST="" EVAL="" S1=2000 S1B="" S2=800 COMPARE=0
+PY=${PYTHON:-.venv/bin/python}  # the interpreter, not a setting
+LEVEL="" RUNS="" DEST="" EVAL="" S1=2000 S1B="" S2=800 COMPARE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --level) LEVEL=$2; shift 2 ;;
@@ -61,11 +64,13 @@ done
 # stage 1's second part: 600 steps on level 1 (2,600 x 16 pairs = 5 passes over its 8,000 CC3M-like pairs); on
 # level 3, whose CC3M-like train split is 10x larger (80,800 pairs), 3,000, so that stage 1 sees it once
 # (5,000 x 16 = 80,000). With 600 there the level-3 stage 1 saw 40% of it and did not reproduce its own T2I.
+DEFAULT_LEVEL=$($PY -c "from mg5bench.data.world_content import DEFAULT_LEVEL; print(DEFAULT_LEVEL)")
+LEVEL=${LEVEL:-$DEFAULT_LEVEL}
 if [ -z "$S1B" ]; then S1B=600; [ "$LEVEL" = 3 ] && S1B=3000; fi
-if [ "$LEVEL" = 1 ]; then RUNS=${RUNS:-runs/reference}; DEST=${DEST:-reference_model/checkpoints}; EVAL=${EVAL:-runs}
+if [ "$LEVEL" = "$DEFAULT_LEVEL" ]; then RUNS=${RUNS:-runs/reference}; DEST=${DEST:-reference_model/checkpoints}
+  EVAL=${EVAL:-runs}
 else RUNS=${RUNS:-runs/reference-level$LEVEL}; DEST=${DEST:-reference_model/checkpoints-level$LEVEL}
   EVAL=${EVAL:-runs-level$LEVEL}; fi
-PY=${PYTHON:-.venv/bin/python}  # the interpreter, not a setting
 WORLD=$($PY -c "from mg5bench.data.world import WorldConfig, ensure_world
 print(ensure_world(WorldConfig(level=$LEVEL), progress=False))")
 DATA="synth:level=$LEVEL"
@@ -187,19 +192,21 @@ stage2 vist stage2-vist-no-caption-loss stage1-no-caption-loss --no-caption-loss
 # Every evaluation generates with one thread (OMP_NUM_THREADS above; the thread count is part of a run's key on a
 # CPU; one, as scripts/make_reports.sh), so a task's comparison can run on the second core while a training runs on
 # the first and the runs it stores are the ones this part reuses.
-for name in stage1:cc3m stage2-vist:vist stage2-mmdialog:mmdialog stage2-vist-no-cfg:vist \
-  stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
+for name in stage1:cc3m stage1-no-cfg:cc3m stage1-no-caption-loss:cc3m stage2-vist:vist stage2-mmdialog:mmdialog \
+  stage2-vist-no-cfg:vist stage2-vist-no-caption-loss:vist stage2-vist-single-stage:vist; do
   ckpt=${name%%:*} task=${name##*:}
   n=40; [ "$task" = vist ] && n=100  # VIST: the first 100 stories = the 500 samples of the comparisons
   [ -f "$DEST/$ckpt/eval_val.json" ] || $PY -m mg5bench.modelcards.reference "$DEST/$ckpt" --task "$task" --n "$n" \
     --data "$DATA" --runs "$EVAL" --card "$ckpt"
-  [ "$ckpt" = stage1 ] || $PY -m mg5bench.modelcards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" \
+  [[ "$ckpt" = stage1* ]] || $PY -m mg5bench.modelcards.seeds "$DEST/$ckpt" --task "$task" --n "$n" --data "$DATA" \
     --runs "$EVAL" --quiet
 done
 for task in vist mmdialog; do
   $PY -m mg5bench.modelcards.seeds "$DEST/divter-$task" --model divter --task "$task" --n 100 --data "$DATA" \
     --runs "$EVAL" --quiet
 done
+# the baselines' own cards (how each was trained, its val figures beside sd2's); the seed tables above go in them too
+$PY -m mg5bench.modelcards.baselines --limit 200 --checkpoints "$DEST" --data "$DATA" --runs "$EVAL"
 
 # 5. the paired comparisons the cards quote (stored under runs/ablations; a second call reuses every run)
 if [ "$COMPARE" = 1 ]; then

@@ -34,9 +34,9 @@ def add_data(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p_synth.add_argument("--out", type=Path, help="folder to write (must be new or empty)")
     p_synth.add_argument("--size", choices=["small", "default"], default="default")
-    p_synth.add_argument("--level", type=int, choices=[1, 2, 3], default=1,
-                         help="1: one object; 2: one or two; 3: two or three, texts name part of them "
-                         "(docs/world.md)")  # fmt: skip
+    p_synth.add_argument("--level", type=int, choices=[1, 2, 3], default=None,
+                         help="1: one object; 2: one or two; 3 (the default): two or three, texts name part of "
+                         "them (docs/world.md)")  # fmt: skip
     p_synth.add_argument("--seed", type=SEED, default=0, help="world seed (default 0)")
     p_synth.add_argument("--cache-dir", type=Path, help="cache root (default: the user cache directory)")
     p_synth.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -48,7 +48,10 @@ def test_default_world_is_built_in_the_user_cache(isolated_cache: Path, tmp_path
     proc = mg5("data", "export", "--task", "cc3m", "--data", "synth:size=small", "--split", "val", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     worlds = list((isolated_cache / "mg5bench" / "worlds").iterdir())
-    assert [w.name for w in worlds] == ["v1-seed0-level1-small-48px"]
+    from mg5bench.data.world_content import DEFAULT_LEVEL
+
+    assert DEFAULT_LEVEL == 3  # the level the default-world rule chose (docs/world.md)
+    assert [w.name for w in worlds] == ["v1-seed0-level3-small-48px"]
     first = Path(json.loads(out.read_text().splitlines()[0])["target"][0]["image"])
     assert first.is_relative_to(worlds[0])
 

@@ -1,6 +1,7 @@
-"""The shipped reference checkpoints (reference_model/checkpoints/): within the size budget, each stage-2 checkpoint
-descends from the shipped stage-1 file it names, and the default `mg5bench run --task vist --model minigpt5`
-works on a fresh clone (a few samples, few diffusion steps)."""
+"""The shipped reference checkpoints (reference_model/checkpoints/, trained on the default world, level 3, by
+scripts/train_reference.sh): within the size budget, each part says which world it was trained on and descends from
+the parts beside it (a stage-2 part from the stage 1 in the set, byte for byte), every part has a card, and the
+default `mg5bench run --task vist --model minigpt5` works on a fresh clone (a few samples, few diffusion steps)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from mg5bench.adapters.common import shipped_checkpoints
 from mg5bench.core.hashing import sha256_file
+from mg5bench.data.world_content import DEFAULT_LEVEL
+from reference_model.config import checkpoint_stage
 
 ROOT = shipped_checkpoints()
 STAGES = sorted(p.name for p in ROOT.iterdir() if (p / "state.json").exists()) if ROOT.is_dir() else []
@@ -49,7 +52,13 @@ def test_backbones_load_as_a_pipeline_and_describe_themselves() -> None:
         == json.loads((ROOT / "backbones/t2i/t2i_config.json").read_text())["prediction_type"]
     )
     card = (ROOT / "backbones" / "README.md").read_text()
-    assert "| UNet step |" in card
+    assert "| UNet step |" in card and f"level {DEFAULT_LEVEL}" in card and f"level-{DEFAULT_LEVEL} val captions" in card
+    t2i = ROOT / "backbones" / "t2i"
+    curve = [json.loads(x) for x in (t2i / "curve.jsonl").read_text().splitlines() if x.strip()]
+    assert [r["train_step"] for r in curve] == list(range(1000, 12001, 1000))  # every chunk of the recipe, once
+    assert f"| {curve[-1]['train_step']} |" in card
+    for path in t2i.rglob("*.json"):  # the content hash does not depend on the training machine's folders
+        assert "_name_or_path" not in json.loads(path.read_text()), path
 
 
 def test_the_reference_set_is_shipped_and_each_ablation_changes_what_it_says() -> None:
@@ -83,24 +92,33 @@ def test_the_reference_set_is_shipped_and_each_ablation_changes_what_it_says() -
         assert tc == ref, f"{name}: stage-2 recipe differs from stage2-vist's"
 
 
-@pytest.mark.parametrize("name", [s for s in STAGES if s != "stage1"])
-def test_stage2_checkpoints_descend_from_the_shipped_stage1(name: str) -> None:
+@pytest.mark.parametrize("name", STAGES)
+def test_each_stage_part_sits_on_the_shipped_backbones_and_parent(name: str) -> None:
     state = json.loads((ROOT / name / "state.json").read_text())
-    if state["parent"] is None:  # the single-stage ablation has no parent, by definition
+    cfg = json.loads((ROOT / name / "minigpt5_config.json").read_text())
+    for key in ("lm_path", "vision_path", "t2i_path"):
+        assert (ROOT / name / cfg[key]).resolve() == (ROOT / "backbones" / key.removesuffix("_path")).resolve()
+    assert "--data $W/" in state["command"]  # the world folder is written as $W, never the machine's path
+    assert f"-level{DEFAULT_LEVEL}-" in state["world"]  # $W is named by the world's folder, which holds the level
+    parent = state["parent"]
+    if checkpoint_stage(state) == 1:
+        # stage 1's second part continues its first (not kept: only the finished stage 1 is a part of the set)
+        assert parent is None or Path(parent["path"]).name == f"{name}-a"
+        return
+    if parent is None:  # the single-stage ablation starts from the backbones, by definition
         assert "single-stage" in name
         return
-    parent_name = Path(state["parent"]["path"]).name
-    parent = ROOT / parent_name / "trainable.safetensors"
+    shipped = ROOT / name / parent["path"]
+    assert shipped.resolve().parent == ROOT.resolve(), parent["path"]
+    assert sha256_file(shipped / "trainable.safetensors") == parent["sha256"]
     first = _seed_of(name)
     if first is not None:  # a training seed starts from its first checkpoint's parent
-        assert state["parent"]["sha256"] == json.loads((ROOT / first / "state.json").read_text())["parent"]["sha256"]
-    if parent_name != "stage1" and (first or name).endswith(parent_name.removeprefix("stage1")):
-        # an ablation of stage 1 itself (no-cfg, no-caption-loss): its own stage-1 run is not shipped (budget); the
-        # record names it by sha256 and the card says how to retrain it
-        assert len(state["parent"]["sha256"]) == 64 and parent_name in (ROOT / name / "README.md").read_text()
-        return
-    assert parent.exists(), f"{name} names a parent that is not shipped: {state['parent']['path']}"
-    assert sha256_file(parent) == state["parent"]["sha256"]
+        assert parent["sha256"] == json.loads((ROOT / first / "state.json").read_text())["parent"]["sha256"]
+    variant = re.sub(r"-seed\d+$", "", name).removeprefix("stage2-vist").removeprefix("stage2-mmdialog")
+    if variant in ("-no-cfg", "-no-caption-loss"):  # an ablation of stage 1 descends from its own stage 1
+        assert shipped.name == f"stage1{variant}"
+    else:
+        assert shipped.name == "stage1"
 
 
 @pytest.mark.parametrize("name", STAGES)

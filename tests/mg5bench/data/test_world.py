@@ -27,7 +27,7 @@ def test_world_is_deterministic(tmp_path: Path, small_world: Path) -> None:
 
 def test_world_layout_and_counts(small_world: Path) -> None:
     meta = json.loads((small_world / "world.json").read_text())
-    counts = WorldConfig(size="small").counts()
+    counts = WorldConfig(size="small", level=1).counts()
     assert meta["complete"] and is_world(small_world)
     for split in ("train", "val", "test"):
         tsv = (small_world / "CC3M" / f"cc3m_{split}.tsv").read_text().splitlines()
