@@ -52,7 +52,8 @@ def test_backbones_load_as_a_pipeline_and_describe_themselves() -> None:
         == json.loads((ROOT / "backbones/t2i/t2i_config.json").read_text())["prediction_type"]
     )
     card = (ROOT / "backbones" / "README.md").read_text()
-    assert "| UNet step |" in card and f"level {DEFAULT_LEVEL}" in card and f"level-{DEFAULT_LEVEL} val captions" in card
+    assert "| UNet step |" in card and f"level {DEFAULT_LEVEL}" in card
+    assert f"level-{DEFAULT_LEVEL} val captions" in card
     t2i = ROOT / "backbones" / "t2i"
     curve = [json.loads(x) for x in (t2i / "curve.jsonl").read_text().splitlines() if x.strip()]
     assert [r["train_step"] for r in curve] == list(range(1000, 12001, 1000))  # every chunk of the recipe, once
