@@ -14,8 +14,8 @@ from typing import Any
 
 from mg5bench.modelcards.common import write_card_text
 
-COLS = ["scene_accuracy", "scene_accuracy.colour", "scene_accuracy.shape", "scene_accuracy.size",
-        "scene_accuracy.cell", "clip_i", "clip_i.image_rate"]  # fmt: skip
+COLS = ["scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour", "scene_accuracy.shape",
+        "scene_accuracy.size", "scene_accuracy.cell", "clip_i", "clip_i.image_rate"]  # fmt: skip
 GENERATED_HEADINGS = ("## On the embedded world's val split",)
 
 
