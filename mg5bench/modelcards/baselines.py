@@ -2,7 +2,7 @@
 what was trained and how, and what it scores on the embedded world's val split through ``mg5bench.api.run`` (the
 same numbers a user gets from ``mg5bench run``), next to the caption-only ``sd2`` baseline.
 
-    python -m mg5bench.modelcards.baselines [--limit 200] [--runs runs/cards]
+    python -m mg5bench.modelcards.baselines [--limit 200] [--runs runs/cards] [--checkpoints DIR --data synth:level=N]
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from mg5bench.modelcards.common import write_card_text
 
-COLS = ["scene_accuracy", "scene_accuracy.colour", "scene_accuracy.shape", "scene_accuracy.size",
-        "scene_accuracy.cell", "clip_i", "clip_i.image_rate"]  # fmt: skip
+COLS = ["scene_accuracy", "scene_accuracy.objects", "scene_accuracy.colour", "scene_accuracy.shape",
+        "scene_accuracy.size", "scene_accuracy.cell", "clip_i", "clip_i.image_rate"]  # fmt: skip
 GENERATED_HEADINGS = ("## On the embedded world's val split",)
 
 
@@ -40,18 +40,30 @@ def how_trained(folder: Path, model: str, task: str) -> str:
             f"delta over `{cfg['base']}` (sha256 {cfg['base_sha256'][:16]}..., checked on load).")  # fmt: skip
 
 
-def write_cards(limit: int = 200, runs: Path = Path("runs/cards"), progress: bool = True) -> list[Path]:
-    """Evaluate every shipped divter-* and sd2-ft-* checkpoint and the sd2 baseline; rewrite their cards' generated
-    sections (hand-written sections are kept)."""
+def write_cards(limit: int = 200, runs: Path = Path("runs/cards"), progress: bool = True,
+                checkpoints: Path | None = None, data: str | None = None) -> list[Path]:  # fmt: skip
+    """Evaluate every divter-<task> and sd2-ft-<task> checkpoint of a set (default: the shipped one, on the embedded
+    world) and the sd2 baseline on the set's backbones; rewrite their cards' generated sections (hand-written
+    sections are kept). ``checkpoints`` + ``data``: another set and the world it was trained on. Training seeds
+    (NAME-seed<k>) are listed in their first checkpoint's card by mg5bench.modelcards.seeds, not here."""
     from mg5bench import api
     from mg5bench.adapters.common import shipped_checkpoints
+    from mg5bench.catalog import MODELS
 
+    root = Path(checkpoints).resolve() if checkpoints is not None else shipped_checkpoints()
+    arg = f" --data {data}" if data else ""
     written = []
-    for folder in sorted(p for p in shipped_checkpoints().iterdir() if p.name.startswith(("divter-", "sd2-ft-"))):
+    for folder in sorted(p for p in root.iterdir() if p.name.startswith(("divter-", "sd2-ft-"))):
         model, task = folder.name.rsplit("-", 1)
-        mine = api.run(api.RunSpec(task=task, model=model, split="val", limit=limit), runs, progress=progress)
-        ref = api.run(api.RunSpec(task=task, model="sd2", split="val", limit=limit), runs, progress=progress)
-        command = f"mg5bench run --task {task} --model {model} --split val --limit {limit}"
+        if "-seed" in folder.name:
+            continue
+        mine_args = {MODELS.get(model).checkpoint_arg: str(folder)} if checkpoints is not None else {}
+        ref_args = {"path": str(root / "backbones" / "t2i")} if checkpoints is not None else {}
+        mine = api.run(api.RunSpec(task=task, model=model, split="val", data=data, limit=limit,
+                                   model_args=mine_args), runs, progress=progress)  # fmt: skip
+        ref = api.run(api.RunSpec(task=task, model="sd2", split="val", data=data, limit=limit, model_args=ref_args),
+                      runs, progress=progress)  # fmt: skip
+        command = f"mg5bench run --task {task} --model {model} --split val --limit {limit}{arg}"
         lines = [f"# {folder.name}", "", how_trained(folder, model, task), "",
                  f"{GENERATED_HEADINGS[0]} (first {limit} samples, `{command}`)", "",
                  "| model | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 1) + "|",
@@ -67,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=200, help="first N val samples (default 200)")
     ap.add_argument("--runs", type=Path, default=Path("runs/cards"), help="where the runs are stored (default "
                     "runs/cards)")  # fmt: skip
+    ap.add_argument("--checkpoints", type=Path, help="another trained set (default: the shipped one)")
+    ap.add_argument("--data", help="the world or data that set was trained on, e.g. synth:level=1 (default: the "
+                    "embedded world)")  # fmt: skip
     args = ap.parse_args(argv)
-    for path in write_cards(args.limit, args.runs):
+    for path in write_cards(args.limit, args.runs, checkpoints=args.checkpoints, data=args.data):
         print(path)
 
 

@@ -107,3 +107,30 @@ def write_card_text(path: Path, generated: str, command: str, generated_headings
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(merge_card(existing, generated, command, claimed))
     return path
+
+
+def train_command(ckpt: Path, state: dict[str, Any]) -> str:
+    """The recorded train command, with its ``--init`` pointed at where the parent is now when the set has moved
+    since (the parent beside this checkpoint, the sha256 the record names): a command the reader can re-run."""
+    import shlex
+
+    from mg5bench.core.hashing import sha256_file
+
+    words = shlex.split(state["command"])
+    parent = state.get("parent")
+    if "--init" not in words or parent is None:
+        return state["command"]
+    i = words.index("--init") + 1
+    here = Path(ckpt).parent / Path(parent["path"]).name
+    if i >= len(words) or Path(words[i]).exists() or not (here / "trainable.safetensors").is_file():
+        return state["command"]
+    if sha256_file(here / "trainable.safetensors") != parent["sha256"]:
+        return state["command"]
+    from mg5bench.adapters.common import shipped_checkpoints
+
+    repo = shipped_checkpoints().resolve().parents[1]  # cards live in the repository; commands run from its root
+    try:
+        words[i] = str(here.resolve().relative_to(repo))
+    except ValueError:
+        words[i] = str(here)
+    return " ".join(shlex.quote(w) if w != "$W" and not w.startswith("$W/") else w for w in words)

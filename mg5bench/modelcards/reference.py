@@ -25,6 +25,7 @@ from mg5bench.modelcards.common import (
     oracle_table,
     summarise,
     table_rows,
+    train_command,
     write_card_text,
 )
 
@@ -157,7 +158,8 @@ def write_card(ckpt: Path, result: dict[str, Any], title: str, command: str) -> 
     lines = [f"# {title}", "", f"Stage: {state['stage']} on {state['task']}; {state['steps']} steps; "
              f"{state['train_examples']} training examples (data fingerprint {state['data_fingerprint']}); "
              f"{state['processes']} process(es); wall time of the last call {state['wall_s_this_call']} s.", "",
-             "Train command:", "", f"    {state['command']}", "", "Evaluation command:", "", f"    {command}", "",
+             "Train command:", "", f"    {train_command(ckpt, state)}", "",
+             "Evaluation command:", "", f"    {command}", "",
              _lineage(ckpt, state), "",
              f"Final training losses (mean of the last 100 steps): `{json.dumps(state['final_losses'])}`", "",
              f"Last validation losses: `{json.dumps(state['val_log'][-1] if state['val_log'] else {})}`", "",

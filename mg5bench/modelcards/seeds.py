@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mg5bench.modelcards.common import train_command
+
 ENTRY = "python -m mg5bench.modelcards.seeds"
 BEGIN = "<!-- mg5bench:seeds begin"
 END = "<!-- mg5bench:seeds end -->"
@@ -119,7 +121,7 @@ def write_cards(result: dict[str, Any], first: Path, command: str) -> list[Path]
     for r in result["seeds"][1:]:
         folder = first.parent / r["checkpoint"]
         state = folder / "state.json"
-        how = json.loads(state.read_text()).get("command") if state.is_file() else None
+        how = train_command(folder, json.loads(state.read_text())) if state.is_file() else None
         link = f"[`{first.name}`](../{first.name}/README.md)"
         lines = [
             f"# {r['checkpoint']}",

@@ -170,3 +170,24 @@ def test_baseline_cards_describe_the_shipped_checkpoints() -> None:
     root = shipped_checkpoints()
     assert how_trained(root / "divter-vist", "divter", "vist").startswith("`mg5bench train divter --task vist")
     assert "delta over" in how_trained(root / "sd2-ft-vist", "sd2-ft", "vist")
+
+
+def test_a_cards_train_command_follows_a_moved_parent(tmp_path: Path) -> None:
+    """A set renamed after training (checkpoints-level3 -> checkpoints) keeps its recorded commands; the card shows
+    the parent where it is now, when it is the very file the record names (sha256), so the command re-runs."""
+    from mg5bench.core.hashing import sha256_file
+    from mg5bench.modelcards.common import train_command
+
+    (tmp_path / "set" / "stage1").mkdir(parents=True)
+    (tmp_path / "set" / "stage1" / "trainable.safetensors").write_bytes(b"weights")
+    recorded = ("reference_model/train.py stage2 --task vist --init gone/checkpoints-old/stage1 --data $W/VIST "
+                "--out runs/x --seed 42")  # fmt: skip
+    parent = {"path": "../stage1", "sha256": sha256_file(tmp_path / "set" / "stage1" / "trainable.safetensors")}
+    state = {"command": recorded, "parent": parent}
+    ckpt = tmp_path / "set" / "stage2-vist"
+    want = recorded.replace("gone/checkpoints-old/stage1", str(tmp_path / "set" / "stage1"))
+    assert train_command(ckpt, state) == want  # $W stays the placeholder it was written as
+    assert train_command(ckpt, {**state, "parent": {**parent, "sha256": "0" * 64}}) == recorded  # another file
+    assert train_command(ckpt, {**state, "parent": None}) == recorded
+    (tmp_path / "set" / "stage1" / "trainable.safetensors").unlink()
+    assert train_command(ckpt, state) == recorded  # nothing beside it to point at
