@@ -32,10 +32,12 @@
 # minutes each, cards ~4 min each: about 7.5 h from scratch, about 5 h with the T2I and LM kept.
 # Measured on level 3 (the same machine): VAE 1,688-1,827 s, UNet 10.5-13 min per 1,000 steps plus 75 s for each
 # chunk's curve evaluation (about 2.5 h for 12,000; several times slower while anything else runs: measure alone),
-# LM 42.6 min, vision path 830 s, stage 1 (2,000 + 3,000 steps) 1,008 + 2,655 s, stage 2 on VIST 1,158-1,717 s
-# per seed and on MMDialog 630-694 s (an evaluation ran on the other core meanwhile), Divter 281-304 s per seed on
+# LM 42.6 min, vision path 830 s, stage 1 (2,000 + 3,000 steps) 1,008 + 2,655 s (no-CFG: 1,265 + 2,237 s), stage 2
+# on VIST 1,158-1,717 s per seed (no-CFG 1,504-1,566 s, single-stage 1,626-1,675 s) and on MMDialog 630-694 s (an
+# evaluation ran on the other core meanwhile), Divter 281-304 s per seed on
 # VIST, 155-158 s on MMDialog, 84 s plus about 11 min of captioning its 80,000 pairs on CC3M, sd2-ft 159-173 s; a
-# 500-sample VIST val run at one thread 2.5-3 min per model, a comparison of 3 seeds against the baselines 26 min.
+# 500-sample VIST val run at one thread 2.5-3 min per model (MiniGPT-5 with guidance about 5.5 min, without 3.5),
+# a comparison of 3 seeds against the baselines 26 min, the CFG axis from the baselines' runs 86 min.
 # Across sessions: DEST holds every finished part, so committing it is enough to resume on a fresh clone; a part
 # interrupted in its training folder starts again unless that folder is kept (the T2I, about 3 hours with its VAE,
 # resumes from RUNS/t2i at its last 1,000-step chunk, exactly):
@@ -57,7 +59,7 @@ while [ $# -gt 0 ]; do
     --stage1b-steps) S1B=$2; shift 2 ;;
     --stage2-steps) S2=$2; shift 2 ;;
     --compare) COMPARE=1; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;  # the header above
     *) echo "scripts/train_reference.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
