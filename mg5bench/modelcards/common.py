@@ -110,27 +110,41 @@ def write_card_text(path: Path, generated: str, command: str, generated_headings
 
 
 def train_command(ckpt: Path, state: dict[str, Any]) -> str:
-    """The recorded train command, with its ``--init`` pointed at where the parent is now when the set has moved
-    since (the parent beside this checkpoint, the sha256 the record names): a command the reader can re-run."""
+    """The recorded train command, with ``--init`` / ``--backbones`` pointed at where they are now when the set has
+    moved since (the parent beside this checkpoint with the sha256 the record names; the backbones its config
+    loads): a command the reader can re-run."""
     import shlex
 
+    from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.core.hashing import sha256_file
 
+    ckpt = Path(ckpt)
     words = shlex.split(state["command"])
     parent = state.get("parent")
-    if "--init" not in words or parent is None:
-        return state["command"]
-    i = words.index("--init") + 1
-    here = Path(ckpt).parent / Path(parent["path"]).name
-    if i >= len(words) or Path(words[i]).exists() or not (here / "trainable.safetensors").is_file():
-        return state["command"]
-    if sha256_file(here / "trainable.safetensors") != parent["sha256"]:
-        return state["command"]
-    from mg5bench.adapters.common import shipped_checkpoints
-
+    now: dict[str, Path] = {}
+    if parent is not None:
+        here = ckpt.parent / Path(parent["path"]).name
+        weights = here / "trainable.safetensors"
+        if weights.is_file() and sha256_file(weights) == parent["sha256"]:
+            now["--init"] = here
+    cfg = ckpt / "minigpt5_config.json"
+    if cfg.is_file():
+        lm = json.loads(cfg.read_text()).get("lm_path")
+        if lm:
+            now["--backbones"] = (ckpt / lm).parent
     repo = shipped_checkpoints().resolve().parents[1]  # cards live in the repository; commands run from its root
-    try:
-        words[i] = str(here.resolve().relative_to(repo))
-    except ValueError:
-        words[i] = str(here)
+    changed = False
+    for flag, path in now.items():
+        if flag not in words or words.index(flag) + 1 >= len(words):
+            continue
+        i = words.index(flag) + 1
+        if Path(words[i]).exists() or not path.is_dir():
+            continue
+        try:
+            words[i] = str(path.resolve().relative_to(repo))
+        except ValueError:
+            words[i] = str(path.resolve())
+        changed = True
+    if not changed:
+        return state["command"]
     return " ".join(shlex.quote(w) if w != "$W" and not w.startswith("$W/") else w for w in words)

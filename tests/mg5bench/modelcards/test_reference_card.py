@@ -191,3 +191,18 @@ def test_a_cards_train_command_follows_a_moved_parent(tmp_path: Path) -> None:
     assert train_command(ckpt, {**state, "parent": None}) == recorded
     (tmp_path / "set" / "stage1" / "trainable.safetensors").unlink()
     assert train_command(ckpt, state) == recorded  # nothing beside it to point at
+
+
+def test_a_single_stage_cards_command_names_the_backbones_where_they_are(tmp_path: Path) -> None:
+    """The single-stage ablation has no parent; its recorded --backbones follows the backbones its config loads."""
+    from mg5bench.modelcards.common import train_command
+
+    ckpt = tmp_path / "set" / "stage2-vist-single-stage"
+    ckpt.mkdir(parents=True)
+    (tmp_path / "set" / "backbones" / "lm").mkdir(parents=True)
+    (ckpt / "minigpt5_config.json").write_text(json.dumps({"lm_path": "../backbones/lm"}))
+    recorded = "reference_model/train.py stage2 --single-stage --backbones gone/backbones --data $W/VIST --seed 42"
+    state = {"command": recorded, "parent": None}
+    assert train_command(ckpt, state) == recorded.replace("gone/backbones", str(tmp_path / "set" / "backbones"))
+    (ckpt / "minigpt5_config.json").unlink()
+    assert train_command(ckpt, state) == recorded  # no config: nothing known about where they are
