@@ -49,20 +49,24 @@ def write_cards(limit: int = 200, runs: Path = Path("runs/cards"), progress: boo
     from mg5bench import api
     from mg5bench.adapters.common import shipped_checkpoints
     from mg5bench.catalog import MODELS
+    from mg5bench.runs.seeds import SEED_SUFFIX
 
     root = Path(checkpoints).resolve() if checkpoints is not None else shipped_checkpoints()
     arg = f" --data {data}" if data else ""
+
+    def spec(model: str, task: str, folder: Path) -> api.RunSpec:
+        """The val run of ``model`` on ``folder`` (the model's own default when the set is the shipped one)."""
+        args = {MODELS.get(model).checkpoint_arg: str(folder)} if checkpoints is not None else {}
+        return api.RunSpec(task=task, model=model, split="val", data=data, limit=limit, model_args=args)
+
     written = []
     for folder in sorted(p for p in root.iterdir() if p.name.startswith(("divter-", "sd2-ft-"))):
-        model, task = folder.name.rsplit("-", 1)
-        if "-seed" in folder.name:
+        if SEED_SUFFIX.search(folder.name):
             continue
-        mine_args = {MODELS.get(model).checkpoint_arg: str(folder)} if checkpoints is not None else {}
-        ref_args = {"path": str(root / "backbones" / "t2i")} if checkpoints is not None else {}
-        mine = api.run(api.RunSpec(task=task, model=model, split="val", data=data, limit=limit,
-                                   model_args=mine_args), runs, progress=progress)  # fmt: skip
-        ref = api.run(api.RunSpec(task=task, model="sd2", split="val", data=data, limit=limit, model_args=ref_args),
-                      runs, progress=progress)  # fmt: skip
+        model, task = folder.name.rsplit("-", 1)
+        mine = api.run(spec(model, task, folder), runs, progress=progress)
+        sd2 = root / MODELS.get("sd2").default_checkpoints[task]
+        ref = api.run(spec("sd2", task, sd2), runs, progress=progress)
         command = f"mg5bench run --task {task} --model {model} --split val --limit {limit}{arg}"
         lines = [f"# {folder.name}", "", how_trained(folder, model, task), "",
                  f"{GENERATED_HEADINGS[0]} (first {limit} samples, `{command}`)", "",

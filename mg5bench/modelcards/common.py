@@ -109,41 +109,44 @@ def write_card_text(path: Path, generated: str, command: str, generated_headings
     return path
 
 
+def _where_now(ckpt: Path, state: dict[str, Any], flag: str) -> Path | None:
+    """Where a moved set keeps what ``flag`` named when the checkpoint was trained: ``--init`` = the parent beside
+    the checkpoint, if it is the file the record names (sha256); ``--backbones`` = the backbones its config loads."""
+    from mg5bench.core.hashing import sha256_file
+
+    if flag == "--init":
+        parent = state.get("parent")
+        if parent is None:
+            return None
+        here = ckpt.parent / Path(parent["path"]).name
+        weights = here / "trainable.safetensors"
+        return here if weights.is_file() and sha256_file(weights) == parent["sha256"] else None
+    cfg = ckpt / "minigpt5_config.json"
+    lm = json.loads(cfg.read_text()).get("lm_path") if cfg.is_file() else None
+    return (ckpt / lm).parent if lm and (ckpt / lm).parent.is_dir() else None
+
+
 def train_command(ckpt: Path, state: dict[str, Any]) -> str:
     """The recorded train command, with ``--init`` / ``--backbones`` pointed at where they are now when the set has
-    moved since (the parent beside this checkpoint with the sha256 the record names; the backbones its config
-    loads): a command the reader can re-run."""
+    moved since (a recorded path that no longer exists): a command the reader can re-run. state.json keeps the
+    command as it ran (it is part of the checkpoint's content hash)."""
     import shlex
 
     from mg5bench.adapters.common import shipped_checkpoints
-    from mg5bench.core.hashing import sha256_file
 
     ckpt = Path(ckpt)
     words = shlex.split(state["command"])
-    parent = state.get("parent")
-    now: dict[str, Path] = {}
-    if parent is not None:
-        here = ckpt.parent / Path(parent["path"]).name
-        weights = here / "trainable.safetensors"
-        if weights.is_file() and sha256_file(weights) == parent["sha256"]:
-            now["--init"] = here
-    cfg = ckpt / "minigpt5_config.json"
-    if cfg.is_file():
-        lm = json.loads(cfg.read_text()).get("lm_path")
-        if lm:
-            now["--backbones"] = (ckpt / lm).parent
     repo = shipped_checkpoints().resolve().parents[1]  # cards live in the repository; commands run from its root
     changed = False
-    for flag, path in now.items():
-        if flag not in words or words.index(flag) + 1 >= len(words):
+    for flag in ("--init", "--backbones"):
+        i = words.index(flag) + 1 if flag in words else len(words)
+        if i >= len(words) or Path(words[i]).exists():
             continue
-        i = words.index(flag) + 1
-        if Path(words[i]).exists() or not path.is_dir():
+        now = _where_now(ckpt, state, flag)
+        if now is None:
             continue
-        try:
-            words[i] = str(path.resolve().relative_to(repo))
-        except ValueError:
-            words[i] = str(path.resolve())
+        now = now.resolve()
+        words[i] = str(now.relative_to(repo)) if now.is_relative_to(repo) else str(now)
         changed = True
     if not changed:
         return state["command"]
