@@ -67,13 +67,16 @@ def table_rows(result: dict[str, Any], keys: Sequence[tuple[str, str]]) -> list[
 
 
 def _sections(text: str) -> list[tuple[str, str]]:
-    """(heading line or "", text) blocks, split at every heading of level 2 or deeper."""
+    """(heading line or "", text) blocks, split at every heading of level 2 or deeper. A marker comment right
+    above a heading (another writer's ``<!-- mg5bench:... begin`` line) opens that heading's block, so the section
+    it marks keeps its marker when the block before it is replaced."""
     out: list[tuple[str, str]] = []
     heading, lines = "", []
     for line in text.splitlines(keepends=True):
         if re.match(r"^#{2,} ", line):
+            opener = [lines.pop()] if lines and lines[-1].startswith("<!-- mg5bench:") else []
             out.append((heading, "".join(lines)))
-            heading, lines = line.rstrip("\n"), [line]
+            heading, lines = line.rstrip("\n"), [*opener, line]
         else:
             lines.append(line)
     out.append((heading, "".join(lines)))

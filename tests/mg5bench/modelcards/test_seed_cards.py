@@ -52,3 +52,20 @@ def test_cards_keep_the_hand_written_text(tmp_path: Path) -> None:
     assert card.startswith("# ck\n\nHand-written analysis.") and card.count(BEGIN) == 1 and card.count(END) == 1
     sibling = (tmp_path / "ck-seed43" / "README.md").read_text()
     assert "Training seed 43 of" in sibling and "train ck-seed43" in sibling
+
+
+def test_a_generated_card_written_over_a_seeds_only_card_keeps_the_seeds_marker(tmp_path: Path) -> None:
+    """The order train_reference.sh writes a baseline's card in: the seeds section first (a card with nothing
+    else), then the generated card, then the seeds section again: one seeds section, not two."""
+    from mg5bench.modelcards.common import END as GEN_END
+    from mg5bench.modelcards.common import write_card_text
+
+    first = tmp_path / "ck"
+    for name in ("ck", "ck-seed43", "ck-seed44"):
+        (tmp_path / name).mkdir()
+    write_cards(_result(), first, "seeds ck")
+    write_card_text(first / "README.md", "# ck\n\n## Val figures\n\n| a |", "cards", ["## Val figures"])
+    write_cards(_result(), first, "seeds ck")
+    card = (first / "README.md").read_text()
+    assert card.count(BEGIN) == 1 and card.count(END) == 1 and card.count("## Training seeds") == 1
+    assert card.index(GEN_END) < card.index(BEGIN) < card.index("## Training seeds") < card.index(END)
