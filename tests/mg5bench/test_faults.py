@@ -307,16 +307,16 @@ def test_interrupted_synth_is_marked_then_finished(small_world: Path, tmp_path: 
 
     out = tmp_path / "w"
     proc = subprocess.Popen([sys.executable, "-m", "mg5bench", "data", "synth", "--out", str(out), "--size", "small",
-                             "--quiet"], env=faultlib.child_env(), cwd=REPO)  # fmt: skip
+                             "--level", "1", "--quiet"], env=faultlib.child_env(), cwd=REPO)  # fmt: skip
     # killed at a random moment after the VIST training images begin (the val and test splits are still to come)
     fate = _kill_at([proc], [out / "VIST" / "train_images"], [random.Random(1602).uniform(0.0, 0.1)])
     assert fate == ["killed"] and (out / "INCOMPLETE").is_file() and not (out / "world.json").exists()
     with pytest.raises(DataError, match=r"interrupted 'mg5bench data synth' left this world incomplete .*rerun"):
         build_samples(get_task("vist"), str(out / "VIST"), "val", progress=False)
-    _, manifest = api.synth(out, size="small", progress=False)
+    _, manifest = api.synth(out, size="small", level=1, progress=False)  # small_world is level 1
     assert manifest["fingerprint"] == json.loads((small_world / "world.json").read_text())["fingerprint"]
     assert not (out / "INCOMPLETE").exists()
-    _, again = api.synth(out, size="small", progress=False)  # the same command on a finished world
+    _, again = api.synth(out, size="small", level=1, progress=False)  # the same command on a finished world
     assert again == manifest
 
 
