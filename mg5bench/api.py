@@ -55,9 +55,14 @@ def synth(
         root = ensure_world(cfg, cache_dir, progress=progress)
     else:
         root = Path(out)
-        same = is_world(root) and json.loads((root / "world.json").read_text()).get("world") == cfg.to_dict()
-        if same:
+        held = json.loads((root / "world.json").read_text()).get("world") if is_world(root) else None
+        if held == cfg.to_dict():
             check_world(root, cache_dir)
+        elif held is not None:
+            flags = " ".join(f"--{k} {held.get(k)}" for k in ("level", "size", "seed"))
+            raise ConfigError(f"{root} holds another world than the one asked for (level {cfg.level}, size "
+                              f"{cfg.size}, seed {cfg.seed}): reuse it with 'mg5bench data synth --out {root} "
+                              f"{flags}', or pass a new folder")  # fmt: skip
         else:
             build_world(cfg, root, progress=progress, cache_dir=cache_dir)
     return root, json.loads((root / "world.json").read_text())

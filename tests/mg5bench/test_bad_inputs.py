@@ -396,6 +396,10 @@ CASES: dict[str, Callable[[Ctx], tuple[list[str], list[str]]]] = {
         ["data", "synth", "--out", "/etc/hostname", "--size", "small", "--quiet"],
         ["/etc/hostname is a file, not a folder"],
     ),
+    "data synth --out another world": lambda c: (
+        ["data", "synth", "--out", str(c.world), "--size", "small", "--level", "2", "--quiet"],
+        ["holds another world than the one asked for (level 2", "--level 1 --size small --seed 0"],
+    ),
     "data export --out a folder": lambda c: (
         ["data", "export", "--task", "vist", "--data", str(c.world), "--out", str(c.tmp)],
         ["is a folder; pass a file name"],
