@@ -12,12 +12,13 @@ the big object, the one every caption names) from each LM layer's voken states, 
 (``mapper_fc``), its transformer encoder (``mapper_encoder``), its output and the layout map's pooled input (1,500
 train / 500 val examples). Needs scikit-learn (installed with the dev extras through sentence-transformers).
 
-``--level N`` reads the default world of that level (default 1); docs/world.md quotes the level-3 stage 1's probes:
+``--level N`` reads the default world of that level (default: the embedded default's, 3); docs/world.md quotes the
+shipped stage 1's probes, reference_model/candidates/README.md the level-1 candidates':
 
-    .venv/bin/python scripts/probe_condition.py linear reference_model/checkpoints/stage1 --task cc3m --level 3
+    .venv/bin/python scripts/probe_condition.py linear reference_model/checkpoints/stage1 --task cc3m
 
-    .venv/bin/python scripts/probe_condition.py fit reference_model/candidates/stage2-vist-v3 --task vist
-    .venv/bin/python scripts/probe_condition.py linear reference_model/candidates/stage2-vist-v3 --task vist
+    .venv/bin/python scripts/probe_condition.py fit reference_model/candidates/stage2-vist-v3 --task vist --level 1
+    .venv/bin/python scripts/probe_condition.py linear reference_model/candidates/stage2-vist-v3 --task vist --level 1
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from mg5bench.data.world_content import DEFAULT_LEVEL
 
 
 def _examples(root: Path, task: str, split: str, num_vokens: int) -> list[Any]:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--task", choices=["cc3m", "vist"], default="vist")
     ap.add_argument("--n", type=int, default=100, help="fit: examples (default 100)")
-    ap.add_argument("--level", type=int, default=1, help="world level (default 1)")
+    ap.add_argument("--level", type=int, default=DEFAULT_LEVEL, help=f"world level (default {DEFAULT_LEVEL})")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
