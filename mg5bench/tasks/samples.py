@@ -48,7 +48,7 @@ class SampleSet:
 def _scenes(source: DataSource) -> dict[str, dict[str, Any]]:
     from mg5bench.data.world import load_scenes
 
-    return load_scenes(source.world_root) if source.world_root is not None else {}
+    return load_scenes(source.world_root, under=source.root) if source.world_root is not None else {}
 
 
 def _target_meta(target: tuple[Segment, ...], scenes: Mapping[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,12 @@ def test_world_layout_and_counts(small_world: Path) -> None:
     scenes = load_scenes(small_world)
     images = [p for p in small_world.rglob("*") if p.suffix in (".png", ".jpg")]
     assert len(scenes) == len(images) == meta["n_images"]
+    # a task reads only its own folder's records: exactly the images below it, with the same scenes
+    for folder in ("VIST", "MMDialog", "CC3M"):
+        below = str((small_world / folder).resolve()) + "/"
+        mine = load_scenes(small_world, under=small_world / folder)
+        assert mine and mine == {k: v for k, v in scenes.items() if k.startswith(below)}
+    assert load_scenes(small_world, under=small_world) == scenes
 
 
 def test_every_world_image_matches_its_scene_record(small_world: Path) -> None:
