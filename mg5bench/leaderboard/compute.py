@@ -276,6 +276,9 @@ def missing_axes(plan: Mapping[str, Any], found: Sequence[Mapping[str, Any]], kn
     or without --rebuild."""
     have = {(a["axis"]["name"], a["task"]) for a in found}
     settings = shared_settings(found)
+    if settings.get("checkpoints") is not None and not Path(settings["checkpoints"]).is_dir():
+        # the set they used has moved or gone (e.g. renamed into the shipped set): name the shipped set instead
+        settings = {k: v for k, v in settings.items() if k != "checkpoints"}
     root = None if settings.get("checkpoints") is None else Path(settings["checkpoints"])
     out = []
     for a in plan.get("ablations", []):

@@ -392,6 +392,11 @@ def test_an_axis_a_runs_folder_lacks_is_named_with_its_stored_settings(
     (line,) = missing_axes(plan, stored, [], _axis_problem, Path("runs-level3"))
     assert line.startswith("cfg (vist): axis cfg: variant ") and "needs the checkpoint set3/" in line
     assert "export it into set3" in line
+    # a set that has moved since (renamed into the shipped set): the line names the shipped set, not a gone folder
+    gone = [{**a, "checkpoints": "set-moved"} for a in stored]
+    (line,) = missing_axes(plan, gone, [], None, Path("runs-level3"))
+    assert line == ("cfg (vist): not stored yet: run 'mg5bench ablate cfg --task vist --split val --limit 500 "
+                    "--data synth:level=3 --out runs-level3'")  # fmt: skip
     # settings the stored ablations disagree on are left out; none stored: the plain command
     assert shared_settings([*stored, {**stored[0], "limit": 250}]) == {"split": "val", "data": "synth:level=3",
                                                                        "checkpoints": "set3"}  # fmt: skip
